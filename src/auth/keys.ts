@@ -1,0 +1,46 @@
+import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
+import type { JwtAlgorithm } from '../config.js';
+
+/** Parses a PEM public key (or certificate); throws when it is not one. */
+export function parsePublicKey(pem: string): KeyObject {
+  const key = createPublicKey(pem);
+  if (key.type !== 'public') throw new Error('not a public key');
+  return key;
+}
+
+export function secretKey(secret: string): KeyObject {
+  return createSecretKey(Buffer.from(secret, 'utf8'));
+}
+
+/** Algorithms to accept when the config names none: HS256 for secrets, and by key type for PEM keys. */
+export function inferAlgorithms(secrets: readonly string[], publicKeys: readonly string[]): JwtAlgorithm[] {
+  const algs = new Set<JwtAlgorithm>();
+  if (secrets.length) algs.add('HS256');
+  for (const pem of publicKeys) {
+    let key: KeyObject;
+    try {
+      key = parsePublicKey(pem);
+    } catch {
+      continue;
+    }
+    for (const alg of algorithmsForKey(key)) algs.add(alg);
+  }
+  return [...algs];
+}
+
+function algorithmsForKey(key: KeyObject): JwtAlgorithm[] {
+  switch (key.asymmetricKeyType) {
+    case 'rsa':
+      return ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
+    case 'rsa-pss':
+      return ['PS256', 'PS384', 'PS512'];
+    case 'ec': {
+      const curve = key.asymmetricKeyDetails?.namedCurve;
+      if (curve === 'secp384r1') return ['ES384'];
+      if (curve === 'secp521r1') return ['ES512'];
+      return ['ES256'];
+    }
+    default:
+      return [];
+  }
+}

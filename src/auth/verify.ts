@@ -1,0 +1,110 @@
+import type { KeyObject } from 'node:crypto';
+import jwt from 'jsonwebtoken';
+import type { JwtAlgorithm, NamespaceConfig } from '../config.js';
+import { RoomcastError } from '../errors.js';
+import type { RoomRights, UserClaims } from '../protocol.js';
+import { parsePublicKey, secretKey } from './keys.js';
+
+/**
+ * Verifies user JWTs for one namespace. Keys are parsed once; several secrets or public keys may be
+ * configured at once so keys can rotate. HS* tokens are checked only against secrets and RS/ES/PS
+ * tokens only against public keys, so a token signed with a public key as an HMAC secret fails.
+ *
+ * @example
+ * const verifier = createVerifier(config.namespaces['/']);
+ * const claims = verifier.verify(token); // throws RoomcastError token_missing | token_invalid | token_expired
+ */
+export interface Verifier {
+  verify(token: unknown): UserClaims;
+}
+
+const MAX_TOKEN_LENGTH = 16 * 1024;
+const MAX_SUB_LENGTH = 256;
+
+export function createVerifier(ns: NamespaceConfig): Verifier {
+  const secrets = ns.jwt.secrets.map(secretKey);
+  const publicKeys = ns.jwt.publicKeys.map(parsePublicKey);
+  const allowed = new Set<string>(ns.jwt.algorithms);
+  const options: jwt.VerifyOptions = {
+    clockTolerance: ns.jwt.clockToleranceSec,
+    ...(ns.jwt.issuer ? { issuer: ns.jwt.issuer } : {}),
+    ...(ns.jwt.audience ? { audience: ns.jwt.audience } : {}),
+  };
+
+  function verify(token: unknown): UserClaims {
+    if (token === undefined || token === null || token === '') {
+      throw new RoomcastError('token_missing', 'a token is required (auth: { token })');
+    }
+    if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH) {
+      throw new RoomcastError('token_invalid', 'token must be a JWT string');
+    }
+    const alg = headerAlgorithm(token);
+    if (!alg || !allowed.has(alg)) {
+      throw new RoomcastError('token_invalid', `token algorithm ${alg ?? '(none)'} is not allowed`);
+    }
+    const keys = alg.startsWith('HS') ? secrets : publicKeys;
+    const payload = verifyWithAny(token, keys, { ...options, algorithms: [alg as JwtAlgorithm] });
+    return checkClaims(payload, ns.jwt.requireExp);
+  }
+
+  return { verify };
+}
+
+function headerAlgorithm(token: string): string | undefined {
+  let decoded: jwt.Jwt | null;
+  try {
+    decoded = jwt.decode(token, { complete: true });
+  } catch {
+    decoded = null;
+  }
+  if (!decoded) throw new RoomcastError('token_invalid', 'token is not a well-formed JWT');
+  return typeof decoded.header.alg === 'string' ? decoded.header.alg : undefined;
+}
+
+function verifyWithAny(token: string, keys: KeyObject[], options: jwt.VerifyOptions): jwt.JwtPayload {
+  let last: unknown;
+  for (const key of keys) {
+    try {
+      const payload = jwt.verify(token, key, options);
+      if (typeof payload === 'string') throw new RoomcastError('token_invalid', 'token payload is not JSON');
+      return payload;
+    } catch (err) {
+      if (err instanceof jwt.TokenExpiredError) throw new RoomcastError('token_expired', 'token has expired');
+      if (err instanceof RoomcastError) throw err;
+      last = err;
+    }
+  }
+  const why = last instanceof Error ? last.message : 'no key to verify it';
+  throw new RoomcastError('token_invalid', `token rejected: ${why}`);
+}
+
+function checkClaims(payload: jwt.JwtPayload, requireExp: boolean): UserClaims {
+  const { sub, exp, rooms, info, iat } = payload;
+  if (typeof sub !== 'string' || sub.length === 0 || sub.length > MAX_SUB_LENGTH) {
+    throw new RoomcastError('token_invalid', 'token has no valid "sub" claim');
+  }
+  if (exp === undefined && requireExp) throw new RoomcastError('token_invalid', 'token has no "exp" claim');
+  if (exp !== undefined && typeof exp !== 'number')
+    throw new RoomcastError('token_invalid', '"exp" must be a number');
+  const claims: UserClaims = { sub, rooms: parseRights(rooms), info: info ?? null };
+  if (exp !== undefined) claims.exp = exp;
+  if (typeof iat === 'number') claims.iat = iat;
+  return claims;
+}
+
+function parseRights(value: unknown): RoomRights {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new RoomcastError('token_invalid', '"rooms" claim must be an object');
+  }
+  const out: RoomRights = {};
+  for (const right of ['subscribe', 'publish', 'presence'] as const) {
+    const list = (value as Record<string, unknown>)[right];
+    if (list === undefined) continue;
+    if (!Array.isArray(list) || !list.every((p) => typeof p === 'string')) {
+      throw new RoomcastError('token_invalid', `"rooms.${right}" must be an array of strings`);
+    }
+    out[right] = list as string[];
+  }
+  return out;
+}

@@ -1,0 +1,162 @@
+import type { RateLimiterMemory } from 'rate-limiter-flexible';
+import type { Socket } from 'socket.io';
+import { rightsFor } from '../auth/rights.js';
+import type { Verifier } from '../auth/verify.js';
+import type { NamespaceConfig } from '../config.js';
+import { asRoomcastError, RoomcastError, toFailure } from '../errors.js';
+import type { ClientToServerEvents, ClosingCode, ServerToClientEvents, UserClaims } from '../protocol.js';
+import type { Client, RoomManager } from '../rooms/manager.js';
+import { createExpiryTimer, type ExpiryTimer } from './expiry.js';
+import type { Logger } from './logger.js';
+import {
+  historySchema,
+  joinSchema,
+  leaveSchema,
+  parsePayload,
+  presenceSchema,
+  publishSchema,
+  refreshSchema,
+} from './schemas.js';
+
+export interface SocketData {
+  client: Client;
+  expiresAt: number | null;
+  timer?: ExpiryTimer;
+}
+
+export type RoomcastSocket = Socket<
+  ClientToServerEvents,
+  ServerToClientEvents,
+  Record<string, never>,
+  SocketData
+>;
+
+/** What the handlers of one namespace share. */
+export interface NamespaceContext {
+  config: NamespaceConfig;
+  verifier: Verifier;
+  rooms: RoomManager;
+  limiter: RateLimiterMemory;
+  tokenExpiryLeadMs: number;
+  log: Logger;
+}
+
+type Handler = (payload: unknown, socket: RoomcastSocket) => Promise<object>;
+
+/** One handler per contract event: validate the payload, do the work, reply with an ack. */
+const handlers: Record<keyof ClientToServerEvents, (ctx: NamespaceContext) => Handler> = {
+  join: (ctx) => async (payload, socket) => {
+    const req = parsePayload(joinSchema, payload);
+    return ctx.rooms.join(socket.data.client, req.room, req.since);
+  },
+  leave: (ctx) => async (payload, socket) => {
+    await ctx.rooms.leave(socket.data.client, parsePayload(leaveSchema, payload).room);
+    return {};
+  },
+  publish: (ctx) => async (payload, socket) => {
+    const req = parsePayload(publishSchema, payload);
+    return ctx.rooms.publish(socket.data.client, req, { echo: req.echo === true, source: 'socket' });
+  },
+  presence: (ctx) => async (payload, socket) => {
+    const members = await ctx.rooms.presence(socket.data.client, parsePayload(presenceSchema, payload).room);
+    return { members };
+  },
+  history: (ctx) => async (payload, socket) => {
+    const req = parsePayload(historySchema, payload);
+    return ctx.rooms.historyOf(socket.data.client, req.room, req.since, req.limit);
+  },
+  refresh: (ctx) => async (payload, socket) => {
+    const claims = ctx.verifier.verify(parsePayload(refreshSchema, payload).token);
+    const client = socket.data.client;
+    if (claims.sub !== client.sub)
+      throw new RoomcastError('forbidden', 'a refreshed token must have the same sub');
+    client.rights = rightsFor(claims.rooms, claims.sub, ctx.config.rules);
+    client.info = claims.info ?? null;
+    socket.data.expiresAt = expiresAtOf(claims);
+    socket.data.timer?.schedule(socket.data.expiresAt);
+    return { expiresAt: socket.data.expiresAt };
+  },
+};
+
+const EVENTS = new Set(Object.keys(handlers));
+
+/** The `Client` of a verified token, as the room manager sees it. */
+export function clientFor(id: string, claims: UserClaims, ns: NamespaceConfig): Client {
+  return {
+    id,
+    sub: claims.sub,
+    info: claims.info ?? null,
+    rights: rightsFor(claims.rooms, claims.sub, ns.rules),
+    rooms: new Set(),
+  };
+}
+
+export function expiresAtOf(claims: UserClaims): number | null {
+  return typeof claims.exp === 'number' ? claims.exp * 1000 : null;
+}
+
+/** Wires one accepted connection: event handlers, the token timer, cleanup on disconnect. */
+export function attachConnection(socket: RoomcastSocket, ctx: NamespaceContext): void {
+  const on = socket.on.bind(socket) as (event: string, listener: (...args: unknown[]) => void) => void;
+  for (const event of EVENTS) {
+    const handle = handlers[event as keyof ClientToServerEvents](ctx);
+    on(event, (...args) => void run(socket, ctx, event, handle, args));
+  }
+  socket.onAny((event: unknown, ...args: unknown[]) => {
+    if (typeof event === 'string' && EVENTS.has(event)) return;
+    const ack = args[args.length - 1];
+    if (typeof ack === 'function')
+      ack(toFailure(new RoomcastError('bad_request', `unknown event "${String(event)}"`)));
+  });
+  const timer = createExpiryTimer(
+    ctx.tokenExpiryLeadMs,
+    (expiresAt) => socket.emit('token_expiring', { expiresAt }),
+    () => closeConnection(socket, 'token_expired', 'the token has expired'),
+  );
+  socket.data.timer = timer;
+  timer.schedule(socket.data.expiresAt);
+  socket.on('disconnect', () => {
+    timer.clear();
+    void ctx.rooms.leaveAll(socket.data.client);
+    void ctx.limiter.delete(socket.id).catch(() => undefined);
+  });
+}
+
+async function run(
+  socket: RoomcastSocket,
+  ctx: NamespaceContext,
+  event: string,
+  handle: Handler,
+  args: unknown[],
+) {
+  const last = args[args.length - 1];
+  const ack = typeof last === 'function' ? (last as (reply: object) => void) : undefined;
+  const payload = ack ? args[0] : args[0];
+  try {
+    await consume(ctx.limiter, socket.id);
+    const reply = await handle(payload, socket);
+    ack?.({ ok: true, ...reply });
+  } catch (err) {
+    const failure = toFailure(err);
+    if (failure.error.code === 'internal')
+      ctx.log.error({ err, event, sid: socket.id }, 'event handler failed');
+    ack?.(failure);
+  }
+}
+
+async function consume(limiter: RateLimiterMemory, key: string): Promise<void> {
+  try {
+    await limiter.consume(key);
+  } catch (res) {
+    if (res instanceof Error) throw asRoomcastError(res);
+    const retryAfter = Math.ceil(((res as { msBeforeNext?: number }).msBeforeNext ?? 1000) / 1000);
+    throw new RoomcastError('rate_limited', 'too many events; slow down', { retryAfter });
+  }
+}
+
+/** Tells the client why, then closes its connection. */
+export function closeConnection(socket: RoomcastSocket, code: ClosingCode, message: string): void {
+  if (!socket.connected) return;
+  socket.emit('closing', { code, message });
+  socket.disconnect(true);
+}

@@ -1,0 +1,124 @@
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { Server } from 'socket.io';
+import type { Config } from '../config.js';
+import type { Engine } from '../rooms/engine.js';
+import type { RoomObserver } from '../rooms/manager.js';
+import { type Cluster, createCluster } from './cluster.js';
+import { closeConnection } from './connection.js';
+import { createHttp } from './http.js';
+import { createLogger, type Logger } from './logger.js';
+import { type NamespaceRuntime, type RoomcastServer, setupNamespace } from './namespaces.js';
+
+export interface BrokerOptions {
+  /** A pino logger; by default one at `config.logLevel` on stdout. */
+  logger?: Logger;
+}
+
+/** A running roomcast broker: one HTTP port for Socket.IO, the server API, SSE and the demo. */
+export interface Broker {
+  readonly config: Config;
+  readonly io: RoomcastServer;
+  readonly http: FastifyInstance;
+  readonly engine: Engine;
+  readonly cluster: Cluster;
+  readonly namespaces: ReadonlyMap<string, NamespaceRuntime>;
+  readonly log: Logger;
+  /** Starts listening on `config.host:config.port` (port 0 picks a free one). */
+  listen(): Promise<{ host: string; port: number; url: string }>;
+  /** True while listening, not shutting down, and (in cluster mode) Redis is reachable. */
+  isReady(): boolean;
+  /** Runs `hook` at shutdown, after clients are told and before the engine closes (SSE streams). */
+  onShutdown(hook: () => void | Promise<void>): void;
+  /**
+   * Graceful stop: refuse new connections, send `closing { code: "shutting_down" }` to every client,
+   * close them within `config.shutdownGraceMs`, then close the HTTP server and the engine.
+   */
+  close(): Promise<void>;
+}
+
+/**
+ * Builds a broker from a loaded config. Nothing is shared between brokers, so several can run in
+ * one process (tests do).
+ *
+ * @example
+ * const broker = await createBroker(loadConfig(process.env));
+ * const { url } = await broker.listen();
+ * process.on('SIGTERM', () => broker.close().then(() => process.exit(0)));
+ */
+export async function createBroker(config: Config, opts: BrokerOptions = {}): Promise<Broker> {
+  const log = opts.logger ?? createLogger(config.logLevel);
+  const cluster = await createCluster(config, log);
+  let state: 'idle' | 'listening' | 'closing' | 'closed' = 'idle';
+  const shutdownHooks: Array<() => void | Promise<void>> = [];
+  const isReady = () => state === 'listening' && cluster.isReady();
+  const http = createHttp(config, log, isReady);
+  const observer: RoomObserver = {};
+  const maxPayload = Math.max(...Object.values(config.namespaces).map((ns) => ns.limits.payloadBytes));
+  const io: RoomcastServer = new Server(http.server, {
+    // Room names and payloads are checked by roomcast; this is only the outer bound of one frame.
+    maxHttpBufferSize: Math.max(1_048_576, maxPayload * 2 + 65_536),
+    cors: {
+      origin: config.allowedOrigins.includes('*') ? true : [...config.allowedOrigins],
+      credentials: true,
+    },
+    allowRequest: (req, done) => done(null, originAllowed(config.allowedOrigins, req.headers.origin)),
+    ...(cluster.adapter ? { adapter: cluster.adapter as never } : {}),
+  });
+  const namespaces = new Map<string, NamespaceRuntime>();
+  for (const ns of Object.values(config.namespaces)) {
+    namespaces.set(
+      ns.name,
+      setupNamespace(io, config, ns, cluster.engine, log, () => state === 'listening', observer),
+    );
+  }
+
+  async function close(): Promise<void> {
+    if (state === 'closing' || state === 'closed') return;
+    state = 'closing';
+    for (const rt of namespaces.values()) {
+      for (const socket of rt.nsp.sockets.values())
+        closeConnection(socket, 'shutting_down', 'the server is shutting down');
+    }
+    await Promise.allSettled(shutdownHooks.map((hook) => hook()));
+    await waitFor(() => io.engine.clientsCount === 0, config.shutdownGraceMs);
+    await io.close();
+    await http.close().catch((err: unknown) => log.warn({ err }, 'http close'));
+    await cluster.close();
+    state = 'closed';
+  }
+
+  return {
+    config,
+    io,
+    http,
+    engine: cluster.engine,
+    cluster,
+    namespaces,
+    log,
+    isReady,
+    onShutdown: (hook) => void shutdownHooks.push(hook),
+    close,
+    async listen() {
+      await http.listen({ host: config.host, port: config.port });
+      state = 'listening';
+      const addr = http.server.address() as AddressInfo;
+      const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+      const shown = addr.address === '0.0.0.0' || addr.address === '::' ? 'localhost' : host;
+      return { host: addr.address, port: addr.port, url: `http://${shown}:${addr.port}` };
+    },
+  };
+}
+
+function originAllowed(allowed: readonly string[], origin: string | undefined): boolean {
+  // Non-browser clients send no Origin; CORS does not apply to them.
+  return allowed.includes('*') || origin === undefined || allowed.includes(origin);
+}
+
+function waitFor(done: () => boolean, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const deadline = Date.now() + ms;
+    const tick = () => (done() || Date.now() >= deadline ? resolve() : setTimeout(tick, 20).unref());
+    tick();
+  });
+}

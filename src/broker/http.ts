@@ -1,0 +1,23 @@
+import Fastify, { type FastifyInstance, LogController } from 'fastify';
+import type { Config } from '../config.js';
+import type { Logger } from './logger.js';
+
+/**
+ * The HTTP side of the single port: health and readiness here; the server API, SSE, metrics and
+ * the demo page register their routes on the same instance. Socket.IO attaches to its server.
+ */
+export function createHttp(config: Config, log: Logger, isReady: () => boolean): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: log.child({ component: 'http' }),
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.api.bodyLimitBytes,
+    forceCloseConnections: true,
+    return503OnClosing: true,
+  });
+  app.get('/healthz', async () => ({ ok: true }));
+  app.get('/readyz', async (_req, reply) => {
+    const ready = isReady();
+    return reply.code(ready ? 200 : 503).send({ ok: ready });
+  });
+  return app as unknown as FastifyInstance;
+}

@@ -1,0 +1,111 @@
+import { RateLimiterMemory } from 'rate-limiter-flexible';
+import type { Namespace, Server } from 'socket.io';
+import { createVerifier } from '../auth/verify.js';
+import type { Config, NamespaceConfig } from '../config.js';
+import { asRoomcastError } from '../errors.js';
+import type { ClientToServerEvents, ServerToClientEvents } from '../protocol.js';
+import type { Engine } from '../rooms/engine.js';
+import { RoomManager, type RoomObserver, type Transport } from '../rooms/manager.js';
+import { messageChannel, presenceChannel } from '../rooms/names.js';
+import {
+  attachConnection,
+  clientFor,
+  expiresAtOf,
+  type NamespaceContext,
+  type RoomcastSocket,
+  type SocketData,
+} from './connection.js';
+import type { Logger } from './logger.js';
+
+export type RoomcastNamespace = Namespace<
+  ClientToServerEvents,
+  ServerToClientEvents,
+  Record<string, never>,
+  SocketData
+>;
+export type RoomcastServer = Server<
+  ClientToServerEvents,
+  ServerToClientEvents,
+  Record<string, never>,
+  SocketData
+>;
+
+/** One namespace at run time: its Socket.IO namespace, room manager and handler context. */
+export interface NamespaceRuntime {
+  readonly name: string;
+  readonly config: NamespaceConfig;
+  readonly nsp: RoomcastNamespace;
+  readonly rooms: RoomManager;
+  readonly context: NamespaceContext;
+  readonly transport: Transport;
+}
+
+/**
+ * Delivery over Socket.IO rooms. Membership goes straight to the adapter, so an SSE stream can be
+ * a member too (it has an id but no socket); in cluster mode the adapter carries each broadcast
+ * to the nodes that have members of the room.
+ */
+export function socketTransport(nsp: RoomcastNamespace): Transport {
+  return {
+    join(connId, room, presence) {
+      const channels = presence ? [messageChannel(room), presenceChannel(room)] : [messageChannel(room)];
+      void nsp.adapter.addAll(connId, new Set(channels));
+    },
+    leave(connId, room) {
+      void nsp.adapter.del(connId, messageChannel(room));
+      void nsp.adapter.del(connId, presenceChannel(room));
+    },
+    message(envelope, exceptConnId) {
+      const target = nsp.to(messageChannel(envelope.room));
+      (exceptConnId ? target.except(exceptConnId) : target).emit('message', envelope);
+    },
+    presence(event, exceptConnId) {
+      const target = nsp.to(presenceChannel(event.room));
+      (exceptConnId ? target.except(exceptConnId) : target).emit('presence', event);
+    },
+  };
+}
+
+/** Sets up one configured namespace: the auth middleware and the connection handlers. */
+export function setupNamespace(
+  io: RoomcastServer,
+  config: Config,
+  ns: NamespaceConfig,
+  engine: Engine,
+  log: Logger,
+  isAccepting: () => boolean,
+  observer: RoomObserver = {},
+): NamespaceRuntime {
+  const nsp = io.of(ns.name);
+  const transport = socketTransport(nsp);
+  const rooms = new RoomManager(ns, engine, transport, observer);
+  const verifier = createVerifier(ns);
+  const context: NamespaceContext = {
+    config: ns,
+    verifier,
+    rooms,
+    limiter: new RateLimiterMemory({ points: ns.limits.eventsPerSecond, duration: 1 }),
+    tokenExpiryLeadMs: config.tokenExpiryLeadMs,
+    log,
+  };
+  nsp.use((socket, next) => {
+    if (!isAccepting()) return next(connectError('unavailable', 'the server is shutting down'));
+    try {
+      const auth = socket.handshake.auth as Record<string, unknown> | undefined;
+      const claims = verifier.verify(auth && typeof auth === 'object' ? auth.token : undefined);
+      socket.data.client = clientFor(socket.id, claims, ns);
+      socket.data.expiresAt = expiresAtOf(claims);
+      next();
+    } catch (err) {
+      const e = asRoomcastError(err);
+      next(connectError(e.code, e.message));
+    }
+  });
+  nsp.on('connection', (socket: RoomcastSocket) => attachConnection(socket, context));
+  return { name: ns.name, config: ns, nsp, rooms, context, transport };
+}
+
+/** A refusal as the client sees it: `connect_error` with `message` the code and `data` `{ code, message }`. */
+function connectError(code: string, message: string): Error & { data: { code: string; message: string } } {
+  return Object.assign(new Error(code), { data: { code, message } });
+}

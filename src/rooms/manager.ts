@@ -1,0 +1,224 @@
+import { randomUUID } from 'node:crypto';
+import { can, type Rights } from '../auth/rights.js';
+import type { NamespaceConfig } from '../config.js';
+import { RoomcastError } from '../errors.js';
+import type {
+  Envelope,
+  HistoryReply,
+  JoinReply,
+  Member,
+  PresenceEvent,
+  PublishReply,
+  StreamPosition,
+} from '../protocol.js';
+import type { Engine, HistoryPolicy, HistoryResult } from './engine.js';
+import { parseRoomName } from './names.js';
+import { matchesAny } from './patterns.js';
+
+/** A connected user as the room manager sees it: a Socket.IO connection or an SSE stream. */
+export interface Client {
+  readonly id: string;
+  readonly sub: string;
+  info: unknown;
+  rights: Rights;
+  /** Rooms this connection has joined. */
+  readonly rooms: Set<string>;
+}
+
+/** How the room manager reaches connections; the broker implements it over Socket.IO rooms. */
+export interface Transport {
+  /** Subscribes a connection to a room's messages, and to its presence events when `presence`. */
+  join(connId: string, room: string, presence: boolean): void;
+  leave(connId: string, room: string): void;
+  /** Delivers a message to every member of its room on every node, except `exceptConnId`. */
+  message(envelope: Envelope, exceptConnId?: string): void;
+  presence(event: PresenceEvent, exceptConnId?: string): void;
+}
+
+export interface PublishInput {
+  room: string;
+  event: string;
+  data: unknown;
+}
+
+/** Observes what the manager does, for metrics; every hook is optional. */
+export interface RoomObserver {
+  published?(envelope: Envelope, source: 'socket' | 'api'): void;
+  joined?(room: string): void;
+}
+
+const NO_HISTORY: HistoryPolicy = { size: 0, ttlMs: 0 };
+
+/**
+ * The room manager of one namespace: every join, leave, publish, presence and history request,
+ * from a socket or the HTTP API, goes through here. It checks names, rights and limits, and then
+ * asks the engine (offsets, history, membership) and the transport (delivery).
+ *
+ * @example
+ * const rooms = new RoomManager(nsConfig, engine, transport);
+ * const { offset } = await rooms.publish(client, { room: 'chat:1', event: 'msg', data: { text: 'hi' } });
+ */
+export class RoomManager {
+  readonly ns: string;
+
+  constructor(
+    private readonly config: NamespaceConfig,
+    private readonly engine: Engine,
+    private readonly transport: Transport,
+    private readonly observer: RoomObserver = {},
+  ) {
+    this.ns = config.name;
+  }
+
+  async join(client: Client, room: unknown, since?: StreamPosition): Promise<JoinReply> {
+    const name = this.roomName(room);
+    this.require(client, 'subscribe', name);
+    const isNew = !client.rooms.has(name);
+    if (isNew && client.rooms.size >= this.config.limits.roomsPerConnection) {
+      throw new RoomcastError(
+        'too_many_rooms',
+        `at most ${this.config.limits.roomsPerConnection} rooms per connection`,
+      );
+    }
+    let result: HistoryResult;
+    if (isNew) {
+      // Subscribe before reading history, so nothing published in between is missed (the SDK drops duplicates).
+      client.rooms.add(name);
+      this.transport.join(client.id, name, this.presenceVisible(client, name));
+      try {
+        const first = await this.engine.addMember(
+          this.ns,
+          name,
+          { sub: client.sub, info: client.info },
+          client.id,
+        );
+        if (first && this.presenceOn(name)) this.announce(name, 'join', client);
+        result = await this.history(name, since, since ? this.config.limits.historyLimit : 0);
+      } catch (err) {
+        await this.leave(client, name).catch(() => undefined);
+        throw err;
+      }
+      this.observer.joined?.(name);
+    } else {
+      result = await this.history(name, since, since ? this.config.limits.historyLimit : 0);
+    }
+    return {
+      room: name,
+      offset: result.offset,
+      epoch: result.epoch,
+      recovered: since ? result.recovered : false,
+      messages: since ? result.messages : [],
+    };
+  }
+
+  async leave(client: Client, room: unknown): Promise<void> {
+    const name = this.roomName(room);
+    if (!client.rooms.delete(name)) throw new RoomcastError('not_joined', `not joined to room "${name}"`);
+    this.transport.leave(client.id, name);
+    const last = await this.engine.removeMember(this.ns, name, client.sub, client.id);
+    if (last && this.presenceOn(name)) this.announce(name, 'leave', client);
+  }
+
+  /** Leaves every room of a connection that is gone; never throws. */
+  async leaveAll(client: Client): Promise<void> {
+    await Promise.allSettled([...client.rooms].map((room) => this.leave(client, room)));
+  }
+
+  /**
+   * The one publish path: sockets, `POST /v1/publish` and batches all come here. `from` is the
+   * publishing connection, or null for the server API (which has every right).
+   */
+  async publish(
+    from: Client | null,
+    input: PublishInput,
+    opts: { echo?: boolean; source?: 'socket' | 'api' } = {},
+  ): Promise<PublishReply> {
+    const name = this.roomName(input.room);
+    if (from) this.require(from, 'publish', name);
+    const data = input.data === undefined ? null : input.data;
+    const size = Buffer.byteLength(JSON.stringify(data));
+    if (size > this.config.limits.payloadBytes) {
+      throw new RoomcastError(
+        'payload_too_large',
+        `payload is ${size} bytes; the limit is ${this.config.limits.payloadBytes}`,
+      );
+    }
+    const envelope = await this.engine.publish(
+      this.ns,
+      {
+        id: randomUUID(),
+        room: name,
+        event: input.event,
+        data,
+        ts: Date.now(),
+        from: from ? { sub: from.sub, info: from.info } : null,
+      },
+      this.historyPolicy(name),
+    );
+    this.transport.message(envelope, from && !opts.echo ? from.id : undefined);
+    this.observer.published?.(envelope, opts.source ?? (from ? 'socket' : 'api'));
+    return { offset: envelope.offset, epoch: envelope.epoch };
+  }
+
+  /** Members of a room; `client` null is the server API. */
+  async presence(client: Client | null, room: unknown): Promise<Member[]> {
+    const name = this.roomName(room);
+    if (client) this.require(client, 'presence', name);
+    if (!this.presenceOn(name)) throw new RoomcastError('forbidden', `presence is off for room "${name}"`);
+    return this.engine.members(this.ns, name);
+  }
+
+  /** History of a room; `client` null is the server API. */
+  async historyOf(
+    client: Client | null,
+    room: unknown,
+    since?: StreamPosition,
+    limit?: number,
+  ): Promise<HistoryReply & { recovered: boolean }> {
+    const name = this.roomName(room);
+    if (client) this.require(client, 'subscribe', name);
+    const max = this.config.limits.historyLimit;
+    const result = await this.history(name, since, Math.min(limit ?? max, max));
+    return {
+      messages: result.messages,
+      offset: result.offset,
+      epoch: result.epoch,
+      recovered: result.recovered,
+    };
+  }
+
+  /** Validates a room name with this namespace's limit; throws `invalid_room`. */
+  roomName(room: unknown): string {
+    return parseRoomName(room, this.config.limits.roomNameLength);
+  }
+
+  /** Whether the user may do `right` in `room`; throws `forbidden` when not. */
+  require(client: Client, right: 'subscribe' | 'publish' | 'presence', room: string): void {
+    if (!can(client.rights, right, room)) {
+      throw new RoomcastError('forbidden', `no ${right} right for room "${room}"`);
+    }
+  }
+
+  historyPolicy(room: string): HistoryPolicy {
+    for (const rule of this.config.history) {
+      if (matchesAny([rule.pattern], room)) return { size: rule.size, ttlMs: rule.ttlMs };
+    }
+    return NO_HISTORY;
+  }
+
+  presenceOn(room: string): boolean {
+    return matchesAny(this.config.presence, room);
+  }
+
+  private presenceVisible(client: Client, room: string): boolean {
+    return this.presenceOn(room) && can(client.rights, 'presence', room);
+  }
+
+  private history(room: string, since: StreamPosition | undefined, limit: number): Promise<HistoryResult> {
+    return this.engine.history(this.ns, room, since ? { since, limit } : { limit }, this.historyPolicy(room));
+  }
+
+  private announce(room: string, action: 'join' | 'leave', client: Client): void {
+    this.transport.presence({ room, action, member: { sub: client.sub, info: client.info } }, client.id);
+  }
+}

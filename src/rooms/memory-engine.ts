@@ -1,0 +1,143 @@
+import { randomBytes } from 'node:crypto';
+import type { Envelope, Member, RoomStat } from '../protocol.js';
+import {
+  type Draft,
+  type Engine,
+  type HistoryPolicy,
+  type HistoryQuery,
+  type HistoryResult,
+  type MemberRef,
+  selectHistory,
+} from './engine.js';
+
+interface RoomState {
+  epoch: string;
+  offset: number;
+  history: Envelope[];
+  members: Map<string, { info: unknown; connections: Set<string> }>;
+  lastUsed: number;
+}
+
+/** How long a room with no members and no history keeps its offset before it is forgotten. */
+const IDLE_ROOM_MS = 10 * 60 * 1000;
+
+/**
+ * The one-node engine: everything in this process's memory. A fresh process starts every room
+ * with a new epoch, so clients can tell its offsets from an earlier run's.
+ *
+ * @example
+ * const engine = createMemoryEngine();
+ * const env = await engine.publish('/', draft, { size: 100, ttlMs: 300_000 });
+ */
+export function createMemoryEngine(now: () => number = Date.now): Engine {
+  const rooms = new Map<string, RoomState>();
+  const pending = new Map<string, { expires: number; result: Promise<unknown> }>();
+  const key = (ns: string, room: string) => `${ns}\u0000${room}`;
+
+  function room(ns: string, name: string): RoomState {
+    const k = key(ns, name);
+    let state = rooms.get(k);
+    if (!state) {
+      state = { epoch: newEpoch(), offset: 0, history: [], members: new Map(), lastUsed: now() };
+      rooms.set(k, state);
+    }
+    state.lastUsed = now();
+    return state;
+  }
+
+  function trim(state: RoomState, policy: HistoryPolicy): void {
+    const h = state.history;
+    let drop = Math.max(0, h.length - policy.size);
+    if (policy.ttlMs > 0) {
+      const cutoff = now() - policy.ttlMs;
+      while (drop < h.length && h[drop]!.ts < cutoff) drop++;
+    }
+    if (drop > 0) state.history = h.slice(drop);
+  }
+
+  const sweep = setInterval(() => {
+    const cutoff = now() - IDLE_ROOM_MS;
+    for (const [k, s] of rooms) {
+      if (s.members.size === 0 && s.history.length === 0 && s.lastUsed < cutoff) rooms.delete(k);
+    }
+    const t = now();
+    for (const [k, p] of pending) if (p.expires < t) pending.delete(k);
+  }, 60_000);
+  sweep.unref();
+
+  return {
+    kind: 'memory',
+    async publish(ns, draft: Draft, policy) {
+      const state = room(ns, draft.room);
+      const envelope: Envelope = { ...draft, offset: ++state.offset, epoch: state.epoch };
+      if (policy.size > 0) {
+        state.history.push(envelope);
+        if (state.history.length > policy.size * 2) trim(state, policy);
+      }
+      return envelope;
+    },
+    async history(ns, name, query: HistoryQuery, policy): Promise<HistoryResult> {
+      const state = room(ns, name);
+      trim(state, policy);
+      return selectHistory(state.history, { offset: state.offset, epoch: state.epoch }, query);
+    },
+    async addMember(ns, name, member: MemberRef, connId) {
+      const state = room(ns, name);
+      let entry = state.members.get(member.sub);
+      const first = !entry;
+      if (!entry) {
+        entry = { info: member.info, connections: new Set() };
+        state.members.set(member.sub, entry);
+      }
+      entry.connections.add(connId);
+      return first;
+    },
+    async removeMember(ns, name, sub, connId) {
+      const state = rooms.get(key(ns, name));
+      const entry = state?.members.get(sub);
+      if (!state || !entry?.connections.delete(connId)) return false;
+      if (entry.connections.size > 0) return false;
+      state.members.delete(sub);
+      return true;
+    },
+    async members(ns, name): Promise<Member[]> {
+      const state = rooms.get(key(ns, name));
+      if (!state) return [];
+      return [...state.members].map(([sub, m]) => ({ sub, info: m.info, connections: m.connections.size }));
+    },
+    async rooms(ns, prefix): Promise<RoomStat[]> {
+      const out: RoomStat[] = [];
+      const head = key(ns, '');
+      for (const [k, s] of rooms) {
+        if (!k.startsWith(head) || s.members.size === 0) continue;
+        const name = k.slice(head.length);
+        if (!name.startsWith(prefix)) continue;
+        let connections = 0;
+        for (const m of s.members.values()) connections += m.connections.size;
+        out.push({ room: name, members: s.members.size, connections });
+      }
+      return out.sort((a, b) => (a.room < b.room ? -1 : 1));
+    },
+    once<T>(ns: string, idemKey: string, windowMs: number, run: () => Promise<T>): Promise<T> {
+      const k = key(ns, idemKey);
+      const hit = pending.get(k);
+      if (hit && hit.expires > now()) return hit.result as Promise<T>;
+      const result = run();
+      pending.set(k, { expires: now() + windowMs, result });
+      // A failed run may be retried: forget it.
+      result.catch(() => pending.delete(k));
+      return result;
+    },
+    onPresenceExpired() {
+      // One node: members leave only through their own connections.
+    },
+    isReady: () => true,
+    async close() {
+      clearInterval(sweep);
+    },
+  };
+}
+
+function newEpoch(): string {
+  return randomBytes(6).toString('base64url');
+}

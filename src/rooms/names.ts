@@ -1,0 +1,43 @@
+import { RoomcastError } from '../errors.js';
+
+/**
+ * Room names: 1 to 200 characters of ASCII letters, digits and `_ - : . @ / =`.
+ * Inside Socket.IO, a room lives under a prefix no client name can produce (`#`), so a client's
+ * room never reaches a socket-id room or an internal room.
+ */
+
+const ROOM_NAME = /^[A-Za-z0-9_\-:.@/=]+$/;
+export const MAX_ROOM_NAME = 200;
+
+/** Validates a room name from outside; throws `invalid_room`. */
+export function parseRoomName(value: unknown, maxLength = MAX_ROOM_NAME): string {
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new RoomcastError('invalid_room', 'room must be a non-empty string');
+  }
+  if (value.length > maxLength) {
+    throw new RoomcastError('invalid_room', `room name longer than ${maxLength} characters`);
+  }
+  if (!ROOM_NAME.test(value)) {
+    throw new RoomcastError('invalid_room', 'room name may hold only letters, digits and _ - : . @ / =');
+  }
+  return value;
+}
+
+export function isValidRoomName(value: unknown, maxLength = MAX_ROOM_NAME): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= maxLength && ROOM_NAME.test(value);
+}
+
+/** The Socket.IO room that carries a room's messages. */
+export function messageChannel(room: string): string {
+  return `#${room}`;
+}
+
+/** The Socket.IO room of a room's members that may see presence events. */
+export function presenceChannel(room: string): string {
+  return `#p#${room}`;
+}
+
+/** The Socket.IO room of every connection of one user (disconnect by `sub`). */
+export function userChannel(sub: string): string {
+  return `#u#${sub}`;
+}
