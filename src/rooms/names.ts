@@ -36,8 +36,3 @@ export function messageChannel(room: string): string {
 export function presenceChannel(room: string): string {
   return `#p#${room}`;
 }
-
-/** The Socket.IO room of every connection of one user (disconnect by `sub`). */
-export function userChannel(sub: string): string {
-  return `#u#${sub}`;
-}
