@@ -41,7 +41,7 @@ export interface NamespaceContext {
   log: Logger;
 }
 
-type Handler = (payload: unknown, socket: RoomcastSocket) => Promise<object>;
+export type Handler = (payload: unknown, socket: RoomcastSocket) => Promise<object>;
 
 /** One handler per contract event: validate the payload, do the work, reply with an ack. */
 const handlers: Record<keyof ClientToServerEvents, (ctx: NamespaceContext) => Handler> = {
@@ -73,12 +73,10 @@ const handlers: Record<keyof ClientToServerEvents, (ctx: NamespaceContext) => Ha
     client.rights = rightsFor(claims.rooms, claims.sub, ctx.config.rules);
     client.info = claims.info ?? null;
     socket.data.expiresAt = expiresAtOf(claims);
-    socket.data.timer?.schedule(socket.data.expiresAt);
+    armExpiry(socket, ctx);
     return { expiresAt: socket.data.expiresAt };
   },
 };
-
-const EVENTS = new Set(Object.keys(handlers));
 
 /** The `Client` of a verified token, as the room manager sees it. */
 export function clientFor(id: string, claims: UserClaims, ns: NamespaceConfig): Client {
@@ -95,31 +93,47 @@ export function expiresAtOf(claims: UserClaims): number | null {
   return typeof claims.exp === 'number' ? claims.exp * 1000 : null;
 }
 
-/** Wires one accepted connection: event handlers, the token timer, cleanup on disconnect. */
-export function attachConnection(socket: RoomcastSocket, ctx: NamespaceContext): void {
-  const on = socket.on.bind(socket) as (event: string, listener: (...args: unknown[]) => void) => void;
-  for (const event of EVENTS) {
-    const handle = handlers[event as keyof ClientToServerEvents](ctx);
-    on(event, (...args) => void run(socket, ctx, event, handle, args));
-  }
+/** The namespace's handlers, bound once and shared by all its connections. */
+export function bindHandlers(ctx: NamespaceContext): ReadonlyMap<string, Handler> {
+  return new Map(Object.entries(handlers).map(([event, make]) => [event, make(ctx)]));
+}
+
+/**
+ * Wires one accepted connection: one listener dispatches every event (fewer closures per idle
+ * connection), the token timer, and cleanup on disconnect.
+ */
+export function attachConnection(
+  socket: RoomcastSocket,
+  ctx: NamespaceContext,
+  bound: ReadonlyMap<string, Handler>,
+): void {
   socket.onAny((event: unknown, ...args: unknown[]) => {
-    if (typeof event === 'string' && EVENTS.has(event)) return;
+    const handle = typeof event === 'string' ? bound.get(event) : undefined;
+    if (handle) return void run(socket, ctx, event as string, handle, args);
     const ack = args[args.length - 1];
     if (typeof ack === 'function')
       ack(toFailure(new RoomcastError('bad_request', `unknown event "${String(event)}"`)));
   });
-  const timer = createExpiryTimer(
+  armExpiry(socket, ctx);
+  socket.on('disconnect', () => {
+    socket.data.timer?.clear();
+    void ctx.rooms.leaveAll(socket.data.client);
+    void ctx.limiter.delete(socket.id).catch(() => undefined);
+  });
+}
+
+/** (Re)schedules `token_expiring` and the close at expiry; a token without `exp` needs no timer. */
+function armExpiry(socket: RoomcastSocket, ctx: NamespaceContext): void {
+  if (socket.data.expiresAt === null) {
+    socket.data.timer?.clear();
+    return;
+  }
+  socket.data.timer ??= createExpiryTimer(
     ctx.tokenExpiryLeadMs,
     (expiresAt) => socket.emit('token_expiring', { expiresAt }),
     () => closeConnection(socket, 'token_expired', 'the token has expired'),
   );
-  socket.data.timer = timer;
-  timer.schedule(socket.data.expiresAt);
-  socket.on('disconnect', () => {
-    timer.clear();
-    void ctx.rooms.leaveAll(socket.data.client);
-    void ctx.limiter.delete(socket.id).catch(() => undefined);
-  });
+  socket.data.timer.schedule(socket.data.expiresAt);
 }
 
 async function run(
@@ -131,7 +145,7 @@ async function run(
 ) {
   const last = args[args.length - 1];
   const ack = typeof last === 'function' ? (last as (reply: object) => void) : undefined;
-  const payload = ack ? args[0] : args[0];
+  const payload = args[0];
   try {
     await consume(ctx.limiter, socket.id);
     const reply = await handle(payload, socket);

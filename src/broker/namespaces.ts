@@ -9,6 +9,7 @@ import { RoomManager, type RoomObserver, type Transport } from '../rooms/manager
 import { messageChannel, presenceChannel } from '../rooms/names.js';
 import {
   attachConnection,
+  bindHandlers,
   clientFor,
   expiresAtOf,
   type NamespaceContext,
@@ -101,7 +102,8 @@ export function setupNamespace(
       next(connectError(e.code, e.message));
     }
   });
-  nsp.on('connection', (socket: RoomcastSocket) => attachConnection(socket, context));
+  const bound = bindHandlers(context);
+  nsp.on('connection', (socket: RoomcastSocket) => attachConnection(socket, context, bound));
   return { name: ns.name, config: ns, nsp, rooms, context, transport };
 }
 
