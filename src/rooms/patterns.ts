@@ -18,23 +18,37 @@ export function compilePattern(pattern: string): Matcher {
   if (pattern.length === 0 || pattern.length > 400 || !PATTERN_CHARS.test(pattern)) {
     throw new Error(`invalid room pattern "${pattern}"`);
   }
-  let matcher: Matcher;
-  if (pattern === '*') matcher = () => true;
-  else if (!pattern.includes('*')) matcher = (room) => room === pattern;
-  else if (pattern.indexOf('*') === pattern.length - 1 && !pattern.slice(0, -1).includes('*')) {
-    const prefix = pattern.slice(0, -1);
-    matcher = (room) => room.startsWith(prefix);
-  } else {
-    const source = pattern
-      .split('*')
-      .map((part) => part.replace(/[.]/g, '\\.'))
-      .join('.*');
-    const re = new RegExp(`^${source}$`);
-    matcher = (room) => re.test(room);
-  }
+  const matcher = globMatcher(pattern);
   if (cache.size >= CACHE_MAX) cache.clear();
   cache.set(pattern, matcher);
   return matcher;
+}
+
+/**
+ * Matches `*` as any run of characters and every other character literally. No regular
+ * expression: pattern characters never act as regex syntax (`{2}`, `.`), and a pattern with many
+ * `*` costs O(room x pattern) at worst instead of backtracking without bound.
+ */
+function globMatcher(pattern: string): Matcher {
+  if (pattern === '*') return () => true;
+  if (!pattern.includes('*')) return (room) => room === pattern;
+  const parts = pattern.split('*');
+  const head = parts[0]!;
+  const tail = parts[parts.length - 1]!;
+  const middle = parts.slice(1, -1).filter((p) => p.length > 0);
+  const minLength = head.length + tail.length + middle.reduce((n, p) => n + p.length, 0);
+  return (room) => {
+    if (room.length < minLength || !room.startsWith(head) || !room.endsWith(tail)) return false;
+    const end = room.length - tail.length;
+    let at = head.length;
+    // Leftmost match of each middle part is always safe: `*` on either side absorbs the rest.
+    for (const part of middle) {
+      const i = room.indexOf(part, at);
+      if (i < 0 || i + part.length > end) return false;
+      at = i + part.length;
+    }
+    return true;
+  };
 }
 
 /** True when any pattern matches; patterns that do not compile (bad claims) match nothing. */
