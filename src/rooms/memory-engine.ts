@@ -16,6 +16,8 @@ interface RoomState {
   history: Envelope[];
   members: Map<string, { info: unknown; connections: Set<string> }>;
   lastUsed: number;
+  /** The policy of the last publish, so the sweep can drop expired history of rooms nobody reads. */
+  policy?: HistoryPolicy;
 }
 
 /** How long a room with no members and no history keeps its offset before it is forgotten. */
@@ -58,6 +60,7 @@ export function createMemoryEngine(now: () => number = Date.now): Engine {
   const sweep = setInterval(() => {
     const cutoff = now() - IDLE_ROOM_MS;
     for (const [k, s] of rooms) {
+      if (s.policy) trim(s, s.policy);
       if (s.members.size === 0 && s.history.length === 0 && s.lastUsed < cutoff) rooms.delete(k);
     }
     const t = now();
@@ -70,6 +73,7 @@ export function createMemoryEngine(now: () => number = Date.now): Engine {
     async publish(ns, draft: Draft, policy) {
       const state = room(ns, draft.room);
       const envelope: Envelope = { ...draft, offset: ++state.offset, epoch: state.epoch };
+      state.policy = policy;
       if (policy.size > 0) {
         state.history.push(envelope);
         if (state.history.length > policy.size * 2) trim(state, policy);
