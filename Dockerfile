@@ -15,7 +15,8 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund && npm rebuild
 COPY . .
-RUN npm run build
+# public/ holds the demo page and the browser bundle the build writes; make sure it exists.
+RUN npm run build && mkdir -p public
 
 # ---- runtime: production dependencies and the build output only -------------------------------
 FROM node:24-bookworm-slim AS runtime
