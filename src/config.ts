@@ -154,23 +154,28 @@ export interface Config extends Omit<RawConfig, 'namespaces'> {
 /** Reads, merges, validates and freezes the configuration. */
 export function loadConfig(env: NodeJS.ProcessEnv = {}): Config {
   let merged = readJson(defaultConfigPath(), 'config/default.json');
-  if (env.ROOMCAST_CONFIG) merged = deepMerge(merged, readJson(env.ROOMCAST_CONFIG, 'ROOMCAST_CONFIG'));
-  merged = deepMerge(merged, envOverrides(env));
-  const parsed = configSchema.safeParse(merged);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const field = issue.path.length ? issue.path.join('.') : '(root)';
-    throw new ConfigError(`config ${field}`, issue.message);
+  if (env.ROOMCAST_CONFIG) {
+    merged = deepMerge(merged, readJson(env.ROOMCAST_CONFIG, 'ROOMCAST_CONFIG'));
+    // Check the files alone first: an env var must not hide a bad value (`"namespaces": []`).
+    validate(merged);
   }
+  const raw = validate(deepMerge(merged, envOverrides(env)));
   const production = env.NODE_ENV === 'production';
   const generated: Config['generated'] = {};
   const namespaces: Record<string, NamespaceConfig> = {};
-  const raw = parsed.data;
   if (!raw.namespaces['/']) raw.namespaces['/'] = namespaceSchema.parse({});
   for (const [name, ns] of Object.entries(raw.namespaces)) {
     namespaces[name] = finishNamespace(name, ns, production, generated);
   }
   return deepFreeze({ ...raw, production, namespaces, generated });
+}
+
+function validate(merged: Record<string, unknown>): RawConfig {
+  const parsed = configSchema.safeParse(merged);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const field = issue.path.length ? issue.path.join('.') : '(root)';
+  throw new ConfigError(`config ${field}`, issue.message);
 }
 
 function finishNamespace(

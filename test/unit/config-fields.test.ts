@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.js';
+import { configError, KEYS } from '../helpers/config.js';
+
+const ns = (value: Record<string, unknown>) => ({ namespaces: { '/': value } });
+
+describe('config: a bad value names its field', () => {
+  it.each<[string, Record<string, unknown>]>([
+    ['host', { host: '' }],
+    ['host', { host: 5 }],
+    ['port', { port: -1 }],
+    ['port', { port: 70_000 }],
+    ['port', { port: '3000' }],
+    ['port', { port: 1.5 }],
+    ['logLevel', { logLevel: 'loud' }],
+    ['allowedOrigins', { allowedOrigins: 'https://a' }],
+    ['allowedOrigins.0', { allowedOrigins: [''] }],
+    ['shutdownGraceMs', { shutdownGraceMs: -1 }],
+    ['shutdownGraceMs', { shutdownGraceMs: null }],
+    ['tokenExpiryLeadMs', { tokenExpiryLeadMs: 1.5 }],
+    ['demo', { demo: 'yes' }],
+    ['redis', { redis: 'redis://x' }],
+    ['redis.url', { redis: { url: 'http://x' } }],
+    ['redis.mode', { redis: { mode: 'other' } }],
+    ['redis.keyPrefix', { redis: { keyPrefix: '' } }],
+    ['redis.presenceTtlMs', { redis: { presenceTtlMs: 10 } }],
+    ['redis.heartbeatMs', { redis: { heartbeatMs: 5 } }],
+    ['redis.requestTimeoutMs', { redis: { requestTimeoutMs: 50 } }],
+    ['api.bodyLimitBytes', { api: { bodyLimitBytes: 0 } }],
+    ['api.maxRoomsPerPublish', { api: { maxRoomsPerPublish: 0 } }],
+    ['api.maxBatchMessages', { api: { maxBatchMessages: 'x' } }],
+    ['api.idempotencyWindowMs', { api: { idempotencyWindowMs: -5 } }],
+    ['api.rateLimitPerSecond', { api: { rateLimitPerSecond: 0 } }],
+    ['sse.heartbeatMs', { sse: { heartbeatMs: 10 } }],
+    ['sse.maxStreamsPerUser', { sse: { maxStreamsPerUser: 0 } }],
+    ['sse.maxRoomsPerStream', { sse: { maxRoomsPerStream: 5000 } }],
+    ['namespaces', { namespaces: [] }],
+    ['namespaces', { namespaces: { chat: {} } }],
+    ['namespaces./.jwt.secrets', ns({ jwt: { secrets: 'x' } })],
+    ['namespaces./.jwt.secrets.0', ns({ jwt: { secrets: [''] } })],
+    ['namespaces./.jwt', ns({ jwt: null })],
+    ['namespaces./', { namespaces: { '/': [] } }],
+    ['namespaces./.jwt.publicKeys.0', ns({ jwt: { publicKeys: ['not a pem'] } })],
+    ['namespaces./.jwt.algorithms.0', ns({ jwt: { algorithms: ['none'] } })],
+    ['namespaces./.jwt.algorithms', ns({ jwt: { algorithms: [] } })],
+    ['namespaces./.jwt.issuer', ns({ jwt: { issuer: '' } })],
+    ['namespaces./.jwt.audience', ns({ jwt: { audience: 5 } })],
+    ['namespaces./.jwt.requireExp', ns({ jwt: { requireExp: 'no' } })],
+    ['namespaces./.jwt.clockToleranceSec', ns({ jwt: { clockToleranceSec: 1000 } })],
+    ['namespaces./.apiKeys.0', ns({ apiKeys: ['short'] })],
+    ['namespaces./.rules.subscribe.0', ns({ rules: { subscribe: ['chat lobby'] } })],
+    ['namespaces./.rules.publish', ns({ rules: { publish: 'chat:*' } })],
+    ['namespaces./.limits.roomsPerConnection', ns({ limits: { roomsPerConnection: 0 } })],
+    ['namespaces./.limits.payloadBytes', ns({ limits: { payloadBytes: 0 } })],
+    ['namespaces./.limits.roomNameLength', ns({ limits: { roomNameLength: 201 } })],
+    ['namespaces./.limits.eventsPerSecond', ns({ limits: { eventsPerSecond: 0 } })],
+    ['namespaces./.limits.historyLimit', ns({ limits: { historyLimit: -1 } })],
+    ['namespaces./.history.0.size', ns({ history: [{ pattern: '*', size: -1, ttlMs: 0 }] })],
+    ['namespaces./.history.0.ttlMs', ns({ history: [{ pattern: '*', size: 1 }] })],
+    ['namespaces./.history.0.pattern', ns({ history: [{ pattern: 'a b', size: 1, ttlMs: 0 }] })],
+    ['namespaces./.presence', ns({ presence: '*' })],
+    ['namespaces./chat.jwt.secrets.0', { namespaces: { '/chat': { jwt: { secrets: [7] } } } }],
+  ])('%s', (field, file) => {
+    expect(configError(file).message).toContain(field);
+  });
+
+  it.each<[string, Record<string, unknown>]>([
+    ['foo', { foo: 1 }],
+    ['bar', { redis: { bar: 1 } }],
+    ['baz', ns({ baz: 1 })],
+    ['secret', ns({ jwt: { secret: 'singular' } })],
+    ['other', ns({ rules: { other: [] } })],
+  ])('an unknown field (%s) is an error', (field, file) => {
+    expect(configError(file).message).toContain(field);
+  });
+
+  it.each<[string, NodeJS.ProcessEnv]>([
+    ['PORT', { PORT: 'abc' }],
+    ['PORT', { PORT: '' }],
+    ['PORT', { PORT: '-1' }],
+    ['port', { PORT: '99999' }],
+    ['host', { HOST: '' }],
+    ['logLevel', { ROOMCAST_LOG_LEVEL: 'loud' }],
+    ['redis.url', { ROOMCAST_REDIS_URL: 'http://127.0.0.1:6379' }],
+    ['jwt.algorithms', { ROOMCAST_JWT_ALGORITHMS: 'FOO' }],
+    ['jwt.algorithms', { ROOMCAST_JWT_ALGORITHMS: 'RS256' }],
+    ['jwt.publicKeys', { ROOMCAST_JWT_PUBLIC_KEY: 'garbage' }],
+    ['apiKeys', { ROOMCAST_API_KEYS: 'short' }],
+  ])('env %s names the field', (field, env) => {
+    expect(configError(undefined, env).message).toContain(field);
+  });
+
+  it('says what is wrong with RS256 and no public key', () => {
+    expect(configError(undefined, { ROOMCAST_JWT_ALGORITHMS: 'RS256' }).message).toMatch(
+      /RS256 needs a public key/,
+    );
+  });
+});
+
+describe('config: the ROOMCAST_CONFIG file', () => {
+  it('names ROOMCAST_CONFIG when the file is missing', () => {
+    let err: unknown;
+    try {
+      loadConfig({ ...KEYS, ROOMCAST_CONFIG: '/nonexistent/roomcast.json' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).field).toBe('ROOMCAST_CONFIG');
+    expect((err as ConfigError).message).toContain('ENOENT');
+  });
+
+  it.each([
+    ['bad JSON', '{ "port": '],
+    ['an array', '[1, 2]'],
+    ['a string', '"config"'],
+    ['null', 'null'],
+    ['a number', '42'],
+    ['empty', ''],
+  ])('names ROOMCAST_CONFIG when the file holds %s', (_what, text) => {
+    const err = configError(text);
+    expect(err.field).toBe('ROOMCAST_CONFIG');
+  });
+});
