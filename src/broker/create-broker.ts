@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { Server } from 'socket.io';
+import { registerApi } from '../api/index.js';
 import type { Config } from '../config.js';
 import type { Engine } from '../rooms/engine.js';
 import type { RoomObserver } from '../rooms/manager.js';
@@ -72,6 +73,17 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
       setupNamespace(io, config, ns, cluster.engine, log, () => state === 'listening', observer),
     );
   }
+
+  registerApi({
+    config,
+    http,
+    cluster,
+    namespaces,
+    log,
+    observer,
+    accepting: () => state === 'listening',
+    onShutdown: (hook) => void shutdownHooks.push(hook),
+  });
 
   async function close(): Promise<void> {
     if (state === 'closing' || state === 'closed') return;

@@ -43,8 +43,9 @@ export interface PublishInput {
 
 /** Observes what the manager does, for metrics; every hook is optional. */
 export interface RoomObserver {
-  published?(envelope: Envelope, source: 'socket' | 'api'): void;
-  joined?(room: string): void;
+  /** After a publish was stored and handed to the transport; `seconds` is how long that took. */
+  published?(envelope: Envelope, source: 'socket' | 'api', at: { ns: string; seconds: number }): void;
+  joined?(room: string, ns: string): void;
 }
 
 const NO_HISTORY: HistoryPolicy = { size: 0, ttlMs: 0 };
@@ -98,7 +99,7 @@ export class RoomManager {
         await this.leave(client, name).catch(() => undefined);
         throw err;
       }
-      this.observer.joined?.(name);
+      this.observer.joined?.(name, this.ns);
     } else {
       result = await this.history(name, since, since ? this.config.limits.historyLimit : 0);
     }
@@ -133,6 +134,7 @@ export class RoomManager {
     input: PublishInput,
     opts: { echo?: boolean; source?: 'socket' | 'api' } = {},
   ): Promise<PublishReply> {
+    const started = performance.now();
     const name = this.roomName(input.room);
     if (from) this.require(from, 'publish', name);
     const data = input.data === undefined ? null : input.data;
@@ -156,7 +158,10 @@ export class RoomManager {
       this.historyPolicy(name),
     );
     this.transport.message(envelope, from && !opts.echo ? from.id : undefined);
-    this.observer.published?.(envelope, opts.source ?? (from ? 'socket' : 'api'));
+    this.observer.published?.(envelope, opts.source ?? (from ? 'socket' : 'api'), {
+      ns: this.ns,
+      seconds: (performance.now() - started) / 1000,
+    });
     return { offset: envelope.offset, epoch: envelope.epoch };
   }
 

@@ -1,0 +1,77 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Config } from '../config.js';
+import { RoomcastError } from '../errors.js';
+
+/** Who called the server API: one configured key, and the namespaces it opens. */
+export interface ApiCaller {
+  /** A short, non-secret id of the key (a hash prefix): the rate-limit bucket and log field. */
+  readonly keyId: string;
+  readonly namespaces: ReadonlySet<string>;
+}
+
+/**
+ * The API keys of every namespace (`config.namespaces[ns].apiKeys`). Several keys may be valid at
+ * once so they can rotate. A presented key is hashed and compared with every configured hash in
+ * constant time (`timingSafeEqual` over equal-length SHA-256 digests), with no early exit, so
+ * neither the length nor the prefix of a key leaks through timing.
+ *
+ * @example
+ * const keys = createApiKeyring(config);
+ * const caller = keys.identify(req.headers.authorization); // throws 401 unauthorized
+ * keys.authorize(caller, '/');                             // throws 401 unless the key opens "/"
+ */
+export interface ApiKeyring {
+  identify(authorization: string | undefined): ApiCaller;
+  authorize(caller: ApiCaller, ns: string): void;
+}
+
+interface KeyEntry {
+  digest: Buffer;
+  namespaces: Set<string>;
+}
+
+export function createApiKeyring(config: Config): ApiKeyring {
+  const entries = new Map<string, KeyEntry>();
+  for (const ns of Object.values(config.namespaces)) {
+    for (const key of ns.apiKeys) {
+      const digest = sha256(key);
+      const hex = digest.toString('hex');
+      const entry = entries.get(hex) ?? { digest, namespaces: new Set<string>() };
+      entry.namespaces.add(ns.name);
+      entries.set(hex, entry);
+    }
+  }
+  const all = [...entries.values()];
+
+  return {
+    identify(authorization) {
+      const presented = bearer(authorization);
+      if (presented === null)
+        throw new RoomcastError('unauthorized', 'an API key is required (Authorization: Bearer <key>)');
+      const digest = sha256(presented);
+      let match: KeyEntry | undefined;
+      for (const entry of all) {
+        // Every entry is compared, whether or not one matched already.
+        if (timingSafeEqual(entry.digest, digest) && !match) match = entry;
+      }
+      if (!match) throw new RoomcastError('unauthorized', 'the API key is not valid');
+      return { keyId: digest.subarray(0, 8).toString('hex'), namespaces: match.namespaces };
+    },
+    authorize(caller, ns) {
+      if (!config.namespaces[ns]) throw new RoomcastError('not_found', `unknown namespace "${ns}"`);
+      if (!caller.namespaces.has(ns))
+        throw new RoomcastError('unauthorized', `the API key is not valid for namespace "${ns}"`);
+    },
+  };
+}
+
+/** The token of an `Authorization: Bearer <token>` header, or null. */
+export function bearer(header: string | undefined): string | null {
+  if (typeof header !== 'string') return null;
+  const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
+  return m ? m[1]! : null;
+}
+
+function sha256(value: string): Buffer {
+  return createHash('sha256').update(value, 'utf8').digest();
+}

@@ -1,0 +1,59 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from '../broker/logger.js';
+import { asRoomcastError, httpStatus, RoomcastError } from '../errors.js';
+
+/**
+ * The one error handler and the one not-found handler of the HTTP side. Every failure leaves as
+ * `{ ok: false, error: { code, message } }` with the status `httpStatus()` gives for the code.
+ * Errors fastify raises itself (body parsing, body limit, the rate limiter) are translated here
+ * into contract codes; anything unexpected is `internal` and logged, never shown.
+ */
+export function installErrorHandlers(app: FastifyInstance, log: Logger): void {
+  app.setErrorHandler((err: unknown, req: FastifyRequest, reply: FastifyReply) => {
+    const error = fromHttpError(err);
+    if (error.code === 'internal') log.error({ err, url: req.url }, 'HTTP handler failed');
+    return sendError(reply, error);
+  });
+  app.setNotFoundHandler((req: FastifyRequest, reply: FastifyReply) =>
+    sendError(reply, new RoomcastError('not_found', `no route ${req.method} ${req.url.split('?')[0]}`)),
+  );
+}
+
+/** Sends a contract error body with its status (and `Retry-After` when the error knows one). */
+export function sendError(reply: FastifyReply, error: RoomcastError): FastifyReply {
+  if (error.retryAfter !== undefined) reply.header('retry-after', String(error.retryAfter));
+  return reply.code(httpStatus(error.code)).send({ ok: false, error: error.toBody() });
+}
+
+interface FastifyLikeError {
+  code?: unknown;
+  statusCode?: unknown;
+  message?: unknown;
+}
+
+const FASTIFY_MESSAGES: Record<string, [RoomcastError['code'], string]> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: ['payload_too_large', 'the request body is larger than the limit'],
+  FST_ERR_CTP_INVALID_JSON_BODY: ['bad_request', 'the body is not valid JSON'],
+  FST_ERR_CTP_EMPTY_JSON_BODY: ['bad_request', 'the body is empty; a JSON object is expected'],
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: ['bad_request', 'Content-Type must be application/json'],
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: ['bad_request', 'Content-Length does not match the body'],
+};
+
+/** Maps anything thrown while serving a request to a `RoomcastError`. */
+export function fromHttpError(err: unknown): RoomcastError {
+  if (err instanceof RoomcastError) return err;
+  const e = (typeof err === 'object' && err !== null ? err : {}) as FastifyLikeError;
+  const known = typeof e.code === 'string' ? FASTIFY_MESSAGES[e.code] : undefined;
+  if (known) return new RoomcastError(known[0], known[1]);
+  const status = typeof e.statusCode === 'number' ? e.statusCode : 500;
+  if (status === 413)
+    return new RoomcastError('payload_too_large', 'the request body is larger than the limit');
+  if (status === 429)
+    return new RoomcastError('rate_limited', 'too many requests; slow down', { retryAfter: 1 });
+  if (status >= 400 && status < 500) {
+    // Parser errors such as a `__proto__` key: the message is fastify's own, safe to show.
+    const message = typeof e.message === 'string' && e.message ? e.message : 'bad request';
+    return new RoomcastError('bad_request', message);
+  }
+  return asRoomcastError(err);
+}

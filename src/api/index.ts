@@ -1,0 +1,122 @@
+import rateLimit from '@fastify/rate-limit';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Cluster } from '../broker/cluster.js';
+import type { Logger } from '../broker/logger.js';
+import type { NamespaceRuntime } from '../broker/namespaces.js';
+import type { Config } from '../config.js';
+import { RoomcastError } from '../errors.js';
+import type { RoomObserver } from '../rooms/manager.js';
+import { createApiKeyring } from './auth.js';
+import { tapBroadcasts } from './broadcast-tap.js';
+import { createDisconnector } from './disconnect.js';
+import { installErrorHandlers } from './http-errors.js';
+import { createMetrics } from './metrics.js';
+import { createOpenApiDocument } from './openapi.js';
+import { callerOf, registerRoutes } from './routes.js';
+import { createApiSchemas } from './schemas.js';
+import { registerSse } from './sse.js';
+import { createSseHub } from './sse-hub.js';
+
+/** What the HTTP API, SSE and metrics need from the broker that hosts them. */
+export interface ApiHost {
+  readonly config: Config;
+  readonly http: FastifyInstance;
+  readonly cluster: Cluster;
+  readonly namespaces: ReadonlyMap<string, NamespaceRuntime>;
+  readonly log: Logger;
+  /** The room managers' observer; the metrics hook in here. */
+  readonly observer: RoomObserver;
+  /** True while the broker takes new connections (not before listen, not while shutting down). */
+  accepting(): boolean;
+  onShutdown(hook: () => void | Promise<void>): void;
+}
+
+/** Cluster-wide answers must come within the contract's 3 s, with room to reply. */
+const MAX_CLUSTER_WAIT_MS = 2500;
+
+/**
+ * Registers the server API (contract section 5), SSE (section 6), `/metrics` and
+ * `/v1/openapi.json` on the broker's fastify instance, plus the one error handler and the one
+ * not-found handler of the HTTP side. Call it once, before `listen`.
+ *
+ * @example
+ * registerApi({ config, http, cluster, namespaces, log, observer, accepting, onShutdown });
+ */
+export function registerApi(host: ApiHost): void {
+  const { config, http, cluster, namespaces, log } = host;
+  const keys = createApiKeyring(config);
+  const schemas = createApiSchemas(config.api);
+  const hub = createSseHub();
+  const metrics = createMetrics({
+    redisReady: () => cluster.isReady(),
+    clustered: Boolean(config.redis.url),
+  });
+  chainObserver(host.observer, metrics.observer);
+
+  for (const rt of namespaces.values()) {
+    const counted = metrics.track(rt.name, rt.nsp, () => hub.count(rt.name));
+    tapBroadcasts(
+      rt.nsp.adapter,
+      (envelope, except) => counted.delivered(envelope, except, hub.deliver(rt.name, envelope)),
+      log,
+    );
+  }
+  const disconnect = createDisconnector(
+    namespaces,
+    (ns, sub) => hub.closeUser(ns, sub, 'disconnected', 'disconnected by the server API'),
+    {
+      clustered: cluster.adapter !== undefined,
+      timeoutMs: Math.min(config.redis.requestTimeoutMs, MAX_CLUSTER_WAIT_MS),
+      log,
+    },
+  );
+  host.onShutdown(() => hub.closeAll('shutting_down', 'the server is shutting down'));
+
+  installErrorHandlers(http, log);
+  http.addHook('onResponse', async (req: FastifyRequest, reply: FastifyReply) => {
+    metrics.apiRequest(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode);
+  });
+  http.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.text()));
+  const openapi = createOpenApiDocument(schemas);
+  http.get('/v1/openapi.json', async () => openapi);
+
+  void http.register(rateLimit, {
+    global: false,
+    hook: 'onRequest',
+    max: config.api.rateLimitPerSecond,
+    timeWindow: 1000,
+    keyGenerator: (req) => callerOf(req).keyId,
+    errorResponseBuilder: (_req, ctx) =>
+      new RoomcastError('rate_limited', `more than ${ctx.max} requests per second with this API key`, {
+        retryAfter: Math.max(1, Math.ceil(ctx.ttl / 1000)),
+      }),
+  });
+  void http.register(async (scope) => {
+    registerRoutes(scope, {
+      keys,
+      schemas,
+      engine: cluster.engine,
+      namespaces,
+      idempotencyWindowMs: config.api.idempotencyWindowMs,
+      disconnect,
+    });
+    registerSse(scope, { config, namespaces, hub, schemas, accepting: () => host.accepting() });
+  });
+}
+
+/** Adds `extra`'s hooks to `observer`, after any it already has. */
+function chainObserver(observer: RoomObserver, extra: Required<RoomObserver>): void {
+  const { published, joined } = observer;
+  observer.published = published
+    ? (...args) => {
+        published(...args);
+        extra.published(...args);
+      }
+    : extra.published;
+  observer.joined = joined
+    ? (...args) => {
+        joined(...args);
+        extra.joined(...args);
+      }
+    : extra.joined;
+}

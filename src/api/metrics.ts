@@ -1,0 +1,139 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { RoomcastNamespace } from '../broker/namespaces.js';
+import type { Envelope } from '../protocol.js';
+import type { RoomObserver } from '../rooms/manager.js';
+import { createTransportTracker, type TransportTracker } from './transport-tracker.js';
+
+/**
+ * The broker's Prometheus metrics, in a `Registry` of its own (several brokers run in one test
+ * process; the global registry is never touched). Counting stays off the per-recipient path:
+ * a broadcast is counted once, from the size of its room's member set on this node, split by
+ * transport with counters kept up to date at join, leave and upgrade time.
+ *
+ * @example
+ * const metrics = createMetrics({ redisReady: () => cluster.isReady() });
+ * Object.assign(observer, metrics.observer);
+ * app.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.text()));
+ */
+export interface BrokerMetrics {
+  readonly contentType: string;
+  /** Hooks for the room managers: publishes (by source, with latency) and joins. */
+  readonly observer: Required<RoomObserver>;
+  /** Starts following one namespace's connections; `sseCount` is its number of SSE streams. */
+  track(ns: string, nsp: RoomcastNamespace, sseCount: () => number): NamespaceMetrics;
+  apiRequest(method: string, route: string, status: number): void;
+  text(): Promise<string>;
+}
+
+export interface NamespaceMetrics {
+  /** One broadcast of `envelope` reached this node; `sseMembers` SSE streams of its room got it. */
+  delivered(envelope: Envelope, except: ReadonlySet<string>, sseMembers: number): void;
+}
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+export function createMetrics(opts: { redisReady: () => boolean; clustered: boolean }): BrokerMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const trackers = new Map<string, { tracker: TransportTracker; sseCount: () => number }>();
+
+  new Gauge({
+    name: 'roomcast_connections',
+    help: 'Open client connections on this node, by namespace and transport (websocket, polling, sse).',
+    labelNames: ['namespace', 'transport'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [ns, t] of trackers) {
+        const polling = t.tracker.pollingCount();
+        this.set({ namespace: ns, transport: 'websocket' }, t.tracker.socketCount() - polling);
+        this.set({ namespace: ns, transport: 'polling' }, polling);
+        this.set({ namespace: ns, transport: 'sse' }, t.sseCount());
+      }
+    },
+  });
+  new Gauge({
+    name: 'roomcast_rooms',
+    help: 'Rooms with at least one member connected to this node, by namespace.',
+    labelNames: ['namespace'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [ns, t] of trackers) this.set({ namespace: ns }, t.tracker.roomCount());
+    },
+  });
+  new Gauge({
+    name: 'roomcast_redis_connected',
+    help: 'Cluster mode: 1 while Redis is reachable and subscribed, else 0. Always 1 on one node without Redis.',
+    labelNames: ['mode'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.set({ mode: opts.clustered ? 'redis' : 'memory' }, opts.redisReady() ? 1 : 0);
+    },
+  });
+  const joins = new Counter({
+    name: 'roomcast_joins_total',
+    help: 'Room joins (sockets and SSE streams), by namespace.',
+    labelNames: ['namespace'],
+    registers: [registry],
+  });
+  const published = new Counter({
+    name: 'roomcast_messages_published_total',
+    help: 'Messages published through this node, by namespace and source (socket, api).',
+    labelNames: ['namespace', 'source'],
+    registers: [registry],
+  });
+  const delivered = new Counter({
+    name: 'roomcast_messages_delivered_total',
+    help: 'Message deliveries to connections on this node, by namespace and transport.',
+    labelNames: ['namespace', 'transport'],
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: 'roomcast_publish_duration_seconds',
+    help: 'Time from accepting a publish to handing it to the transport (offset, history, broadcast).',
+    labelNames: ['source'],
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const api = new Counter({
+    name: 'roomcast_api_requests_total',
+    help: 'HTTP requests, by method, route pattern and status.',
+    labelNames: ['method', 'route', 'status'],
+    registers: [registry],
+  });
+
+  return {
+    contentType: registry.contentType,
+    observer: {
+      published(_envelope, source, at) {
+        published.inc({ namespace: at.ns, source });
+        latency.observe({ source }, at.seconds);
+      },
+      joined(_room, ns) {
+        joins.inc({ namespace: ns });
+      },
+    },
+    track(ns, nsp, sseCount) {
+      const tracker = createTransportTracker(nsp);
+      trackers.set(ns, { tracker, sseCount });
+      const ws = delivered.labels({ namespace: ns, transport: 'websocket' });
+      const polling = delivered.labels({ namespace: ns, transport: 'polling' });
+      const sse = delivered.labels({ namespace: ns, transport: 'sse' });
+      return {
+        delivered(envelope, except, sseMembers) {
+          const counts = tracker.recipients(envelope.room, except);
+          const websocket = counts.members - counts.polling - sseMembers;
+          if (websocket > 0) ws.inc(websocket);
+          if (counts.polling > 0) polling.inc(counts.polling);
+          if (sseMembers > 0) sse.inc(sseMembers);
+        },
+      };
+    },
+    apiRequest(method, route, status) {
+      api.inc({ method, route, status: String(status) });
+    },
+    text: () => registry.metrics(),
+  };
+}

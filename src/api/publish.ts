@@ -1,0 +1,103 @@
+import type { NamespaceRuntime } from '../broker/namespaces.js';
+import { RoomcastError } from '../errors.js';
+import type { ApiPublishResult } from '../protocol.js';
+import type { Engine } from '../rooms/engine.js';
+import type { ApiCaller, ApiKeyring } from './auth.js';
+import type { PublishBody } from './schemas.js';
+
+/** What `POST /v1/publish` and `POST /v1/batch` need from the broker. */
+export interface PublishDeps {
+  keys: ApiKeyring;
+  engine: Engine;
+  namespaces: ReadonlyMap<string, NamespaceRuntime>;
+  idempotencyWindowMs: number;
+}
+
+/** One validated publish body: its namespace, its rooms, and the work that publishes it. */
+interface PreparedPublish {
+  rooms: string[];
+  run(): Promise<ApiPublishResult[]>;
+}
+
+/**
+ * Checks a publish body as a whole before anything is published: the key opens the namespace,
+ * every room name is valid and distinct, the payload is within the namespace's limit. The
+ * returned `run` publishes to each room through the namespace's `RoomManager.publish` (the one
+ * publish path) and, with an `idempotencyKey`, goes through `engine.once` so a repeat within the
+ * window (even a concurrent one, even on another node) gets the first result and delivers nothing.
+ */
+export function preparePublish(deps: PublishDeps, caller: ApiCaller, body: PublishBody): PreparedPublish {
+  const ns = body.namespace ?? '/';
+  deps.keys.authorize(caller, ns);
+  const rt = deps.namespaces.get(ns);
+  if (!rt) throw new RoomcastError('not_found', `unknown namespace "${ns}"`);
+  const rooms = (body.rooms ?? [body.room]).map((r) => rt.rooms.roomName(r));
+  if (new Set(rooms).size !== rooms.length)
+    throw new RoomcastError('bad_request', 'rooms: a room is listed twice');
+  const data = body.data === undefined ? null : body.data;
+  // The manager checks this too; checking first keeps a batch all-or-nothing on bad input.
+  const size = Buffer.byteLength(JSON.stringify(data));
+  if (size > rt.config.limits.payloadBytes) {
+    throw new RoomcastError(
+      'payload_too_large',
+      `payload is ${size} bytes; the limit is ${rt.config.limits.payloadBytes}`,
+    );
+  }
+  const publishAll = async (): Promise<ApiPublishResult[]> =>
+    Promise.all(
+      rooms.map(async (room) => {
+        const { offset, epoch } = await rt.rooms.publish(
+          null,
+          { room, event: body.event, data },
+          { source: 'api' },
+        );
+        return { room, offset, epoch };
+      }),
+    );
+  const key = body.idempotencyKey;
+  const run = key
+    ? () => deps.engine.once(ns, `api:publish:${key}`, deps.idempotencyWindowMs, publishAll)
+    : publishAll;
+  return { rooms: rooms.map((r) => `${ns}\u0000${r}`), run };
+}
+
+/** `POST /v1/publish`: one message to one room or to each of `rooms`. */
+export async function publishOne(
+  deps: PublishDeps,
+  caller: ApiCaller,
+  body: PublishBody,
+): Promise<ApiPublishResult[]> {
+  return preparePublish(deps, caller, body).run();
+}
+
+/**
+ * `POST /v1/batch`: every message is validated before any is published. Messages to different
+ * rooms publish concurrently; messages that share a room publish one after another in batch order,
+ * and a failure stops the later messages of that room (so a room never sees 4 without 3). Results
+ * are flat, in batch order: one `{ room, offset, epoch }` per message and room.
+ */
+export async function publishBatch(
+  deps: PublishDeps,
+  caller: ApiCaller,
+  bodies: PublishBody[],
+): Promise<ApiPublishResult[]> {
+  const prepared = bodies.map((body, i) => {
+    try {
+      return preparePublish(deps, caller, body);
+    } catch (err) {
+      if (err instanceof RoomcastError) throw new RoomcastError(err.code, `messages.${i}: ${err.message}`);
+      throw err;
+    }
+  });
+  const tails = new Map<string, Promise<unknown>>();
+  const runs = prepared.map((p) => {
+    const before = p.rooms.map((r) => tails.get(r)).filter((t) => t !== undefined);
+    const done = Promise.all(before).then(() => p.run());
+    for (const r of p.rooms) tails.set(r, done);
+    return done;
+  });
+  const settled = await Promise.allSettled(runs);
+  const failed = settled.find((s) => s.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.flatMap((s) => (s.status === 'fulfilled' ? s.value : []));
+}

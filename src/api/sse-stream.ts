@@ -1,0 +1,145 @@
+import type { ServerResponse } from 'node:http';
+import type { ClosingCode, Envelope, JoinReply, StreamPosition } from '../protocol.js';
+import type { Client } from '../rooms/manager.js';
+import { encodePosition } from './sse-id.js';
+
+/** A stream's buffer may grow this large for a slow reader before the stream is ended (it resumes). */
+const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+const RETRY_MS = 2000;
+
+/**
+ * One SSE subscriber: a `Client` (id `sse:<uuid>`) that the room manager joined to its rooms.
+ * Messages that arrive while the joins are still running are buffered; `start` then writes the
+ * replayed history and the buffer, dropping anything at or below a room's known offset, so a
+ * resume with `Last-Event-ID` has no gap and no duplicate. Every event's `id` carries the
+ * position of every room of the stream.
+ *
+ * @example
+ * const stream = new SseStream('/', client, ['chat:1'], since);
+ * hub.add(stream);                       // receives (and buffers) from now on
+ * stream.start(reply.raw, joinReplies, headers);
+ */
+export class SseStream {
+  readonly rooms: readonly string[];
+  private readonly positions = new Map<string, StreamPosition>();
+  private readonly idParts = new Map<string, string>();
+  private pending: Array<[Envelope, string]> | null = [];
+  private res: ServerResponse | null = null;
+  private closed = false;
+  private readonly closeListeners: Array<() => void> = [];
+
+  constructor(
+    readonly ns: string,
+    readonly client: Client,
+    rooms: readonly string[],
+    since: ReadonlyMap<string, StreamPosition>,
+  ) {
+    this.rooms = rooms;
+    for (const room of rooms) {
+      const pos = since.get(room);
+      if (pos) this.setPosition(room, pos);
+    }
+  }
+
+  /** Where `Last-Event-ID` left `room`, to join it with `since`. */
+  resumeFrom(room: string): StreamPosition | undefined {
+    return this.positions.get(room);
+  }
+
+  get sub(): string {
+    return this.client.sub;
+  }
+
+  /** A message of one of the stream's rooms; `json` is the envelope, serialised once per broadcast. */
+  receive(envelope: Envelope, json: string): void {
+    if (this.closed) return;
+    if (this.pending) this.pending.push([envelope, json]);
+    else this.send(envelope, json);
+  }
+
+  /**
+   * Begins the response: headers, a `roomcast:ready` event with every room's position and whether
+   * its history reached back to `Last-Event-ID`, the replayed messages, then what arrived meanwhile.
+   */
+  start(res: ServerResponse, joins: readonly JoinReply[], headers: Record<string, string>): void {
+    if (this.closed) return;
+    this.res = res;
+    res.writeHead(200, headers);
+    res.on('close', () => this.close());
+    const ready = joins.map((j) => {
+      const last = j.messages[j.messages.length - 1];
+      const complete = j.messages.length === 0 || last!.offset >= j.offset;
+      // Not recovered (fresh join, other epoch, history too short): start just before what we have.
+      if (!j.recovered)
+        this.setPosition(j.room, { epoch: j.epoch, offset: (j.messages[0]?.offset ?? j.offset + 1) - 1 });
+      return { room: j.room, offset: j.offset, epoch: j.epoch, recovered: j.recovered && complete };
+    });
+    const data = JSON.stringify({ rooms: ready });
+    this.write(`retry: ${RETRY_MS}\nid: ${this.eventId()}\nevent: roomcast:ready\ndata: ${data}\n\n`);
+    for (const j of joins) for (const m of j.messages) this.send(m, JSON.stringify(m));
+    const buffered = this.pending ?? [];
+    this.pending = null;
+    for (const [envelope, json] of buffered) this.send(envelope, json);
+  }
+
+  /** A comment line, so proxies see traffic on an idle stream. */
+  heartbeat(): void {
+    if (this.res && !this.closed) this.write(': ping\n\n');
+  }
+
+  /** Ends the stream, first telling the client why when `code` is given. Idempotent. */
+  close(code?: ClosingCode, message?: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    const res = this.res;
+    if (res && !res.writableEnded) {
+      if (code)
+        res.write(`event: roomcast:closing\ndata: ${JSON.stringify({ code, message: message ?? code })}\n\n`);
+      res.end();
+    }
+    for (const listener of this.closeListeners.splice(0)) listener();
+  }
+
+  onClose(listener: () => void): void {
+    if (this.closed) listener();
+    else this.closeListeners.push(listener);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  private send(envelope: Envelope, json: string): void {
+    if (!this.isNewer(envelope.room, envelope)) return;
+    this.setPosition(envelope.room, envelope);
+    const event = envelope.event.replace(/[\r\n]/g, ' ');
+    this.write(`id: ${this.eventId()}\nevent: ${event}\ndata: ${json}\n\n`);
+  }
+
+  /** False for a message at or below the room's known offset in the same epoch (a duplicate). */
+  private isNewer(room: string, pos: StreamPosition): boolean {
+    const known = this.positions.get(room);
+    return !known || known.epoch !== pos.epoch || pos.offset > known.offset;
+  }
+
+  private setPosition(room: string, pos: StreamPosition): void {
+    this.positions.set(room, { offset: pos.offset, epoch: pos.epoch });
+    this.idParts.set(room, encodePosition(room, pos));
+  }
+
+  private eventId(): string {
+    return [...this.idParts.values()].join(',');
+  }
+
+  private write(chunk: string): void {
+    const res = this.res;
+    if (!res || res.writableEnded) return;
+    res.write(chunk);
+    // A reader this far behind resumes from history rather than holding the node's memory.
+    if (res.writableLength > MAX_BUFFERED_BYTES) {
+      this.closed = true;
+      res.destroy();
+      for (const listener of this.closeListeners.splice(0)) listener();
+    }
+  }
+}

@@ -1,0 +1,117 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { clientFor, expiresAtOf } from '../broker/connection.js';
+import { createExpiryTimer } from '../broker/expiry.js';
+import type { NamespaceRuntime } from '../broker/namespaces.js';
+import { parsePayload } from '../broker/schemas.js';
+import type { Config } from '../config.js';
+import { RoomcastError } from '../errors.js';
+import type { JoinReply } from '../protocol.js';
+import { bearer } from './auth.js';
+import type { ApiSchemas } from './schemas.js';
+import type { SseHub } from './sse-hub.js';
+import { decodeEventId } from './sse-id.js';
+import { SseStream } from './sse-stream.js';
+
+export interface SseDeps {
+  config: Config;
+  namespaces: ReadonlyMap<string, NamespaceRuntime>;
+  hub: SseHub;
+  schemas: ApiSchemas;
+  /** False once the broker is shutting down. */
+  accepting: () => boolean;
+}
+
+/**
+ * `GET /v1/events?namespace=/&room=a&room=b`: Server-Sent Events for subscribe-only clients.
+ * The user JWT comes as `Authorization: Bearer` or `?token=`, and is checked by the namespace's
+ * verifier; each room is joined through `RoomManager.join` like a socket's, so rights, limits and
+ * presence are the same (an SSE stream is a presence member). Every refusal (bad token 401,
+ * forbidden room 403, too many streams 429, ...) is a JSON error before the stream starts.
+ * `Last-Event-ID` (or `?lastEventId=`, for a first connect) resumes every room from history.
+ */
+export function registerSse(app: FastifyInstance, deps: SseDeps): void {
+  const { sse } = deps.config;
+  app.get('/v1/events', async (req: FastifyRequest, reply: FastifyReply) => {
+    if (!deps.accepting()) throw new RoomcastError('unavailable', 'the server is shutting down');
+    const query = parsePayload(deps.schemas.events, req.query);
+    const ns = query.namespace ?? '/';
+    const rt = deps.namespaces.get(ns);
+    if (!rt) throw new RoomcastError('not_found', `unknown namespace "${ns}"`);
+    const claims = rt.context.verifier.verify(bearer(req.headers.authorization) ?? query.token);
+    const rooms = [...new Set(typeof query.room === 'string' ? [query.room] : query.room)].map((r) =>
+      rt.rooms.roomName(r),
+    );
+    if (rooms.length === 0) throw new RoomcastError('bad_request', 'room: give at least one room');
+    if (rooms.length > sse.maxRoomsPerStream)
+      throw new RoomcastError('too_many_rooms', `at most ${sse.maxRoomsPerStream} rooms per stream`);
+    const client = clientFor(`sse:${randomUUID()}`, claims, rt.config);
+    for (const room of rooms) rt.rooms.require(client, 'subscribe', room);
+    if (deps.hub.streamsOf(ns, claims.sub) >= sse.maxStreamsPerUser)
+      throw new RoomcastError('rate_limited', `at most ${sse.maxStreamsPerUser} streams per user`, {
+        retryAfter: 1,
+      });
+
+    const lastEventId = header(req, 'last-event-id') ?? query.lastEventId;
+    const stream = new SseStream(ns, client, rooms, decodeEventId(lastEventId));
+    stream.onClose(() => void leave(rt, stream));
+    deps.hub.add(stream);
+    // Settle every join before giving up, so a failed one never races the leave of the others.
+    const settled = await Promise.allSettled(
+      rooms.map((room) => rt.rooms.join(client, room, stream.resumeFrom(room))),
+    );
+    const failed = settled.find((s) => s.status === 'rejected');
+    if (failed) {
+      stream.close();
+      throw failed.reason;
+    }
+    if (req.raw.socket.destroyed || stream.isClosed) {
+      stream.close();
+      return reply;
+    }
+    const joins = settled.map((s) => (s as PromiseFulfilledResult<JoinReply>).value);
+
+    reply.hijack();
+    const heartbeat = setInterval(() => stream.heartbeat(), sse.heartbeatMs);
+    heartbeat.unref();
+    const expiry = createExpiryTimer(
+      0,
+      () => undefined,
+      () => stream.close('token_expired', 'the token has expired'),
+    );
+    stream.onClose(() => {
+      clearInterval(heartbeat);
+      expiry.clear();
+    });
+    stream.start(reply.raw, joins, streamHeaders(deps.config, req.headers.origin));
+    expiry.schedule(expiresAtOf(claims));
+    return reply;
+  });
+}
+
+async function leave(rt: NamespaceRuntime, stream: SseStream): Promise<void> {
+  await rt.rooms.leaveAll(stream.client);
+  // `del` keeps an empty entry per id; drop it so ended streams leave nothing behind.
+  void rt.nsp.adapter.delAll(stream.client.id);
+}
+
+function header(req: FastifyRequest, name: string): string | undefined {
+  const value = req.headers[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+function streamHeaders(config: Config, origin: string | undefined): Record<string, string> {
+  const headers: Record<string, string> = {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache, no-transform',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+  };
+  const any = config.allowedOrigins.includes('*');
+  if (origin && (any || config.allowedOrigins.includes(origin))) {
+    headers['access-control-allow-origin'] = origin;
+    headers['access-control-allow-credentials'] = 'true';
+    headers.vary = 'Origin';
+  }
+  return headers;
+}
