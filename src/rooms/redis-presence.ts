@@ -1,0 +1,303 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Member, RoomStat } from '../protocol.js';
+import type { MemberRef } from './engine.js';
+import { roomKeys, type ScriptedPipeline, type ScriptedRedis, scriptedPipeline } from './redis-scripts.js';
+
+export type ExpiredListener = (ns: string, room: string, member: MemberRef) => void;
+
+export interface PresenceOptions {
+  prefix: string;
+  /** A node that has not sent a heartbeat for this long is dead; its members leave. */
+  ttlMs: number;
+  heartbeatMs: number;
+  log: Pick<Logger, 'warn' | 'debug' | 'info'>;
+}
+
+interface LocalMember {
+  ns: string;
+  room: string;
+  connId: string;
+  sub: string;
+  info: unknown;
+}
+
+/** Nodes claimed (dead or orphaned) per heartbeat at most. */
+const MAX_REAP = 10;
+
+/**
+ * Cluster-wide membership in Redis with no ghosts. Every node registers its connections under its
+ * own id (`P:node:<id>`) and heartbeats `P:nodes`; a node silent for `ttlMs` is claimed by exactly
+ * one live node (a Lua compare-and-set), which removes its connections and reports the users left
+ * with none through the expiry listeners. A node keeps a mirror of its own memberships, so when its
+ * registration was lost (Redis lost its data, or the node was frozen and reaped) it re-registers
+ * under a fresh id, and after a failed write it reconciles Redis with the mirror.
+ *
+ * @example
+ * const presence = new RedisPresence(redis, { prefix: 'roomcast', ttlMs: 15_000, heartbeatMs: 5_000, log });
+ * presence.start();
+ * const first = await presence.add('/', 'chat:1', { sub: 'alice', info: null }, socket.id);
+ */
+export class RedisPresence {
+  private node = newNodeId();
+  private registered = false;
+  private healthy = false;
+  private reconcileNeeded = true;
+  private connectedSince = 0;
+  private ticking: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly local = new Map<string, LocalMember>();
+  private readonly listeners: ExpiredListener[] = [];
+
+  constructor(
+    private readonly redis: ScriptedRedis,
+    private readonly opts: PresenceOptions,
+  ) {}
+
+  /** Starts the heartbeat; runs one at once and on every (re)connect. */
+  start(): void {
+    this.redis.on('ready', () => {
+      this.connectedSince = Date.now();
+      void this.tick();
+    });
+    this.redis.on('close', () => {
+      this.healthy = false;
+      this.reconcileNeeded = true;
+    });
+    if (this.redis.status === 'ready') this.connectedSince = Date.now();
+    this.timer = setInterval(() => void this.tick(), this.opts.heartbeatMs);
+    this.timer.unref();
+    void this.tick();
+  }
+
+  /** True after a heartbeat and re-registration have succeeded since the last disconnect. */
+  isHealthy(): boolean {
+    return this.healthy && this.redis.status === 'ready';
+  }
+
+  /** Resolves once the current heartbeat (if any) is done. */
+  async settled(): Promise<void> {
+    await this.ticking;
+  }
+
+  onExpired(listener: ExpiredListener): void {
+    this.listeners.push(listener);
+  }
+
+  /** Adds one connection of a user; true when it is the user's first in the room cluster-wide. */
+  async add(ns: string, room: string, member: MemberRef, connId: string): Promise<boolean> {
+    const id = memberId(ns, room, connId);
+    this.local.set(id, { ns, room, connId, sub: member.sub, info: member.info });
+    try {
+      const k = this.keys(ns, room);
+      const info = JSON.stringify(member.info ?? null);
+      const field = `${this.node}|${connId}`;
+      const ret = await this.redis.rcAdd(...k, field, member.sub, info, room, id);
+      return ret === 1;
+    } catch (err) {
+      this.reconcileNeeded = true;
+      throw err;
+    }
+  }
+
+  /** Removes one connection; true when it was the user's last in the room cluster-wide. */
+  async remove(ns: string, room: string, connId: string): Promise<boolean> {
+    const id = memberId(ns, room, connId);
+    this.local.delete(id);
+    try {
+      const gone = await this.redis.rcRemove(...this.keys(ns, room), room, `${this.node}|${connId}`, id);
+      return gone.length > 0;
+    } catch (err) {
+      this.reconcileNeeded = true;
+      throw err;
+    }
+  }
+
+  /** The room's members, from Redis only. */
+  async members(ns: string, room: string): Promise<Member[]> {
+    const k = roomKeys(this.opts.prefix, ns, room);
+    const flat = await this.redis.rcMembers(k.users, k.info);
+    const out: Member[] = [];
+    for (let i = 0; i + 2 < flat.length; i += 3) {
+      out.push({ sub: flat[i]!, connections: Number(flat[i + 1]), info: JSON.parse(flat[i + 2]!) });
+    }
+    return out;
+  }
+
+  /** Rooms with members whose name starts with `prefix`, with counts, from Redis only. */
+  async rooms(ns: string, prefix: string): Promise<RoomStat[]> {
+    const names = await this.redis.zrangebylex(
+      `${this.opts.prefix}:rooms:${ns}`,
+      `[${prefix}`,
+      prefix ? `[${prefix}\u00ff` : '+',
+    );
+    if (names.length === 0) return [];
+    const pipe = this.redis.pipeline();
+    for (const room of names) pipe.hvals(roomKeys(this.opts.prefix, ns, room).users);
+    const counts = await execAll(pipe as ScriptedPipeline);
+    return names
+      .map((room, i) => {
+        const values = (counts[i] as string[]).map(Number);
+        return { room, members: values.length, connections: values.reduce((a, b) => a + b, 0) };
+      })
+      .filter((r) => r.members > 0);
+  }
+
+  /**
+   * Stops the heartbeat. Leftover registrations (connections whose leave is still in flight) are
+   * handed to the other nodes: the node is marked dead at once, so one of them reports the leaves.
+   */
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.ticking;
+    const nodeKey = this.nodeKey(this.node);
+    const pipe = this.redis.pipeline();
+    if (this.local.size === 0) pipe.zrem(this.nodesKey(), this.node).del(nodeKey);
+    else pipe.zadd(this.nodesKey(), 0, this.node);
+    await pipe.exec().catch(() => undefined);
+  }
+
+  private keys(ns: string, room: string): [string, string, string, string, string] {
+    const k = roomKeys(this.opts.prefix, ns, room);
+    return [k.connections, k.users, k.info, `${this.opts.prefix}:rooms:${ns}`, this.nodeKey(this.node)];
+  }
+
+  private nodeKey(id: string): string {
+    return `${this.opts.prefix}:node:${id}`;
+  }
+
+  private nodesKey(): string {
+    return `${this.opts.prefix}:nodes`;
+  }
+
+  private tick(): Promise<void> {
+    this.ticking ??= this.heartbeat().finally(() => {
+      this.ticking = undefined;
+    });
+    return this.ticking;
+  }
+
+  private async heartbeat(): Promise<void> {
+    if (this.redis.status !== 'ready') return;
+    try {
+      let [added, dead, stale] = await this.beat();
+      if (added === 1 && this.registered) {
+        // Our registration is gone: Redis lost its data, or we were frozen and reaped.
+        this.opts.log.warn({ node: this.node }, 'presence registration lost; registering again');
+        this.node = newNodeId();
+        this.reconcileNeeded = true;
+        [added, dead, stale] = await this.beat();
+      }
+      this.registered = true;
+      if (this.reconcileNeeded) {
+        this.reconcileNeeded = false;
+        await this.reconcile();
+      }
+      this.healthy = true;
+      // Judge others only after a full TTL connected: after an outage they need time to beat again.
+      if (Date.now() - this.connectedSince < this.opts.ttlMs) return;
+      for (const id of new Set([...dead, ...stale])) if (id !== this.node) await this.reap(id);
+    } catch (err) {
+      this.healthy = false;
+      this.reconcileNeeded = true;
+      this.opts.log.debug({ err }, 'presence heartbeat failed');
+    }
+  }
+
+  private beat(): Promise<[number, string[], string[]]> {
+    const reaping = `${this.opts.prefix}:reaping`;
+    return this.redis.rcHeartbeat(this.nodesKey(), reaping, this.node, this.opts.ttlMs, MAX_REAP);
+  }
+
+  /** Makes Redis hold exactly this node's live memberships (after a failed write or a lost registration). */
+  private async reconcile(): Promise<void> {
+    const stored = new Set(await this.redis.smembers(this.nodeKey(this.node)));
+    const pipe = scriptedPipeline(this.redis);
+    for (const [id, m] of this.local) {
+      if (stored.has(id)) continue;
+      const info = JSON.stringify(m.info ?? null);
+      pipe.rcAdd(...this.keys(m.ns, m.room), `${this.node}|${m.connId}`, m.sub, info, m.room, id);
+    }
+    const stale = [...stored].filter((id) => !this.local.has(id));
+    const rooms = this.queueRemovals(pipe, this.node, stale);
+    this.reportGone(rooms, await execAll(pipe));
+  }
+
+  /** Claims a dead node and removes its memberships; only the claimer reports the leaves. */
+  private async reap(id: string): Promise<void> {
+    const claimed = await this.redis.rcClaim(
+      this.nodesKey(),
+      `${this.opts.prefix}:reaping`,
+      id,
+      this.opts.ttlMs,
+    );
+    if (claimed !== 1) return;
+    const members = await this.redis.smembers(this.nodeKey(id));
+    const pipe = scriptedPipeline(this.redis);
+    const rooms = this.queueRemovals(pipe, id, members);
+    const results = await execAll(pipe);
+    await this.redis.pipeline().del(this.nodeKey(id)).zrem(`${this.opts.prefix}:reaping`, id).exec();
+    this.opts.log.info({ node: id, connections: members.length }, 'presence: reaped a dead node');
+    this.reportGone(rooms, results);
+  }
+
+  /** Queues one removal script per room; returns where each queued command's leaves belong (null: not a removal). */
+  private queueRemovals(pipe: ScriptedPipeline, node: string, ids: string[]): Array<[string, string] | null> {
+    const order: Array<[string, string] | null> = Array.from({ length: pipe.length }, () => null);
+    const byRoom = new Map<string, { ns: string; room: string; args: string[] }>();
+    for (const id of ids) {
+      const parsed = parseMemberId(id);
+      if (!parsed) continue;
+      const key = JSON.stringify([parsed.ns, parsed.room]);
+      const entry = byRoom.get(key) ?? { ns: parsed.ns, room: parsed.room, args: [] };
+      byRoom.set(key, entry);
+      entry.args.push(`${node}|${parsed.connId}`, id);
+    }
+    for (const { ns, room, args } of byRoom.values()) {
+      const k = roomKeys(this.opts.prefix, ns, room);
+      const rooms = `${this.opts.prefix}:rooms:${ns}`;
+      pipe.rcRemove(k.connections, k.users, k.info, rooms, this.nodeKey(node), room, ...args);
+      order.push([ns, room]);
+    }
+    return order;
+  }
+
+  private reportGone(rooms: Array<[string, string] | null>, results: unknown[]): void {
+    rooms.forEach((where, i) => {
+      if (!where) return;
+      const gone = results[i] as string[];
+      for (let j = 0; j + 1 < gone.length; j += 2) {
+        const member = { sub: gone[j]!, info: JSON.parse(gone[j + 1]!) as unknown };
+        for (const listener of this.listeners) listener(where[0], where[1], member);
+      }
+    });
+  }
+}
+
+/** Runs a pipeline; rejects with the first command error. */
+async function execAll(pipe: ScriptedPipeline): Promise<unknown[]> {
+  const results = (await pipe.exec()) ?? [];
+  return results.map(([err, value]) => {
+    if (err) throw err;
+    return value;
+  });
+}
+
+function memberId(ns: string, room: string, connId: string): string {
+  return JSON.stringify([ns, room, connId]);
+}
+
+function parseMemberId(id: string): { ns: string; room: string; connId: string } | null {
+  try {
+    const [ns, room, connId] = JSON.parse(id) as unknown[];
+    if (typeof ns === 'string' && typeof room === 'string' && typeof connId === 'string')
+      return { ns, room, connId };
+  } catch {
+    // A foreign value in our key space: skip it.
+  }
+  return null;
+}
+
+function newNodeId(): string {
+  return randomBytes(8).toString('hex');
+}

@@ -1,0 +1,203 @@
+import type { ChainableCommander, Redis } from 'ioredis';
+
+/**
+ * The Lua scripts of the Redis engine. Each one is a single atomic step, sent as EVALSHA (ioredis
+ * `defineCommand` sends EVAL the first time on a connection, and again after NOSCRIPT).
+ *
+ * Keys of one room (`P` = `redis.keyPrefix`, ns never holds `:`):
+ *   P:r:<ns>:<room>:s  hash   e = epoch, o = last offset           (stream)
+ *   P:r:<ns>:<room>:h  list   "<offset>|<ts>|<draft JSON>", oldest first, contiguous offsets
+ *   P:r:<ns>:<room>:c  hash   "<node>|<connId>" -> sub             (connections)
+ *   P:r:<ns>:<room>:u  hash   sub -> connections                    (users)
+ *   P:r:<ns>:<room>:i  hash   sub -> info JSON
+ * Cluster-wide:
+ *   P:rooms:<ns>       zset   rooms with members (score 0, read by prefix with ZRANGEBYLEX)
+ *   P:nodes            zset   node id -> alive until (Redis ms); P:reaping: dead nodes being cleaned
+ *   P:node:<id>        set    JSON [ns, room, connId] of each membership a node holds
+ *   P:once:<ns>:<key>  string idempotency marker, then the JSON result
+ */
+
+/** Redis's clock in ms, so node clocks never decide who is alive. */
+const NOW = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+
+/** Reads the room's epoch, starting a new one (and dropping stale history) when it is gone. */
+const EPOCH = `local epoch = redis.call('HGET', KEYS[1], 'e')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'e', epoch, 'o', 0)
+end`;
+
+/** KEYS s h; ARGV epoch, size, ttlMs, ts, idleMs, draft. Returns {epoch, offset}. */
+const PUBLISH = `${EPOCH}
+local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
+local size, ttl, idle = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[5])
+if size > 0 then
+  redis.call('RPUSH', KEYS[2], offset .. '|' .. ARGV[4] .. '|' .. ARGV[6])
+  redis.call('LTRIM', KEYS[2], -size, -1)
+  if ttl > 0 then
+    local cutoff = tonumber(ARGV[4]) - ttl
+    for _ = 1, 100 do
+      local head = redis.call('LINDEX', KEYS[2], 0)
+      if not head or tonumber(string.match(head, '^%d+|(%d+)|')) >= cutoff then break end
+      redis.call('LPOP', KEYS[2])
+    end
+    redis.call('PEXPIRE', KEYS[2], ttl)
+  else
+    redis.call('PEXPIRE', KEYS[2], idle)
+  end
+else
+  redis.call('DEL', KEYS[2])
+end
+redis.call('PEXPIRE', KEYS[1], idle)
+return {epoch, offset}`;
+
+/**
+ * KEYS s h; ARGV epoch, since offset (-1: the latest), limit, idleMs, since epoch ('' for none).
+ * Returns {epoch, offset, items...}: the items after `since`, or the latest `limit`.
+ */
+const HISTORY = `${EPOCH}
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[4]) then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
+local offset = tonumber(redis.call('HGET', KEYS[1], 'o'))
+local since, limit = tonumber(ARGV[2]), tonumber(ARGV[3])
+local len = redis.call('LLEN', KEYS[2])
+if limit <= 0 or len == 0 or since >= offset then return {epoch, offset} end
+if ARGV[5] ~= '' and ARGV[5] ~= epoch then return {epoch, offset} end
+local start = len - limit
+if since >= 0 then start = since + 1 - (offset - len + 1) end
+if start < 0 then start = 0 end
+local items = redis.call('LRANGE', KEYS[2], start, start + limit - 1)
+table.insert(items, 1, offset)
+table.insert(items, 1, epoch)
+return items`;
+
+/** KEYS c u i rooms nodeSet; ARGV field, sub, info, room, member. Returns 1 for the user's first. */
+const ADD = `if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('SADD', KEYS[5], ARGV[5])
+redis.call('ZADD', KEYS[4], 0, ARGV[4])
+if redis.call('HINCRBY', KEYS[2], ARGV[2], 1) > 1 then return 0 end
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
+return 1`;
+
+/**
+ * KEYS c u i rooms nodeSet; ARGV room, then pairs of field and node-set member. Removes those
+ * connections; returns {sub, info, ...} for each user left with none.
+ */
+const REMOVE = `local gone = {}
+for k = 2, #ARGV, 2 do
+  redis.call('SREM', KEYS[5], ARGV[k + 1])
+  local sub = redis.call('HGET', KEYS[1], ARGV[k])
+  if sub then
+    redis.call('HDEL', KEYS[1], ARGV[k])
+    if redis.call('HINCRBY', KEYS[2], sub, -1) <= 0 then
+      gone[#gone + 1] = sub
+      gone[#gone + 1] = redis.call('HGET', KEYS[3], sub) or 'null'
+      redis.call('HDEL', KEYS[2], sub)
+      redis.call('HDEL', KEYS[3], sub)
+    end
+  end
+end
+if redis.call('HLEN', KEYS[2]) == 0 then redis.call('ZREM', KEYS[4], ARGV[1]) end
+return gone`;
+
+/** KEYS u i. Returns {sub, connections, info, ...}. */
+const MEMBERS = `local counts = redis.call('HGETALL', KEYS[1])
+local out = {}
+for k = 1, #counts, 2 do
+  out[#out + 1] = counts[k]
+  out[#out + 1] = counts[k + 1]
+  out[#out + 1] = redis.call('HGET', KEYS[2], counts[k]) or 'null'
+end
+return out`;
+
+/** KEYS nodes reaping; ARGV node, ttlMs, max. Returns {added, dead nodes, stale reaper leases}. */
+const HEARTBEAT = `${NOW}
+local added = redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+return {added, dead, stale}`;
+
+/**
+ * KEYS nodes reaping; ARGV node, leaseMs. Claims a dead node for cleanup: exactly one caller gets
+ * 1. The lease lets another node take over when the reaper dies too.
+ */
+const CLAIM = `${NOW}
+local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if s and tonumber(s) <= now then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+else
+  s = redis.call('ZSCORE', KEYS[2], ARGV[1])
+  if not s or tonumber(s) > now then return 0 end
+end
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[1])
+return 1`;
+
+type Str = string | number;
+
+/** The scripts as typed ioredis commands. */
+export interface ScriptCommands {
+  rcPublish(s: string, h: string, ...argv: Str[]): Promise<[string, number]>;
+  rcHistory(s: string, h: string, ...argv: Str[]): Promise<[string, number, ...string[]]>;
+  rcAdd(c: string, u: string, i: string, rooms: string, node: string, ...argv: Str[]): Promise<number>;
+  rcRemove(c: string, u: string, i: string, rooms: string, node: string, ...argv: Str[]): Promise<string[]>;
+  rcMembers(u: string, i: string): Promise<string[]>;
+  rcHeartbeat(nodes: string, reaping: string, ...argv: Str[]): Promise<[number, string[], string[]]>;
+  rcClaim(nodes: string, reaping: string, ...argv: Str[]): Promise<number>;
+}
+
+export type ScriptedRedis = Redis & ScriptCommands;
+/** A pipeline that also carries the scripts; `exec()` gives `[error, result]` pairs. */
+export type ScriptedPipeline = ChainableCommander & {
+  [K in keyof ScriptCommands]: (...args: Parameters<ScriptCommands[K]>) => ScriptedPipeline;
+};
+
+const SCRIPTS: Record<keyof ScriptCommands, { keys: number; lua: string }> = {
+  rcPublish: { keys: 2, lua: PUBLISH },
+  rcHistory: { keys: 2, lua: HISTORY },
+  rcAdd: { keys: 5, lua: ADD },
+  rcRemove: { keys: 5, lua: REMOVE },
+  rcMembers: { keys: 2, lua: MEMBERS },
+  rcHeartbeat: { keys: 2, lua: HEARTBEAT },
+  rcClaim: { keys: 2, lua: CLAIM },
+};
+
+/**
+ * Defines roomcast's scripts on a client (once per client).
+ *
+ * @example
+ * const redis = defineScripts(new Redis(url));
+ * const [epoch, offset] = await redis.rcPublish(streamKey, historyKey, ...args);
+ */
+export function defineScripts(redis: Redis): ScriptedRedis {
+  for (const [name, script] of Object.entries(SCRIPTS)) {
+    redis.defineCommand(name, { numberOfKeys: script.keys, lua: script.lua });
+  }
+  return redis as ScriptedRedis;
+}
+
+/** The Redis keys of one room; see the layout at the top of this file. */
+export interface RoomKeys {
+  stream: string;
+  history: string;
+  connections: string;
+  users: string;
+  info: string;
+}
+
+/** Keys of one room under `prefix`. A namespace never holds `:`, so no two rooms share a key. */
+export function roomKeys(prefix: string, ns: string, room: string): RoomKeys {
+  const base = `${prefix}:r:${ns}:${room}:`;
+  return {
+    stream: `${base}s`,
+    history: `${base}h`,
+    connections: `${base}c`,
+    users: `${base}u`,
+    info: `${base}i`,
+  };
+}
+
+/** A pipeline on a scripted client. */
+export function scriptedPipeline(redis: ScriptedRedis): ScriptedPipeline {
+  return redis.pipeline() as ScriptedPipeline;
+}

@@ -1,0 +1,7 @@
+import { createMemoryEngine } from '../../src/rooms/memory-engine.js';
+import { engineSuite } from './engine-suite.js';
+
+engineSuite('memory', async () => {
+  const engine = createMemoryEngine();
+  return { a: engine, b: engine, close: () => engine.close() };
+});

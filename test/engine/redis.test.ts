@@ -1,0 +1,100 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { MemberRef } from '../../src/rooms/engine.js';
+import { until } from '../helpers/broker.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { startNode, type TestNode } from '../helpers/redis-engine.js';
+import { draft, engineSuite } from './engine-suite.js';
+
+let redis: TestRedis;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(() => redis.stop());
+
+engineSuite('redis', async () => {
+  const prefix = `t${randomUUID().slice(0, 8)}`;
+  const [a, b] = await Promise.all([startNode(redis.url, { prefix }), startNode(redis.url, { prefix })]);
+  return {
+    a: a.engine,
+    b: b.engine,
+    close: async () => {
+      await Promise.all([a.close(), b.close()]);
+    },
+  };
+});
+
+const KEEP = { size: 100, ttlMs: 300_000 };
+
+describe('redis engine: nodes that die', () => {
+  it("reports a dead node's members once, on one node, and only users with no connection left", async () => {
+    const prefix = `t${randomUUID().slice(0, 8)}`;
+    const nodes = await Promise.all([0, 1, 2].map(() => startNode(redis.url, { prefix })));
+    const [a, b, dead] = nodes as [TestNode, TestNode, TestNode];
+    const reports: Array<{ on: string; room: string; member: MemberRef }> = [];
+    a.engine.onPresenceExpired((_ns, room, member) => reports.push({ on: 'a', room, member }));
+    b.engine.onPresenceExpired((_ns, room, member) => reports.push({ on: 'b', room, member }));
+    await dead.engine.addMember('/', 'r1', { sub: 'gone', info: { n: 1 } }, 'd1');
+    await dead.engine.addMember('/', 'r1', { sub: 'stays', info: null }, 'd2');
+    await dead.engine.addMember('/', 'r2', { sub: 'gone', info: { n: 1 } }, 'd3');
+    await a.engine.addMember('/', 'r1', { sub: 'stays', info: null }, 'a1');
+    dead.client.disconnect(); // no goodbye: its heartbeat stops
+    await until(() => reports.length >= 2, 10_000, 'expiry reports');
+    await until(async () => (await a.engine.members('/', 'r1')).length === 1, 3000, 'r1 without ghosts');
+    expect(reports.map((r) => [r.room, r.member.sub]).sort()).toEqual([
+      ['r1', 'gone'],
+      ['r2', 'gone'],
+    ]);
+    expect(reports[0]!.member.info).toEqual({ n: 1 });
+    expect(new Set(reports.map((r) => r.on)).size).toBe(1);
+    expect(await b.engine.members('/', 'r1')).toEqual([{ sub: 'stays', info: null, connections: 1 }]);
+    expect(await b.engine.rooms('/', '')).toEqual([{ room: 'r1', members: 1, connections: 1 }]);
+    await Promise.all([a.close(), b.close(), dead.close()]);
+  });
+
+  it('registers again under a new id when it was reaped while frozen', async () => {
+    const prefix = `t${randomUUID().slice(0, 8)}`;
+    const a = await startNode(redis.url, { prefix });
+    const frozen = await startNode(redis.url, { prefix });
+    await frozen.engine.addMember('/', 'r', { sub: 'alice', info: null }, 'f1');
+    const left: string[] = [];
+    a.engine.onPresenceExpired((_ns, _room, m) => left.push(m.sub));
+    frozen.client.disconnect();
+    await until(() => left.length === 1, 10_000, 'reaped');
+    expect(await a.engine.members('/', 'r')).toEqual([]);
+    await frozen.client.connect();
+    await until(async () => (await a.engine.members('/', 'r')).length === 1, 5000, 're-registered');
+    expect(await frozen.engine.removeMember('/', 'r', 'alice', 'f1')).toBe(true);
+    expect(await a.engine.members('/', 'r')).toEqual([]);
+    await Promise.all([a.close(), frozen.close()]);
+  });
+});
+
+describe('redis engine: Redis faults', () => {
+  it('fails fast with unavailable while Redis is away, then starts a new epoch when its data is gone', async () => {
+    const node = await startNode(redis.url);
+    const room = `room:${randomUUID()}`;
+    await node.engine.addMember('/', room, { sub: 'alice', info: null }, 'c1');
+    const before = await node.engine.publish('/', draft(room), KEEP);
+    await redis.kill();
+    const started = Date.now();
+    await expect(node.engine.publish('/', draft(room), KEEP)).rejects.toMatchObject({ code: 'unavailable' });
+    await expect(node.engine.members('/', room)).rejects.toMatchObject({ code: 'unavailable' });
+    expect(Date.now() - started).toBeLessThan(1500);
+    await until(() => !node.engine.isReady(), 3000, 'not ready');
+    await redis.restart();
+    await until(() => node.engine.isReady(), 5000, 'ready again');
+    const h = await node.engine.history(
+      '/',
+      room,
+      { since: { offset: before.offset, epoch: before.epoch }, limit: 10 },
+      KEEP,
+    );
+    expect(h.recovered).toBe(false);
+    expect(h.epoch).not.toBe(before.epoch);
+    expect((await node.engine.publish('/', draft(room), KEEP)).offset).toBe(1);
+    // Presence was registered again from the node's own mirror.
+    expect((await node.engine.members('/', room)).map((m) => m.sub)).toEqual(['alice']);
+    await node.close();
+  });
+});
