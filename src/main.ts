@@ -72,12 +72,15 @@ async function serve(): Promise<number> {
 
 function printDevBanner(cfg: Config, url: string): void {
   const ns = cfg.namespaces['/']!;
-  const demo = mintToken(ns, {
-    sub: 'demo',
-    rooms: { subscribe: ['*'], publish: ['*'], presence: ['*'] },
-    info: { name: 'Demo' },
-    ttlSec: 24 * 3600,
-  });
+  // With only a public key configured the server cannot sign a demo token (it has no private key).
+  const demo = ns.jwt.secrets.length
+    ? mintToken(ns, {
+        sub: 'demo',
+        rooms: { subscribe: ['*'], publish: ['*'], presence: ['*'] },
+        info: { name: 'Demo' },
+        ttlSec: 24 * 3600,
+      })
+    : null;
   const lines = [
     '',
     `roomcast (development) on ${url}  — one node, in memory`,
@@ -86,11 +89,17 @@ function printDevBanner(cfg: Config, url: string): void {
       : '',
     cfg.generated.apiKey ? `  ROOMCAST_API_KEYS=${cfg.generated.apiKey}   (generated for this run)` : '',
     '',
-    'Demo token (sub "demo", every room, 24h):',
-    `  ${demo}`,
-    '',
-    'Connect:',
-    `  io("${url}", { auth: { token: "${demo.slice(0, 12)}…" } }).emit("join", { room: "chat:lobby" }, console.log)`,
+    ...(demo
+      ? [
+          'Demo token (sub "demo", every room, 24h):',
+          `  ${demo}`,
+          '',
+          'Connect:',
+          `  io("${url}", { auth: { token: "${demo.slice(0, 12)}…" } }).emit("join", { room: "chat:lobby" }, console.log)`,
+        ]
+      : [
+          'Mint a token with your private key: roomcast token --sub demo --subscribe "*" --private-key key.pem',
+        ]),
     'Publish from your backend:',
     `  curl -s -X POST ${url}/v1/publish -H "Authorization: Bearer ${ns.apiKeys[0]}" -H "Content-Type: application/json" -d '{"room":"chat:lobby","event":"msg","data":{"text":"hi"}}'`,
     cfg.demo ? `Demo page: ${url}/` : '',
@@ -131,7 +140,7 @@ function token(args: string[]): number {
       throw new UsageError('token: --info must be JSON');
     }
   }
-  const jwt = mintToken(ns, {
+  const jwt = mintOrUsage(ns, {
     sub: values.sub,
     rooms: {
       subscribe: values.subscribe ?? [],
@@ -144,6 +153,15 @@ function token(args: string[]): number {
   });
   console.log(jwt);
   return 0;
+}
+
+/** `mintToken`, with its complaints (no secret, no RS/ES/PS algorithm) as usage errors: exit 64, no stack. */
+function mintOrUsage(ns: Parameters<typeof mintToken>[0], opts: Parameters<typeof mintToken>[1]): string {
+  try {
+    return mintToken(ns, opts);
+  } catch (err) {
+    throw new UsageError(`token: ${(err as Error).message}`);
+  }
 }
 
 function parseTtlOrUsage(value: string): number {
