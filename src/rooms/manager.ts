@@ -94,14 +94,14 @@ export class RoomManager {
           client.id,
         );
         if (first && this.presenceOn(name)) this.announce(name, 'join', client);
-        result = await this.history(name, since, since ? this.config.limits.historyLimit : 0);
+        result = await this.replay(name, since);
       } catch (err) {
         await this.leave(client, name).catch(() => undefined);
         throw err;
       }
       this.observer.joined?.(name, this.ns);
     } else {
-      result = await this.history(name, since, since ? this.config.limits.historyLimit : 0);
+      result = await this.replay(name, since);
     }
     return {
       room: name,
@@ -217,6 +217,19 @@ export class RoomManager {
 
   private presenceVisible(client: Client, room: string): boolean {
     return this.presenceOn(room) && can(client.rights, 'presence', room);
+  }
+
+  /**
+   * What a join replays: everything after `since`. When more than `historyLimit` were missed the
+   * client cannot have them all: it gets the latest ones (contiguous with what comes live) and
+   * `recovered: false`, never a silent gap.
+   */
+  private async replay(room: string, since: StreamPosition | undefined): Promise<HistoryResult> {
+    if (!since) return this.history(room, undefined, 0);
+    const max = this.config.limits.historyLimit;
+    const result = await this.history(room, since, max + 1);
+    if (result.messages.length <= max) return result;
+    return { ...(await this.history(room, undefined, max)), recovered: false };
   }
 
   private history(room: string, since: StreamPosition | undefined, limit: number): Promise<HistoryResult> {
