@@ -76,7 +76,7 @@ export class SseStream {
     });
     const data = JSON.stringify({ rooms: ready });
     this.write(`retry: ${RETRY_MS}\nid: ${this.eventId()}\nevent: roomcast:ready\ndata: ${data}\n\n`);
-    for (const j of joins) for (const m of j.messages) this.send(m, JSON.stringify(m));
+    for (const m of mergeByTime(joins.map((j) => j.messages))) this.send(m, JSON.stringify(m));
     const buffered = this.pending ?? [];
     this.pending = null;
     for (const [envelope, json] of buffered) this.send(envelope, json);
@@ -141,5 +141,20 @@ export class SseStream {
       res.destroy();
       for (const listener of this.closeListeners.splice(0)) listener();
     }
+  }
+}
+
+/** Interleaves the rooms' replays by publish time, keeping each room's own order. */
+function mergeByTime(lists: ReadonlyArray<readonly Envelope[]>): Envelope[] {
+  const heads = lists.map(() => 0);
+  const out: Envelope[] = [];
+  for (;;) {
+    let pick = -1;
+    for (let i = 0; i < lists.length; i++) {
+      const m = lists[i]![heads[i]!];
+      if (m && (pick < 0 || m.ts < lists[pick]![heads[pick]!]!.ts)) pick = i;
+    }
+    if (pick < 0) return out;
+    out.push(lists[pick]![heads[pick]!++]!);
   }
 }

@@ -1,0 +1,173 @@
+import jwt from 'jsonwebtoken';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Envelope } from '../../src/protocol.js';
+import {
+  closeClients,
+  connect,
+  type RunningBroker,
+  request,
+  SECRET,
+  startBroker,
+  testConfig,
+  token,
+  until,
+} from '../helpers/broker.js';
+import { api, closeStreams, isRefusal, openSse, type SseEvent, type SseStreamClient } from './http.js';
+
+let b: RunningBroker;
+beforeAll(async () => {
+  b = await startBroker(
+    testConfig({ sse: { heartbeatMs: 100, maxStreamsPerUser: 2, maxRoomsPerStream: 3 } }),
+  );
+});
+afterEach(() => {
+  closeClients();
+  closeStreams();
+});
+afterAll(() => b.close());
+
+const reader = token('reader', { subscribe: ['feed:*'] });
+
+async function stream(query: string, headers: Record<string, string> = {}): Promise<SseStreamClient> {
+  const s = await openSse(`${b.url}/v1/events?${query}`, headers);
+  if (isRefusal(s)) throw new Error(`refused: ${JSON.stringify(s.body)}`);
+  await s.next((e) => e.event === 'roomcast:ready');
+  return s;
+}
+
+const publish = (room: string, data: unknown, event = 'note') =>
+  api(b.url, 'POST', '/v1/publish', { room, event, data });
+const isData = (data: unknown) => (e: SseEvent) =>
+  e.event === 'note' && (JSON.parse(e.data) as Envelope).data === data;
+
+describe('GET /v1/events', () => {
+  it('streams each message as an event named after it, with the envelope as data', async () => {
+    const s = await stream('room=feed:a&room=feed:b', { authorization: `Bearer ${reader}` });
+    expect(s.headers['content-type']).toMatch(/^text\/event-stream/);
+    const ready = JSON.parse(s.events[0]!.data) as { rooms: Array<{ room: string; offset: number }> };
+    expect(ready.rooms.map((r) => r.room)).toEqual(['feed:a', 'feed:b']);
+    await publish('feed:a', 1);
+    const socket = await connect(b.url, token('writer'));
+    await request(socket, 'publish', { room: 'feed:b', event: 'note', data: 2 });
+    const second = await s.next(isData(2));
+    const first = s.events.find(isData(1))!;
+    expect(JSON.parse(first.data)).toMatchObject({ room: 'feed:a', offset: 1, from: null, event: 'note' });
+    expect(JSON.parse(second.data)).toMatchObject({ room: 'feed:b', from: { sub: 'writer' } });
+    expect(second.id).toMatch(/^feed:a;[^;,]+;1,feed:b;[^;,]+;1$/);
+    await publish('feed:other', 3);
+    await publish('feed:a', 4);
+    await s.next(isData(4));
+    expect(s.events.some(isData(3))).toBe(false);
+  });
+
+  it('resumes every room with Last-Event-ID, without loss or duplicates', async () => {
+    const auth = { authorization: `Bearer ${reader}` };
+    const first = await stream('room=feed:r1&room=feed:r2', auth);
+    const quietId = first.events[0]!.id!;
+    await publish('feed:r1', 'a1');
+    await publish('feed:r2', 'b1');
+    const seen = await first.next(isData('b1'));
+    first.close();
+    await first.ended;
+    for (const data of ['a2', 'b2', 'a3']) await publish(`feed:r${data[0] === 'a' ? 1 : 2}`, data);
+    const again = await stream('room=feed:r1&room=feed:r2', { ...auth, 'last-event-id': seen.id! });
+    await again.next(isData('a3'));
+    await publish('feed:r2', 'b3');
+    await again.next(isData('b3'));
+    const notes = again.events
+      .filter((e) => e.event === 'note')
+      .map((e) => (JSON.parse(e.data) as Envelope).data);
+    // Each room in order; across rooms the replay interleaves by publish time (ms, so ties happen).
+    expect(notes.filter((d) => String(d).startsWith('a'))).toEqual(['a2', 'a3']);
+    expect(notes.filter((d) => String(d).startsWith('b'))).toEqual(['b2', 'b3']);
+    expect(notes).toHaveLength(4);
+    // The id of the ready event alone (nothing received yet) also resumes from the start.
+    const fromReady = await stream(
+      `room=feed:r1&room=feed:r2&lastEventId=${encodeURIComponent(quietId)}`,
+      auth,
+    );
+    await fromReady.next(isData('b3'));
+    expect(fromReady.events.filter((e) => e.event === 'note')).toHaveLength(6);
+    const ready = JSON.parse(fromReady.events[0]!.data) as { rooms: Array<{ recovered: boolean }> };
+    expect(ready.rooms.every((r) => r.recovered)).toBe(true);
+  });
+
+  it('accepts the token as ?token= and sends heartbeat comments', async () => {
+    const s = await stream(`room=feed:hb&token=${reader}`);
+    await until(() => s.comments >= 2, 3000, 'two heartbeats');
+  });
+
+  it.each([
+    ['no token', 'room=feed:x', 401, 'token_missing'],
+    ['a bad token', 'room=feed:x&token=abc', 401, 'token_invalid'],
+    ['a room without the subscribe right', `room=feed:x&room=secret&token=${reader}`, 403, 'forbidden'],
+    ['no room', `token=${reader}`, 400, 'bad_request'],
+    ['an invalid room', `room=bad%20room&token=${reader}`, 400, 'invalid_room'],
+    [
+      'too many rooms',
+      `room=feed:1&room=feed:2&room=feed:3&room=feed:4&token=${reader}`,
+      400,
+      'too_many_rooms',
+    ],
+    ['an unknown namespace', `namespace=/nope&room=feed:x&token=${reader}`, 404, 'not_found'],
+  ])('refuses %s before the stream starts', async (_what, query, status, code) => {
+    const res = await openSse(`${b.url}/v1/events?${query}`);
+    expect(isRefusal(res)).toBe(true);
+    expect(res).toMatchObject({ status, body: { ok: false, error: { code } } });
+  });
+
+  it('refuses an expired token and ends a stream when its token expires', async () => {
+    const stale = jwt.sign({ sub: 'reader', exp: Math.floor(Date.now() / 1000) - 60 }, SECRET);
+    const expired = await openSse(`${b.url}/v1/events?room=feed:x&token=${stale}`);
+    expect(expired).toMatchObject({ status: 401, body: { error: { code: 'token_expired' } } });
+    const short = token('reader', { subscribe: ['feed:*'] }, { ttlSec: 2 });
+    const s = await stream(`room=feed:exp&token=${short}`);
+    const closing = await s.next((e) => e.event === 'roomcast:closing', 6000);
+    expect(JSON.parse(closing.data)).toMatchObject({ code: 'token_expired' });
+    await s.ended;
+  });
+
+  it('limits streams per user (429) and frees the slot when a stream ends', async () => {
+    const q = `room=feed:lim&token=${token('limited', { subscribe: ['feed:*'] })}`;
+    const one = await stream(q);
+    await stream(q);
+    const third = await openSse(`${b.url}/v1/events?${q}`);
+    expect(third).toMatchObject({ status: 429, body: { error: { code: 'rate_limited' } } });
+    one.close();
+    await one.ended;
+    await until(async () => !isRefusal(await openSse(`${b.url}/v1/events?${q}`)), 3000, 'a free slot');
+  });
+
+  it('counts SSE streams as presence members and closes them on POST /v1/disconnect', async () => {
+    const s = await stream(`room=feed:pres&token=${token('viewer', { subscribe: ['feed:*'] })}`);
+    const presence = await api<{ members: Array<{ sub: string }> }>(
+      b.url,
+      'GET',
+      '/v1/rooms/feed:pres/presence',
+    );
+    expect(presence.body.members?.map((m) => m.sub)).toEqual(['viewer']);
+    const res = await api(b.url, 'POST', '/v1/disconnect', { sub: 'viewer' });
+    expect(res.body).toEqual({ ok: true, disconnected: 1 });
+    const closing = await s.next((e) => e.event === 'roomcast:closing');
+    expect(JSON.parse(closing.data)).toMatchObject({ code: 'disconnected' });
+    await s.ended;
+    await until(
+      async () =>
+        (await api<{ members: unknown[] }>(b.url, 'GET', '/v1/rooms/feed:pres/presence')).body.members
+          ?.length === 0,
+      3000,
+      'the stream to leave presence',
+    );
+  });
+
+  it('ends streams with closing shutting_down when the broker stops', async () => {
+    const own = await startBroker();
+    const s = await openSse(`${own.url}/v1/events?room=feed:bye&token=${reader}`);
+    if (isRefusal(s)) throw new Error('refused');
+    await s.next((e) => e.event === 'roomcast:ready');
+    const closed = own.close();
+    const closing = await s.next((e) => e.event === 'roomcast:closing');
+    expect(JSON.parse(closing.data)).toMatchObject({ code: 'shutting_down' });
+    await Promise.all([s.ended, closed]);
+  });
+});
