@@ -73,6 +73,11 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
       setupNamespace(io, config, ns, cluster.engine, log, () => state === 'listening', observer),
     );
   }
+  // A dead node's members expire in the engine (one node reports them): tell the room they left.
+  cluster.engine.onPresenceExpired((ns, room, member) => {
+    const rt = namespaces.get(ns);
+    if (rt?.rooms.presenceOn(room)) rt.transport.presence({ room, action: 'leave', member });
+  });
 
   registerApi({
     config,

@@ -1,0 +1,149 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Envelope, Member, PresenceEvent } from '../../src/protocol.js';
+import {
+  closeClients,
+  collect,
+  connect,
+  nextEvent,
+  type RunningBroker,
+  request,
+  type TestClient,
+  token,
+  until,
+} from '../helpers/broker.js';
+import { api, startCluster } from '../helpers/cluster.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+
+let redis: TestRedis;
+let nodes: RunningBroker[];
+let room = 0;
+const next = () => `chat:${++room}:${Date.now()}`;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  nodes = await startCluster(3, redis.url);
+});
+afterEach(() => closeClients());
+afterAll(async () => {
+  await Promise.all(nodes.map((n) => n.close()));
+  await redis.stop();
+});
+
+/** One client per node, each joined to `name`. */
+async function joinedOnEveryNode(name: string, subs = ['alice', 'bob', 'carol']): Promise<TestClient[]> {
+  const clients = await Promise.all(nodes.map((n, i) => connect(n.url, token(subs[i]))));
+  for (const c of clients) expect(await request(c, 'join', { room: name })).toMatchObject({ ok: true });
+  return clients;
+}
+
+describe('cluster: delivery across three nodes', () => {
+  it('delivers a message published on one node to members on the others', async () => {
+    const name = next();
+    const [alice, bob, carol] = await joinedOnEveryNode(name);
+    const got = [nextEvent<Envelope>(bob!, 'message'), nextEvent<Envelope>(carol!, 'message')];
+    const ack = await request(alice!, 'publish', { room: name, event: 'msg', data: { text: 'hi' } });
+    expect(ack).toMatchObject({ ok: true, offset: 1 });
+    for (const env of await Promise.all(got)) {
+      expect(env).toMatchObject({
+        room: name,
+        data: { text: 'hi' },
+        offset: 1,
+        epoch: ack.epoch,
+        from: { sub: 'alice' },
+      });
+    }
+  });
+
+  it('keeps one offset sequence under concurrent publishers on every node', async () => {
+    const name = next();
+    const clients = await joinedOnEveryNode(name);
+    const seen = clients.map((c) => collect<Envelope>(c, 'message'));
+    const acks = await Promise.all(
+      clients.flatMap((c, i) =>
+        Array.from({ length: 30 }, (_, j) =>
+          request(c, 'publish', { room: name, event: 'e', data: [i, j], echo: true }),
+        ),
+      ),
+    );
+    const offsets = acks.map((a) => a.offset as number).sort((x, y) => x - y);
+    expect(offsets).toEqual(Array.from({ length: 90 }, (_, i) => i + 1));
+    expect(new Set(acks.map((a) => a.epoch)).size).toBe(1);
+    for (const s of seen)
+      await until(() => new Set(s.map((m) => m.offset)).size === 90, 5000, 'all 90 on a node');
+  });
+
+  it('recovers on another node what was published while a client was away, nothing lost', async () => {
+    const name = next();
+    const first = await connect(nodes[0]!.url, token('dave'));
+    const joined = await request<{ offset: number; epoch: string }>(first, 'join', { room: name });
+    const pub = await connect(nodes[1]!.url, token('pub'));
+    await request(pub, 'publish', { room: name, event: 'e', data: 0 });
+    const seen = collect<Envelope>(first, 'message');
+    await until(() => seen.length === 1, 5000, 'live message');
+    first.disconnect();
+    for (let i = 1; i <= 5; i++) await request(pub, 'publish', { room: name, event: 'e', data: i });
+    const again = await connect(nodes[2]!.url, token('dave'));
+    const reply = await request(again, 'join', {
+      room: name,
+      since: { offset: seen[0]!.offset, epoch: joined.epoch },
+    });
+    expect(reply).toMatchObject({ ok: true, recovered: true, offset: 6, epoch: joined.epoch });
+    expect((reply.messages as Envelope[]).map((m) => m.data)).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it('answers presence cluster-wide and sends join and leave events across nodes', async () => {
+    const name = next();
+    const alice = await connect(nodes[0]!.url, token('alice', undefined, { info: { name: 'A' } }));
+    await request(alice, 'join', { room: name });
+    const joinSeen = nextEvent<PresenceEvent>(alice, 'presence');
+    const bob = await connect(nodes[1]!.url, token('bob'));
+    await request(bob, 'join', { room: name });
+    expect(await joinSeen).toMatchObject({ room: name, action: 'join', member: { sub: 'bob' } });
+    const carol = await connect(nodes[2]!.url, token('carol'));
+    await request(carol, 'join', { room: name });
+    const bob2 = await connect(nodes[2]!.url, token('bob'));
+    await request(bob2, 'join', { room: name });
+    const reply = await request(carol, 'presence', { room: name });
+    const members = (reply.members as Member[]).sort((a, b) => a.sub.localeCompare(b.sub));
+    expect(members).toEqual([
+      { sub: 'alice', info: { name: 'A' }, connections: 1 },
+      { sub: 'bob', info: { name: 'bob' }, connections: 2 },
+      { sub: 'carol', info: { name: 'carol' }, connections: 1 },
+    ]);
+    const events = collect<PresenceEvent>(alice, 'presence');
+    bob.disconnect(); // bob still has a connection on node 2: no leave yet
+    await request(carol, 'leave', { room: name });
+    await until(() => events.some((e) => e.action === 'leave'), 5000, 'leave event');
+    bob2.disconnect();
+    await until(() => events.filter((e) => e.action === 'leave').length === 2, 5000, 'second leave');
+    expect(events.filter((e) => e.action === 'leave').map((e) => e.member.sub)).toEqual(['carol', 'bob']);
+  });
+
+  it('lists rooms and disconnects a user cluster-wide through the server API', async () => {
+    const name = next();
+    await joinedOnEveryNode(name, ['erin', 'erin', 'frank']);
+    const rooms = await api(nodes[2]!.url, 'GET', `/v1/rooms?prefix=${encodeURIComponent(name)}`);
+    expect(rooms.body).toMatchObject({ ok: true, rooms: [{ room: name, members: 2, connections: 3 }] });
+    const presence = await api(nodes[1]!.url, 'GET', `/v1/rooms/${encodeURIComponent(name)}/presence`);
+    expect((presence.body.members as Member[]).length).toBe(2);
+    const res = await api(nodes[2]!.url, 'POST', '/v1/disconnect', { sub: 'erin' });
+    expect(res.body).toMatchObject({ ok: true, disconnected: 2 });
+    await until(
+      async () => {
+        const r = await api(nodes[0]!.url, 'GET', `/v1/rooms/${encodeURIComponent(name)}/presence`);
+        return (r.body.members as Member[]).length === 1;
+      },
+      5000,
+      'erin gone from presence',
+    );
+  });
+
+  it('publishes from the server API of one node to members on the others', async () => {
+    const name = next();
+    const [, bob] = await joinedOnEveryNode(name);
+    const got = nextEvent<Envelope>(bob!, 'message');
+    const res = await api(nodes[2]!.url, 'POST', '/v1/publish', { room: name, event: 'news', data: 1 });
+    expect(res.body).toMatchObject({ ok: true, results: [{ room: name, offset: 1 }] });
+    expect(await got).toMatchObject({ event: 'news', from: null, offset: 1 });
+  });
+});
