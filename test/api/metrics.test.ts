@@ -1,0 +1,139 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Envelope } from '../../src/protocol.js';
+import {
+  closeClients,
+  connect,
+  nextEvent,
+  type RunningBroker,
+  request,
+  startBroker,
+  testConfig,
+  token,
+  until,
+} from '../helpers/broker.js';
+import { api, closeStreams, isRefusal, openSse } from './http.js';
+
+let b: RunningBroker;
+beforeAll(async () => {
+  b = await startBroker();
+});
+afterEach(() => {
+  closeClients();
+  closeStreams();
+});
+afterAll(() => b.close());
+
+type Samples = Map<string, number>;
+
+/** Parses the Prometheus text format strictly: every line is a comment or `name{labels} value`. */
+async function scrape(): Promise<Samples> {
+  const res = await fetch(`${b.url}/metrics`);
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+  const samples: Samples = new Map();
+  for (const line of (await res.text()).split('\n')) {
+    if (line === '' || line.startsWith('# HELP ') || line.startsWith('# TYPE ')) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (-?[0-9.e+-]+|[Nn]a[Nn]|\+Inf|-Inf)$/.exec(line);
+    if (!m) throw new Error(`not a Prometheus sample line: ${line}`);
+    samples.set(`${m[1]}${m[2] ?? ''}`, Number(m[3]));
+  }
+  return samples;
+}
+
+const value = (s: Samples, key: string) => s.get(key) ?? 0;
+
+describe('GET /metrics', () => {
+  it('parses and has the process defaults in a registry of its own', async () => {
+    const s = await scrape();
+    expect(s.has('process_cpu_user_seconds_total')).toBe(true);
+    expect(value(s, 'roomcast_redis_connected{mode="memory"}')).toBe(1);
+  });
+
+  it('moves with connections, joins, publishes, deliveries by transport and API requests', async () => {
+    const before = await scrape();
+    const ws = await connect(b.url, token('ws'));
+    const poll = await connect(b.url, token('poll'), { transports: ['polling'] });
+    for (const s of [ws, poll]) expect(await request(s, 'join', { room: 'm:1' })).toMatchObject({ ok: true });
+    const sse = await openSse(`${b.url}/v1/events?room=m:1&token=${token('sse')}`);
+    if (isRefusal(sse)) throw new Error('refused');
+    await sse.next((e) => e.event === 'roomcast:ready');
+    const got = [nextEvent<Envelope>(ws, 'message'), nextEvent<Envelope>(poll, 'message')];
+    await api(b.url, 'POST', '/v1/publish', { room: 'm:1', event: 'e', data: 1 });
+    await Promise.all(got);
+    await sse.next((e) => e.event === 'e');
+    // A socket publish without echo is not delivered to its sender.
+    const pollGot = nextEvent(poll, 'message');
+    await request(ws, 'publish', { room: 'm:1', event: 'f', data: 2 });
+    await pollGot;
+    await sse.next((e) => e.event === 'f');
+
+    const after = await scrape();
+    const delta = (key: string) => value(after, key) - value(before, key);
+    expect(value(after, 'roomcast_connections{namespace="/",transport="websocket"}')).toBe(1);
+    expect(value(after, 'roomcast_connections{namespace="/",transport="polling"}')).toBe(1);
+    expect(value(after, 'roomcast_connections{namespace="/",transport="sse"}')).toBe(1);
+    expect(value(after, 'roomcast_rooms{namespace="/"}')).toBeGreaterThanOrEqual(1);
+    expect(delta('roomcast_joins_total{namespace="/"}')).toBe(3);
+    expect(delta('roomcast_messages_published_total{namespace="/",source="api"}')).toBe(1);
+    expect(delta('roomcast_messages_published_total{namespace="/",source="socket"}')).toBe(1);
+    expect(delta('roomcast_messages_delivered_total{namespace="/",transport="websocket"}')).toBe(1);
+    expect(delta('roomcast_messages_delivered_total{namespace="/",transport="polling"}')).toBe(2);
+    expect(delta('roomcast_messages_delivered_total{namespace="/",transport="sse"}')).toBe(2);
+    expect(delta('roomcast_publish_duration_seconds_count{source="api"}')).toBe(1);
+    expect(delta('roomcast_api_requests_total{method="POST",route="/v1/publish",status="200"}')).toBe(1);
+
+    await api(b.url, 'POST', '/v1/publish', { room: 'm:1', event: 'e' }, { key: 'nope' });
+    await api(b.url, 'GET', '/v1/missing');
+    const last = await scrape();
+    expect(value(last, 'roomcast_api_requests_total{method="POST",route="/v1/publish",status="401"}')).toBe(
+      1,
+    );
+    expect(value(last, 'roomcast_api_requests_total{method="GET",route="unmatched",status="404"}')).toBe(1);
+  });
+
+  it('counts a socket that joined while polling and then upgraded as websocket', async () => {
+    const s = await connect(b.url, token('upgrader'), { transports: ['polling', 'websocket'] });
+    expect(await request(s, 'join', { room: 'm:up' })).toMatchObject({ ok: true });
+    await until(() => s.io.engine.transport.name === 'websocket', 5000, 'the upgrade');
+    await until(
+      async () => value(await scrape(), 'roomcast_connections{namespace="/",transport="polling"}') === 0,
+      5000,
+      'the server to see the upgrade',
+    );
+    const before = await scrape();
+    const got = nextEvent(s, 'message');
+    await api(b.url, 'POST', '/v1/publish', { room: 'm:up', event: 'e' });
+    await got;
+    const after = await scrape();
+    const delta = (key: string) => value(after, key) - value(before, key);
+    expect(delta('roomcast_messages_delivered_total{namespace="/",transport="websocket"}')).toBe(1);
+    expect(delta('roomcast_messages_delivered_total{namespace="/",transport="polling"}')).toBe(0);
+  });
+});
+
+describe('per-key rate limit', () => {
+  it('answers 429 with Retry-After per key, and other keys are not affected', async () => {
+    const limited = await startBroker(
+      testConfig(
+        { api: { rateLimitPerSecond: 3 } },
+        { ROOMCAST_API_KEYS: 'key-one-00000001,key-two-00000001' },
+      ),
+    );
+    try {
+      const call = (key: string) =>
+        api(limited.url, 'POST', '/v1/publish', { room: 'rl', event: 'e' }, { key });
+      const replies = await Promise.all(Array.from({ length: 10 }, () => call('key-one-00000001')));
+      const refused = replies.filter((r) => r.status === 429);
+      expect(refused.length).toBeGreaterThan(0);
+      for (const r of refused) {
+        expect(r.body).toEqual({ ok: false, error: { code: 'rate_limited', message: expect.any(String) } });
+        expect(Number(r.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      }
+      expect((await call('key-two-00000001')).status).toBe(200);
+      // Refused keys are not counted against anyone.
+      expect((await call('not-a-key-0000001')).status).toBe(401);
+    } finally {
+      await limited.close();
+    }
+  });
+});
