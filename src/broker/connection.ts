@@ -145,7 +145,8 @@ async function run(
 ) {
   const last = args[args.length - 1];
   const ack = typeof last === 'function' ? (last as (reply: object) => void) : undefined;
-  const payload = args[0];
+  // `emit('join', ack)` sends no payload: the ack is the only argument, not the payload.
+  const payload = ack && args.length === 1 ? undefined : args[0];
   try {
     await consume(ctx.limiter, socket.id);
     const reply = await handle(payload, socket);

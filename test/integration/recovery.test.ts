@@ -43,7 +43,8 @@ async function publishN(c: TestClient, room: string, n: number): Promise<Positio
   return last;
 }
 
-const offsets = (r: { messages?: Envelope[] }) => (r.messages ?? []).map((m) => m.offset);
+const offsets = (r: Record<string, unknown>) =>
+  ((r.messages as Envelope[] | undefined) ?? []).map((m) => m.offset);
 
 describe('join with since', () => {
   it('recovers every missed message in order', async () => {

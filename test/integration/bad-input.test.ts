@@ -1,0 +1,212 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Envelope } from '../../src/protocol.js';
+import {
+  closeClients,
+  connect,
+  nextEvent,
+  type RunningBroker,
+  request,
+  startBroker,
+  type TestClient,
+  token,
+} from '../helpers/broker.js';
+
+let b: RunningBroker;
+let c: TestClient;
+beforeAll(async () => {
+  b = await startBroker();
+});
+afterEach(async () => {
+  // After every bad input, the broker still serves: this connection and a new one.
+  expect(c.connected).toBe(true);
+  expect(await request(c, 'join', { room: 'sane' })).toMatchObject({ ok: true });
+  const fresh = await connect(b.url, token('fresh'));
+  expect(await request(fresh, 'history', { room: 'sane' })).toMatchObject({ ok: true });
+  closeClients();
+});
+afterAll(() => b.close());
+
+const fresh = async () => {
+  c = await connect(b.url, token('alice'));
+  return c;
+};
+const code = async (event: string, ...args: unknown[]) => {
+  const reply = await request(c, event, ...args);
+  expect(reply.ok, JSON.stringify(reply)).toBe(false);
+  return reply.error?.code;
+};
+
+const NOT_OBJECTS: Array<[string, unknown]> = [
+  ['null', null],
+  ['a number', 42],
+  ['a string', 'chat:1'],
+  ['an array', [{ room: 'chat:1' }]],
+  ['true', true],
+  ['an empty object', {}],
+];
+const EVENTS = ['join', 'leave', 'publish', 'presence', 'history', 'refresh'];
+
+describe('payloads that are not the right shape', () => {
+  it.each(EVENTS)('%s: every non-object payload is bad_request', async (event) => {
+    await fresh();
+    for (const [what, payload] of NOT_OBJECTS) expect(await code(event, payload), what).toBe('bad_request');
+  });
+
+  it.each(EVENTS)('%s: an ack with no payload is bad_request', async (event) => {
+    await fresh();
+    expect(await code(event)).toBe('bad_request');
+  });
+
+  it.each(EVENTS)('%s: no payload and no ack is dropped', async (event) => {
+    await fresh();
+    (c.emit as (e: string) => void)(event);
+    (c.emit as (e: string, p: unknown) => void)(event, null);
+  });
+});
+
+describe('fields of the wrong type', () => {
+  const ROOMS: Array<[string, unknown]> = [
+    ['a number', 1],
+    ['null', null],
+    ['an array', ['chat:1']],
+    ['an object', { toString: 'chat:1' }],
+    ['a boolean', false],
+  ];
+
+  it.each(['join', 'leave', 'presence', 'history'])(
+    '%s: room of every wrong type is bad_request',
+    async (event) => {
+      await fresh();
+      for (const [what, room] of ROOMS) expect(await code(event, { room }), what).toBe('bad_request');
+    },
+  );
+
+  it('publish: event and echo of the wrong type, and a missing event', async () => {
+    await fresh();
+    const base = { room: 'chat:1', event: 'e', data: 1 };
+    for (const room of [1, null, ['x']]) expect(await code('publish', { ...base, room })).toBe('bad_request');
+    for (const event of [1, null, '', 'e'.repeat(101), { a: 1 }, ['e']]) {
+      expect(await code('publish', { ...base, event }), String(event)).toBe('bad_request');
+    }
+    expect(await code('publish', { room: 'chat:1', data: 1 })).toBe('bad_request');
+    for (const echo of ['yes', 1, null]) expect(await code('publish', { ...base, echo })).toBe('bad_request');
+  });
+
+  it('join and history: since and limit of the wrong type', async () => {
+    await fresh();
+    const sinces = [
+      'x',
+      5,
+      null,
+      [],
+      {},
+      { offset: '1', epoch: 'e' },
+      { offset: -1, epoch: 'e' },
+      { offset: 1.5, epoch: 'e' },
+      { offset: 1, epoch: '' },
+      { offset: 1, epoch: 7 },
+      { offset: 1 },
+      { epoch: 'e' },
+      { offset: Number.MAX_SAFE_INTEGER + 2, epoch: 'e' },
+    ];
+    for (const since of sinces) {
+      expect(await code('join', { room: 'chat:s', since }), JSON.stringify(since)).toBe('bad_request');
+      expect(await code('history', { room: 'chat:s', since }), JSON.stringify(since)).toBe('bad_request');
+    }
+    for (const limit of [-1, 1.5, '10', null, 2_000_000, [], {}]) {
+      expect(await code('history', { room: 'chat:s', limit }), JSON.stringify(limit)).toBe('bad_request');
+    }
+  });
+
+  it('refresh: token of the wrong type', async () => {
+    await fresh();
+    for (const tok of [1, null, '', ['a'], { token: 'x' }, 'x'.repeat(17_000)]) {
+      expect(await code('refresh', { token: tok })).toBe('bad_request');
+    }
+  });
+
+  it('extra fields are ignored', async () => {
+    await fresh();
+    expect(await request(c, 'join', { room: 'chat:x', extra: 1, rooms: ['*'] })).toMatchObject({
+      ok: true,
+      room: 'chat:x',
+    });
+  });
+});
+
+describe('unknown events', () => {
+  it('get bad_request with an ack, and are dropped without one', async () => {
+    await fresh();
+    for (const event of ['nope', 'JOIN', 'message', 'closing', 'token_expiring', 'connection', 'error']) {
+      expect(await code(event, { room: 'chat:1' }), event).toBe('bad_request');
+    }
+    (c.emit as (e: string, p: unknown) => void)('nope', { room: 'chat:1' });
+    (c.emit as (e: string) => void)('also-nope');
+    (c.emit as (e: string, p: unknown) => void)('error', new Error('client-sent error'));
+  });
+
+  it('named like prototype members are unknown events', async () => {
+    await fresh();
+    for (const event of [
+      '__proto__',
+      'constructor',
+      'toString',
+      'hasOwnProperty',
+      'valueOf',
+      '__defineGetter__',
+    ]) {
+      expect(await code(event, {}), event).toBe('bad_request');
+      (c.emit as (e: string, p: unknown) => void)(event, {});
+    }
+  });
+});
+
+describe('prototype keys', () => {
+  it('in payloads pollute nothing and are not fields', async () => {
+    await fresh();
+    const evil = JSON.parse('{"__proto__": {"room": "chat:1", "polluted": true}}');
+    expect(await code('join', evil)).toBe('bad_request');
+    const withCtor = JSON.parse('{"room": "chat:ctor", "constructor": {"prototype": {"polluted": true}}}');
+    expect(await request(c, 'join', withCtor)).toMatchObject({ ok: true });
+    const since = JSON.parse('{"room": "chat:ctor", "since": {"__proto__": {"offset": 0, "epoch": "e"}}}');
+    expect(await code('join', since)).toBe('bad_request');
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(({} as Record<string, unknown>).room).toBeUndefined();
+  });
+
+  it('in published data are delivered as data', async () => {
+    await fresh();
+    await request(c, 'join', { room: 'chat:proto' });
+    const got = nextEvent<Envelope>(c, 'message');
+    const data = JSON.parse('{"__proto__": {"polluted": true}, "constructor": 1}');
+    expect(
+      await request(c, 'publish', { room: 'chat:proto', event: '__proto__', data, echo: true }),
+    ).toMatchObject({ ok: true });
+    const env = await got;
+    expect(env.event).toBe('__proto__');
+    expect(Object.keys(env.data as object).sort()).toEqual(['__proto__', 'constructor']);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('as room names are plain rooms', async () => {
+    await fresh();
+    for (const room of ['__proto__', 'constructor', 'prototype', 'hasOwnProperty', 'toString']) {
+      expect(await request(c, 'join', { room }), room).toMatchObject({ ok: true, room, offset: 0 });
+      expect(await request(c, 'publish', { room, event: 'e', data: room })).toMatchObject({
+        ok: true,
+        offset: 1,
+      });
+      const members = await request<{ members: Array<{ sub: string }> }>(c, 'presence', { room });
+      expect(members.members?.map((m) => m.sub)).toEqual(['alice']);
+      expect(await request(c, 'history', { room })).toMatchObject({ ok: true, offset: 1 });
+      expect(await request(c, 'leave', { room })).toEqual({ ok: true });
+    }
+  });
+
+  it('as a sub are a plain user', async () => {
+    c = await connect(b.url, token('__proto__'));
+    expect(await request(c, 'join', { room: 'chat:sub' })).toMatchObject({ ok: true });
+    const members = await request<{ members: Array<{ sub: string }> }>(c, 'presence', { room: 'chat:sub' });
+    expect(members.members).toEqual([{ sub: '__proto__', info: { name: '__proto__' }, connections: 1 }]);
+  });
+});

@@ -1,0 +1,93 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  closeClients,
+  connect,
+  nextEvent,
+  type RunningBroker,
+  request,
+  startBroker,
+  type TestClient,
+  testConfig,
+  token,
+} from '../helpers/broker.js';
+
+const LEAD_MS = 1500;
+let b: RunningBroker;
+beforeAll(async () => {
+  b = await startBroker(testConfig({ tokenExpiryLeadMs: LEAD_MS }));
+});
+afterEach(() => closeClients());
+afterAll(() => b.close());
+
+type Seen = { event: string; at: number; value: unknown };
+
+/** Records token_expiring, closing and disconnect, in arrival order. */
+function timeline(socket: TestClient): Seen[] {
+  const seen: Seen[] = [];
+  const on = socket.on.bind(socket) as (e: string, fn: (v: unknown) => void) => void;
+  for (const event of ['token_expiring', 'closing', 'disconnect']) {
+    on(event, (value) => seen.push({ event, at: Date.now(), value }));
+  }
+  return seen;
+}
+
+const expOf = (tok: string) =>
+  JSON.parse(Buffer.from(tok.split('.')[1]!, 'base64url').toString()).exp as number;
+
+describe('token expiry', () => {
+  it.each(['websocket', 'polling'])(
+    'warns, then closes with token_expired at expiry (%s)',
+    async (transport) => {
+      const tok = token('alice', undefined, { ttlSec: 3 });
+      const expiresAt = expOf(tok) * 1000;
+      const c = await connect(b.url, tok, { transports: [transport] });
+      const seen = timeline(c);
+      const gone = nextEvent(c, 'disconnect', 10_000);
+      await gone;
+      expect(seen.map((s) => s.event)).toEqual(['token_expiring', 'closing', 'disconnect']);
+      expect(seen[0]!.value).toEqual({ expiresAt });
+      expect(seen[1]!.value).toEqual({ code: 'token_expired', message: expect.any(String) });
+      // Warned about LEAD_MS ahead (at once if less was left), closed at expiry, not before.
+      expect(seen[0]!.at).toBeLessThan(expiresAt - LEAD_MS + 1000);
+      expect(seen[1]!.at).toBeGreaterThanOrEqual(expiresAt - 50);
+    },
+  );
+
+  it('warns at once when the token has less left than the lead time', async () => {
+    const tok = token('alice', undefined, { ttlSec: 1 });
+    const c = await connect(b.url, tok);
+    const warned = await nextEvent<{ expiresAt: number }>(c, 'token_expiring', 3000);
+    expect(warned.expiresAt).toBe(expOf(tok) * 1000);
+    expect(await nextEvent(c, 'closing', 5000)).toMatchObject({ code: 'token_expired' });
+  });
+
+  it('a refresh moves the expiry: the next warning names the new time and the old one passes', async () => {
+    const first = token('alice', undefined, { ttlSec: 2 });
+    const c = await connect(b.url, first);
+    await nextEvent(c, 'token_expiring', 3000);
+    const closings: unknown[] = [];
+    c.on('closing', (v) => closings.push(v));
+    const second = token('alice', undefined, { ttlSec: 5 });
+    const newExpiry = expOf(second) * 1000;
+    expect(await request(c, 'refresh', { token: second })).toEqual({ ok: true, expiresAt: newExpiry });
+    const warned = await nextEvent<{ expiresAt: number }>(c, 'token_expiring', 8000);
+    expect(warned.expiresAt).toBe(newExpiry);
+    expect(Date.now()).toBeGreaterThan(expOf(first) * 1000);
+    expect(c.connected).toBe(true);
+    expect(closings).toEqual([]);
+    expect(await request(c, 'join', { room: 'still:here' })).toMatchObject({ ok: true });
+    expect(await nextEvent(c, 'closing', 5000)).toMatchObject({ code: 'token_expired' });
+  });
+
+  it('leaves the rooms of an expired connection (presence and membership)', async () => {
+    const watcher = await connect(b.url, token('watcher'));
+    await request(watcher, 'join', { room: 'exp:1' });
+    const short = await connect(b.url, token('shorty', undefined, { ttlSec: 2 }));
+    await request(short, 'join', { room: 'exp:1' });
+    const left = nextEvent<{ action: string; member: { sub: string } }>(watcher, 'presence', 8000);
+    await nextEvent(short, 'disconnect', 8000);
+    expect(await left).toMatchObject({ action: 'leave', member: { sub: 'shorty' } });
+    const reply = await request<{ members: Array<{ sub: string }> }>(watcher, 'presence', { room: 'exp:1' });
+    expect(reply.members?.map((m) => m.sub)).toEqual(['watcher']);
+  });
+});
