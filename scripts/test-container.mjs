@@ -7,7 +7,8 @@
  *     python3-yaml / nginx / haproxy are on the machine, else SKIP).
  *  2. builds the image and runs it with production env (../shared/container/build-and-run.sh:
  *     podman and a local stand-in base image), which probes /healthz and runs the HEALTHCHECK;
- *     the process is not root; the image without keys refuses to start with exit code 78.
+ *     run as compose runs it (read-only root, no capabilities, no-new-privileges); the process is
+ *     not root; the image without keys refuses to start with exit code 78.
  *  3. a Socket.IO client over WebSocket and one over long-polling connect from the host with a JWT
  *     signed with the container's secret, through deploy/nginx.conf run on this machine (directly
  *     without nginx), join a room; a message published with `POST /v1/publish` and the API key
@@ -33,6 +34,7 @@ import {
   API_KEY,
   BASE,
   freePort,
+  HARDENING,
   IMAGE,
   log,
   onCleanup,
@@ -150,6 +152,7 @@ async function checkDrainWithVanishedClient() {
     '--name',
     name,
     '--health-interval=disable',
+    ...HARDENING,
     '-p',
     `127.0.0.1:${port}:3000`,
     ...env,

@@ -15,6 +15,7 @@ import {
   API_KEY,
   findBin,
   freePort,
+  HARDENING,
   IMAGE,
   onCleanup,
   onFailure,
@@ -155,6 +156,7 @@ async function startNodes(redisUrl) {
       '--network',
       'host',
       '--health-interval=disable',
+      ...HARDENING,
       ...args,
       IMAGE,
     ]);

@@ -18,6 +18,9 @@ export const API_KEY = `rc_container_test_${run}`;
 /** More than the image's shutdownGraceMs (10 s), so a drain that hangs shows as exit 137. */
 export const STOP_TIMEOUT_S = 20;
 
+/** How docker-compose.yml runs the nodes: read-only root, no capabilities, no privilege gain. */
+export const HARDENING = ['--read-only', '--cap-drop=ALL', '--security-opt=no-new-privileges'];
+
 export const results = [];
 
 export class StepFailed extends Error {}

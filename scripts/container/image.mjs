@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import {
   API_KEY,
   BASE,
+  HARDENING,
   IMAGE,
   log,
   NODE_VERSION,
@@ -57,7 +58,7 @@ export function buildAndRun(contextDir, hostPort) {
       PROBE_PATH: '/healthz',
       HOST_PORT: String(hostPort),
       TIMEOUT: '60',
-      RUN_ARGS: `-e NODE_ENV=production -e ROOMCAST_JWT_SECRET=${SECRET} -e ROOMCAST_API_KEYS=${API_KEY}`,
+      RUN_ARGS: `${HARDENING.join(' ')} -e NODE_ENV=production -e ROOMCAST_JWT_SECRET=${SECRET} -e ROOMCAST_API_KEYS=${API_KEY}`,
     };
     const child = spawn(join(TOOLS, 'build-and-run.sh'), [contextDir, BASE], { env });
     let out = '';
