@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Envelope, Member, PresenceEvent } from '../../src/protocol.js';
 import {
@@ -145,5 +146,22 @@ describe('cluster: delivery across three nodes', () => {
     const res = await api(nodes[2]!.url, 'POST', '/v1/publish', { room: name, event: 'news', data: 1 });
     expect(res.body).toMatchObject({ ok: true, results: [{ room: name, offset: 1 }] });
     expect(await got).toMatchObject({ event: 'news', from: null, offset: 1 });
+  });
+
+  it('sends at most 2 Redis commands per published message (EVALSHA + SPUBLISH)', async () => {
+    const name = next();
+    const [alice] = await joinedOnEveryNode(name);
+    const monitor = await new Redis(redis.url).monitor();
+    const seen: string[] = [];
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      if (source !== 'lua' && args.some((a) => a.includes(name))) seen.push(args[0]!.toLowerCase());
+    });
+    const count = 50;
+    for (let i = 0; i < count; i++) await request(alice!, 'publish', { room: name, event: 'e', data: i });
+    await until(() => seen.filter((c) => c === 'spublish').length === count, 5000, 'every SPUBLISH seen');
+    monitor.disconnect();
+    const perMessage = seen.length / count;
+    console.log(`redis commands per published message: ${perMessage} (${[...new Set(seen)].join(', ')})`);
+    expect(perMessage).toBeLessThanOrEqual(2);
   });
 });

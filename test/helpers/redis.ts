@@ -32,7 +32,7 @@ export interface TestRedis {
 }
 
 export interface RedisOptions {
-  /** Keep an append-only file, so `restart()` brings the data back. */
+  /** Keep an append-only file (fsync always), so `restart()` brings the data back. */
   persist?: boolean;
 }
 
@@ -51,6 +51,9 @@ export async function startRedis(opts: RedisOptions = {}): Promise<TestRedis> {
     '',
     '--appendonly',
     opts.persist ? 'yes' : 'no',
+    // With persistence, fsync every write: a SIGKILL must not lose an offset that was acknowledged.
+    '--appendfsync',
+    'always',
     '--loglevel',
     'warning',
   ];
@@ -66,7 +69,7 @@ export async function startRedis(opts: RedisOptions = {}): Promise<TestRedis> {
     dir,
     async kill() {
       const p = proc;
-      if (!p || p.exitCode !== null) return;
+      if (!p || p.exitCode !== null || p.signalCode !== null) return;
       const exited = new Promise((resolve) => p.once('exit', resolve));
       p.kill('SIGKILL');
       await exited;

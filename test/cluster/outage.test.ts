@@ -1,0 +1,54 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Envelope } from '../../src/protocol.js';
+import { closeClients, connect, request, token } from '../helpers/broker.js';
+import { type BrokerProcess, startProcess } from '../helpers/cluster.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { redisOutageDuringStream } from './stream-scenario.js';
+
+// Brokers as separate processes (`node dist/main.js`): run `npm run build` first.
+let redis: TestRedis;
+let procs: BrokerProcess[] = [];
+
+beforeAll(async () => {
+  if (!existsSync(resolve(import.meta.dirname, '../../dist/main.js'))) {
+    throw new Error('dist/main.js is missing: run `npm run build` before the cluster tests');
+  }
+  // Persistent (fsync always): the data survives, so the epoch and offsets go on after the outage.
+  redis = await startRedis({ persist: true });
+  procs = await Promise.all([0, 1, 2].map(() => startProcess(redis.url)));
+});
+afterAll(async () => {
+  if (process.env.DUMP_LOGS) {
+    for (const [i, p] of procs.entries()) for (const l of p.logs) console.log(i, JSON.stringify(l));
+  }
+  closeClients();
+  await Promise.all(procs.map((p) => p.stop()));
+  await redis.stop();
+});
+
+describe('cluster: a long Redis outage (three broker processes)', () => {
+  it('survives Redis killed for 25 s during a steady stream: no exit, no loss, no restart', async () => {
+    const room = 'chat:stream25';
+    const result = await redisOutageDuringStream(
+      procs.map((p) => p.url),
+      redis,
+      25_000,
+      room,
+    );
+    expect(result.refused).toBeGreaterThan(0);
+    for (const p of procs) {
+      expect(p.proc.exitCode).toBeNull();
+      expect(p.proc.signalCode).toBeNull();
+    }
+    // The same epoch goes on, so a member that was away recovers the whole stream from history.
+    const late = await connect(procs[2]!.url, token('late'));
+    const first = await request<{ messages: Envelope[] }>(late, 'history', { room, limit: 1000 });
+    const epochs = new Set(first.messages!.map((m) => m.epoch));
+    expect(epochs.size).toBe(1);
+    const offsets = first.messages!.map((m) => m.offset);
+    expect(offsets).toEqual(offsets.map((_, i) => offsets[0]! + i));
+    expect(offsets.length).toBeGreaterThanOrEqual(Math.min(result.acked, 100));
+  }, 90_000);
+});

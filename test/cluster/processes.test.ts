@@ -1,0 +1,113 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Envelope, Member, PresenceEvent } from '../../src/protocol.js';
+import { closeClients, collect, connect, nextEvent, request, token, until } from '../helpers/broker.js';
+import { api, type BrokerProcess, startProcess } from '../helpers/cluster.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+
+// Brokers as separate processes (`node dist/main.js`): run `npm run build` first.
+let redis: TestRedis;
+let procs: BrokerProcess[] = [];
+
+beforeAll(async () => {
+  if (!existsSync(resolve(import.meta.dirname, '../../dist/main.js'))) {
+    throw new Error('dist/main.js is missing: run `npm run build` before the cluster tests');
+  }
+  redis = await startRedis();
+});
+afterEach(async () => {
+  closeClients();
+  await Promise.all(procs.map((p) => p.stop()));
+  procs = [];
+});
+afterAll(() => redis.stop());
+
+async function threeNodes(): Promise<BrokerProcess[]> {
+  procs = await Promise.all([0, 1, 2].map(() => startProcess(redis.url)));
+  return procs;
+}
+
+/** Resolves with what `fn` returned and how long it took. */
+async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; ms: number }> {
+  const started = Date.now();
+  const value = await fn();
+  return { value, ms: Date.now() - started };
+}
+
+describe('cluster: brokers as separate processes', () => {
+  it("removes a killed node's members from presence and sends their leave event", async () => {
+    const [a, b, c] = await threeNodes();
+    const room = 'chat:killed';
+    const bob = await connect(a!.url, token('bob'));
+    await request(bob, 'join', { room });
+    const joined = nextEvent<PresenceEvent>(bob, 'presence');
+    const alice = await connect(c!.url, token('alice'));
+    await request(alice, 'join', { room });
+    expect(await joined).toMatchObject({ action: 'join', member: { sub: 'alice' } });
+    const events = collect<PresenceEvent>(bob, 'presence');
+    c!.signal('SIGKILL');
+    await c!.exited;
+    await until(() => events.some((e) => e.action === 'leave'), 15_000, 'leave event for alice');
+    expect(events).toEqual([{ room, action: 'leave', member: { sub: 'alice', info: { name: 'alice' } } }]);
+    const carol = await connect(b!.url, token('carol'));
+    const reply = await request(carol, 'presence', { room });
+    expect((reply.members as Member[]).map((m) => m.sub)).toEqual(['bob']);
+    const rooms = await api(b!.url, 'GET', '/v1/rooms?prefix=chat:killed');
+    expect(rooms.body).toMatchObject({ rooms: [{ room, members: 1, connections: 1 }] });
+  }, 40_000);
+
+  it('does not let a SIGSTOPped node block the others, and takes it back when it resumes', async () => {
+    const [a, b, c] = await threeNodes();
+    const room = 'chat:frozen-node';
+    const frozenMember = await connect(c!.url, token('zed'));
+    await request(frozenMember, 'join', { room });
+    const onA = await connect(a!.url, token('alice'));
+    const onB = await connect(b!.url, token('bob'));
+    await request(onA, 'join', { room });
+    await request(onB, 'join', { room });
+    const yanOnB = await connect(b!.url, token('yan'));
+    await connect(c!.url, token('yan'));
+    c!.signal('SIGSTOP');
+
+    const got = nextEvent<Envelope>(onB, 'message');
+    const pub = await timed(() => request(onA, 'publish', { room, event: 'e', data: 'while frozen' }));
+    expect(pub.value).toMatchObject({ ok: true });
+    expect(pub.ms).toBeLessThan(3000);
+    expect(await got).toMatchObject({ data: 'while frozen' });
+    const presence = await timed(() => request(onA, 'presence', { room }));
+    expect(presence.value.ok).toBe(true);
+    expect(presence.ms).toBeLessThan(3000);
+    for (const path of ['/v1/rooms', `/v1/rooms/${encodeURIComponent(room)}/presence`]) {
+      const res = await timed(() => api(a!.url, 'GET', path));
+      expect(res.value.status).toBe(200);
+      expect(res.ms).toBeLessThan(3000);
+    }
+    // yan is on b and on the frozen c: the answer covers the nodes that answered.
+    const dis = await timed(() => api(a!.url, 'POST', '/v1/disconnect', { sub: 'yan' }));
+    expect(dis.value.body).toMatchObject({ ok: true, disconnected: 1 });
+    expect(dis.ms).toBeLessThan(3000);
+    await until(() => !yanOnB.connected, 3000, 'yan on node b closed');
+
+    // Frozen past the presence TTL, zed is reaped; once resumed, node c registers zed again.
+    await until(
+      async () => {
+        const r = await request(onA, 'presence', { room });
+        return !(r.members as Member[]).some((m) => m.sub === 'zed');
+      },
+      15_000,
+      'zed reaped',
+    );
+    c!.signal('SIGCONT');
+    await until(
+      async () => {
+        const r = await request(onA, 'presence', { room });
+        return (r.members as Member[]).some((m) => m.sub === 'zed');
+      },
+      10_000,
+      'zed registered again',
+    );
+    expect(frozenMember.connected).toBe(true);
+    expect(c!.proc.exitCode).toBeNull();
+  }, 60_000);
+});
