@@ -62,15 +62,20 @@ export function buildAndRun(contextDir, hostPort) {
     };
     const child = spawn(join(TOOLS, 'build-and-run.sh'), [contextDir, BASE], { env });
     let out = '';
-    const onData = (chunk) => {
-      out += chunk;
-      for (const line of chunk.toString().split('\n')) {
-        // The build's own chatter is long; the script's `>>` lines and failures tell the story.
-        if (/^(>>|FAIL|container exited|---|\s+user=)|^\{"level"/.test(line)) log(`   | ${line}`);
-      }
+    const follow = () => {
+      let partial = '';
+      return (chunk) => {
+        out += chunk;
+        const lines = (partial + chunk).split('\n');
+        partial = lines.pop();
+        for (const line of lines) {
+          // The build's own chatter is long; the script's `>>` lines and failures tell the story.
+          if (/^(>>|FAIL|container exited|---|\s+user=)|^\{"level"/.test(line)) log(`   | ${line}`);
+        }
+      };
     };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
+    child.stdout.on('data', follow());
+    child.stderr.on('data', follow());
     child.on('error', rej);
     child.on('close', (code) => {
       const container = /podman run -d --name (\S+)/.exec(out)?.[1] ?? null;
