@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Envelope, Member, RoomStat } from '../../src/protocol.js';
 import {
@@ -128,6 +130,11 @@ describe('documents and health', () => {
     expect(Object.keys(doc.body.paths ?? {})).toEqual(
       expect.arrayContaining(['/v1/publish', '/v1/batch', '/v1/rooms/{room}/history', '/v1/events']),
     );
+    // docs/openapi.json is the same document (regenerate: npm run build && node scripts/openapi.mjs).
+    const committed = JSON.parse(
+      readFileSync(resolve(import.meta.dirname, '../../docs/openapi.json'), 'utf8'),
+    );
+    expect(doc.body).toEqual(committed);
     expect((await api(b.url, 'GET', '/healthz', undefined, { key: null })).status).toBe(200);
     expect((await api(b.url, 'GET', '/readyz', undefined, { key: null })).status).toBe(200);
   });
