@@ -9,14 +9,9 @@ import { isValidRoomName } from '../rooms/names.js';
  * `;` and `,` cannot occur in a room name, and the epoch is URI-encoded (a no-op for the
  * base64url epochs roomcast makes), so the id needs no quoting and stays short: a stream of 32
  * rooms with 20-character names has ids of about 1 KB. Clients treat it as opaque.
+ *
+ * This is one room's part; a stream keeps one per room and joins them with `,`.
  */
-export function encodeEventId(positions: ReadonlyMap<string, StreamPosition>): string {
-  const parts: string[] = [];
-  for (const [room, pos] of positions) parts.push(encodePosition(room, pos));
-  return parts.join(',');
-}
-
-/** One room's part of an id; streams cache it per room. */
 export function encodePosition(room: string, pos: StreamPosition): string {
   return `${room};${encodeURIComponent(pos.epoch)};${pos.offset}`;
 }

@@ -90,14 +90,13 @@ export class SseStream {
   /** Ends the stream, first telling the client why when `code` is given. Idempotent. */
   close(code?: ClosingCode, message?: string): void {
     if (this.closed) return;
-    this.closed = true;
     const res = this.res;
     if (res && !res.writableEnded) {
       if (code)
         res.write(`event: roomcast:closing\ndata: ${JSON.stringify({ code, message: message ?? code })}\n\n`);
       res.end();
     }
-    for (const listener of this.closeListeners.splice(0)) listener();
+    this.finish();
   }
 
   onClose(listener: () => void): void {
@@ -137,10 +136,14 @@ export class SseStream {
     res.write(chunk);
     // A reader this far behind resumes from history rather than holding the node's memory.
     if (res.writableLength > MAX_BUFFERED_BYTES) {
-      this.closed = true;
       res.destroy();
-      for (const listener of this.closeListeners.splice(0)) listener();
+      this.finish();
     }
+  }
+
+  private finish(): void {
+    this.closed = true;
+    for (const listener of this.closeListeners.splice(0)) listener();
   }
 }
 

@@ -1,3 +1,4 @@
+import { get as httpGet } from 'node:http';
 import jwt from 'jsonwebtoken';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Envelope } from '../../src/protocol.js';
@@ -158,6 +159,25 @@ describe('GET /v1/events', () => {
       3000,
       'the stream to leave presence',
     );
+  });
+
+  it('cuts off a reader that stops reading, so it resumes from history instead of filling memory', async () => {
+    const q = `room=feed:slow&token=${token('sloth', { subscribe: ['feed:*'] })}`;
+    const req = httpGet(`${b.url}/v1/events?${q}`, (res) => res.pause());
+    req.on('error', () => undefined);
+    try {
+      const members = async () =>
+        (await api<{ members: unknown[] }>(b.url, 'GET', '/v1/rooms/feed:slow/presence')).body.members
+          ?.length;
+      await until(async () => (await members()) === 1, 3000, 'the stream to join');
+      const data = 'x'.repeat(60_000);
+      for (let round = 0; round < 20 && (await members()) === 1; round++) {
+        await Promise.all(Array.from({ length: 10 }, () => publish('feed:slow', data)));
+      }
+      await until(async () => (await members()) === 0, 5000, 'the slow stream to be cut off');
+    } finally {
+      req.destroy();
+    }
   });
 
   it('ends streams with closing shutting_down when the broker stops', async () => {
