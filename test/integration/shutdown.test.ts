@@ -1,0 +1,124 @@
+import { io as ioClient } from 'socket.io-client';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  API_KEY,
+  closeClients,
+  connect,
+  connectError,
+  nextEvent,
+  request,
+  SECRET,
+  startBroker,
+  type TestClient,
+  testConfig,
+  token,
+} from '../helpers/broker.js';
+import { assertBuilt, startServer } from '../helpers/process.js';
+
+const ADMIN = 'admin-secret-0123456789abcdef0123';
+beforeAll(() => assertBuilt());
+afterEach(() => closeClients());
+
+type Closing = { code: string; message: string };
+
+/** Resolves with the `closing` payload, and checks that the disconnect follows it. */
+async function closingThenDisconnect(c: TestClient): Promise<Closing> {
+  const order: string[] = [];
+  c.on('closing', () => order.push('closing'));
+  const closing = nextEvent<Closing>(c, 'closing', 10_000);
+  await nextEvent(c, 'disconnect', 10_000);
+  expect(order).toEqual(['closing']);
+  return closing;
+}
+
+describe('broker.close()', () => {
+  it('sends closing shutting_down to every client of every namespace and transport, then stops', async () => {
+    const config = testConfig({ namespaces: { '/admin': { jwt: { secrets: [ADMIN] } } } });
+    const b = await startBroker(config);
+    const clients = [
+      await connect(b.url, token('ws')),
+      await connect(b.url, token('poll'), { transports: ['polling'] }),
+      await connect(b.url, token('up'), { transports: ['polling', 'websocket'] }),
+      await connect(b.url, token('root', undefined, { config, ns: '/admin' }), { ns: '/admin' }),
+    ];
+    await request(clients[0]!, 'join', { room: 'chat:1' });
+    const seen = clients.map(closingThenDisconnect);
+    const health = await fetch(`${b.url}/healthz`);
+    expect(health.status).toBe(200);
+    expect((await fetch(`${b.url}/readyz`)).status).toBe(200);
+    await b.close();
+    for (const closing of await Promise.all(seen)) {
+      expect(closing).toEqual({ code: 'shutting_down', message: expect.any(String) });
+    }
+    await expect(fetch(`${b.url}/healthz`)).rejects.toThrow();
+    await b.close(); // idempotent
+  });
+
+  it('refuses new connections with unavailable while draining, and is not ready', async () => {
+    const b = await startBroker(testConfig({ shutdownGraceMs: 20_000 }));
+    const holder = await connect(b.url, token('holder'), { transports: ['polling'] });
+    const told = nextEvent<Closing>(holder, 'closing');
+    const closed = b.broker.close();
+    expect(b.broker.isReady()).toBe(false);
+    const err = await connectError(b.url, token('late'));
+    expect(err.data?.code).toBe('unavailable');
+    expect(await told).toMatchObject({ code: 'shutting_down' });
+    closeClients();
+    await closed;
+  });
+
+  it('does not wait out the grace period for a client that reconnects at once', async () => {
+    const b = await startBroker(testConfig({ shutdownGraceMs: 20_000 }));
+    // The server's disconnect stops Socket.IO's own reconnection; an application reconnects itself.
+    const c: TestClient = ioClient(b.url, { auth: { token: token('eager') }, transports: ['websocket'] });
+    await nextEvent(c, 'connect');
+    c.on('disconnect', (reason) => {
+      expect(reason).toBe('io server disconnect');
+      c.connect();
+    });
+    const refused = nextEvent<Error & { data?: { code: string } }>(c, 'connect_error', 10_000);
+    const started = Date.now();
+    await b.close();
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect((await refused).message).toMatch(/unavailable|websocket error/);
+    c.close();
+  });
+});
+
+describe('the process', () => {
+  const env = { ROOMCAST_JWT_SECRET: SECRET, ROOMCAST_API_KEYS: API_KEY, NODE_ENV: 'production' };
+
+  it('drains on SIGTERM: every client gets closing, the process exits 0', async () => {
+    const server = await startServer(env);
+    const ws = await connect(server.url, token('ws'));
+    const poll = await connect(server.url, token('poll'), { transports: ['polling'] });
+    await request(ws, 'join', { room: 'chat:1' });
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+    const seen = [ws, poll].map(closingThenDisconnect);
+    server.child.kill('SIGTERM');
+    for (const closing of await Promise.all(seen)) expect(closing.code).toBe('shutting_down');
+    const result = await server.exited;
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.signal).toBeNull();
+  });
+
+  it('in development generates keys and prints a demo token that works', async () => {
+    const server = await startServer({});
+    const out = server.output();
+    const demo = /Demo token[^\n]*\n\s+(\S+)/.exec(out)?.[1];
+    expect(demo, out).toBeDefined();
+    expect(out).toMatch(/ROOMCAST_JWT_SECRET=\S+/);
+    expect(out).toMatch(/ROOMCAST_API_KEYS=rc_\S+/);
+    const c = await connect(server.url, demo);
+    expect(await request(c, 'join', { room: 'chat:lobby' })).toMatchObject({ ok: true });
+    expect(
+      await request(c, 'publish', { room: 'chat:lobby', event: 'msg', data: 'hi', echo: true }),
+    ).toMatchObject({
+      ok: true,
+      offset: 1,
+    });
+    server.child.kill('SIGINT');
+    expect((await server.exited).code).toBe(0);
+  });
+});
