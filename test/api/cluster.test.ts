@@ -1,6 +1,14 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Envelope } from '../../src/protocol.js';
-import { closeClients, connect, nextEvent, type RunningBroker, request, token } from '../helpers/broker.js';
+import {
+  closeClients,
+  connect,
+  nextEvent,
+  type RunningBroker,
+  request,
+  token,
+  until,
+} from '../helpers/broker.js';
 import { startCluster } from '../helpers/cluster.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { api, closeStreams, isRefusal, openSse, type SseEvent, type SseStreamClient } from './http.js';
@@ -101,5 +109,40 @@ describe.each(['sharded', 'classic'])('cluster (%s adapter): API and SSE across 
     await Promise.all(closings);
     const closing = await stream.next((e) => e.event === 'roomcast:closing');
     expect(JSON.parse(closing.data)).toMatchObject({ code: 'disconnected' });
+  });
+});
+
+describe('cluster: the API while Redis is away', () => {
+  let redis: TestRedis;
+  let node: RunningBroker;
+  beforeAll(async () => {
+    redis = await startRedis();
+    [node] = (await startCluster(1, redis.url)) as [RunningBroker];
+  });
+  afterAll(async () => {
+    await node.close();
+    await redis.stop();
+  });
+
+  it('refuses publishes with 503 unavailable, then publishes again once Redis is back', async () => {
+    await redis.kill();
+    await until(async () => (await fetch(`${node.url}/readyz`)).status === 503, 5000, '/readyz 503');
+    const one = await api(node.url, 'POST', '/v1/publish', {
+      room: 'away',
+      event: 'e',
+      idempotencyKey: 'away-1',
+    });
+    expect(one).toMatchObject({ status: 503, body: { ok: false, error: { code: 'unavailable' } } });
+    const batch = await api(node.url, 'POST', '/v1/batch', { messages: [{ room: 'away', event: 'e' }] });
+    expect(batch).toMatchObject({ status: 503, body: { error: { code: 'unavailable' } } });
+    await redis.restart();
+    await until(async () => (await fetch(`${node.url}/readyz`)).status === 200, 10_000, '/readyz 200');
+    // The refused idempotent publish was not remembered: its retry runs.
+    const retry = await api(node.url, 'POST', '/v1/publish', {
+      room: 'away',
+      event: 'e',
+      idempotencyKey: 'away-1',
+    });
+    expect(retry).toMatchObject({ status: 200, body: { ok: true, results: [{ room: 'away', offset: 1 }] } });
   });
 });
