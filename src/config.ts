@@ -94,7 +94,7 @@ const configSchema = z
     port: z.number().int().min(0).max(65535).default(3000),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     allowedOrigins: z.array(z.string().min(1)).default(['*']),
-    shutdownGraceMs: ms.default(10_000),
+    shutdownGraceMs: ms.default(5_000),
     tokenExpiryLeadMs: ms.default(60_000),
     demo: z.boolean().default(true),
     redis: z

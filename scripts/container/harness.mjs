@@ -15,7 +15,7 @@ export const NODE_VERSION = process.env.NODE_VERSION ?? '24.21.0';
 const run = Date.now().toString(36);
 export const SECRET = `container-test-secret-${run}-0123456789abcdef`;
 export const API_KEY = `rc_container_test_${run}`;
-/** More than the image's shutdownGraceMs (10 s), so a drain that hangs shows as exit 137. */
+/** More than the image's shutdownGraceMs (5 s), so a drain that hangs shows as exit 137. */
 export const STOP_TIMEOUT_S = 20;
 
 /** How docker-compose.yml runs the nodes: read-only root, no capabilities, no privilege gain. */

@@ -1,6 +1,3 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { pino } from 'pino';
 import {
   type Socket as ClientSocket,
@@ -12,15 +9,17 @@ import { mintToken } from '../../src/auth/mint.js';
 import { type Broker, createBroker } from '../../src/broker/create-broker.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import type { ClientToServerEvents, RoomRights, ServerToClientEvents } from '../../src/protocol.js';
+import { tempFile } from './tmp.js';
 
 export const SECRET = 'test-secret-0123456789abcdef0123456789';
 export const API_KEY = 'test-api-key-0001';
 
 /** A config from default.json, an override object (as a ROOMCAST_CONFIG file) and env vars. */
 export function testConfig(overrides: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = {}): Config {
-  const dir = mkdtempSync(join(tmpdir(), 'roomcast-test-'));
-  const file = join(dir, 'config.json');
-  writeFileSync(file, JSON.stringify({ host: '127.0.0.1', port: 0, logLevel: 'silent', ...overrides }));
+  const file = tempFile(
+    'config.json',
+    JSON.stringify({ host: '127.0.0.1', port: 0, logLevel: 'silent', ...overrides }),
+  );
   return loadConfig({
     ROOMCAST_JWT_SECRET: SECRET,
     ROOMCAST_API_KEYS: API_KEY,

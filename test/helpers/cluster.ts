@@ -1,9 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { API_KEY, type RunningBroker, SECRET, startBroker, testConfig } from './broker.js';
+import { tempFile } from './tmp.js';
 
 /** Cluster settings for tests: presence expires in 3 s, Redis calls time out after 1 s. */
 export const TEST_REDIS = { presenceTtlMs: 3000, heartbeatMs: 300, requestTimeoutMs: 1000 };
@@ -41,9 +40,7 @@ export async function startProcess(
   redisUrl: string,
   redis: Record<string, unknown> = {},
 ): Promise<BrokerProcess> {
-  const dir = mkdtempSync(join(tmpdir(), 'roomcast-node-'));
-  const file = join(dir, 'config.json');
-  writeFileSync(file, JSON.stringify({ redis: { ...TEST_REDIS, ...redis } }));
+  const file = tempFile('node-config.json', JSON.stringify({ redis: { ...TEST_REDIS, ...redis } }));
   const proc = spawn(process.execPath, [MAIN, 'serve'], {
     env: {
       PATH: process.env.PATH,

@@ -1,17 +1,13 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { expect } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
+import { tempFile } from './tmp.js';
 
 export const SECRET = 'unit-secret-0123456789abcdef0123';
 export const KEYS = { ROOMCAST_JWT_SECRET: SECRET, ROOMCAST_API_KEYS: 'api-key-00001' };
 
 /** Writes `content` (an object, or raw text) as a ROOMCAST_CONFIG file and returns its path. */
 export function configFile(content: unknown): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'roomcast-cfg-')), 'config.json');
-  writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content));
-  return file;
+  return tempFile('config.json', typeof content === 'string' ? content : JSON.stringify(content));
 }
 
 /** The ConfigError that loading `file` and `env` throws. */
