@@ -1,0 +1,164 @@
+/** Tables for the terminal, and the bars the project holds roomcast to. */
+
+/** Rows of each scenario kind: [field, label, digits]. */
+export const ROWS = {
+  broadcast: [
+    ['cpuUsPerDelivery', 'server CPU µs / delivery', 3],
+    ['userUsPerDelivery', '  of which user', 3],
+    ['systemUsPerDelivery', '  of which system', 3],
+    ['clientCpuUsPerDelivery', 'client CPU µs / delivery', 3],
+    ['cpuUsPerPublish', 'server CPU µs / publish', 1],
+    ['serverCpuPercent', 'server CPU % of one core', 1],
+    ['deliveriesPerSec', 'deliveries / s', 0],
+    ['latencyP50Ms', 'latency p50 ms', 2],
+    ['latencyP99Ms', 'latency p99 ms', 2],
+    ['ackP50Ms', 'publish ack p50 ms', 2],
+    ['ackP99Ms', 'publish ack p99 ms', 2],
+    ['published', 'published (ok)', 0],
+    ['deliveries', 'deliveries', 0],
+    ['lost', 'lost', 0],
+    ['envelopeBytes', 'message bytes (JSON)', 0],
+    ['serverRssMB', 'server RSS MB (end)', 1],
+    ['loopDelayP99Ms', 'event-loop delay p99 ms', 1],
+    ['otherBusyCores', 'other load (cores busy)', 2],
+  ],
+  cluster: [
+    ['cpuUsPerDelivery', 'servers CPU µs / delivery', 3],
+    ['cpuUsPerPublish', 'servers CPU µs / publish', 1],
+    ['redisCommandsPerPublish', 'Redis cmds / publish', 2],
+    ['redisCpuMs', 'Redis CPU ms', 0],
+    ['deliveriesPerSec', 'deliveries / s', 0],
+    ['latencyP50Ms', 'latency p50 ms', 2],
+    ['latencyP99Ms', 'latency p99 ms', 2],
+    ['ackP50Ms', 'publish ack p50 ms', 2],
+    ['published', 'published (ok)', 0],
+    ['deliveries', 'deliveries', 0],
+    ['lost', 'lost', 0],
+    ['serverRssMB', 'servers RSS MB (end)', 1],
+  ],
+  http: [
+    ['cpuUsPerDelivery', 'server CPU µs / delivery', 3],
+    ['userUsPerDelivery', '  of which user', 3],
+    ['cpuUsPerPublish', 'server CPU µs / request', 1],
+    ['publishRate', 'requests / s', 0],
+    ['deliveriesPerSec', 'deliveries / s', 0],
+    ['latencyP50Ms', 'publish→delivery p50 ms', 2],
+    ['latencyP99Ms', 'publish→delivery p99 ms', 2],
+    ['ackP50Ms', 'request p50 ms', 2],
+    ['ackP99Ms', 'request p99 ms', 2],
+    ['published', 'published (ok)', 0],
+    ['deliveries', 'deliveries', 0],
+    ['lost', 'lost', 0],
+    ['otherBusyCores', 'other load (cores busy)', 2],
+  ],
+  idle: [
+    ['rssKBPerConnection', 'RSS KB / connection', 2],
+    ['heapKBPerConnection', 'heap KB / connection', 2],
+    ['externalKBPerConnection', 'external KB / connection', 2],
+    ['cpuUsPerConnect', 'CPU µs / connect+join', 0],
+    ['connectsPerSec', 'connects / s', 0],
+    ['connections', 'connections', 0],
+    ['baselineRssMB', 'baseline RSS MB', 1],
+    ['rssMB', 'RSS MB with connections', 1],
+  ],
+};
+
+function fmt(v, digits) {
+  if (v === null || v === undefined || Number.isNaN(v)) return '-';
+  if (typeof v !== 'number') return String(v);
+  return v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+export function ratio(a, b) {
+  return typeof a === 'number' && typeof b === 'number' && b !== 0 ? a / b : null;
+}
+
+/**
+ * One scenario as a table: a column per target, then each target's ratio to bare
+ * (roomcast / bare first).
+ */
+export function table(scenario) {
+  const targets = Object.keys(scenario.results);
+  const others = targets.filter((t) => t !== 'bare');
+  const withRatio = targets.includes('bare') ? others : [];
+  const lines = [`\n== ${scenario.name}: ${scenario.description}`];
+  const head = ['', ...targets, ...withRatio.map((t) => (withRatio.length === 1 ? 'ratio' : `${t}÷bare`))];
+  const w = head.map((h, i) => (i === 0 ? 28 : Math.max(12, h.length)));
+  const row = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join(' ');
+  lines.push(row(head));
+  for (const [field, label, digits] of ROWS[scenario.kind]) {
+    const values = targets.map((t) => scenario.results[t]?.[field]);
+    if (values.every((v) => v === undefined)) continue;
+    const ratios = withRatio.map((t) => ratio(scenario.results[t]?.[field], scenario.results.bare?.[field]));
+    lines.push(
+      row([
+        label,
+        ...values.map((v) => fmt(v, digits)),
+        ...ratios.map((r) => (r === null ? '' : r.toFixed(3))),
+      ]),
+    );
+  }
+  if (scenario.runs > 1) lines.push(`(median of ${scenario.runs} runs per target)`);
+  const rounds = roundRatios(scenario, 'cpuUsPerDelivery');
+  if (rounds) {
+    lines.push(
+      `roomcast÷bare CPU/delivery by round (${rounds.length} alternating windows): ` +
+        `${rounds.map((r) => r.toFixed(3)).join(' ')}; median ${median(rounds).toFixed(3)}`,
+    );
+  }
+  for (const bar of scenario.bars ?? []) {
+    lines.push(
+      `bar: ${bar.what} ${fmt(bar.value, 3)} (limit ${bar.limit}) ${bar.holds ? 'HOLDS' : 'MISSED'}`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/** The project's bars that a scenario's figures can be checked against. */
+export function bars(scenario) {
+  const { roomcast, bare } = scenario.results;
+  const out = [];
+  if (!roomcast || !bare) return out;
+  if (scenario.kind === 'broadcast' || scenario.kind === 'http') {
+    const rounds = roundRatios(scenario, 'cpuUsPerDelivery');
+    const r = rounds ? median(rounds) : ratio(roomcast.cpuUsPerDelivery, bare.cpuUsPerDelivery);
+    const what = rounds ? 'CPU/delivery ratio (median of rounds)' : 'CPU/delivery ratio';
+    out.push({ what, value: r, limit: 1.05, holds: r !== null && r <= 1.05 });
+  }
+  if (scenario.kind === 'idle') {
+    const r = ratio(roomcast.rssKBPerConnection, bare.rssKBPerConnection);
+    out.push({ what: 'RSS/connection ratio', value: r, limit: 1.2, holds: r !== null && r <= 1.2 });
+  }
+  if (scenario.kind === 'cluster' && roomcast.redisPublishCommandsPerPublish !== undefined) {
+    const v = roomcast.redisPublishCommandsPerPublish;
+    out.push({ what: 'roomcast Redis cmds/publish', value: v, limit: 2, holds: v !== null && v <= 2 });
+  }
+  return out;
+}
+
+/** roomcast / bare of `field` in each alternating round, when the scenario ran in rounds. */
+export function roundRatios(scenario, field) {
+  if (!scenario.perRound?.length) return null;
+  const out = scenario.perRound.map((r) => ratio(r.roomcast?.[field], r.bare?.[field]));
+  return out.every((v) => v !== null) ? out : null;
+}
+
+export function median(values) {
+  const v = [...values].sort((a, b) => a - b);
+  const mid = v.length >> 1;
+  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+/** The median of each numeric field over several runs; other fields from the first run. */
+export function medianOf(runs) {
+  if (runs.length === 1) return runs[0];
+  const out = { ...runs[0] };
+  for (const key of Object.keys(out)) {
+    const values = runs.map((r) => r[key]).filter((v) => typeof v === 'number');
+    if (values.length !== runs.length) continue;
+    values.sort((x, y) => x - y);
+    const mid = values.length >> 1;
+    out[key] = values.length % 2 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
+  }
+  return out;
+}

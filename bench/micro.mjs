@@ -1,0 +1,96 @@
+#!/usr/bin/env node
+/**
+ * What roomcast does per publish, step by step, in one process with no network: the CPU cost of
+ * each piece of the socket `publish` path, next to bare Socket.IO's `io.to(room).emit`. The
+ * room has no members, so delivery itself (the same for both) is left out; what remains is the
+ * per-publish work roomcast adds. Run after `npm run build`:
+ *
+ *   node --expose-gc bench/micro.mjs [--n 200000]
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Server } from 'socket.io';
+import { Encoder } from 'socket.io-parser';
+import { bindHandlers } from '../dist/broker/connection.js';
+import { parsePayload, publishSchema } from '../dist/broker/schemas.js';
+import { createBroker, loadConfig } from '../dist/index.js';
+
+const { values } = parseArgs({ options: { n: { type: 'string', default: '200000' } } });
+const N = Number(values.n);
+
+const file = join(mkdtempSync(join(tmpdir(), 'roomcast-micro-')), 'config.json');
+writeFileSync(file, JSON.stringify({ host: '127.0.0.1', port: 0, logLevel: 'silent' }));
+const broker = await createBroker(
+  loadConfig({
+    ROOMCAST_JWT_SECRET: 'micro-secret-0123456789abcdef0123',
+    ROOMCAST_API_KEYS: 'micro-key-0001',
+    ROOMCAST_CONFIG: file,
+  }),
+);
+const rt = broker.namespaces.get('/');
+const handle = bindHandlers(rt.context).get('publish');
+const client = {
+  id: 'publisher-socket-id',
+  sub: 'publisher0',
+  info: null,
+  rights: { subscribe: [], publish: ['bench:*'], presence: [] },
+  rooms: new Set(),
+};
+const socket = { id: client.id, data: { client } };
+const bare = new Server();
+const pad = 'x'.repeat(100);
+const payload = (i) => ({ t: 1_700_000_000_000 + i, seq: i, m: 1, pad });
+const room = (i) => `bench:room${i % 1000}`;
+
+/** CPU µs per call of `f` (async allowed), after a warm-up. */
+async function cost(f) {
+  for (let i = 0; i < 20_000; i++) await f(i);
+  globalThis.gc?.();
+  const c0 = process.cpuUsage();
+  for (let i = 0; i < N; i++) await f(i);
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / N;
+}
+
+const encoder = new Encoder();
+const envelope = {
+  id: '6f1c1f55-2f34-4b0e-a1a8-3c3a1f0b9a10',
+  room: 'bench:room1',
+  event: 'msg',
+  data: payload(1),
+  offset: 1234,
+  epoch: 'AbCdEfGh',
+  ts: 1_700_000_000_000,
+  from: { sub: 'publisher0', info: null },
+};
+const steps = [
+  ['bare: io.to(room).emit (encode, no members)', (i) => bare.to(room(i)).emit('message', payload(i))],
+  [
+    'encode bare payload (socket.io-parser)',
+    (i) => encoder.encode({ type: 2, nsp: '/', data: ['message', payload(i)] }),
+  ],
+  [
+    'encode roomcast envelope (socket.io-parser)',
+    () => encoder.encode({ type: 2, nsp: '/', data: ['message', envelope] }),
+  ],
+  [
+    'zod: publish payload schema',
+    (i) => parsePayload(publishSchema, { room: room(i), event: 'msg', data: payload(i) }),
+  ],
+  ['rate limiter consume', () => rt.context.limiter.consume(client.id).catch(() => undefined)],
+  [
+    'RoomManager.publish (offset, history, emit, metrics)',
+    (i) => rt.rooms.publish(client, { room: room(i), event: 'msg', data: payload(i) }),
+  ],
+  [
+    'publish handler (zod + RoomManager.publish)',
+    (i) => handle({ room: room(i), event: 'msg', data: payload(i) }, socket),
+  ],
+];
+console.log(`per-publish CPU, ${N} calls each, node ${process.version}`);
+for (const [name, f] of steps) console.log(`  ${(await cost(f)).toFixed(2).padStart(7)} µs  ${name}`);
+await broker.close();
+bare.close();
+process.exit(0);

@@ -1,0 +1,156 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench`: every scenario against roomcast and against bare Socket.IO in the same run,
+ * one table per scenario with the ratio, and the figures as JSON in bench/results/latest.json.
+ *
+ *   node bench/run.mjs [--scenarios fanout,rooms,idle] [--fanout 1000,5000] [--duration 10] ...
+ *
+ * Every flag can also be given as an env var: --fanout-rate 20 is BENCH_FANOUT_RATE=20.
+ * See docs/benchmarks.md for what each scenario measures.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { bars, table } from './lib/report.mjs';
+import { SCENARIOS } from './scenarios/index.mjs';
+
+const OPTIONS = {
+  scenarios: { type: 'string', default: 'fanout,rooms,idle,cluster,http', help: 'names or prefixes' },
+  targets: { type: 'string', default: 'roomcast,bare', help: 'servers to run' },
+  duration: { type: 'string', default: '20', help: 'measured seconds per target, over all rounds' },
+  warmup: { type: 'string', default: '3', help: 'unmeasured seconds before each run' },
+  rounds: { type: 'string', default: '5', help: 'alternating measured windows per target' },
+  repeat: { type: 'string', default: '1', help: 'idle scenario: runs per target (medians)' },
+  procs: { type: 'string', default: '4', help: 'subscriber processes' },
+  payload: { type: 'string', default: '100', help: 'padding bytes in each payload' },
+  fanout: { type: 'string', default: '1000,5000', help: 'subscriber counts of the fan-out scenarios' },
+  'fanout-deliveries': { type: 'string', default: '20000', help: 'asked deliveries/s: rate = this / N' },
+  rooms: { type: 'string', default: '1000', help: 'rooms in the many-rooms scenario' },
+  members: { type: 'string', default: '5', help: 'members per room in the many-rooms scenario' },
+  'rooms-rate': { type: 'string', default: '1000', help: 'publishes/s over all rooms' },
+  idle: { type: 'string', default: '5000', help: 'connections in the idle scenario' },
+  nodes: { type: 'string', default: '2,3', help: 'node counts of the cluster scenarios' },
+  'cluster-subs': { type: 'string', default: '1000', help: 'subscribers in cluster fan-out' },
+  'cluster-rate': { type: 'string', default: '20', help: 'publishes/s in cluster fan-out' },
+  'http-subs': { type: 'string', default: '1000', help: 'subscribers in the HTTP scenario' },
+  'http-members': { type: 'string', default: '10', help: 'members per room in the HTTP scenario' },
+  'http-rate': { type: 'string', default: '500', help: 'HTTP publishes/s over the rooms' },
+  profile: { type: 'boolean', default: false, help: 'run servers under --cpu-prof' },
+  out: { type: 'string', default: 'bench/results/latest.json', help: 'JSON results file' },
+  help: { type: 'boolean', default: false, help: 'this text' },
+};
+
+function options() {
+  const { values } = parseArgs({ options: OPTIONS, strict: true });
+  for (const [name, spec] of Object.entries(OPTIONS)) {
+    const env = process.env[`BENCH_${name.toUpperCase().replaceAll('-', '_')}`];
+    if (env !== undefined && process.argv.every((a) => !a.startsWith(`--${name}`))) {
+      values[name] = spec.type === 'boolean' ? env === '1' || env === 'true' : env;
+    }
+  }
+  return values;
+}
+
+const opts = options();
+if (opts.help) {
+  console.log('usage: node bench/run.mjs [options]   (each option also as BENCH_<NAME> env var)');
+  for (const [name, spec] of Object.entries(OPTIONS)) {
+    console.log(
+      `  --${name.padEnd(18)} ${spec.help}${spec.type === 'string' ? ` (default ${spec.default})` : ''}`,
+    );
+  }
+  process.exit(0);
+}
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+process.chdir(root);
+const targets = opts.targets.split(',').filter(Boolean);
+const wanted = opts.scenarios.split(',').filter(Boolean);
+const profileDir = opts.profile ? `${root}bench/results/profiles` : undefined;
+if (profileDir) mkdirSync(profileDir, { recursive: true });
+
+// A hard bound on the whole run: the bench must stop by itself.
+const HARD_LIMIT_MS = 60 * 60 * 1000;
+setTimeout(() => {
+  console.error(`bench: still running after ${HARD_LIMIT_MS / 60000} min; giving up`);
+  process.exit(2);
+}, HARD_LIMIT_MS).unref();
+
+const cases = [];
+for (const make of SCENARIOS) cases.push(...(await make(opts, profileDir)));
+const selected = cases.filter((c) => wanted.some((w) => c.name === w || c.name.startsWith(w)));
+
+const machine = {
+  cpus: os.cpus().length,
+  cpuModel: os.cpus()[0]?.model,
+  memoryGB: Math.round(os.totalmem() / 2 ** 30),
+  node: process.version,
+  platform: `${os.platform()} ${os.release()}`,
+};
+console.log(
+  `roomcast bench: ${machine.cpus} × ${machine.cpuModel}, node ${machine.node}; ` +
+    `targets ${targets.join(', ')}; scenarios ${selected.map((c) => c.name).join(', ') || '(none)'}`,
+);
+
+const results = [];
+const skipped = [];
+for (const c of selected) {
+  if (c.unavailable) {
+    console.log(`\n== ${c.name}: skipped (${c.unavailable})`);
+    skipped.push({ name: c.name, why: c.unavailable });
+    continue;
+  }
+  const started = performance.now();
+  let measured;
+  try {
+    await c.before?.();
+    measured = await c.measure(targets);
+  } catch (err) {
+    console.log(`\n== ${c.name}: FAILED: ${err.stack ?? err}`);
+    results.push({ name: c.name, kind: c.kind, description: c.description, error: String(err) });
+    continue;
+  } finally {
+    await c.after?.();
+  }
+  const scenario = {
+    name: c.name,
+    kind: c.kind,
+    description: c.description,
+    params: c.params,
+    seconds: Math.round((performance.now() - started) / 1000),
+    ...measured,
+  };
+  scenario.bars = bars(scenario);
+  results.push(scenario);
+  console.log(table(scenario));
+}
+
+/** The commit measured, and whether src/ had uncommitted changes (dist/ is built from the tree). */
+function source() {
+  try {
+    const git = (...args) => execFileSync('git', args, { encoding: 'utf8' }).trim();
+    return {
+      commit: git('rev-parse', '--short', 'HEAD'),
+      srcDirty: git('status', '--porcelain', '--', 'src') !== '',
+    };
+  } catch {
+    return null;
+  }
+}
+
+const out = {
+  date: new Date().toISOString(),
+  source: source(),
+  command: `node bench/run.mjs ${process.argv.slice(2).join(' ')}`.trim(),
+  machine,
+  options: opts,
+  scenarios: results,
+  skipped,
+};
+mkdirSync(fileURLToPath(new URL('./results', import.meta.url)), { recursive: true });
+writeFileSync(opts.out, `${JSON.stringify(out, null, 2)}\n`);
+console.log(`\nresults written to ${opts.out}`);
+const failed = results.some((r) => r.error);
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,123 @@
+/**
+ * The scenario catalogue. Each factory turns the options into cases `{ name, kind, description,
+ * params, measure(targets), before?, after?, unavailable? }`; `measure` resolves with
+ * `{ results: { [target]: figures }, perRound? }`.
+ */
+import { medianOf } from '../lib/report.mjs';
+import { runBroadcast } from './broadcast.mjs';
+import { runIdle } from './idle.mjs';
+
+const num = (v) => Number(v);
+const list = (v) => String(v).split(',').filter(Boolean).map(Number);
+
+function common(opts, profileDir) {
+  return {
+    duration: num(opts.duration),
+    rounds: num(opts.rounds),
+    warmup: num(opts.warmup),
+    procs: num(opts.procs),
+    payloadBytes: num(opts.payload),
+    profileDir,
+  };
+}
+
+function fanout(opts, profileDir) {
+  return list(opts.fanout).map((n) => {
+    const rate = Math.max(1, Math.round(num(opts['fanout-deliveries']) / n));
+    const name = `fanout-${n}`;
+    const params = {
+      ...common(opts, profileDir),
+      label: name,
+      rooms: Array(n).fill('bench:fanout'),
+      publishRooms: ['bench:fanout'],
+      rate,
+    };
+    return {
+      name,
+      kind: 'broadcast',
+      description: `1 room × ${n} subscribers, ${rate} msg/s for ${params.duration} s, ${params.payloadBytes} B padding`,
+      params: { subscribers: n, rate, duration: params.duration, payloadBytes: params.payloadBytes },
+      measure: (targets) => runBroadcast(targets, params),
+    };
+  });
+}
+
+function manyRooms(opts, profileDir) {
+  const rooms = num(opts.rooms);
+  const members = num(opts.members);
+  const rate = num(opts['rooms-rate']);
+  const names = Array.from({ length: rooms }, (_, r) => `bench:room${r}`);
+  const params = {
+    ...common(opts, profileDir),
+    label: 'rooms',
+    rooms: Array.from({ length: rooms * members }, (_, i) => names[Math.floor(i / members)]),
+    publishRooms: names,
+    rate,
+  };
+  return [
+    {
+      name: 'rooms',
+      kind: 'broadcast',
+      description: `${rooms} rooms × ${members} members, ${rate} msg/s spread over the rooms for ${params.duration} s`,
+      params: { rooms, members, rate, duration: params.duration, payloadBytes: params.payloadBytes },
+      measure: (targets) => runBroadcast(targets, params),
+    },
+  ];
+}
+
+function idle(opts, profileDir) {
+  const n = num(opts.idle);
+  const params = {
+    procs: num(opts.procs),
+    profileDir,
+    label: 'idle',
+    rooms: Array.from({ length: n }, (_, i) => `bench:idle${Math.floor(i / 10)}`),
+  };
+  return [
+    {
+      name: 'idle',
+      kind: 'idle',
+      description: `${n} idle connections, each joined to one room of 10; RSS after a forced GC`,
+      params: { connections: n, membersPerRoom: 10 },
+      measure: (targets) => repeated(targets, num(opts.repeat), (t) => runIdle(t, params)),
+    },
+  ];
+}
+
+function httpPublish(opts, profileDir) {
+  const n = num(opts['http-subs']);
+  const members = num(opts['http-members']);
+  const rate = num(opts['http-rate']);
+  const names = Array.from({ length: Math.ceil(n / members) }, (_, r) => `bench:http${r}`);
+  const params = {
+    ...common(opts, profileDir),
+    label: 'http',
+    http: true,
+    rooms: Array.from({ length: n }, (_, i) => names[Math.floor(i / members)]),
+    publishRooms: names,
+    rate,
+  };
+  return [
+    {
+      name: 'http',
+      kind: 'http',
+      description:
+        `${n} subscribers in ${names.length} rooms of ${members}, ${rate} HTTP publishes/s ` +
+        `(roomcast POST /v1/publish, bare POST /publish -> io.to(room).emit) for ${params.duration} s`,
+      params: { subscribers: n, members, rate, duration: params.duration, payloadBytes: params.payloadBytes },
+      measure: (targets) => runBroadcast(targets, params),
+    },
+  ];
+}
+
+/** Runs each target `repeat` times, alternating the order; figures are medians. */
+async function repeated(targets, repeat, run) {
+  const runs = Object.fromEntries(targets.map((t) => [t, []]));
+  for (let i = 0; i < repeat; i++) {
+    for (const t of i % 2 ? [...targets].reverse() : targets) runs[t].push(await run(t));
+  }
+  const results = Object.fromEntries(targets.map((t) => [t, medianOf(runs[t])]));
+  return { results, runs: repeat, allRuns: runs };
+}
+
+export const SCENARIOS = [fanout, manyRooms, idle, httpPublish];

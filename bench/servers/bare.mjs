@@ -1,0 +1,66 @@
+/**
+ * Bare Socket.IO, the baseline: no auth, no rights, no offsets, no history, no presence.
+ * `join` puts the socket in a room; `publish` is `io.to(room).emit('message', data)` and an ack,
+ * the least a broker does. `POST /publish` does the same from HTTP. With `BENCH_REDIS_URL` it
+ * uses the stock `@socket.io/redis-adapter` (classic `createAdapter` over ioredis).
+ */
+import { createServer } from 'node:http';
+import { Server } from 'socket.io';
+import { runServer } from './harness.mjs';
+
+await runServer(async () => {
+  let io;
+  const http = createServer((req, res) => {
+    if (req.method !== 'POST' || req.url !== '/publish') {
+      res.writeHead(404).end();
+      return;
+    }
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      let body;
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      } catch {
+        res.writeHead(400).end();
+        return;
+      }
+      io.to(body.room).emit('message', body.data);
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    });
+  });
+  const closers = [];
+  let adapter;
+  if (process.env.BENCH_REDIS_URL) {
+    const { Redis } = await import('ioredis');
+    const { createAdapter } = await import('@socket.io/redis-adapter');
+    const pub = new Redis(process.env.BENCH_REDIS_URL);
+    const sub = pub.duplicate();
+    for (const c of [pub, sub]) c.on('error', () => undefined);
+    adapter = createAdapter(pub, sub);
+    closers.push(
+      () => pub.quit(),
+      () => sub.quit(),
+    );
+  }
+  io = new Server(http, adapter ? { adapter } : {});
+  io.on('connection', (socket) => {
+    socket.on('join', (req, ack) => {
+      socket.join(req.room);
+      ack?.({ ok: true });
+    });
+    socket.on('publish', (req, ack) => {
+      io.to(req.room).emit('message', req.data);
+      ack?.({ ok: true });
+    });
+  });
+  await new Promise((resolve) => http.listen(0, '127.0.0.1', resolve));
+  return {
+    port: http.address().port,
+    clients: () => io.engine.clientsCount,
+    close: async () => {
+      await new Promise((resolve) => io.close(() => resolve()));
+      await Promise.allSettled(closers.map((c) => c()));
+    },
+  };
+});

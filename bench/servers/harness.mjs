@@ -1,0 +1,66 @@
+/**
+ * What every server under test shares: it runs in its own process, listens on a free loopback
+ * port, and answers the bench over IPC with its own CPU time and memory. `--expose-gc` lets the
+ * idle scenario force a collection before reading RSS.
+ */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { serveRequests, sleep } from '../lib/proc.mjs';
+
+/**
+ * @param {() => Promise<{ port: number, close: () => Promise<void>, clients: () => number }>} start
+ */
+export async function runServer(start) {
+  const server = await start();
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  let profiler;
+  serveRequests({
+    stats: () => {
+      const cpu = process.cpuUsage();
+      const mem = process.memoryUsage();
+      return {
+        cpuUs: cpu.user + cpu.system,
+        userUs: cpu.user,
+        systemUs: cpu.system,
+        rss: mem.rss,
+        heapUsed: mem.heapUsed,
+        external: mem.external,
+        arrayBuffers: mem.arrayBuffers,
+        clients: server.clients(),
+        loopDelayP99Ms: loop.percentile(99) / 1e6,
+        at: performance.now(),
+      };
+    },
+    resetLoopDelay: () => loop.reset(),
+    /** CPU profile of the measured part only (not the connects); `profileStop` writes it to `file`. */
+    profileStart: async () => {
+      profiler ??= new Session();
+      profiler.connect();
+      await profiler.post('Profiler.enable');
+      await profiler.post('Profiler.setSamplingInterval', { interval: 200 });
+      await profiler.post('Profiler.start');
+      return true;
+    },
+    profileStop: async ({ file }) => {
+      const { profile } = await profiler.post('Profiler.stop');
+      profiler.disconnect();
+      writeFileSync(file, JSON.stringify(profile));
+      return file;
+    },
+    gc: async () => {
+      if (typeof globalThis.gc !== 'function') return false;
+      for (let i = 0; i < 3; i++) {
+        globalThis.gc();
+        await sleep(50);
+      }
+      return true;
+    },
+    exit: async () => {
+      // A bounded close: the bench has already disconnected its clients.
+      await Promise.race([server.close().catch(() => undefined), sleep(3000)]);
+    },
+  });
+  process.send({ event: 'ready', port: server.port, pid: process.pid });
+}

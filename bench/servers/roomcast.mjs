@@ -1,0 +1,55 @@
+/**
+ * roomcast under test: `createBroker` from the built `dist/`, with the default config (auth,
+ * rights, history and presence on) plus what the bench passes in `BENCH_CONFIG` (JSON merged
+ * as a ROOMCAST_CONFIG file) and `BENCH_REDIS_URL`.
+ *
+ * `BENCH_ABLATE` (a target like `roomcast/no-metrics/no-tap`) switches parts off, only to find
+ * out what each costs; the figures that count are those of plain `roomcast`:
+ *   no-metrics    prom-client counters and histograms do nothing
+ *   no-tap        the API's broadcast tap (SSE delivery, delivery metrics) is removed
+ *   no-ratelimit  the per-connection event limiter always allows
+ *   no-history    no room keeps history (offsets still count)
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createBroker, loadConfig } from '../../dist/index.js';
+import { runServer } from './harness.mjs';
+
+const ablate = new Set((process.env.BENCH_ABLATE || '').split('/').filter(Boolean));
+const KNOWN = ['no-metrics', 'no-tap', 'no-ratelimit', 'no-history'];
+for (const a of ablate) if (!KNOWN.includes(a)) throw new Error(`unknown ablation "${a}"`);
+
+if (ablate.has('no-metrics')) {
+  const prom = await import('prom-client');
+  prom.Counter.prototype.incWithoutExemplar = () => undefined;
+  prom.Histogram.prototype.observeWithoutExemplar = () => undefined;
+}
+if (ablate.has('no-ratelimit')) {
+  const { RateLimiterMemory } = await import('rate-limiter-flexible');
+  const allowed = Promise.resolve({ remainingPoints: 1, msBeforeNext: 0, consumedPoints: 0 });
+  RateLimiterMemory.prototype.consume = () => allowed;
+}
+
+await runServer(async () => {
+  const file = join(mkdtempSync(join(tmpdir(), 'roomcast-bench-')), 'config.json');
+  const overrides = JSON.parse(process.env.BENCH_CONFIG || '{}');
+  if (ablate.has('no-history')) overrides.namespaces = { '/': { history: [] } };
+  writeFileSync(file, JSON.stringify({ host: '127.0.0.1', port: 0, logLevel: 'silent', ...overrides }));
+  const env = {
+    ROOMCAST_JWT_SECRET: process.env.BENCH_SECRET,
+    ROOMCAST_API_KEYS: process.env.BENCH_API_KEY,
+    ROOMCAST_CONFIG: file,
+  };
+  if (process.env.BENCH_REDIS_URL) env.ROOMCAST_REDIS_URL = process.env.BENCH_REDIS_URL;
+  const broker = await createBroker(loadConfig(env));
+  if (ablate.has('no-tap')) {
+    // The tap wraps the adapter instance's own `broadcast` and `_encode`; the prototype's remain.
+    for (const rt of broker.namespaces.values()) {
+      delete rt.nsp.adapter.broadcast;
+      delete rt.nsp.adapter._encode;
+    }
+  }
+  const { port } = await broker.listen();
+  return { port, close: () => broker.close(), clients: () => broker.io.engine.clientsCount };
+});
