@@ -1,0 +1,311 @@
+import type {
+  Envelope,
+  HistoryReply,
+  JoinReply,
+  PresenceEvent,
+  PresenceReply,
+  PublishReply,
+  StreamPosition,
+} from '../protocol.js';
+import type { RequestOf } from './ack.js';
+import { Emitter } from './emitter.js';
+import { ClientError, failure, type Result } from './errors.js';
+import { Sequencer } from './stream.js';
+import type {
+  JoinedEvent,
+  JoinInfo,
+  MessageHandler,
+  MessageMeta,
+  PresenceChange,
+  UnrecoveredEvent,
+} from './types.js';
+
+/** Message events of a room and the type of each one's `data`; `Record<string, unknown>` when untyped. */
+export type MessageMap = object;
+
+/** What a room needs from its client. */
+export interface RoomHost {
+  /** Sends a request on the current connection (waiting for one unless `now`). */
+  request<E extends 'join' | 'leave' | 'publish' | 'presence' | 'history'>(
+    event: E,
+    payload: RequestOf<E>,
+    opts: { room: string; now?: boolean },
+  ): Promise<Result<RoomReplies[E]>>;
+  /** The room was left or refused: stop routing to it. */
+  forget(room: RoomInternals): void;
+  /** Errors and unrecovered streams also go to the client's handlers. */
+  error(err: ClientError): void;
+  unrecovered(event: UnrecoveredEvent): void;
+}
+
+/** What the client calls on its rooms (the type parameter does not matter to it). */
+export interface RoomInternals {
+  readonly name: string;
+  attach(): Promise<void>;
+  receive(envelope: Envelope): void;
+  presenceChanged(event: PresenceEvent): void;
+  close(): void;
+}
+
+interface RoomReplies {
+  join: JoinReply;
+  leave: object;
+  publish: PublishReply;
+  presence: PresenceReply;
+  history: HistoryReply;
+}
+
+interface RoomEvents {
+  joined: (event: JoinedEvent) => void;
+  presence: (change: PresenceChange) => void;
+  unrecovered: (event: UnrecoveredEvent) => void;
+  error: (error: ClientError) => void;
+}
+
+/** Temporary join failures are retried after this long while the connection stays up. */
+const JOIN_RETRY_MS = 1_000;
+
+/**
+ * One joined room: its messages in order and exactly once (across reconnects), presence, history
+ * and publishing. Made by `client.join(room)`; handlers added in the same tick see every message.
+ *
+ * @example
+ * type Chat = { msg: { text: string }; typing: { on: boolean } };
+ * const room = client.join<Chat>('chat:lobby');
+ * room.on('msg', (data, meta) => console.log(meta.offset, meta.from?.sub, data.text));
+ * const res = await room.publish('msg', { text: 'hi' });
+ * if (!res.ok) console.error(res.error.code);
+ */
+export class Room<M extends MessageMap = Record<string, unknown>> implements RoomInternals {
+  /** `joining` until the first join answers, then `joined`; `left` or `failed` at the end. */
+  status: 'joining' | 'joined' | 'left' | 'failed' = 'joining';
+  /** Settles with the first join's answer (or its refusal); never rejects. */
+  readonly joined: Promise<Result<JoinInfo>>;
+  private settle!: (result: Result<JoinInfo>) => void;
+  private readonly seq: Sequencer;
+  private readonly handlers = new Map<string, Set<MessageHandler<never>>>();
+  private readonly events: Emitter<RoomEvents>;
+  private attachId = 0;
+  private everJoined = false;
+
+  constructor(
+    readonly name: string,
+    private readonly host: RoomHost,
+    private readonly since: StreamPosition | undefined,
+  ) {
+    this.joined = new Promise((resolve) => {
+      this.settle = resolve;
+    });
+    this.events = new Emitter((err) => host.error(handlerError(err, name)));
+    this.seq = new Sequencer({
+      deliver: (m, replayed) => this.deliver(m, replayed),
+      fill: (since, id) => void this.fill(since, id),
+      unrecovered: (reason, from, to) => {
+        const event: UnrecoveredEvent = { room: name, reason, from, to };
+        this.events.emit('unrecovered', event);
+        host.unrecovered(event);
+      },
+    });
+  }
+
+  /** The last delivered position (save it to resume with `join(room, { since })`); null before joining. */
+  get position(): StreamPosition | null {
+    return this.seq.position;
+  }
+
+  /**
+   * Handles one message event (`'*'`: every event); returns a function that removes the handler.
+   *
+   * @example
+   * const off = room.on('msg', (data, meta) => render(meta.from, data));
+   */
+  on<K extends keyof M & string>(event: K, handler: MessageHandler<M[K]>): () => void;
+  on(event: '*', handler: MessageHandler<M[keyof M]>): () => void;
+  on(event: string, handler: MessageHandler<never>): () => void {
+    let set = this.handlers.get(event);
+    if (!set) {
+      set = new Set();
+      this.handlers.set(event, set);
+    }
+    set.add(handler);
+    return () => void set.delete(handler);
+  }
+
+  /** After each successful join and rejoin (refresh a member list here: presence events missed while away are not replayed). */
+  onJoined(handler: (event: JoinedEvent) => void): () => void {
+    return this.events.on('joined', handler);
+  }
+
+  /** A member came or went (needs the presence right). */
+  onPresence(handler: (change: PresenceChange) => void): () => void {
+    return this.events.on('presence', handler);
+  }
+
+  /** Messages were lost to this client (history no longer reached back): reload what you show. */
+  onUnrecovered(handler: (event: UnrecoveredEvent) => void): () => void {
+    return this.events.on('unrecovered', handler);
+  }
+
+  /** A refused join, a failed gap fill, a throwing handler. */
+  onError(handler: (error: ClientError) => void): () => void {
+    return this.events.on('error', handler);
+  }
+
+  /**
+   * Publishes to this room (needs the publish right, not a join). `echo: true` delivers it to this
+   * connection too.
+   *
+   * @example
+   * const res = await room.publish('msg', { text: 'hi' }, { echo: true });
+   * if (res.ok) console.log('offset', res.offset);
+   */
+  publish<K extends keyof M & string>(
+    event: K,
+    data: M[K],
+    opts: { echo?: boolean } = {},
+  ): Promise<Result<PublishReply>> {
+    const payload = { room: this.name, event, data, ...(opts.echo ? { echo: true } : {}) };
+    return this.host.request('publish', payload, { room: this.name });
+  }
+
+  /**
+   * The room's members, one per user.
+   *
+   * @example
+   * const res = await room.presence();
+   * if (res.ok) console.log(res.members.map((m) => m.sub));
+   */
+  presence(): Promise<Result<PresenceReply>> {
+    return this.host.request('presence', { room: this.name }, { room: this.name });
+  }
+
+  /**
+   * Stored messages: the latest `limit`, or those after `since`. This does not go through the
+   * handlers; recovery after reconnects is automatic.
+   *
+   * @example
+   * const res = await room.history({ limit: 20 });
+   * if (res.ok) for (const m of res.messages) render(m);
+   */
+  history(query: { since?: StreamPosition; limit?: number } = {}): Promise<Result<HistoryReply>> {
+    return this.host.request('history', { room: this.name, ...query }, { room: this.name });
+  }
+
+  /**
+   * Leaves the room: no more messages, no rejoin after reconnects.
+   *
+   * @example
+   * await room.leave();
+   */
+  async leave(): Promise<Result> {
+    if (this.status === 'left' || this.status === 'failed')
+      return failure('not_joined', `not joined to room "${this.name}"`, { room: this.name });
+    this.end('left', failure('closed', `left room "${this.name}"`, { room: this.name }));
+    const res = await this.host.request('leave', { room: this.name }, { room: this.name, now: true });
+    // Not connected (or the join never landed) means nothing to leave on the server.
+    return res.ok || res.error.code === 'disconnected' || res.error.code === 'not_joined'
+      ? { ok: true }
+      : res;
+  }
+
+  /** @internal Sends the join (or rejoin with `since`) on a fresh connection. */
+  async attach(): Promise<void> {
+    if (this.ended) return;
+    const id = ++this.attachId;
+    this.seq.joining();
+    const since = this.seq.position ?? this.since;
+    const res = await this.host.request('join', since ? { room: this.name, since } : { room: this.name }, {
+      room: this.name,
+      now: true,
+    });
+    if (id !== this.attachId || this.ended) return;
+    if (!res.ok) return this.joinFailed(res.error, id);
+    this.seq.joined(res, since);
+    this.status = 'joined';
+    const info: JoinInfo = { offset: res.offset, epoch: res.epoch, recovered: res.recovered };
+    const first = !this.everJoined;
+    this.everJoined = true;
+    this.settle({ ok: true, ...info });
+    this.events.emit('joined', { room: this.name, ...info, resumed: since !== undefined, first });
+  }
+
+  /** @internal A live message of this room. */
+  receive(envelope: Envelope): void {
+    if (!this.ended) this.seq.push(envelope);
+  }
+
+  /** @internal A presence event of this room. */
+  presenceChanged(event: PresenceEvent): void {
+    this.events.emit('presence', { room: event.room, action: event.action, member: event.member });
+  }
+
+  /** @internal The client was disconnected for good. */
+  close(): void {
+    this.end('left', failure('closed', 'the client was disconnected', { room: this.name }));
+  }
+
+  private get ended(): boolean {
+    return this.status === 'left' || this.status === 'failed';
+  }
+
+  private joinFailed(error: ClientError, id: number): void {
+    if (error.code === 'disconnected') return; // the next connection rejoins
+    this.report(error);
+    if (error.temporary) {
+      setTimeout(() => {
+        if (id === this.attachId) void this.attach();
+      }, JOIN_RETRY_MS);
+      return;
+    }
+    this.end('failed', { ok: false, error });
+  }
+
+  private end(status: 'left' | 'failed', result: Result<JoinInfo>): void {
+    this.status = status;
+    this.attachId++;
+    this.settle(result);
+    this.host.forget(this);
+  }
+
+  private async fill(since: StreamPosition, id: number): Promise<void> {
+    const res = await this.host.request(
+      'history',
+      { room: this.name, since },
+      { room: this.name, now: true },
+    );
+    if (res.ok) return this.seq.filled(res, id);
+    this.seq.fillFailed(id);
+    if (res.error.code !== 'disconnected') this.report(res.error);
+  }
+
+  private deliver(m: Envelope, replayed: boolean): void {
+    const meta: MessageMeta = {
+      id: m.id,
+      room: m.room,
+      event: m.event,
+      offset: m.offset,
+      epoch: m.epoch,
+      ts: m.ts,
+      from: m.from,
+      replayed,
+    };
+    for (const key of [m.event, '*']) {
+      for (const handler of this.handlers.get(key) ?? []) {
+        try {
+          (handler as MessageHandler<unknown>)(m.data, meta);
+        } catch (err) {
+          this.report(handlerError(err, this.name));
+        }
+      }
+    }
+  }
+
+  private report(error: ClientError): void {
+    this.events.emit('error', error);
+    this.host.error(error);
+  }
+}
+
+function handlerError(err: unknown, room: string): ClientError {
+  return new ClientError('handler_error', `a handler of room "${room}" threw`, { room, cause: err });
+}

@@ -1,0 +1,190 @@
+import type { Envelope, JoinReply, StreamPosition } from '../protocol.js';
+
+/** Why a room could not be resumed exactly where it was. */
+export type UnrecoveredReason = 'epoch_changed' | 'history_trimmed';
+
+export interface StreamSink {
+  /** Hands one message to the app; called once per offset, in order. */
+  deliver(envelope: Envelope, replayed: boolean): void;
+  /** Asks for the messages after `since` (a history request); the answer goes to `filled(reply, id)`. */
+  fill(since: StreamPosition, id: number): void;
+  /** Tells the app that messages between `from` and the new position are lost to it. */
+  unrecovered(reason: UnrecoveredReason, from: StreamPosition | null, to: StreamPosition): void;
+}
+
+/** What a history fill answered: messages after the asked position, and where the room stands. */
+export interface FillReply extends StreamPosition {
+  messages: Envelope[];
+}
+
+/**
+ * The ordering core of one room, with no I/O: it turns live messages, join replies and history
+ * answers into one gap-free, duplicate-free, ordered stream.
+ *
+ * - A message at or below the position is a duplicate and is dropped.
+ * - The next offset is delivered, then any held messages that now follow on.
+ * - A message beyond the next offset is held and a gap fill (history `since` the position) is
+ *   asked for; one fill at a time.
+ * - While a join is in flight, live messages wait; the join reply sets the position first.
+ * - When history no longer reaches back (or the epoch changed) the stream jumps to what is
+ *   available and says so through `unrecovered`.
+ *
+ * @example
+ * const seq = new Sequencer({ deliver, fill, unrecovered });
+ * seq.joining();
+ * seq.push(liveEnvelope);          // waits
+ * seq.joined(joinReply, since);    // delivers the recovered messages, then the waiting ones
+ */
+export class Sequencer {
+  private pos: StreamPosition | null = null;
+  private mode: 'joining' | 'live' | 'filling' = 'joining';
+  private held = new Map<number, { m: Envelope; replayed: boolean }>();
+  private early: Envelope[] = [];
+  private fillId = 0;
+
+  constructor(private readonly sink: StreamSink) {}
+
+  /** The last delivered position, or where the room stood at join; null before the first join. */
+  get position(): StreamPosition | null {
+    return this.pos ? { ...this.pos } : null;
+  }
+
+  /** True while a gap fill is in flight. */
+  get filling(): boolean {
+    return this.mode === 'filling';
+  }
+
+  /** A join (or rejoin) was sent: hold live messages until its reply. */
+  joining(): void {
+    this.mode = 'joining';
+    this.early = [];
+  }
+
+  /** A live message from the socket. */
+  push(envelope: Envelope): void {
+    if (this.mode === 'joining') this.early.push(envelope);
+    else this.accept(envelope, false);
+  }
+
+  /**
+   * The join reply; `since` is what the join asked for. A reply that is not `recovered` in the same
+   * epoch may only have been cut short (the broker's `historyLimit`): the gap is filled from history
+   * first, and only what history no longer has is reported as lost.
+   */
+  joined(reply: JoinReply, since: StreamPosition | undefined): void {
+    const first = reply.messages[0];
+    const resumable = since !== undefined && since.epoch === reply.epoch && since.offset <= reply.offset;
+    if (resumable) {
+      this.pos = { ...since };
+    } else {
+      const to = first ? { epoch: first.epoch, offset: first.offset - 1 } : position(reply);
+      if (since)
+        this.sink.unrecovered(since.epoch === reply.epoch ? 'history_trimmed' : 'epoch_changed', since, to);
+      this.pos = to;
+    }
+    if (this.held.size && [...this.held.values()][0]?.m.epoch !== this.pos.epoch) this.held.clear();
+    this.mode = 'live';
+    for (const m of reply.messages) {
+      if (resumable && !reply.recovered) this.hold(m, true);
+      else this.accept(m, true);
+    }
+    const early = this.early;
+    this.early = [];
+    for (const m of early) this.accept(m, false);
+    // The reply may stop short of where the room stood (a history limit): fetch the rest.
+    if (this.mode === 'live' && this.pos.epoch === reply.epoch && this.pos.offset < reply.offset) {
+      this.startFill();
+    }
+  }
+
+  /** The answer to fill request `id`; answers to older requests (before a rejoin) are ignored. */
+  filled(reply: FillReply, id: number): void {
+    if (this.mode !== 'filling' || id !== this.fillId || !this.pos) return;
+    this.mode = 'live';
+    const from = this.pos;
+    const first = reply.messages[0];
+    const reaches =
+      reply.epoch === from.epoch && (first ? first.offset <= from.offset + 1 : reply.offset <= from.offset);
+    if (!reaches) {
+      const next = first ?? this.oldestHeld();
+      const to = next ? { epoch: next.epoch, offset: next.offset - 1 } : position(reply);
+      this.sink.unrecovered(reply.epoch === from.epoch ? 'history_trimmed' : 'epoch_changed', from, to);
+      this.pos = to;
+    }
+    for (const m of reply.messages) this.accept(m, true);
+    this.drain();
+    if (this.mode !== 'live') return;
+    if (this.pos.epoch === reply.epoch && this.pos.offset < reply.offset && reply.messages.length > 0) {
+      this.startFill(); // the answer was cut by a limit: ask for the next page
+      return;
+    }
+    if (this.held.size === 0) return;
+    // History does not have what we hold a gap before: skip to the held messages.
+    const next = this.oldestHeld();
+    if (!next) return;
+    const to = { epoch: next.epoch, offset: next.offset - 1 };
+    this.sink.unrecovered('history_trimmed', this.pos, to);
+    this.pos = to;
+    this.drain();
+  }
+
+  /** Fill request `id` failed (timeout, disconnected): the next message past the gap or the next join retries. */
+  fillFailed(id: number): void {
+    if (this.mode === 'filling' && id === this.fillId) this.mode = 'live';
+  }
+
+  private accept(m: Envelope, replayed: boolean): void {
+    if (!this.pos) return;
+    if (m.epoch !== this.pos.epoch) {
+      // History restarted under us (a broker lost its state): start over at this message.
+      const to = { epoch: m.epoch, offset: m.offset - 1 };
+      this.sink.unrecovered('epoch_changed', this.pos, to);
+      this.pos = to;
+      this.held.clear();
+    }
+    if (m.offset <= this.pos.offset) return;
+    if (m.offset === this.pos.offset + 1) {
+      this.held.delete(m.offset);
+      this.pos = { epoch: m.epoch, offset: m.offset };
+      this.sink.deliver(m, replayed);
+      this.drain();
+      return;
+    }
+    this.hold(m, replayed);
+    if (this.mode === 'live') this.startFill();
+  }
+
+  private hold(m: Envelope, replayed: boolean): void {
+    if (!this.pos || m.offset > this.pos.offset) this.held.set(m.offset, { m, replayed });
+  }
+
+  private drain(): void {
+    for (;;) {
+      if (!this.pos) return;
+      const next = this.held.get(this.pos.offset + 1);
+      if (!next) {
+        for (const offset of this.held.keys()) if (offset <= this.pos.offset) this.held.delete(offset);
+        return;
+      }
+      this.held.delete(next.m.offset);
+      this.pos = { epoch: next.m.epoch, offset: next.m.offset };
+      this.sink.deliver(next.m, next.replayed);
+    }
+  }
+
+  private startFill(): void {
+    if (!this.pos) return;
+    this.mode = 'filling';
+    this.sink.fill({ ...this.pos }, ++this.fillId);
+  }
+
+  private oldestHeld(): Envelope | undefined {
+    let oldest: Envelope | undefined;
+    for (const { m } of this.held.values()) if (!oldest || m.offset < oldest.offset) oldest = m;
+    return oldest;
+  }
+}
+
+function position(p: StreamPosition): StreamPosition {
+  return { epoch: p.epoch, offset: p.offset };
+}
