@@ -169,9 +169,16 @@ async function consume(limiter: RateLimiterMemory, key: string): Promise<void> {
   }
 }
 
-/** Tells the client why, then closes its connection. */
+/**
+ * Tells the client why, then closes its connection: this namespace only, since other namespaces
+ * multiplexed on the same Engine.IO connection have tokens of their own (`disconnect(true)` would
+ * drop them without a `closing`). The underlying connection closes once no namespace is left.
+ */
 export function closeConnection(socket: RoomcastSocket, code: ClosingCode, message: string): void {
   if (!socket.connected) return;
   socket.emit('closing', { code, message });
-  socket.disconnect(true);
+  socket.disconnect();
+  // Socket.IO keeps a connection's namespace sockets in a private map; without it, close as before.
+  const left = (socket.client as unknown as { sockets?: Map<string, unknown> }).sockets?.size ?? 0;
+  if (left === 0) socket.conn.close();
 }

@@ -1,3 +1,4 @@
+import { Manager } from 'socket.io-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   closeClients,
@@ -10,13 +11,22 @@ import {
   testConfig,
   token,
 } from '../helpers/broker.js';
+import { closeRaw, rawConnect } from '../helpers/raw.js';
 
 const LEAD_MS = 1500;
+const OTHER = 'other-secret-0123456789abcdef01234';
+const config = testConfig({
+  tokenExpiryLeadMs: LEAD_MS,
+  namespaces: { '/other': { jwt: { secrets: [OTHER] } } },
+});
 let b: RunningBroker;
 beforeAll(async () => {
-  b = await startBroker(testConfig({ tokenExpiryLeadMs: LEAD_MS }));
+  b = await startBroker(config);
 });
-afterEach(() => closeClients());
+afterEach(() => {
+  closeClients();
+  closeRaw();
+});
 afterAll(() => b.close());
 
 type Seen = { event: string; at: number; value: unknown };
@@ -89,5 +99,39 @@ describe('token expiry', () => {
     expect(await left).toMatchObject({ action: 'leave', member: { sub: 'shorty' } });
     const reply = await request<{ members: Array<{ sub: string }> }>(watcher, 'presence', { room: 'exp:1' });
     expect(reply.members?.map((m) => m.sub)).toEqual(['watcher']);
+  });
+
+  it('closes only the expired namespace of a multiplexed connection', async () => {
+    const manager = new Manager(b.url, { transports: ['websocket'], reconnection: false });
+    const short = manager.socket('/', { auth: { token: token('alice', undefined, { ttlSec: 2 }) } });
+    const long = manager.socket('/other', {
+      auth: { token: token('alice', undefined, { config, ns: '/other' }) },
+    });
+    short.connect();
+    long.connect();
+    try {
+      await Promise.all([
+        nextEvent(short as TestClient, 'connect'),
+        nextEvent(long as TestClient, 'connect'),
+      ]);
+      const otherClosing: unknown[] = [];
+      long.on('closing', (v: unknown) => otherClosing.push(v));
+      const gone = nextEvent(short as TestClient, 'disconnect', 8000);
+      expect(await nextEvent(short as TestClient, 'closing', 8000)).toMatchObject({ code: 'token_expired' });
+      await gone;
+      const reply = await (long as TestClient).timeout(5000).emitWithAck('join', { room: 'other:1' });
+      expect(reply).toMatchObject({ ok: true });
+      expect(long.connected).toBe(true);
+      expect(otherClosing).toEqual([]);
+    } finally {
+      manager._close();
+    }
+  });
+
+  it('closes the underlying connection of a client that does not close it itself', async () => {
+    const raw = await rawConnect(b.url, { token: token('raw', undefined, { ttlSec: 1 }) });
+    await raw.next((f) => f.startsWith('42["closing",{"code":"token_expired"'), 5000);
+    await raw.next((f) => f === '41', 5000);
+    await raw.closed;
   });
 });
