@@ -108,11 +108,9 @@ export function attachConnection(
   bound: ReadonlyMap<string, Handler>,
 ): void {
   socket.onAny((event: unknown, ...args: unknown[]) => {
-    const handle = typeof event === 'string' ? bound.get(event) : undefined;
-    if (handle) return void run(socket, ctx, event as string, handle, args);
-    const ack = args[args.length - 1];
-    if (typeof ack === 'function')
-      ack(toFailure(new RoomcastError('bad_request', `unknown event "${String(event)}"`)));
+    // Unknown events count against the rate limit too, so a flood of them costs the sender alone.
+    const handle = (typeof event === 'string' ? bound.get(event) : undefined) ?? unknownEvent(event);
+    void run(socket, ctx, String(event), handle, args);
   });
   armExpiry(socket, ctx);
   socket.on('disconnect', () => {
@@ -120,6 +118,13 @@ export function attachConnection(
     void ctx.rooms.leaveAll(socket.data.client);
     void ctx.limiter.delete(socket.id).catch(() => undefined);
   });
+}
+
+function unknownEvent(event: unknown): Handler {
+  const name = String(event).slice(0, 100);
+  return async () => {
+    throw new RoomcastError('bad_request', `unknown event "${name}"`);
+  };
 }
 
 /** (Re)schedules `token_expiring` and the close at expiry; a token without `exp` needs no timer. */

@@ -82,6 +82,16 @@ describe('rate_limited', () => {
     expect(await request(other, 'history', { room: 'x' })).toMatchObject({ ok: true });
   });
 
+  it('counts unknown events too, and keeps their names short in the reply', async () => {
+    const c = await inNs('/tight');
+    const replies = await burst(c, 20, () => ['no-such-event', {}]);
+    expect(codes(replies).rate_limited).toBeGreaterThanOrEqual(10);
+    const other = await inNs('/tight');
+    const long = await request(other, 'x'.repeat(10_000), {});
+    expect(long.error?.code).toBe('bad_request');
+    expect(long.error?.message.length).toBeLessThan(200);
+  });
+
   it('allows at least 100 events per second by default, and limits a join flood past it', async () => {
     const c = await connect(b.url, token('alice'));
     const ok = await burst(c, 100, (i) => ['publish', { room: 'rate', event: 'e', data: i }]);
