@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { NamespaceRuntime } from '../broker/namespaces.js';
 import { parsePayload } from '../broker/schemas.js';
 import { RoomcastError } from '../errors.js';
+import type { StreamPosition } from '../protocol.js';
 import type { Engine } from '../rooms/engine.js';
 import type { ApiCaller, ApiKeyring } from './auth.js';
 import { type PublishDeps, publishBatch, publishOne } from './publish.js';
@@ -70,12 +71,15 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.get<{ Params: { room: string } }>('/v1/rooms/:room/history', route, async (req) => {
     const query = parsePayload(deps.schemas.history, req.query);
     const rt = runtime(req, query.namespace);
-    const since =
-      query.since !== undefined && query.epoch !== undefined
-        ? { offset: Number(query.since), epoch: query.epoch }
-        : undefined;
+    const room = req.params.room;
+    let since: StreamPosition | undefined;
+    if (query.since !== undefined) {
+      // `since` alone counts in the room's current epoch (one extra read for its epoch).
+      const epoch = query.epoch ?? (await rt.rooms.historyOf(null, room, undefined, 0)).epoch;
+      since = { offset: Number(query.since), epoch };
+    }
     const limit = query.limit === undefined ? undefined : Number(query.limit);
-    const result = await rt.rooms.historyOf(null, req.params.room, since, limit);
+    const result = await rt.rooms.historyOf(null, room, since, limit);
     return { ok: true, ...result };
   });
 

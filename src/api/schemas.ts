@@ -42,13 +42,18 @@ export function createApiSchemas(api: Config['api']) {
   const history = z
     .object({
       namespace,
-      since: offset.optional().describe('the offset last seen; needs "epoch"'),
-      epoch: z.string().min(1).max(64).optional().describe('the epoch of "since"'),
+      since: offset.optional().describe('the offset last seen: answer the messages after it'),
+      epoch: z
+        .string()
+        .min(1)
+        .max(64)
+        .optional()
+        .describe('the epoch of "since" (recommended); without it, "since" is in the current epoch'),
       limit: offset.optional(),
     })
-    .refine((q) => (q.since === undefined) === (q.epoch === undefined), {
-      message: '"since" and "epoch" go together',
-      path: ['since'],
+    .refine((q) => q.epoch === undefined || q.since !== undefined, {
+      message: '"epoch" needs "since"',
+      path: ['epoch'],
     });
   const disconnect = z.object({ namespace, sub: z.string().min(1).max(256) }).strict();
   const roomList = z.union([room, z.array(room)]);

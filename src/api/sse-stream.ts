@@ -58,24 +58,28 @@ export class SseStream {
   }
 
   /**
-   * Begins the response: headers, a `roomcast:ready` event with every room's position and whether
-   * its history reached back to `Last-Event-ID`, the replayed messages, then what arrived meanwhile.
+   * Begins the response: headers, the position of every room, a `roomcast:gap` event for rooms
+   * whose history no longer reaches back to `Last-Event-ID`, the replay, then what arrived meanwhile.
    */
   start(res: ServerResponse, joins: readonly JoinReply[], headers: Record<string, string>): void {
     if (this.closed) return;
     this.res = res;
     res.writeHead(200, headers);
     res.on('close', () => this.close());
-    const ready = joins.map((j) => {
+    const gaps: Array<StreamPosition & { room: string }> = [];
+    for (const j of joins) {
+      const asked = this.positions.has(j.room);
       const last = j.messages[j.messages.length - 1];
-      const complete = j.messages.length === 0 || last!.offset >= j.offset;
+      const complete = j.recovered && (last === undefined || last.offset >= j.offset);
       // Not recovered (fresh join, other epoch, history too short): start just before what we have.
       if (!j.recovered)
         this.setPosition(j.room, { epoch: j.epoch, offset: (j.messages[0]?.offset ?? j.offset + 1) - 1 });
-      return { room: j.room, offset: j.offset, epoch: j.epoch, recovered: j.recovered && complete };
-    });
-    const data = JSON.stringify({ rooms: ready });
-    this.write(`retry: ${RETRY_MS}\nid: ${this.eventId()}\nevent: roomcast:ready\ndata: ${data}\n\n`);
+      if (asked && !complete) gaps.push({ room: j.room, offset: j.offset, epoch: j.epoch });
+    }
+    // An id with no data: EventSource records it as the last event id and dispatches nothing, so a
+    // client that reconnects before its first message still resumes every room from here.
+    this.write(`retry: ${RETRY_MS}\nid: ${this.eventId()}\n\n`);
+    if (gaps.length) this.write(`event: roomcast:gap\ndata: ${JSON.stringify({ rooms: gaps })}\n\n`);
     for (const m of mergeByTime(joins.map((j) => j.messages))) this.send(m, JSON.stringify(m));
     const buffered = this.pending ?? [];
     this.pending = null;

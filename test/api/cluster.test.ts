@@ -41,7 +41,6 @@ describe.each(['sharded', 'classic'])('cluster (%s adapter): API and SSE across 
   ): Promise<SseStreamClient> {
     const s = await openSse(`${node.url}/v1/events?${query}`, headers);
     if (isRefusal(s)) throw new Error(`refused: ${JSON.stringify(s.body)}`);
-    await s.next((e) => e.event === 'roomcast:ready');
     return s;
   }
   const note = (data: unknown) => (e: SseEvent) =>

@@ -43,7 +43,10 @@ export interface SseEvent {
 export interface SseStreamClient {
   status: number;
   headers: IncomingMessage['headers'];
+  /** Dispatched events (a block with data), as EventSource would fire them. */
   events: SseEvent[];
+  /** The last `id:` seen, dispatched or not: what EventSource sends back as Last-Event-ID. */
+  lastEventId: string;
   comments: number;
   ended: Promise<void>;
   /** The first event (from `from` on) that `match` accepts, within `ms`. */
@@ -93,6 +96,7 @@ function sseReader(res: IncomingMessage, destroy: () => void): SseStreamClient {
     status: res.statusCode ?? 0,
     headers: res.headers,
     events,
+    lastEventId: '',
     comments: 0,
     ended: new Promise((resolve) => res.on('close', resolve)),
     next(match, ms = 5000, from = 0) {
@@ -133,9 +137,10 @@ function sseReader(res: IncomingMessage, destroy: () => void): SseStreamClient {
   return stream;
 }
 
+/** Parses one block as the SSE spec does: an id updates lastEventId; only data dispatches. */
 function parseBlock(block: string, stream: SseStreamClient): void {
   const event: SseEvent = { event: 'message', data: '' };
-  let isEvent = false;
+  let data: string[] = [];
   for (const line of block.split('\n')) {
     if (line.startsWith(':')) {
       stream.comments++;
@@ -144,13 +149,14 @@ function parseBlock(block: string, stream: SseStreamClient): void {
     const colon = line.indexOf(':');
     const field = colon < 0 ? line : line.slice(0, colon);
     const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-    if (field === 'id') event.id = value;
+    if (field === 'id') stream.lastEventId = value;
     else if (field === 'event') event.event = value;
-    else if (field === 'data') event.data = event.data ? `${event.data}\n${value}` : value;
-    else continue;
-    isEvent = true;
+    else if (field === 'data') data = [...data, value];
   }
-  if (isEvent && (event.data || event.id !== undefined)) stream.events.push(event);
+  if (data.length === 0) return;
+  event.data = data.join('\n');
+  event.id = stream.lastEventId;
+  stream.events.push(event);
 }
 
 /** Closes every stream `openSse` opened. Call in afterEach. */

@@ -79,12 +79,19 @@ describe('GET /v1/rooms/:room/history', () => {
     );
     expect(since.body).toMatchObject({ ok: true, recovered: true });
     expect(since.body.messages?.map((m) => m.offset)).toEqual([3, 4, 5]);
+    const current = await api<{ messages: Envelope[] }>(
+      b.url,
+      'GET',
+      '/v1/rooms/q:hist/history?since=3&limit=1',
+    );
+    expect(current.body).toMatchObject({ ok: true, recovered: true, offset: 5 });
+    expect(current.body.messages?.map((m) => m.offset)).toEqual([4]);
     const stale = await api(b.url, 'GET', '/v1/rooms/q:hist/history?since=2&epoch=other');
     expect(stale.body).toMatchObject({ ok: true, recovered: false, messages: [] });
   });
 
   it.each([
-    ['since without epoch', '?since=1'],
+    ['epoch without since', '?epoch=e'],
     ['a negative limit', '?limit=-1'],
     ['a word as since', '?since=abc&epoch=e'],
   ])('refuses %s', async (_what, query) => {

@@ -32,7 +32,8 @@ const reader = token('reader', { subscribe: ['feed:*'] });
 async function stream(query: string, headers: Record<string, string> = {}): Promise<SseStreamClient> {
   const s = await openSse(`${b.url}/v1/events?${query}`, headers);
   if (isRefusal(s)) throw new Error(`refused: ${JSON.stringify(s.body)}`);
-  await s.next((e) => e.event === 'roomcast:ready');
+  // The stream opens with every room's position as an id-only block (joined by then).
+  await until(() => s.lastEventId !== '', 3000, 'the first id');
   return s;
 }
 
@@ -45,8 +46,8 @@ describe('GET /v1/events', () => {
   it('streams each message as an event named after it, with the envelope as data', async () => {
     const s = await stream('room=feed:a&room=feed:b', { authorization: `Bearer ${reader}` });
     expect(s.headers['content-type']).toMatch(/^text\/event-stream/);
-    const ready = JSON.parse(s.events[0]!.data) as { rooms: Array<{ room: string; offset: number }> };
-    expect(ready.rooms.map((r) => r.room)).toEqual(['feed:a', 'feed:b']);
+    expect(s.lastEventId).toMatch(/^feed:a;[^;,]+;0,feed:b;[^;,]+;0$/);
+    expect(s.events).toEqual([]);
     await publish('feed:a', 1);
     const socket = await connect(b.url, token('writer'));
     await request(socket, 'publish', { room: 'feed:b', event: 'note', data: 2 });
@@ -64,7 +65,7 @@ describe('GET /v1/events', () => {
   it('resumes every room with Last-Event-ID, without loss or duplicates', async () => {
     const auth = { authorization: `Bearer ${reader}` };
     const first = await stream('room=feed:r1&room=feed:r2', auth);
-    const quietId = first.events[0]!.id!;
+    const quietId = first.lastEventId;
     await publish('feed:r1', 'a1');
     await publish('feed:r2', 'b1');
     const seen = await first.next(isData('b1'));
@@ -82,15 +83,29 @@ describe('GET /v1/events', () => {
     expect(notes.filter((d) => String(d).startsWith('a'))).toEqual(['a2', 'a3']);
     expect(notes.filter((d) => String(d).startsWith('b'))).toEqual(['b2', 'b3']);
     expect(notes).toHaveLength(4);
-    // The id of the ready event alone (nothing received yet) also resumes from the start.
+    // The opening id alone (nothing received yet) also resumes from the start.
     const fromReady = await stream(
       `room=feed:r1&room=feed:r2&lastEventId=${encodeURIComponent(quietId)}`,
       auth,
     );
     await fromReady.next(isData('b3'));
     expect(fromReady.events.filter((e) => e.event === 'note')).toHaveLength(6);
-    const ready = JSON.parse(fromReady.events[0]!.data) as { rooms: Array<{ recovered: boolean }> };
-    expect(ready.rooms.every((r) => r.recovered)).toBe(true);
+    expect(fromReady.events.some((e) => e.event === 'roomcast:gap')).toBe(false);
+  });
+
+  it('tells which rooms could not be resumed with a roomcast:gap event', async () => {
+    await publish('feed:g1', 'x');
+    const stale = 'feed:g1;gone-epoch;5,feed:g2;gone-epoch;0';
+    const s = await stream(`room=feed:g1&room=feed:g2&token=${reader}`, { 'last-event-id': stale });
+    const gap = await s.next((e) => e.event === 'roomcast:gap');
+    const rooms = (JSON.parse(gap.data) as { rooms: Array<{ room: string; offset: number }> }).rooms;
+    expect(rooms.map((r) => [r.room, r.offset])).toEqual([
+      ['feed:g1', 1],
+      ['feed:g2', 0],
+    ]);
+    await publish('feed:g1', 'y');
+    await s.next(isData('y'));
+    expect(s.events.filter((e) => e.event === 'note')).toHaveLength(1);
   });
 
   it('accepts the token as ?token= and sends heartbeat comments', async () => {
@@ -184,7 +199,7 @@ describe('GET /v1/events', () => {
     const own = await startBroker();
     const s = await openSse(`${own.url}/v1/events?room=feed:bye&token=${reader}`);
     if (isRefusal(s)) throw new Error('refused');
-    await s.next((e) => e.event === 'roomcast:ready');
+    await until(() => s.lastEventId !== '', 3000, 'the first id');
     const closed = own.close();
     const closing = await s.next((e) => e.event === 'roomcast:closing');
     expect(JSON.parse(closing.data)).toMatchObject({ code: 'shutting_down' });
