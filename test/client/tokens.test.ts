@@ -1,0 +1,111 @@
+import jwt from 'jsonwebtoken';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { ClientError } from '../../src/client/index.js';
+import {
+  closeClients,
+  connect,
+  type RunningBroker,
+  request,
+  SECRET,
+  startBroker,
+  token,
+  until,
+} from '../helpers/broker.js';
+import { closeSdkClients, nextClientEvent, record, sdkClient, sdkConfig, serverSocketOf } from './helpers.js';
+
+let b: RunningBroker;
+let attempts = 0;
+beforeAll(async () => {
+  // Every token is within the warning lead from the start: `token_expiring` comes at once.
+  b = await startBroker(sdkConfig({}, { tokenExpiryLeadMs: 3_600_000 }));
+  b.broker.io.engine.on('connection', () => attempts++);
+});
+afterEach(() => {
+  closeSdkClients();
+  closeClients();
+});
+afterAll(() => b.close());
+
+const expired = (sub: string) =>
+  jwt.sign({ sub, exp: Math.floor(Date.now() / 1000) - 120, rooms: { subscribe: ['*'] } }, SECRET);
+
+function errorsOf(client: ReturnType<typeof sdkClient>): ClientError[] {
+  const errors: ClientError[] = [];
+  client.on('error', (e) => errors.push(e));
+  return errors;
+}
+
+describe('SDK tokens', () => {
+  it('refreshes the token with getToken on token_expiring', async () => {
+    let calls = 0;
+    const client = sdkClient({
+      url: b.url,
+      token: token('alice', undefined, { ttlSec: 60 }),
+      getToken: () => {
+        calls++;
+        return token('alice', undefined, { ttlSec: 7200 });
+      },
+    });
+    const refreshed = await nextClientEvent(client, 'token_refreshed');
+    expect(calls).toBe(1);
+    expect(refreshed.expiresAt).toBeGreaterThan(Date.now() + 3_600_000);
+    expect(serverSocketOf(b, client).data.expiresAt).toBe(refreshed.expiresAt);
+    expect(client.state).toBe('connected');
+  });
+
+  it('reconnects with a fresh token after closing token_expired, and loses nothing', async () => {
+    const tokens = [
+      () => token('bob', undefined, { ttlSec: 2 }), // to connect with
+      () => {
+        throw new Error('auth service away'); // on token_expiring: the refresh fails
+      },
+      () => token('bob', undefined, { ttlSec: 7200 }), // after the server closed the connection
+    ];
+    const client = sdkClient({ url: b.url, getToken: () => tokens.shift()!() });
+    const errors = errorsOf(client);
+    const room = client.join('chat:expiry');
+    const seen = record(room);
+    await room.joined;
+    const closing = nextClientEvent(client, 'closing', 8000);
+    const pub = await connect(b.url, token('pub'));
+    await request(pub, 'publish', { room: 'chat:expiry', event: 'n', data: 1 });
+    expect(await closing).toMatchObject({ code: 'token_expired' });
+    await request(pub, 'publish', { room: 'chat:expiry', event: 'n', data: 2 });
+    await until(() => seen.offsets.length === 2, 8000, 'both messages');
+    expect(seen.offsets).toEqual([1, 2]);
+    expect(tokens).toHaveLength(0);
+    expect(errors.map((e) => e.code)).toEqual(['get_token_failed']);
+    await until(() => client.state === 'connected', 5000, 'connected again');
+  });
+
+  it('surfaces a refused token as an error and stops, with no retry loop', async () => {
+    const before = attempts;
+    const client = sdkClient({ url: b.url, token: 'not-a-jwt' });
+    const errors = errorsOf(client);
+    const stopped = await nextClientEvent(client, 'disconnected');
+    expect(stopped.error?.code).toBe('token_invalid');
+    expect(errors.map((e) => e.code)).toEqual(['token_invalid']);
+    expect(client.state).toBe('disconnected');
+    expect(attempts - before).toBe(1);
+
+    const missing = sdkClient({ url: b.url });
+    expect((await nextClientEvent(missing, 'disconnected')).error?.code).toBe('token_missing');
+  });
+
+  it('asks getToken once more for an expired token, then stops', async () => {
+    const before = attempts;
+    let calls = 0;
+    const client = sdkClient({
+      url: b.url,
+      token: expired('carol'),
+      getToken: () => {
+        calls++;
+        return expired('carol');
+      },
+    });
+    const stopped = await nextClientEvent(client, 'disconnected');
+    expect(stopped.error).toMatchObject({ code: 'token_expired', temporary: false });
+    expect(calls).toBe(2); // the option's token is known to be stale: one fresh one, then one retry
+    expect(attempts - before).toBe(2);
+  });
+});
