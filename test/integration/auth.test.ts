@@ -188,3 +188,28 @@ describe('refresh', () => {
     expect(reply).toEqual({ ok: true, expiresAt: null });
   });
 });
+
+describe('allowed origins', () => {
+  it('refuses a browser origin that is not listed, on both transports', async () => {
+    const strict = await startBroker(testConfig({ allowedOrigins: ['https://app.example'] }));
+    try {
+      for (const transports of [['websocket'], ['polling']]) {
+        const bad = await connectError(strict.url, token('a'), {
+          transports,
+          extraHeaders: { origin: 'https://evil.example' },
+        });
+        expect(bad.message).toMatch(/error/i);
+        const good = await connect(strict.url, token('a'), {
+          transports,
+          extraHeaders: { origin: 'https://app.example' },
+        });
+        expect(await request(good, 'join', { room: 'o:1' })).toMatchObject({ ok: true });
+      }
+      // A server-side client sends no Origin; CORS does not apply to it.
+      expect((await connect(strict.url, token('a'))).connected).toBe(true);
+    } finally {
+      closeClients();
+      await strict.close();
+    }
+  });
+});
