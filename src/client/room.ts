@@ -1,13 +1,12 @@
 import type {
   Envelope,
   HistoryReply,
-  JoinReply,
   PresenceEvent,
   PresenceReply,
   PublishReply,
   StreamPosition,
 } from '../protocol.js';
-import type { RequestOf } from './ack.js';
+import type { ReplyOf, RequestOf } from './ack.js';
 import { Emitter } from './emitter.js';
 import { ClientError, failure, type Result } from './errors.js';
 import { Sequencer } from './stream.js';
@@ -30,7 +29,7 @@ export interface RoomHost {
     event: E,
     payload: RequestOf<E>,
     opts: { room: string; now?: boolean },
-  ): Promise<Result<RoomReplies[E]>>;
+  ): Promise<Result<ReplyOf<E>>>;
   /** The room was left or refused: stop routing to it. */
   forget(room: RoomInternals): void;
   /** Errors and unrecovered streams also go to the client's handlers. */
@@ -45,14 +44,6 @@ export interface RoomInternals {
   receive(envelope: Envelope): void;
   presenceChanged(event: PresenceEvent): void;
   close(): void;
-}
-
-interface RoomReplies {
-  join: JoinReply;
-  leave: object;
-  publish: PublishReply;
-  presence: PresenceReply;
-  history: HistoryReply;
 }
 
 interface RoomEvents {
@@ -279,20 +270,12 @@ export class Room<M extends MessageMap = Record<string, unknown>> implements Roo
   }
 
   private deliver(m: Envelope, replayed: boolean): void {
-    const meta: MessageMeta = {
-      id: m.id,
-      room: m.room,
-      event: m.event,
-      offset: m.offset,
-      epoch: m.epoch,
-      ts: m.ts,
-      from: m.from,
-      replayed,
-    };
+    const { data, ...envelope } = m;
+    const meta: MessageMeta = { ...envelope, replayed };
     for (const key of [m.event, '*']) {
       for (const handler of this.handlers.get(key) ?? []) {
         try {
-          (handler as MessageHandler<unknown>)(m.data, meta);
+          (handler as MessageHandler<unknown>)(data, meta);
         } catch (err) {
           this.report(handlerError(err, this.name));
         }
