@@ -2,6 +2,7 @@
 // Writes docs/openapi.json from the built broker (the same document GET /v1/openapi.json serves
 // with the default limits). Run after `npm run build`: `node scripts/openapi.mjs [distDir]`.
 // test/api/queries.test.ts fails when the committed file and the served document differ.
+import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -12,5 +13,8 @@ const { createApiSchemas } = await import(pathToFileURL(resolve(dist, 'api/schem
 const { createOpenApiDocument } = await import(pathToFileURL(resolve(dist, 'api/openapi.js')).href);
 const defaults = JSON.parse(readFileSync(resolve(root, 'config/default.json'), 'utf8')).api;
 const doc = createOpenApiDocument(createApiSchemas(defaults));
-writeFileSync(resolve(root, 'docs/openapi.json'), `${JSON.stringify(doc, null, 2)}\n`);
+const out = resolve(root, 'docs/openapi.json');
+writeFileSync(out, `${JSON.stringify(doc, null, 2)}\n`);
+// In the project's JSON style, so `npm run lint` stays clean.
+execFileSync(resolve(root, 'node_modules/.bin/biome'), ['format', '--write', out], { stdio: 'ignore' });
 console.log('wrote docs/openapi.json');

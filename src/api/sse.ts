@@ -66,7 +66,9 @@ export function registerSse(app: FastifyInstance, deps: SseDeps): void {
       throw failed.reason;
     }
     if (req.raw.socket.destroyed || stream.isClosed) {
+      // The client left while the rooms were joined: nothing to answer.
       stream.close();
+      reply.hijack();
       return reply;
     }
     const joins = settled.map((s) => (s as PromiseFulfilledResult<JoinReply>).value);
