@@ -34,6 +34,12 @@ const OPTIONS = {
   nodes: { type: 'string', default: '2,3', help: 'node counts of the cluster scenarios' },
   'cluster-subs': { type: 'string', default: '1000', help: 'subscribers in cluster fan-out' },
   'cluster-rate': { type: 'string', default: '20', help: 'publishes/s in cluster fan-out' },
+  'cluster-rooms': { type: 'string', default: '300', help: 'rooms (of 5) in the cluster rooms scenarios' },
+  'cluster-rooms-rate': {
+    type: 'string',
+    default: '300',
+    help: 'publishes/s in the cluster rooms scenarios',
+  },
   'http-subs': { type: 'string', default: '1000', help: 'subscribers in the HTTP scenario' },
   'http-members': { type: 'string', default: '10', help: 'members per room in the HTTP scenario' },
   'http-rate': { type: 'string', default: '500', help: 'HTTP publishes/s over the rooms' },
@@ -119,6 +125,7 @@ for (const c of selected) {
     kind: c.kind,
     description: c.description,
     params: c.params,
+    share: c.share,
     seconds: Math.round((performance.now() - started) / 1000),
     ...measured,
   };

@@ -25,8 +25,12 @@ export const ROWS = {
   cluster: [
     ['cpuUsPerDelivery', 'servers CPU µs / delivery', 3],
     ['cpuUsPerPublish', 'servers CPU µs / publish', 1],
-    ['redisCommandsPerPublish', 'Redis cmds / publish', 2],
-    ['redisCpuMs', 'Redis CPU ms', 0],
+    ['redisPublishCommandsPerPublish', 'Redis cmds / publish (path)', 2],
+    ['redisPublishCommands', '  publish path', 0],
+    ['redisBackgroundCommandsPerPublish', '  + timers (heartbeats)', 3],
+    ['redisCallsInsideRedisPerPublish', 'Redis calls incl. Lua / pub', 2],
+    ['redisCpuUsPerPublish', 'Redis CPU µs / publish', 1],
+    ['redisMessagesPerNodePerPublish', 'pub/sub msgs per node / pub', 2],
     ['deliveriesPerSec', 'deliveries / s', 0],
     ['latencyP50Ms', 'latency p50 ms', 2],
     ['latencyP99Ms', 'latency p99 ms', 2],
@@ -35,6 +39,7 @@ export const ROWS = {
     ['deliveries', 'deliveries', 0],
     ['lost', 'lost', 0],
     ['serverRssMB', 'servers RSS MB (end)', 1],
+    ['otherBusyCores', 'other load (cores busy)', 2],
   ],
   http: [
     ['cpuUsPerDelivery', 'server CPU µs / delivery', 3],
@@ -65,6 +70,13 @@ export const ROWS = {
 
 function fmt(v, digits) {
   if (v === null || v === undefined || Number.isNaN(v)) return '-';
+  if (Array.isArray(v)) return v.map((x) => fmt(x, digits)).join(' ');
+  if (typeof v === 'object') {
+    return Object.entries(v)
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, x]) => `${k} ${x.toFixed(2)}`)
+      .join(', ');
+  }
   if (typeof v !== 'number') return String(v);
   return v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
@@ -132,6 +144,17 @@ export function bars(scenario) {
   if (scenario.kind === 'cluster' && roomcast.redisPublishCommandsPerPublish !== undefined) {
     const v = roomcast.redisPublishCommandsPerPublish;
     out.push({ what: 'roomcast Redis cmds/publish', value: v, limit: 2, holds: v !== null && v <= 2 });
+  }
+  if (scenario.kind === 'cluster' && scenario.share && roomcast.redisMessagesPerNodePerPublish) {
+    // A node serving 1/N of the rooms should receive 1/N of the messages (small slack for rounding).
+    const v = Math.max(...roomcast.redisMessagesPerNodePerPublish);
+    const limit = Math.round(scenario.share * 1000) / 1000;
+    out.push({
+      what: 'roomcast max pub/sub msgs per node / publish',
+      value: v,
+      limit,
+      holds: v <= limit + 0.02,
+    });
   }
   return out;
 }

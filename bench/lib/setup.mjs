@@ -64,9 +64,9 @@ export function startPublisher() {
 
 /**
  * Opens `rooms.length` connections spread over the subscriber processes; connection i goes to
- * `urls[i % urls.length]` (several nodes in cluster scenarios).
+ * `urls[nodeOf(i)]` (several nodes in cluster scenarios; by default i % nodes).
  */
-export async function openSubscribers(procs, { target, urls, rooms }) {
+export async function openSubscribers(procs, { target, urls, rooms, nodeOf = (i) => i % urls.length }) {
   const shares = procs.map(() => ({ rooms: [], indexes: [] }));
   rooms.forEach((room, i) => {
     const share = shares[i % procs.length];
@@ -77,7 +77,7 @@ export async function openSubscribers(procs, { target, urls, rooms }) {
     procs.map(async (proc, p) => {
       const byUrl = new Map();
       shares[p].rooms.forEach((room, j) => {
-        const url = urls[shares[p].indexes[j] % urls.length];
+        const url = urls[nodeOf(shares[p].indexes[j])];
         if (!byUrl.has(url)) byUrl.set(url, []);
         byUrl.get(url).push(room);
       });

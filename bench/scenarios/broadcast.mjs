@@ -13,6 +13,7 @@ import { availableParallelism } from 'node:os';
 import { createHistogram, merge, summary } from '../lib/hist.mjs';
 import { machineCpu } from '../lib/machine.mjs';
 import { now, sleep } from '../lib/proc.mjs';
+import { startRedis } from '../lib/redis.mjs';
 import {
   API_KEY,
   openSubscribers,
@@ -26,9 +27,11 @@ import {
 /**
  * @param {string[]} targets  e.g. ['roomcast', 'bare']
  * @param {{ rooms: string[], publishRooms: string[], rate: number, duration: number, rounds: number,
- *   warmup: number, procs: number, payloadBytes: number, nodes?: number, redis?: object, http?: boolean,
- *   profileDir?: string, label: string, serverConfig?: object }} p
- *   `rooms[i]` is the room of subscriber connection i; `duration` is measured seconds per target.
+ *   warmup: number, procs: number, payloadBytes: number, nodes?: number, http?: boolean,
+ *   nodeOf?: (i: number) => number, profileDir?: string, label: string }} p
+ *   `rooms[i]` is the room of subscriber connection i, on node `nodeOf(i)` (default i % nodes);
+ *   `duration` is measured seconds per target. With `nodes` > 1 each target gets a redis-server
+ *   of its own and its servers run in cluster mode over it.
  */
 export async function runBroadcast(targets, p) {
   const rigs = [];
@@ -79,17 +82,17 @@ async function startRig(target, p) {
   const nodes = p.nodes ?? 1;
   const rig = { target, servers: [], subs: startSubscribers(p.procs), pub: undefined, seq: 0 };
   try {
+    if (nodes > 1) rig.redis = await startRedis();
     for (let n = 0; n < nodes; n++) {
       rig.servers.push(
         await startServer(target, {
-          redisUrl: p.redis?.url,
+          redisUrl: rig.redis?.url,
           label: `${p.label}-${target}${nodes > 1 ? `-node${n}` : ''}`,
-          config: p.serverConfig?.[target],
         }),
       );
     }
     const urls = rig.servers.map((s) => s.url);
-    await openSubscribers(rig.subs, { target, urls, rooms: p.rooms });
+    await openSubscribers(rig.subs, { target, urls, rooms: p.rooms, nodeOf: p.nodeOf });
     rig.members = countMembers(p.rooms);
     rig.pub = startPublisher();
     if (p.http) {
@@ -114,6 +117,7 @@ async function stopRig(rig) {
   await Promise.allSettled(rig.subs.map((s) => s.request('close', {}, 10_000)));
   await rig.pub?.request('close', {}, 5_000).catch(() => undefined);
   await stopAll([rig.pub, ...rig.subs, ...rig.servers]);
+  await rig.redis?.stop();
 }
 
 /** Warm-up: JIT, buffers and (in cluster mode) subscriptions; not measured. */
@@ -121,6 +125,21 @@ async function warmUp(rig, p) {
   const total = Math.max(1, Math.round(p.rate * p.warmup));
   const run = await publish(rig, p, total, false);
   await drain(rig.subs, 'warm', expectedTotal(run.perRoom, rig.members));
+}
+
+const IGNORED = new Set(['info', 'ping']); // the bench's own reads of Redis
+
+function sumSent(stats) {
+  const out = {};
+  for (const s of stats) for (const [k, v] of Object.entries(s.redis?.sent ?? {})) out[k] = (out[k] ?? 0) + v;
+  return out;
+}
+
+function diffCounts(a, b) {
+  const out = {};
+  for (const [k, v] of Object.entries(b))
+    if (!IGNORED.has(k) && v - (a[k] ?? 0) > 0) out[k] = v - (a[k] ?? 0);
+  return out;
 }
 
 function publish(rig, p, total, measured) {
@@ -136,7 +155,7 @@ function publish(rig, p, total, measured) {
 async function measureWindow(rig, p, seconds) {
   await Promise.all(rig.subs.map((s) => s.request('reset')));
   await Promise.all(rig.servers.map((s) => s.request('resetLoopDelay')));
-  const redis0 = p.redis ? await p.redis.commandStats() : null;
+  const redis0 = rig.redis ? await rig.redis.stats() : null;
   const before = await Promise.all(rig.servers.map((s) => s.request('stats')));
   const machine0 = machineCpu();
   const run = await publish(rig, p, Math.max(1, Math.round(p.rate * seconds)), true);
@@ -144,9 +163,23 @@ async function measureWindow(rig, p, seconds) {
   const drained = await drain(rig.subs, 'received', expected);
   const after = await Promise.all(rig.servers.map((s) => s.request('stats')));
   const machine1 = machineCpu();
-  const redis1 = p.redis ? await p.redis.commandStats() : null;
+  const redis1 = rig.redis ? await rig.redis.stats() : null;
   const reports = await Promise.all(rig.subs.map((s) => s.request('report', { expected: run.perRoom })));
-  return { run, expected, drained, before, after, reports, redis0, redis1, machine0, machine1 };
+  let redis = null;
+  if (redis0) {
+    redis = {
+      sent: diffCounts(sumSent(before), sumSent(after)),
+      calls: diffCounts(redis0.calls, redis1.calls),
+      cpuUs: redis1.cpuUs - redis0.cpuUs,
+      // Pub/sub messages each node's subscriber connection received.
+      receivedPerNode: after.map((s, i) => {
+        const a = s.redis.received;
+        const b = before[i].redis.received;
+        return a.message + a.pmessage + a.smessage - (b.message + b.pmessage + b.smessage);
+      }),
+    };
+  }
+  return { run, expected, drained, before, after, reports, redis, machine0, machine1 };
 }
 
 function countMembers(rooms) {
@@ -209,7 +242,7 @@ function summarize(windows) {
   let machineTotalUs = 0;
   let benchCpuUs = 0;
   let rss = 0;
-  const redis = { total: 0, cpuUs: 0, byName: {} };
+  const redis = { sent: {}, calls: {}, cpuUs: 0, receivedPerNode: [] };
   for (const w of windows) {
     for (const r of w.reports) {
       merge(latency, r.latency);
@@ -233,7 +266,7 @@ function summarize(windows) {
     publishSeconds += (w.run.lastSentAt - w.run.startedAt) / 1000;
     loopDelay = Math.max(loopDelay, ...w.after.map((s) => s.loopDelayP99Ms));
     rss = sum(w.after, (s) => s.rss);
-    if (w.redis0 && w.redis1) addRedis(redis, w.redis0, w.redis1);
+    if (w.redis) addRedis(redis, w.redis);
     if (w.machine0 && w.machine1) {
       machineBusyUs += w.machine1.busyUs - w.machine0.busyUs;
       machineTotalUs += w.machine1.totalUs - w.machine0.totalUs;
@@ -278,23 +311,51 @@ function summarize(windows) {
       ? Math.max(0, machineBusyUs - benchCpuUs) / (machineTotalUs / cores())
       : null,
   };
-  if (windows[0]?.redis0) {
-    result.redisCommands = redis.total;
-    result.redisCommandsByName = redis.byName;
-    result.redisCpuMs = redis.cpuUs / 1000;
-    result.redisCommandsPerPublish = published ? redis.total / published : null;
-  }
+  if (windows[0]?.redis) Object.assign(result, redisFigures(redis, published));
   return result;
 }
 
-/** Redis commands during a measured window, by command name. */
-function addRedis(into, r0, r1) {
-  for (const [cmd, calls] of Object.entries(r1.calls)) {
-    const d = calls - (r0.calls[cmd] ?? 0);
-    if (d > 0) {
-      into.byName[cmd] = (into.byName[cmd] ?? 0) + d;
-      into.total += d;
-    }
-  }
-  into.cpuUs += r1.cpuUs - r0.cpuUs;
+function addTo(into, counts) {
+  for (const [k, v] of Object.entries(counts)) into[k] = (into[k] ?? 0) + v;
+}
+
+function addRedis(into, w) {
+  addTo(into.sent, w.sent);
+  addTo(into.calls, w.calls);
+  into.cpuUs += w.cpuUs;
+  w.receivedPerNode.forEach((n, i) => {
+    into.receivedPerNode[i] = (into.receivedPerNode[i] ?? 0) + n;
+  });
+}
+
+/**
+ * Redis per published message, from the nodes' side (commands sent, counted in each node by name,
+ * scripts by SHA) and from Redis's side (INFO commandstats, which also counts the commands run
+ * inside Lua scripts); and the pub/sub messages each node received per publish (1.0 = every node
+ * gets every message). The publish path is the commands sent at least once per two publishes;
+ * the rest (presence heartbeats, reaping) runs on timers, whatever the publish rate.
+ */
+function redisFigures(r, published) {
+  const perPublish = (o) =>
+    Object.fromEntries(
+      Object.entries(o)
+        .map(([k, v]) => [k, v / published])
+        .sort((a, b) => b[1] - a[1]),
+    );
+  const sent = perPublish(r.sent);
+  const sum = (entries) => entries.reduce((a, [, v]) => a + v, 0);
+  const path = Object.entries(sent).filter(([, v]) => v >= 0.5);
+  const background = Object.entries(sent).filter(([, v]) => v < 0.5);
+  return {
+    redisPublishCommandsPerPublish: sum(path),
+    redisPublishCommands: Object.fromEntries(path),
+    redisBackgroundCommandsPerPublish: sum(background),
+    redisCommandsSentPerPublish: sum(Object.entries(sent)),
+    redisCommandsByName: sent,
+    redisCallsInsideRedisPerPublish: sum(Object.entries(perPublish(r.calls))),
+    redisCallsByName: perPublish(r.calls),
+    redisCpuMs: r.cpuUs / 1000,
+    redisCpuUsPerPublish: r.cpuUs / published,
+    redisMessagesPerNodePerPublish: r.receivedPerNode.map((n) => n / published),
+  };
 }

@@ -84,6 +84,60 @@ function idle(opts, profileDir) {
   ];
 }
 
+/**
+ * Cluster: N nodes over a redis-server of each target's own. Fan-out: one room whose subscribers
+ * are spread over the nodes. Rooms: each room's members all on one node (room r on node r % N),
+ * publishes spread over all rooms from node 0; a node should then receive only its own rooms.
+ */
+function cluster(opts, profileDir) {
+  const cases = [];
+  for (const nodes of list(opts.nodes)) {
+    const subs = num(opts['cluster-subs']);
+    const rate = num(opts['cluster-rate']);
+    const fan = {
+      ...common(opts, profileDir),
+      label: `cluster-${nodes}`,
+      nodes,
+      rooms: Array(subs).fill('bench:cluster'),
+      publishRooms: ['bench:cluster'],
+      rate,
+    };
+    cases.push({
+      name: `cluster-${nodes}`,
+      kind: 'cluster',
+      description:
+        `${nodes} nodes over Redis, 1 room × ${subs} subscribers spread over the nodes, ${rate} msg/s ` +
+        `from node 0 for ${fan.duration} s (roomcast sharded adapter; bare stock classic createAdapter)`,
+      params: { nodes, subscribers: subs, rate, duration: fan.duration, payloadBytes: fan.payloadBytes },
+      measure: (targets) => runBroadcast(targets, fan),
+    });
+    const rooms = num(opts['cluster-rooms']);
+    const members = 5;
+    const roomsRate = num(opts['cluster-rooms-rate']);
+    const names = Array.from({ length: rooms }, (_, r) => `bench:crooms${r}`);
+    const spread = {
+      ...common(opts, profileDir),
+      label: `cluster-${nodes}-rooms`,
+      nodes,
+      rooms: Array.from({ length: rooms * members }, (_, i) => names[Math.floor(i / members)]),
+      nodeOf: (i) => Math.floor(i / members) % nodes,
+      publishRooms: names,
+      rate: roomsRate,
+    };
+    cases.push({
+      name: `cluster-${nodes}-rooms`,
+      kind: 'cluster',
+      share: 1 / nodes,
+      description:
+        `${nodes} nodes, ${rooms} rooms × ${members} members, each room on one node (r % ${nodes}), ` +
+        `${roomsRate} msg/s over all rooms from node 0 for ${spread.duration} s`,
+      params: { nodes, rooms, members, rate: roomsRate, duration: spread.duration },
+      measure: (targets) => runBroadcast(targets, spread),
+    });
+  }
+  return cases;
+}
+
 function httpPublish(opts, profileDir) {
   const n = num(opts['http-subs']);
   const members = num(opts['http-members']);
@@ -120,4 +174,4 @@ async function repeated(targets, repeat, run) {
   return { results, runs: repeat, allRuns: runs };
 }
 
-export const SCENARIOS = [fanout, manyRooms, idle, httpPublish];
+export const SCENARIOS = [fanout, manyRooms, idle, cluster, httpPublish];

@@ -12,6 +12,8 @@ import { serveRequests, sleep } from '../lib/proc.mjs';
  * @param {() => Promise<{ port: number, close: () => Promise<void>, clients: () => number }>} start
  */
 export async function runServer(start) {
+  // Before the server creates its Redis clients, so that every command is counted.
+  const counts = process.env.BENCH_REDIS_URL ? (await import('./redis-count.mjs')).redisCounts : null;
   const server = await start();
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
@@ -30,6 +32,7 @@ export async function runServer(start) {
         arrayBuffers: mem.arrayBuffers,
         clients: server.clients(),
         loopDelayP99Ms: loop.percentile(99) / 1e6,
+        redis: counts?.() ?? null,
         at: performance.now(),
       };
     },
