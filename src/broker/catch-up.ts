@@ -25,6 +25,8 @@ interface Mark {
   filling: boolean;
   /** Read history on the next fill even with no gap seen (a tail may be missing). */
   force?: boolean;
+  /** Epochs this room had here before (a late message of one is not tracked). */
+  retired: string[];
 }
 
 interface Space {
@@ -81,13 +83,7 @@ export class CatchUp {
     const space = this.spaces.get(ns);
     if (!space?.adapter.rooms.has(messageChannel(room))) return;
     const mark = space.marks.get(room);
-    if (!mark)
-      space.marks.set(room, {
-        epoch: position.epoch,
-        floor: position.offset,
-        seen: new Set(),
-        filling: false,
-      });
+    if (!mark) space.marks.set(room, newMark(position.epoch, position.offset));
     else if (mark.epoch === position.epoch && position.offset < mark.floor) mark.floor = position.offset;
   }
 
@@ -118,10 +114,13 @@ export class CatchUp {
 
   private delivered(space: Space, room: string, epoch: string, offset: number): void {
     let mark = space.marks.get(room);
+    if (mark?.retired.includes(epoch)) return;
     if (!mark || mark.epoch !== epoch) {
       // A room new here starts at this message; a new epoch (Redis lost its data) from its start.
       if (mark) clearTimeout(mark.timer);
-      mark = { epoch, floor: mark ? 0 : offset - 1, seen: new Set(), filling: false };
+      const next = newMark(epoch, mark ? 0 : offset - 1);
+      if (mark) next.retired = [mark.epoch, ...mark.retired].slice(0, 4);
+      mark = next;
       space.marks.set(room, mark);
     }
     if (offset <= mark.floor) return;
@@ -166,6 +165,7 @@ export class CatchUp {
     if (space.marks.get(room) !== mark) return undefined;
     if (res.epoch !== mark.epoch) {
       // History restarted: everything of the new epoch is new here.
+      mark.retired = [mark.epoch, ...mark.retired].slice(0, 4);
       mark.epoch = res.epoch;
       mark.floor = 0;
       mark.seen.clear();
@@ -185,6 +185,10 @@ export class CatchUp {
     mark.force = true;
     return 0;
   }
+}
+
+function newMark(epoch: string, floor: number): Mark {
+  return { epoch, floor, seen: new Set(), filling: false, retired: [] };
 }
 
 /** Moves `floor` over every offset seen right after it. */

@@ -1,5 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from './logger.js';
+import { PublishRetry } from './publish-retry.js';
 
 /**
  * The three Redis connections of a cluster node, created once per broker, each with an `error`
@@ -27,6 +28,8 @@ export interface RedisClients {
 export interface RedisClientOptions {
   requestTimeoutMs: number;
   log: Logger;
+  /** Channels whose failed (S)PUBLISH is sent again later (room messages; see publish-retry.ts). */
+  retryable?: (channel: string) => boolean;
 }
 
 const PUB_METHODS = ['publish', 'spublish', 'select'];
@@ -76,7 +79,10 @@ export function createRedisClients(url: string, opts: RedisClientOptions): Redis
   });
   const pending = new Set<Promise<unknown>>();
   for (const [name, client] of Object.entries({ command, pub, sub })) watch(client, name, opts.log);
-  guard(pub, PUB_METHODS, opts.log);
+  const retry = new PublishRetry(pub, opts.retryable ?? (() => false), opts.log);
+  guard(pub, PUB_METHODS, opts.log, undefined, (method, args) => {
+    if (method === 'spublish' || method === 'publish') retry.failed(method, args[0], args[1]);
+  });
   guard(sub, SUB_METHODS, opts.log, pending);
   return {
     command,
@@ -94,6 +100,7 @@ export function createRedisClients(url: string, opts: RedisClientOptions): Redis
       clearTimeout(timer);
     },
     async close() {
+      retry.close();
       await Promise.all([command, pub, sub].map((c) => closeClient(c, opts.requestTimeoutMs)));
     },
   };
@@ -128,9 +135,16 @@ type Method = (...args: unknown[]) => unknown;
 
 /**
  * Wraps `methods` on one client so the promise each returns has a rejection handler (the caller
- * may still await it and see the error). With `pending`, in-flight calls are tracked.
+ * may still await it and see the error). With `pending`, in-flight calls are tracked; `onReject`
+ * sees each failed call.
  */
-function guard(client: Redis, methods: string[], log: Logger, pending?: Set<Promise<unknown>>): void {
+function guard(
+  client: Redis,
+  methods: string[],
+  log: Logger,
+  pending?: Set<Promise<unknown>>,
+  onReject?: (method: string, args: unknown[]) => void,
+): void {
   const target = client as unknown as Record<string, Method>;
   for (const name of methods) {
     const original = target[name]!.bind(client);
@@ -143,6 +157,7 @@ function guard(client: Redis, methods: string[], log: Logger, pending?: Set<Prom
           (err: Error) => {
             pending?.delete(result);
             log.debug({ err: err.message, command: name }, 'redis pub/sub command failed');
+            onReject?.(name, args);
           },
         );
       }

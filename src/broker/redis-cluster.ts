@@ -1,4 +1,4 @@
-import type { Config } from '../config.js';
+import { type Config, ConfigError } from '../config.js';
 import { RoomcastError } from '../errors.js';
 import type { Engine } from '../rooms/engine.js';
 import { createRedisEngine } from '../rooms/redis-engine.js';
@@ -30,8 +30,16 @@ const RESUBSCRIBE_WAIT_MS = 30_000;
 export async function createRedisCluster(config: Config, log: Logger): Promise<Cluster> {
   const r = config.redis;
   if (!r.url) throw new Error('createRedisCluster needs redis.url');
+  if (r.heartbeatMs * 2 > r.presenceTtlMs) {
+    // Fewer than two heartbeats per TTL and a busy node would be reaped while alive.
+    throw new ConfigError('config redis.heartbeatMs', 'must be at most half of redis.presenceTtlMs');
+  }
   const clog = log.child({ component: 'cluster' });
-  const clients = createRedisClients(r.url, { requestTimeoutMs: r.requestTimeoutMs, log: clog });
+  const clients = createRedisClients(r.url, {
+    requestTimeoutMs: r.requestTimeoutMs,
+    log: clog,
+    retryable: isMessageChannel(r.keyPrefix),
+  });
   const raw = createRedisEngine(clients.command, {
     prefix: r.keyPrefix,
     presenceTtlMs: r.presenceTtlMs,
@@ -133,6 +141,21 @@ async function waitFor(done: () => boolean, ms: number): Promise<boolean> {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   return true;
+}
+
+/**
+ * Whether an adapter channel carries one room's messages: `<prefix>#<ns>##<room>#` (both adapters
+ * name a single-room broadcast's channel so), not a presence channel (`#p#<room>`) nor the
+ * namespace's request channels.
+ */
+function isMessageChannel(prefix: string): (channel: string) => boolean {
+  const head = `${prefix}#`;
+  return (channel) => {
+    if (!channel.startsWith(head)) return false;
+    const rest = channel.slice(head.length);
+    const at = rest.indexOf('##');
+    return at > 0 && !rest.startsWith('p#', at + 2) && rest.endsWith('#') && !rest.slice(0, at).includes('#');
+  };
 }
 
 function redactUrl(url: string): string {

@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { RoomcastError } from '../errors.js';
-import type { Envelope } from '../protocol.js';
+import type { Envelope, Member, RoomStat } from '../protocol.js';
 import { type Engine, type HistoryPolicy, selectHistory } from './engine.js';
 import { RedisPresence } from './redis-presence.js';
-import { defineScripts, roomKeys, type ScriptedRedis } from './redis-scripts.js';
+import { defineScripts, execAll, roomKeys, type ScriptedRedis } from './redis-scripts.js';
 
 export interface RedisEngineOptions {
   /** Every key starts with `<prefix>:`. */
@@ -95,8 +95,8 @@ export function createRedisEngine(client: Redis, opts: RedisEngineOptions): Engi
     },
     addMember: (ns, room, member, connId) => track(unavailable(presence.add(ns, room, member, connId))),
     removeMember: (ns, room, _sub, connId) => track(unavailable(presence.remove(ns, room, connId))),
-    members: (ns, room) => unavailable(presence.members(ns, room)),
-    rooms: (ns, prefix) => unavailable(presence.rooms(ns, prefix)),
+    members: (ns, room) => unavailable(readMembers(redis, opts.prefix, ns, room)),
+    rooms: (ns, prefix) => unavailable(readRooms(redis, opts.prefix, ns, prefix)),
     once: (ns, key, windowMs, run) => once(redis, `${opts.prefix}:once:${ns}:${key}`, windowMs, run, opts),
     onPresenceExpired: (listener) => presence.onExpired(listener),
     isReady: () => redis.status === 'ready' && presence.isHealthy(),
@@ -154,6 +154,46 @@ async function runAndStore<T>(
     opts.log.warn({ err, key }, 'could not store an idempotent result');
   });
   return result;
+}
+
+/** A room's members, from Redis only (no node is asked). */
+async function readMembers(
+  redis: ScriptedRedis,
+  prefix: string,
+  ns: string,
+  room: string,
+): Promise<Member[]> {
+  const k = roomKeys(prefix, ns, room);
+  const flat = await redis.rcMembers(k.users, k.info);
+  const out: Member[] = [];
+  for (let i = 0; i + 2 < flat.length; i += 3) {
+    out.push({ sub: flat[i]!, connections: Number(flat[i + 1]), info: JSON.parse(flat[i + 2]!) });
+  }
+  return out;
+}
+
+/** Rooms with members whose name starts with `start`, with counts, from Redis only. */
+async function readRooms(
+  redis: ScriptedRedis,
+  prefix: string,
+  ns: string,
+  start: string,
+): Promise<RoomStat[]> {
+  const names = await redis.zrangebylex(
+    `${prefix}:rooms:${ns}`,
+    `[${start}`,
+    start ? `[${start}\u00ff` : '+',
+  );
+  if (names.length === 0) return [];
+  const pipe = redis.pipeline();
+  for (const room of names) pipe.hvals(roomKeys(prefix, ns, room).users);
+  const counts = await execAll(pipe);
+  return names
+    .map((room, i) => {
+      const values = (counts[i] as string[]).map(Number);
+      return { room, members: values.length, connections: values.reduce((a, b) => a + b, 0) };
+    })
+    .filter((r) => r.members > 0);
 }
 
 /** Turns any Redis failure into the contract's `unavailable`. */

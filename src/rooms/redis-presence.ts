@@ -1,8 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Member, RoomStat } from '../protocol.js';
 import type { MemberRef } from './engine.js';
-import { roomKeys, type ScriptedPipeline, type ScriptedRedis, scriptedPipeline } from './redis-scripts.js';
+import {
+  execAll,
+  roomKeys,
+  type ScriptedPipeline,
+  type ScriptedRedis,
+  scriptedPipeline,
+} from './redis-scripts.js';
 
 export type ExpiredListener = (ns: string, room: string, member: MemberRef) => void;
 
@@ -45,6 +50,7 @@ export class RedisPresence {
   private reconcileNeeded = true;
   private connectedSince = 0;
   private ticking: Promise<void> | undefined;
+  private again = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly local = new Map<string, LocalMember>();
   private readonly listeners: ExpiredListener[] = [];
@@ -73,11 +79,6 @@ export class RedisPresence {
   /** True after a heartbeat and re-registration have succeeded since the last disconnect. */
   isHealthy(): boolean {
     return this.healthy && this.redis.status === 'ready';
-  }
-
-  /** Resolves once the current heartbeat (if any) is done. */
-  async settled(): Promise<void> {
-    await this.ticking;
   }
 
   onExpired(listener: ExpiredListener): void {
@@ -113,36 +114,6 @@ export class RedisPresence {
     }
   }
 
-  /** The room's members, from Redis only. */
-  async members(ns: string, room: string): Promise<Member[]> {
-    const k = roomKeys(this.opts.prefix, ns, room);
-    const flat = await this.redis.rcMembers(k.users, k.info);
-    const out: Member[] = [];
-    for (let i = 0; i + 2 < flat.length; i += 3) {
-      out.push({ sub: flat[i]!, connections: Number(flat[i + 1]), info: JSON.parse(flat[i + 2]!) });
-    }
-    return out;
-  }
-
-  /** Rooms with members whose name starts with `prefix`, with counts, from Redis only. */
-  async rooms(ns: string, prefix: string): Promise<RoomStat[]> {
-    const names = await this.redis.zrangebylex(
-      `${this.opts.prefix}:rooms:${ns}`,
-      `[${prefix}`,
-      prefix ? `[${prefix}\u00ff` : '+',
-    );
-    if (names.length === 0) return [];
-    const pipe = this.redis.pipeline();
-    for (const room of names) pipe.hvals(roomKeys(this.opts.prefix, ns, room).users);
-    const counts = await execAll(pipe as ScriptedPipeline);
-    return names
-      .map((room, i) => {
-        const values = (counts[i] as string[]).map(Number);
-        return { room, members: values.length, connections: values.reduce((a, b) => a + b, 0) };
-      })
-      .filter((r) => r.members > 0);
-  }
-
   /**
    * Stops the heartbeat. Leftover registrations (connections whose leave is still in flight) are
    * handed to the other nodes: the node is marked dead at once, so one of them reports the leaves.
@@ -170,8 +141,19 @@ export class RedisPresence {
     return `${this.opts.prefix}:nodes`;
   }
 
+  /** One heartbeat at a time; a tick asked for meanwhile (a reconnect) runs right after. */
   private tick(): Promise<void> {
-    this.ticking ??= this.heartbeat().finally(() => {
+    if (this.ticking) {
+      this.again = true;
+      return this.ticking;
+    }
+    const run = async () => {
+      do {
+        this.again = false;
+        await this.heartbeat();
+      } while (this.again);
+    };
+    this.ticking = run().finally(() => {
       this.ticking = undefined;
     });
     return this.ticking;
@@ -272,15 +254,6 @@ export class RedisPresence {
       }
     });
   }
-}
-
-/** Runs a pipeline; rejects with the first command error. */
-async function execAll(pipe: ScriptedPipeline): Promise<unknown[]> {
-  const results = (await pipe.exec()) ?? [];
-  return results.map(([err, value]) => {
-    if (err) throw err;
-    return value;
-  });
 }
 
 function memberId(ns: string, room: string, connId: string): string {

@@ -201,3 +201,12 @@ export function roomKeys(prefix: string, ns: string, room: string): RoomKeys {
 export function scriptedPipeline(redis: ScriptedRedis): ScriptedPipeline {
   return redis.pipeline() as ScriptedPipeline;
 }
+
+/** Runs a pipeline; rejects with the first command error. */
+export async function execAll(pipe: ChainableCommander): Promise<unknown[]> {
+  const results = (await pipe.exec()) ?? [];
+  return results.map(([err, value]) => {
+    if (err) throw err;
+    return value;
+  });
+}

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Envelope } from '../../src/protocol.js';
-import { closeClients, connect, type RunningBroker, request, token, until } from '../helpers/broker.js';
+import { closeClients, collect, connect, type RunningBroker, request, token, until } from '../helpers/broker.js';
 import { startCluster } from '../helpers/cluster.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { readyz, redisOutageDuringStream } from './stream-scenario.js';
@@ -75,5 +75,20 @@ describe('cluster: Redis faults (three brokers in this process)', () => {
       10_000,
       'publish ok again',
     );
+  }, 30_000);
+
+  it('sends a room message again when its SPUBLISH failed after the offset was stored', async () => {
+    redis = await startRedis();
+    nodes = await startCluster(2, redis.url);
+    const alice = await connect(nodes[0]!.url, token('alice'));
+    const bob = await connect(nodes[1]!.url, token('bob'));
+    for (const c of [alice, bob]) await request(c, 'join', { room: 'chat:retry' });
+    const got = collect<Envelope>(bob, 'message');
+    // Redis takes the script but refuses SPUBLISH: acknowledged, not yet delivered to node 1.
+    expect(await redis.command('ACL', 'SETUSER', 'default', '-spublish')).toContain('OK');
+    const ack = await request(alice, 'publish', { room: 'chat:retry', event: 'e', data: 'kept' });
+    expect(ack).toMatchObject({ ok: true, offset: 1 });
+    expect(await redis.command('ACL', 'SETUSER', 'default', '+spublish')).toContain('OK');
+    await until(() => got.some((m) => m.offset === 1 && m.data === 'kept'), 5000, 'the message sent again');
   }, 30_000);
 });
