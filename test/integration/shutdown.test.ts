@@ -1,5 +1,7 @@
+import { pino } from 'pino';
 import { io as ioClient } from 'socket.io-client';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createBroker } from '../../src/broker/create-broker.js';
 import {
   API_KEY,
   closeClients,
@@ -30,6 +32,18 @@ async function closingThenDisconnect(c: TestClient): Promise<Closing> {
   expect(order).toEqual(['closing']);
   return closing;
 }
+
+describe('health', () => {
+  it('is alive before it listens but ready only while listening', async () => {
+    const broker = await createBroker(testConfig(), { logger: pino({ level: 'silent' }) });
+    expect((await broker.http.inject({ url: '/healthz' })).statusCode).toBe(200);
+    expect((await broker.http.inject({ url: '/readyz' })).statusCode).toBe(503);
+    const { port } = await broker.listen();
+    expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+    await broker.close();
+    expect(broker.isReady()).toBe(false);
+  });
+});
 
 describe('broker.close()', () => {
   it('sends closing shutting_down to every client of every namespace and transport, then stops', async () => {
@@ -62,6 +76,11 @@ describe('broker.close()', () => {
     expect(b.broker.isReady()).toBe(false);
     const err = await connectError(b.url, token('late'));
     expect(err.data?.code).toBe('unavailable');
+    // Still serving while it drains, but no longer ready (a load balancer stops sending clients).
+    expect((await fetch(`${b.url}/healthz`)).status).toBe(200);
+    const ready = await fetch(`${b.url}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toEqual({ ok: false });
     expect(await told).toMatchObject({ code: 'shutting_down' });
     closeClients();
     await closed;
