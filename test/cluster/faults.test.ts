@@ -1,6 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Envelope } from '../../src/protocol.js';
-import { closeClients, collect, connect, type RunningBroker, request, token, until } from '../helpers/broker.js';
+import {
+  closeClients,
+  collect,
+  connect,
+  type RunningBroker,
+  request,
+  token,
+  until,
+} from '../helpers/broker.js';
 import { startCluster } from '../helpers/cluster.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { readyz, redisOutageDuringStream } from './stream-scenario.js';
@@ -90,5 +98,23 @@ describe('cluster: Redis faults (three brokers in this process)', () => {
     expect(ack).toMatchObject({ ok: true, offset: 1 });
     expect(await redis.command('ACL', 'SETUSER', 'default', '+spublish')).toContain('OK');
     await until(() => got.some((m) => m.offset === 1 && m.data === 'kept'), 5000, 'the message sent again');
+  }, 30_000);
+
+  it('starts while Redis is away: serves, not ready, and becomes ready when Redis comes', async () => {
+    redis = await startRedis();
+    await redis.kill();
+    nodes = await startCluster(1, redis.url);
+    expect(await readyz(nodes[0]!.url)).toBe(503);
+    const alice = await connect(nodes[0]!.url, token('alice'));
+    expect(await request(alice, 'publish', { room: 'chat:late', event: 'e', data: 1 })).toMatchObject({
+      ok: false,
+      error: { code: 'unavailable' },
+    });
+    await redis.restart();
+    await until(async () => (await readyz(nodes[0]!.url)) === 200, 10_000, 'ready');
+    expect(await request(alice, 'join', { room: 'chat:late' })).toMatchObject({ ok: true });
+    expect(await request(alice, 'publish', { room: 'chat:late', event: 'e', data: 2 })).toMatchObject({
+      ok: true,
+    });
   }, 30_000);
 });
