@@ -49,11 +49,6 @@ export class PublishRetry {
     this.timer ??= setInterval(() => void this.flush(), RETRY_EVERY_MS);
   }
 
-  /** Messages waiting to be sent again. */
-  get size(): number {
-    return this.kept.length;
-  }
-
   close(): void {
     clearInterval(this.timer);
     this.timer = undefined;

@@ -164,4 +164,25 @@ describe('cluster: delivery across three nodes', () => {
     console.log(`redis commands per published message: ${perMessage} (${[...new Set(seen)].join(', ')})`);
     expect(perMessage).toBeLessThanOrEqual(2);
   });
+
+  it('bounds a request to every node by requestTimeoutMs, answering with the nodes that answered', async () => {
+    type ServerSide = {
+      on(event: string, listener: (...args: unknown[]) => void): void;
+      off(event: string, listener: (...args: unknown[]) => void): void;
+      serverSideEmitWithAck(event: string): Promise<unknown[]>;
+    };
+    const [asker, silent, answering] = nodes.map((n) => n.broker.io.of('/') as unknown as ServerSide);
+    const ignore = () => undefined;
+    const pong = (...args: unknown[]) => (args[0] as (v: string) => void)('pong');
+    silent!.on('roomcast:test', ignore);
+    answering!.on('roomcast:test', pong);
+    const started = Date.now();
+    const err = (await asker!.serverSideEmitWithAck('roomcast:test').catch((e: unknown) => e)) as {
+      responses?: unknown[];
+    };
+    expect(Date.now() - started).toBeLessThan(2500);
+    expect(err.responses).toEqual(['pong']);
+    silent!.off('roomcast:test', ignore);
+    answering!.off('roomcast:test', pong);
+  });
 });
