@@ -14,6 +14,7 @@ import type {
 import type { Engine, HistoryPolicy, HistoryResult } from './engine.js';
 import { parseRoomName } from './names.js';
 import { matchesAny } from './patterns.js';
+import { payloadSize } from './payload.js';
 
 /** A connected user as the room manager sees it: a Socket.IO connection or an SSE stream. */
 export interface Client {
@@ -138,7 +139,7 @@ export class RoomManager {
     const name = this.roomName(input.room);
     if (from) this.require(from, 'publish', name);
     const data = input.data === undefined ? null : input.data;
-    const size = Buffer.byteLength(JSON.stringify(data));
+    const size = payloadSize(data);
     if (size > this.config.limits.payloadBytes) {
       throw new RoomcastError(
         'payload_too_large',

@@ -131,6 +131,17 @@ describe('payload_too_large', () => {
     });
   });
 
+  it('counts binary data by its length', async () => {
+    const c = await connect(b.url, token('alice'));
+    const fits = { file: Buffer.alloc(60_000, 7) };
+    expect(await request(c, 'publish', { room: 'bin', event: 'e', data: fits })).toMatchObject({ ok: true });
+    const over = { file: Buffer.alloc(66_000, 7) };
+    expect(await request(c, 'publish', { room: 'bin', event: 'e', data: over })).toMatchObject({
+      ok: false,
+      error: { code: 'payload_too_large' },
+    });
+  });
+
   it.each(['websocket', 'polling'])(
     'drops only the connection that sends a frame over the buffer limit (%s)',
     async (transport) => {

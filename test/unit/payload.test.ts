@@ -1,0 +1,23 @@
+import { describe, expect, it } from 'vitest';
+import { payloadSize } from '../../src/rooms/payload.js';
+
+describe('payloadSize', () => {
+  it('counts the bytes of the JSON', () => {
+    expect(payloadSize(null)).toBe(4);
+    expect(payloadSize({ text: 'hi' })).toBe(13);
+    expect(payloadSize('é')).toBe(4); // two quotes and two bytes of UTF-8
+    expect(payloadSize([1, 2, 3])).toBe(7);
+  });
+
+  it('counts binary parts by their length, wherever they are', () => {
+    expect(payloadSize(Buffer.alloc(1000))).toBe(1001);
+    expect(payloadSize({ file: Buffer.alloc(1000) })).toBe(1010);
+    expect(payloadSize([new Uint8Array(10), new ArrayBuffer(20)])).toBe(35);
+    expect(payloadSize({ a: { b: [Buffer.alloc(5)] } })).toBe(5 + '{"a":{"b":[0]}}'.length);
+  });
+
+  it('does not take a look-alike object for binary', () => {
+    const fake = { type: 'Buffer', data: [1, 2, 3] };
+    expect(payloadSize(fake)).toBe(JSON.stringify(fake).length);
+  });
+});
