@@ -7,6 +7,7 @@ import type { Engine } from '../rooms/engine.js';
 import type { RoomObserver } from '../rooms/manager.js';
 import { type Cluster, createCluster } from './cluster.js';
 import { closeConnection } from './connection.js';
+import { registerDemo } from './demo.js';
 import { createHttp } from './http.js';
 import { createLogger, type Logger } from './logger.js';
 import { type NamespaceRuntime, type RoomcastServer, setupNamespace } from './namespaces.js';
@@ -89,6 +90,8 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
     accepting: () => state === 'listening',
     onShutdown: (hook) => void shutdownHooks.push(hook),
   });
+  // GET /roomcast.js always; the demo page and its token route in development only.
+  registerDemo(http, config);
 
   async function close(): Promise<void> {
     if (state === 'closing' || state === 'closed') return;
