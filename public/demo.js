@@ -223,6 +223,7 @@ function renderMembers(r) {
 
 function renderState(state) {
   const badge = $('state');
+  badge.hidden = false;
   badge.dataset.state = state;
   badge.querySelector('b').textContent = state;
   const button = $('toggle');
