@@ -49,7 +49,10 @@ function config(): Config {
 async function serve(): Promise<number> {
   const cfg = config();
   const broker = await createBroker(cfg);
-  const { url } = await broker.listen();
+  const { url } = await broker.listen().catch(async (err: unknown) => {
+    await broker.close().catch(() => undefined);
+    throw listenError(err, cfg);
+  });
   broker.log.info({ url, cluster: cfg.redis.url ? 'redis' : 'memory' }, 'roomcast listening');
   if (!cfg.production) printDevBanner(cfg, url);
   let stopping = false;
@@ -68,6 +71,16 @@ async function serve(): Promise<number> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   return new Promise<number>(() => undefined); // runs until a signal
+}
+
+/** A port or host that cannot be listened on is the operator's setting: one line, exit 78. */
+function listenError(err: unknown, cfg: Config): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  const why = `cannot listen on ${cfg.host}:${cfg.port} (${code})`;
+  if (code === 'EADDRINUSE' || code === 'EACCES') return new ConfigError('PORT', why);
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN')
+    return new ConfigError('HOST', why);
+  return err;
 }
 
 function printDevBanner(cfg: Config, url: string): void {

@@ -1,5 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import jwt from 'jsonwebtoken';
@@ -145,6 +146,18 @@ describe('roomcast check-config and config errors', () => {
     ],
   ])('exits 78 with one line for %s', async (_what, env, field) => {
     await expectConfigExit({ ...KEYS, ...env }, field);
+  });
+
+  it('serve exits 78 naming PORT when the port is taken', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as AddressInfo;
+    try {
+      const env = { ...KEYS, NODE_ENV: 'production', HOST: '127.0.0.1', PORT: String(port) };
+      await expectConfigExit(env, 'PORT', ['serve']);
+    } finally {
+      taken.close();
+    }
   });
 
   it('serve and token stop on a config error the same way', async () => {
