@@ -51,6 +51,7 @@ export class RedisPresence {
   private connectedSince = 0;
   private ticking: Promise<void> | undefined;
   private again = false;
+  private closed = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly local = new Map<string, LocalMember>();
   private readonly listeners: ExpiredListener[] = [];
@@ -119,11 +120,13 @@ export class RedisPresence {
    * handed to the other nodes: the node is marked dead at once, so one of them reports the leaves.
    */
   async close(): Promise<void> {
+    this.closed = true;
     clearInterval(this.timer);
     await this.ticking;
     const nodeKey = this.nodeKey(this.node);
     const pipe = this.redis.pipeline();
-    if (this.local.size === 0) pipe.zrem(this.nodesKey(), this.node).del(nodeKey);
+    const clean = this.local.size === 0 && !this.reconcileNeeded;
+    if (clean) pipe.zrem(this.nodesKey(), this.node).del(nodeKey);
     else pipe.zadd(this.nodesKey(), 0, this.node);
     await pipe.exec().catch(() => undefined);
   }
@@ -160,7 +163,7 @@ export class RedisPresence {
   }
 
   private async heartbeat(): Promise<void> {
-    if (this.redis.status !== 'ready') return;
+    if (this.closed || this.redis.status !== 'ready') return;
     try {
       let [added, dead, stale] = await this.beat();
       if (added === 1 && this.registered) {
@@ -177,12 +180,23 @@ export class RedisPresence {
       }
       this.healthy = true;
       // Judge others only after a full TTL connected: after an outage they need time to beat again.
-      if (Date.now() - this.connectedSince < this.opts.ttlMs) return;
-      for (const id of new Set([...dead, ...stale])) if (id !== this.node) await this.reap(id);
+      if (Date.now() - this.connectedSince >= this.opts.ttlMs) await this.reapAll([...dead, ...stale]);
     } catch (err) {
       this.healthy = false;
       this.reconcileNeeded = true;
       this.opts.log.debug({ err }, 'presence heartbeat failed');
+    }
+  }
+
+  /** Reaps dead nodes one by one; a failure here does not make this node unhealthy. */
+  private async reapAll(ids: string[]): Promise<void> {
+    for (const id of new Set(ids)) {
+      if (id === this.node) continue;
+      try {
+        await this.reap(id);
+      } catch (err) {
+        this.opts.log.warn({ err, node: id }, 'presence: reaping a dead node failed; will retry');
+      }
     }
   }
 
