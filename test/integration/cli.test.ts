@@ -1,8 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import jwt from 'jsonwebtoken';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -15,6 +12,7 @@ import {
   startBroker,
 } from '../helpers/broker.js';
 import { assertBuilt, runCli } from '../helpers/process.js';
+import { tempFile } from '../helpers/tmp.js';
 
 const KEYS = { ROOMCAST_JWT_SECRET: SECRET, ROOMCAST_API_KEYS: API_KEY };
 let b: RunningBroker;
@@ -25,11 +23,7 @@ beforeAll(async () => {
 afterEach(() => closeClients());
 afterAll(() => b.close());
 
-function file(content: string): string {
-  const path = join(mkdtempSync(join(tmpdir(), 'roomcast-cli-')), 'config.json');
-  writeFileSync(path, content);
-  return path;
-}
+const file = (content: string) => tempFile('cli.json', content);
 
 /** A config failure: exit 78 and exactly one line on stderr that names `field`. */
 async function expectConfigExit(
