@@ -4,19 +4,7 @@ import type { Engine, HistoryPolicy } from '../rooms/engine.js';
 import { messageChannel } from '../rooms/names.js';
 import type { Logger } from './logger.js';
 
-/**
- * Makes live delivery on this node complete, from history, when pub/sub lost messages: while a
- * node's subscriber was away (Redis restarted and the node resubscribed a little after the others
- * published again), or when a publish got its offset but its SPUBLISH failed.
- *
- * Per room with members here it keeps a mark: `floor` (every offset up to it was delivered here or
- * predates the members' joins) and `seen` (offsets above it delivered out of order). A gap that
- * stays open for `graceMs` (messages of concurrent publishers on other nodes may simply arrive out
- * of order) is filled from history, and so is everything after `floor` once the node has
- * resubscribed. Filled messages are emitted to this node's members only, so clients may see one
- * twice or out of order; they drop duplicates by offset. Deliveries are observed on the adapter's
- * `_encode`, the one method both Redis adapters call for local and remote broadcasts alike.
- */
+/** What this node has delivered of one room. */
 interface Mark {
   epoch: string;
   floor: number;
@@ -52,6 +40,25 @@ const RETRY_MS = 1000;
 /** History as stored, with no age filter: a fill wants whatever is still there. */
 const AS_STORED: HistoryPolicy = { size: 1, ttlMs: 0 };
 
+/**
+ * Makes live delivery on this node complete, from history, when pub/sub lost messages: while a
+ * node's subscriber was away (Redis restarted and the node resubscribed a little after the others
+ * published again), or when a publish got its offset but its SPUBLISH failed.
+ *
+ * Per room with members here it keeps a mark: `floor` (every offset up to it was delivered here or
+ * predates the members' joins) and `seen` (offsets above it delivered out of order). A gap that
+ * stays open for `graceMs` (messages of concurrent publishers on other nodes may simply arrive out
+ * of order) is filled from history, and so is everything after `floor` once the node has
+ * resubscribed. Filled messages are emitted to this node's members only, so clients may see one
+ * twice or out of order; they drop duplicates by offset. Deliveries are observed on the adapter's
+ * `_encode`, the one method both Redis adapters call for local and remote broadcasts alike.
+ *
+ * @example
+ * const catchUp = new CatchUp(engine, log);
+ * catchUp.attach(nsp, adapter);       // in the adapter factory
+ * catchUp.seed('/', 'chat:1', joinHistory); // after a join's history read
+ * await catchUp.afterResubscribe();   // when the subscriber is back
+ */
 export class CatchUp {
   private readonly spaces = new Map<string, Space>();
 
@@ -99,6 +106,7 @@ export class CatchUp {
     await Promise.all(Array.from({ length: 8 }, worker));
   }
 
+  /** Stops every pending fill timer. */
   close(): void {
     for (const space of this.spaces.values())
       for (const mark of space.marks.values()) clearTimeout(mark.timer);

@@ -49,6 +49,7 @@ export class PublishRetry {
     this.timer ??= setInterval(() => void this.flush(), RETRY_EVERY_MS);
   }
 
+  /** Stops retrying and forgets what was kept. */
   close(): void {
     clearInterval(this.timer);
     this.timer = undefined;
