@@ -19,7 +19,7 @@ import { SCENARIOS } from './scenarios/index.mjs';
 const OPTIONS = {
   scenarios: { type: 'string', default: 'fanout,rooms,idle,cluster,http', help: 'names or prefixes' },
   targets: { type: 'string', default: 'roomcast,bare', help: 'servers to run' },
-  duration: { type: 'string', default: '20', help: 'measured seconds per target, over all rounds' },
+  duration: { type: 'string', default: '10', help: 'measured seconds per target, over all rounds' },
   warmup: { type: 'string', default: '3', help: 'unmeasured seconds before each run' },
   rounds: { type: 'string', default: '5', help: 'alternating measured windows per target' },
   repeat: { type: 'string', default: '1', help: 'idle scenario: runs per target (medians)' },
@@ -28,7 +28,7 @@ const OPTIONS = {
   fanout: { type: 'string', default: '1000,5000', help: 'subscriber counts of the fan-out scenarios' },
   'fanout-deliveries': { type: 'string', default: '20000', help: 'asked deliveries/s: rate = this / N' },
   rooms: { type: 'string', default: '1000', help: 'rooms in the many-rooms scenario' },
-  members: { type: 'string', default: '5', help: 'members per room in the many-rooms scenario' },
+  members: { type: 'string', default: '5', help: 'members per room in the many-rooms scenario(s)' },
   'rooms-rate': { type: 'string', default: '1000', help: 'publishes/s over all rooms' },
   idle: { type: 'string', default: '5000', help: 'connections in the idle scenario' },
   nodes: { type: 'string', default: '2,3', help: 'node counts of the cluster scenarios' },

@@ -6,6 +6,7 @@ export const ROWS = {
     ['cpuUsPerDelivery', 'server CPU µs / delivery', 3],
     ['userUsPerDelivery', '  of which user', 3],
     ['systemUsPerDelivery', '  of which system', 3],
+    ['mainThreadUsPerDelivery', '  of which main thread', 3],
     ['clientCpuUsPerDelivery', 'client CPU µs / delivery', 3],
     ['cpuUsPerPublish', 'server CPU µs / publish', 1],
     ['serverCpuPercent', 'server CPU % of one core', 1],

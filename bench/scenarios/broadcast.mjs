@@ -232,6 +232,7 @@ function summarize(windows) {
   let outOfOrder = 0;
   let cpuUs = 0;
   let userUs = 0;
+  let mainUs = 0;
   let clientCpuUs = 0;
   let seconds = 0;
   let publishSeconds = 0;
@@ -261,6 +262,7 @@ function summarize(windows) {
     complete &&= w.drained.complete;
     cpuUs += sum(w.after, (s) => s.cpuUs) - sum(w.before, (s) => s.cpuUs);
     userUs += sum(w.after, (s) => s.userUs) - sum(w.before, (s) => s.userUs);
+    mainUs += sum(w.after, (s) => s.mainThreadUs ?? 0) - sum(w.before, (s) => s.mainThreadUs ?? 0);
     const lastAt = Math.max(...w.reports.map((r) => r.lastAt));
     seconds += (lastAt - w.run.startedAt) / 1000;
     publishSeconds += (w.run.lastSentAt - w.run.startedAt) / 1000;
@@ -298,6 +300,7 @@ function summarize(windows) {
     cpuUsPerDelivery: deliveries ? cpuUs / deliveries : null,
     userUsPerDelivery: deliveries ? userUs / deliveries : null,
     systemUsPerDelivery: deliveries ? (cpuUs - userUs) / deliveries : null,
+    mainThreadUsPerDelivery: deliveries && mainUs ? mainUs / deliveries : null,
     clientCpuUsPerDelivery: deliveries ? clientCpuUs / deliveries : null,
     cpuUsPerPublish: published ? cpuUs / published : null,
     serverCpuPercent: (cpuUs / 1e6 / seconds) * 100,

@@ -44,25 +44,26 @@ function fanout(opts, profileDir) {
 
 function manyRooms(opts, profileDir) {
   const rooms = num(opts.rooms);
-  const members = num(opts.members);
   const rate = num(opts['rooms-rate']);
   const names = Array.from({ length: rooms }, (_, r) => `bench:room${r}`);
-  const params = {
-    ...common(opts, profileDir),
-    label: 'rooms',
-    rooms: Array.from({ length: rooms * members }, (_, i) => names[Math.floor(i / members)]),
-    publishRooms: names,
-    rate,
-  };
-  return [
-    {
-      name: 'rooms',
+  const all = list(opts.members);
+  return all.map((members) => {
+    const name = all.length === 1 ? 'rooms' : `rooms-${members}`;
+    const params = {
+      ...common(opts, profileDir),
+      label: name,
+      rooms: Array.from({ length: rooms * members }, (_, i) => names[Math.floor(i / members)]),
+      publishRooms: names,
+      rate,
+    };
+    return {
+      name,
       kind: 'broadcast',
       description: `${rooms} rooms × ${members} members, ${rate} msg/s spread over the rooms for ${params.duration} s`,
       params: { rooms, members, rate, duration: params.duration, payloadBytes: params.payloadBytes },
       measure: (targets) => runBroadcast(targets, params),
-    },
-  ];
+    };
+  });
 }
 
 function idle(opts, profileDir) {

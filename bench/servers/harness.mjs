@@ -3,10 +3,21 @@
  * port, and answers the bench over IPC with its own CPU time and memory. `--expose-gc` lets the
  * idle scenario force a collection before reading RSS.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { serveRequests, sleep } from '../lib/proc.mjs';
+
+/** CPU time of the main (JavaScript) thread alone, in µs, from /proc; null elsewhere. */
+function mainThreadUs() {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10_000; // utime + stime, in 100 Hz ticks
+  } catch {
+    return null;
+  }
+}
 
 /**
  * @param {() => Promise<{ port: number, close: () => Promise<void>, clients: () => number }>} start
@@ -24,6 +35,7 @@ export async function runServer(start) {
       const mem = process.memoryUsage();
       return {
         cpuUs: cpu.user + cpu.system,
+        mainThreadUs: mainThreadUs(),
         userUs: cpu.user,
         systemUs: cpu.system,
         rss: mem.rss,
