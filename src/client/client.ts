@@ -1,9 +1,10 @@
-import type { StreamPosition } from '../protocol.js';
+import type { PublishReply, StreamPosition } from '../protocol.js';
 import { ack, type ReplyOf, type RequestOf, type RoomcastSocket } from './ack.js';
 import { Connection } from './connection.js';
 import { Emitter } from './emitter.js';
 import { ClientError, failure, type Result } from './errors.js';
-import { type MessageMap, Room, type RoomHost, type RoomInternals } from './room.js';
+import { Room } from './room.js';
+import type { MessageMap, RoomHost, RoomInternals } from './room-host.js';
 import { TokenSource } from './token.js';
 import type { ClientEvents, ClientOptions, ConnectionState } from './types.js';
 
@@ -124,6 +125,25 @@ export class RoomcastClient {
     return handle;
   }
 
+  /**
+   * Publishes to a room without joining it (needs the publish right). For a joined room this is
+   * `room.publish`.
+   *
+   * @example
+   * const res = await client.publish('chat:lobby', 'msg', { text: 'hi' });
+   */
+  publish(
+    room: string,
+    event: string,
+    data: unknown,
+    opts: { echo?: boolean } = {},
+  ): Promise<Result<PublishReply>> {
+    const joined = this.joined.get(room) as unknown as Room | undefined;
+    if (joined) return joined.publish(event, data, opts);
+    const payload = { room, event, data, ...(opts.echo ? { echo: true } : {}) };
+    return this.request('publish', payload, { room });
+  }
+
   /** The handle of a joined room. */
   room<M extends MessageMap = Record<string, unknown>>(name: string): Room<M> | undefined {
     return this.joined.get(name) as unknown as Room<M> | undefined;
@@ -169,7 +189,7 @@ export class RoomcastClient {
   private connected(ms: number): Promise<RoomcastSocket | null> {
     const now = this.socket;
     if (this.state === 'connected' && now?.connected) return Promise.resolve(now);
-    if (this.state === 'disconnected') return Promise.resolve(null);
+    if (!this.connection.active) return Promise.resolve(null);
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);

@@ -59,10 +59,18 @@ export class Connection {
     if (this.running) return;
     this.running = true;
     this.everConnected = false;
-    void this.loop().finally(() => {
-      this.running = false;
-      if (this.wanted) this.start(); // connect() was called while the loop was ending
-    });
+    // A tick later, so handlers added right after `createClient` see `connecting`.
+    void Promise.resolve()
+      .then(() => this.loop())
+      .finally(() => {
+        this.running = false;
+        if (this.wanted) this.start(); // connect() was called while the loop was ending
+      });
+  }
+
+  /** True from `start()` until `stop()` or a stop of the loop's own (a refused token, a kick). */
+  get active(): boolean {
+    return this.wanted;
   }
 
   stop(): void {

@@ -12,7 +12,8 @@ export type { Envelope, Member, Publisher, StreamPosition } from '../protocol.js
 export type { RoomcastSocket } from './ack.js';
 export { createClient, RoomcastClient } from './client.js';
 export { ClientError, type ClientErrorCode, type Result } from './errors.js';
-export { type MessageMap, Room } from './room.js';
+export { Room } from './room.js';
+export type { MessageMap } from './room-host.js';
 export type { UnrecoveredReason } from './stream.js';
 export type { GetToken } from './token.js';
 export type {

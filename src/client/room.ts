@@ -6,9 +6,10 @@ import type {
   PublishReply,
   StreamPosition,
 } from '../protocol.js';
-import type { ReplyOf, RequestOf } from './ack.js';
+import type { RequestOf } from './ack.js';
 import { Emitter } from './emitter.js';
 import { ClientError, failure, type Result } from './errors.js';
+import type { MessageMap, RoomHost, RoomInternals } from './room-host.js';
 import { Sequencer } from './stream.js';
 import type {
   JoinedEvent,
@@ -18,33 +19,6 @@ import type {
   PresenceChange,
   UnrecoveredEvent,
 } from './types.js';
-
-/** Message events of a room and the type of each one's `data`; `Record<string, unknown>` when untyped. */
-export type MessageMap = object;
-
-/** What a room needs from its client. */
-export interface RoomHost {
-  /** Sends a request on the current connection (waiting for one unless `now`). */
-  request<E extends 'join' | 'leave' | 'publish' | 'presence' | 'history'>(
-    event: E,
-    payload: RequestOf<E>,
-    opts: { room: string; now?: boolean },
-  ): Promise<Result<ReplyOf<E>>>;
-  /** The room was left or refused: stop routing to it. */
-  forget(room: RoomInternals): void;
-  /** Errors and unrecovered streams also go to the client's handlers. */
-  error(err: ClientError): void;
-  unrecovered(event: UnrecoveredEvent): void;
-}
-
-/** What the client calls on its rooms (the type parameter does not matter to it). */
-export interface RoomInternals {
-  readonly name: string;
-  attach(): Promise<void>;
-  receive(envelope: Envelope): void;
-  presenceChanged(event: PresenceEvent): void;
-  close(): void;
-}
 
 interface RoomEvents {
   joined: (event: JoinedEvent) => void;
@@ -77,6 +51,8 @@ export class Room<M extends MessageMap = Record<string, unknown>> implements Roo
   private readonly handlers = new Map<string, Set<MessageHandler<never>>>();
   private readonly events: Emitter<RoomEvents>;
   private attachId = 0;
+  private ownPending = 0;
+  private deferredFill: [StreamPosition, number] | undefined;
   private everJoined = false;
 
   constructor(
@@ -156,7 +132,8 @@ export class Room<M extends MessageMap = Record<string, unknown>> implements Roo
     opts: { echo?: boolean } = {},
   ): Promise<Result<PublishReply>> {
     const payload = { room: this.name, event, data, ...(opts.echo ? { echo: true } : {}) };
-    return this.host.request('publish', payload, { room: this.name });
+    if (opts.echo) return this.host.request('publish', payload, { room: this.name });
+    return this.publishOwn(payload);
   }
 
   /**
@@ -258,7 +235,28 @@ export class Room<M extends MessageMap = Record<string, unknown>> implements Roo
     this.host.forget(this);
   }
 
+  /**
+   * A publish without echo never comes back live: its offset is passed over, not taken for a gap.
+   * Gap fills wait for these acks, so the fill does not hand the app its own message.
+   */
+  private async publishOwn(payload: RequestOf<'publish'>): Promise<Result<PublishReply>> {
+    this.ownPending++;
+    const res = await this.host.request('publish', payload, { room: this.name });
+    this.ownPending--;
+    if (res.ok) this.seq.skip(res);
+    if (this.ownPending === 0 && this.deferredFill) {
+      const [since, id] = this.deferredFill;
+      this.deferredFill = undefined;
+      void this.fill(since, id);
+    }
+    return res;
+  }
+
   private async fill(since: StreamPosition, id: number): Promise<void> {
+    if (this.ownPending > 0) {
+      this.deferredFill = [since, id];
+      return;
+    }
     const res = await this.host.request(
       'history',
       { room: this.name, since },

@@ -40,6 +40,9 @@ export class Sequencer {
   private mode: 'joining' | 'live' | 'filling' = 'joining';
   private held = new Map<number, { m: Envelope; replayed: boolean }>();
   private early: Envelope[] = [];
+  /** Offsets this connection published without echo: they never come live and are not delivered. */
+  private skipped = new Set<number>();
+  private earlySkips: StreamPosition[] = [];
   private fillId = 0;
 
   constructor(private readonly sink: StreamSink) {}
@@ -83,6 +86,11 @@ export class Sequencer {
       this.pos = to;
     }
     if (this.held.size && [...this.held.values()][0]?.m.epoch !== this.pos.epoch) this.held.clear();
+    if (!resumable) this.skipped.clear();
+    for (const p of this.earlySkips.splice(0)) {
+      if (p.epoch === this.pos.epoch && p.offset > this.pos.offset) this.skipped.add(p.offset);
+    }
+    this.drain();
     this.mode = 'live';
     for (const m of reply.messages) {
       if (resumable && !reply.recovered) this.hold(m, true);
@@ -128,6 +136,17 @@ export class Sequencer {
     this.drain();
   }
 
+  /** An offset this connection published without echo: pass over it instead of filling a gap. */
+  skip(p: StreamPosition): void {
+    if (this.mode === 'joining' || !this.pos) {
+      this.earlySkips.push(p); // applied once the join reply sets the position
+      return;
+    }
+    if (p.epoch !== this.pos.epoch || p.offset <= this.pos.offset) return;
+    this.skipped.add(p.offset);
+    this.drain();
+  }
+
   /** Fill request `id` failed (timeout, disconnected): the next message past the gap or the next join retries. */
   fillFailed(id: number): void {
     if (this.mode === 'filling' && id === this.fillId) this.mode = 'live';
@@ -141,15 +160,16 @@ export class Sequencer {
       this.sink.unrecovered('epoch_changed', this.pos, to);
       this.pos = to;
       this.held.clear();
+      this.skipped.clear();
     }
     if (m.offset <= this.pos.offset) return;
     if (m.offset === this.pos.offset + 1) {
       this.held.delete(m.offset);
-      this.pos = { epoch: m.epoch, offset: m.offset };
-      this.sink.deliver(m, replayed);
+      this.advance(m, replayed);
       this.drain();
       return;
     }
+    if (this.skipped.has(m.offset)) return;
     this.hold(m, replayed);
     if (this.mode === 'live') this.startFill();
   }
@@ -158,18 +178,27 @@ export class Sequencer {
     if (!this.pos || m.offset > this.pos.offset) this.held.set(m.offset, { m, replayed });
   }
 
+  private advance(m: Envelope, replayed: boolean): void {
+    this.pos = { epoch: m.epoch, offset: m.offset };
+    if (!this.skipped.delete(m.offset)) this.sink.deliver(m, replayed);
+  }
+
   private drain(): void {
     for (;;) {
       if (!this.pos) return;
-      const next = this.held.get(this.pos.offset + 1);
-      if (!next) {
-        for (const offset of this.held.keys()) if (offset <= this.pos.offset) this.held.delete(offset);
-        return;
+      const offset = this.pos.offset + 1;
+      if (this.skipped.delete(offset)) {
+        this.held.delete(offset);
+        this.pos = { epoch: this.pos.epoch, offset };
+        continue;
       }
-      this.held.delete(next.m.offset);
-      this.pos = { epoch: next.m.epoch, offset: next.m.offset };
-      this.sink.deliver(next.m, next.replayed);
+      const next = this.held.get(offset);
+      if (!next) break;
+      this.held.delete(offset);
+      this.advance(next.m, next.replayed);
     }
+    for (const offset of this.held.keys()) if (offset <= this.pos.offset) this.held.delete(offset);
+    for (const offset of this.skipped) if (offset <= this.pos.offset) this.skipped.delete(offset);
   }
 
   private startFill(): void {

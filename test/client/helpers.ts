@@ -42,7 +42,9 @@ export function nextClientEvent<K extends keyof ClientEvents>(
 }
 
 /** Every message of a room as the app sees it. */
-export function record(room: Room): { offsets: number[]; data: unknown[]; metas: MessageMeta[] } {
+export function record<M extends object>(
+  room: Room<M>,
+): { offsets: number[]; data: unknown[]; metas: MessageMeta[] } {
   const seen = { offsets: [] as number[], data: [] as unknown[], metas: [] as MessageMeta[] };
   room.on('*', (data, meta) => {
     seen.offsets.push(meta.offset);

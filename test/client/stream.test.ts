@@ -125,6 +125,29 @@ describe('Sequencer', () => {
     expect(offsets()).toEqual([2, 3, 4]);
   });
 
+  it('passes over offsets this connection published without echo', () => {
+    const { seq, fills, offsets } = setup();
+    seq.skip({ offset: 2, epoch: 'e1' }); // acknowledged before the join reply
+    seq.joining();
+    seq.joined(reply(1), undefined);
+    seq.push(env(3));
+    seq.skip({ offset: 5, epoch: 'e1' });
+    seq.push(env(4));
+    seq.push(env(6));
+    expect(fills).toHaveLength(0);
+    expect(offsets()).toEqual([3, 4, 6]);
+  });
+
+  it('does not hand over its own message from a gap fill', () => {
+    const { seq, fills, offsets } = setup();
+    seq.joining();
+    seq.joined(reply(0), undefined);
+    seq.skip({ offset: 2, epoch: 'e1' });
+    seq.push(env(3));
+    seq.filled({ offset: 3, epoch: 'e1', messages: [env(1), env(2), env(3)] }, fills[0]!.id);
+    expect(offsets()).toEqual([1, 3]);
+  });
+
   it('retries a failed fill with the next message past the gap', () => {
     const { seq, fills, offsets } = setup();
     seq.joining();
