@@ -84,6 +84,7 @@ export function createRedisClients(url: string, opts: RedisClientOptions): Redis
     if (method === 'spublish' || method === 'publish') retry.failed(method, args[0], args[1]);
   });
   guard(sub, SUB_METHODS, opts.log, pending);
+  coalesceWhileDown(sub);
   return {
     command,
     pub,
@@ -132,6 +133,30 @@ function watch(client: Redis, name: string, log: Logger): void {
 }
 
 type Method = (...args: unknown[]) => unknown;
+
+/**
+ * While the subscriber is down, SSUBSCRIBE and SUNSUBSCRIBE calls (one per room created or
+ * deleted here, however often clients retry joins) are not queued: the last wish per channel is
+ * kept and sent once it is back, after ioredis has resubscribed what it had. The queue stays as
+ * small as the number of rooms.
+ */
+function coalesceWhileDown(sub: Redis): void {
+  const target = sub as unknown as Record<string, Method>;
+  const send = { ssubscribe: target.ssubscribe!, sunsubscribe: target.sunsubscribe! };
+  const wished = new Map<string, keyof typeof send>();
+  for (const name of Object.keys(send) as Array<keyof typeof send>) {
+    target[name] = (...channels: unknown[]) => {
+      if (sub.status === 'ready') return send[name](...channels);
+      for (const channel of channels) if (typeof channel === 'string') wished.set(channel, name);
+      return Promise.resolve(0);
+    };
+  }
+  sub.on('ready', () => {
+    const todo = [...wished];
+    wished.clear();
+    for (const [channel, name] of todo) send[name](channel);
+  });
+}
 
 /**
  * Wraps `methods` on one client so the promise each returns has a rejection handler (the caller

@@ -117,4 +117,26 @@ describe('cluster: Redis faults (three brokers in this process)', () => {
       ok: true,
     });
   }, 30_000);
+
+  it('applies joins and leaves made while Redis was away to its subscriptions once it is back', async () => {
+    redis = await startRedis();
+    nodes = await startCluster(2, redis.url);
+    const bob = await connect(nodes[1]!.url, token('bob'));
+    for (const room of ['chat:kept', 'chat:left']) await request(bob, 'join', { room });
+    await redis.kill();
+    expect(await request(bob, 'leave', { room: 'chat:left' })).toMatchObject({ ok: false });
+    const during = await request(bob, 'join', { room: 'chat:during' });
+    expect(during).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    await redis.restart();
+    for (const n of nodes) await until(async () => (await readyz(n.url)) === 200, 10_000, 'ready');
+    const channels = async () => {
+      const reply = await redis.command('PUBSUB', 'SHARDCHANNELS', '*chat:*');
+      return ['kept', 'left', 'during'].filter((r) => reply.includes(`chat:${r}#`));
+    };
+    await until(async () => (await channels()).join() === 'kept', 5000, 'only chat:kept subscribed');
+    const got = collect<Envelope>(bob, 'message');
+    const alice = await connect(nodes[0]!.url, token('alice'));
+    await request(alice, 'publish', { room: 'chat:kept', event: 'e', data: 'after' });
+    await until(() => got.some((m) => m.data === 'after'), 5000, 'delivery after the outage');
+  }, 30_000);
 });
