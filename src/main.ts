@@ -49,6 +49,9 @@ function config(): Config {
 async function serve(): Promise<number> {
   const cfg = config();
   const broker = await createBroker(cfg);
+  // A broker holds thousands of connections: a stray rejection (a library's promise nobody
+  // awaited, e.g. a Redis call during an outage) is logged as a bug, not a reason to drop them all.
+  process.on('unhandledRejection', (err) => broker.log.error({ err }, 'unhandled promise rejection'));
   const { url } = await broker.listen().catch(async (err: unknown) => {
     await broker.close().catch(() => undefined);
     throw listenError(err, cfg);
