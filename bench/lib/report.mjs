@@ -114,9 +114,11 @@ export function table(scenario) {
   if (scenario.runs > 1) lines.push(`(median of ${scenario.runs} runs per target)`);
   const rounds = roundRatios(scenario, 'cpuUsPerDelivery');
   if (rounds) {
+    const [lo, hi] = bootstrapMedian(rounds);
     lines.push(
       `roomcast÷bare CPU/delivery by round (${rounds.length} alternating windows): ` +
-        `${rounds.map((r) => r.toFixed(3)).join(' ')}; median ${median(rounds).toFixed(3)}`,
+        `${rounds.map((r) => r.toFixed(3)).join(' ')}; median ${median(rounds).toFixed(3)} ` +
+        `(95% CI ${lo.toFixed(3)}-${hi.toFixed(3)})`,
     );
   }
   for (const bar of scenario.bars ?? []) {
@@ -132,11 +134,12 @@ export function bars(scenario) {
   const { roomcast, bare } = scenario.results;
   const out = [];
   if (!roomcast || !bare) return out;
-  if (scenario.kind === 'broadcast' || scenario.kind === 'http') {
+  if (['broadcast', 'http', 'cluster'].includes(scenario.kind)) {
     const rounds = roundRatios(scenario, 'cpuUsPerDelivery');
     const r = rounds ? median(rounds) : ratio(roomcast.cpuUsPerDelivery, bare.cpuUsPerDelivery);
     const what = rounds ? 'CPU/delivery ratio (median of rounds)' : 'CPU/delivery ratio';
-    out.push({ what, value: r, limit: 1.05, holds: r !== null && r <= 1.05 });
+    const ci = rounds ? bootstrapMedian(rounds) : null;
+    out.push({ what, value: r, limit: 1.05, holds: r !== null && r <= 1.05, ci });
   }
   if (scenario.kind === 'idle') {
     const r = ratio(roomcast.rssKBPerConnection, bare.rssKBPerConnection);
@@ -165,6 +168,24 @@ export function roundRatios(scenario, field) {
   if (!scenario.perRound?.length) return null;
   const out = scenario.perRound.map((r) => ratio(r.roomcast?.[field], r.bare?.[field]));
   return out.every((v) => v !== null) ? out : null;
+}
+
+/**
+ * A 95% bootstrap interval of the median of `values` (seeded, so a run prints the same interval
+ * twice): how far the rounds' spread leaves the median uncertain.
+ */
+export function bootstrapMedian(values, draws = 2000) {
+  let seed = 12345;
+  const random = () => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed / 2147483648;
+  };
+  const medians = [];
+  for (let d = 0; d < draws; d++) {
+    medians.push(median(values.map(() => values[Math.floor(random() * values.length)])));
+  }
+  medians.sort((a, b) => a - b);
+  return [medians[Math.floor(draws * 0.025)], medians[Math.floor(draws * 0.975)]];
 }
 
 export function median(values) {
