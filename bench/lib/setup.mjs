@@ -17,7 +17,8 @@ const SERVER_SCRIPTS = { roomcast: here('../servers/roomcast.mjs'), bare: here('
  * `bare`, optionally followed by ablations (`roomcast/no-metrics`, see servers/roomcast.mjs).
  */
 export async function startServer(target, { redisUrl, config = {}, label = target } = {}) {
-  const execArgv = ['--expose-gc'];
+  // BENCH_SERVER_NODE_FLAGS adds node flags to the servers (e.g. --trace-gc); their output shows.
+  const execArgv = ['--expose-gc', ...(process.env.BENCH_SERVER_NODE_FLAGS ?? '').split(' ').filter(Boolean)];
   const [kind, ...ablate] = target.split('/');
   if (!SERVER_SCRIPTS[kind]) throw new Error(`unknown target "${target}"`);
   let onReady;
