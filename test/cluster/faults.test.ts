@@ -130,7 +130,7 @@ describe('cluster: Redis faults (three brokers in this process)', () => {
     await redis.restart();
     for (const n of nodes) await until(async () => (await readyz(n.url)) === 200, 10_000, 'ready');
     const channels = async () => {
-      const reply = await redis.command('PUBSUB', 'SHARDCHANNELS', '*chat:*');
+      const reply = await redis!.command('PUBSUB', 'SHARDCHANNELS', '*chat:*');
       return ['kept', 'left', 'during'].filter((r) => reply.includes(`chat:${r}#`));
     };
     await until(async () => (await channels()).join() === 'kept', 5000, 'only chat:kept subscribed');
