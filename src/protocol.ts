@@ -118,12 +118,16 @@ export interface HistoryRequest {
 }
 export interface HistoryReply extends StreamPosition {
   messages: Envelope[];
+  /** False when `since` was given and messages after it are no longer kept (or the epoch changed). */
+  recovered: boolean;
 }
 export interface RefreshRequest {
   token: string;
 }
 export interface RefreshReply {
   expiresAt: number | null;
+  /** Rooms this connection was in that the new token does not allow: they were left. */
+  left: string[];
 }
 
 export type AckCallback<T extends object> = (reply: Ack<T>) => void;

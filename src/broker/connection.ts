@@ -70,11 +70,11 @@ const handlers: Record<keyof ClientToServerEvents, (ctx: NamespaceContext) => Ha
     const client = socket.data.client;
     if (claims.sub !== client.sub)
       throw new RoomcastError('forbidden', 'a refreshed token must have the same sub');
-    client.rights = rightsFor(claims.rooms, claims.sub, ctx.config.rules);
     client.info = claims.info ?? null;
+    const left = await ctx.rooms.reauthorize(client, rightsFor(claims.rooms, claims.sub, ctx.config.rules));
     socket.data.expiresAt = expiresAtOf(claims);
     armExpiry(socket, ctx);
-    return { expiresAt: socket.data.expiresAt };
+    return { expiresAt: socket.data.expiresAt, left };
   },
 };
 

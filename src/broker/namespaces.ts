@@ -52,6 +52,10 @@ export function socketTransport(nsp: RoomcastNamespace): Transport {
       const channels = presence ? [messageChannel(room), presenceChannel(room)] : [messageChannel(room)];
       void nsp.adapter.addAll(connId, new Set(channels));
     },
+    setPresence(connId, room, on) {
+      if (on) void nsp.adapter.addAll(connId, new Set([presenceChannel(room)]));
+      else void nsp.adapter.del(connId, presenceChannel(room));
+    },
     leave(connId, room) {
       void nsp.adapter.del(connId, messageChannel(room));
       void nsp.adapter.del(connId, presenceChannel(room));

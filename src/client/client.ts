@@ -51,6 +51,9 @@ export class RoomcastClient {
       connected: () => {
         for (const room of this.joined.values()) void room.attach();
       },
+      revoked: (rooms) => {
+        for (const name of rooms) this.joined.get(name)?.revoke();
+      },
     });
     this.host = {
       request: (event, payload, opts) => this.request(event, payload, opts),

@@ -22,6 +22,8 @@ export interface ConnectionHooks {
   socket(socket: RoomcastSocket): void;
   /** The socket connected: rejoin rooms. */
   connected(socket: RoomcastSocket): void;
+  /** A refreshed token no longer allows these rooms: the server left them. */
+  revoked(rooms: readonly string[]): void;
 }
 
 type Settings = Required<Omit<ClientOptions, 'url' | 'urls' | 'token' | 'getToken' | 'autoConnect'>>;
@@ -224,7 +226,10 @@ export class Connection {
       return;
     }
     const reply = await ack(socket, 'refresh', { token }, this.settings.ackTimeoutMs);
-    if (reply.ok) this.events.emit('token_refreshed', { expiresAt: reply.expiresAt });
+    if (reply.ok) {
+      if (Array.isArray(reply.left) && reply.left.length > 0) this.hooks.revoked(reply.left);
+      this.events.emit('token_refreshed', { expiresAt: reply.expiresAt });
+    }
     else if (reply.error.code !== 'disconnected') this.events.emit('error', reply.error);
   }
 

@@ -29,5 +29,7 @@ export interface RoomInternals {
   attach(): Promise<void>;
   receive(envelope: Envelope): void;
   presenceChanged(event: PresenceEvent): void;
+  /** A refreshed token no longer allows the room; the server has left it. */
+  revoke(): void;
   close(): void;
 }

@@ -207,6 +207,16 @@ export class Room<M extends MessageMap = Record<string, unknown>> implements Roo
     this.events.emit('presence', { room: event.room, action: event.action, member: event.member });
   }
 
+  /** @internal A refreshed token no longer allows this room: the server left it; no rejoin. */
+  revoke(): void {
+    if (this.ended) return;
+    const res = failure('forbidden', `the refreshed token no longer allows room "${this.name}"`, {
+      room: this.name,
+    });
+    this.report(res.error);
+    this.end('failed', res);
+  }
+
   /** @internal The client was disconnected for good. */
   close(): void {
     this.end('left', failure('closed', 'the client was disconnected', { room: this.name }));

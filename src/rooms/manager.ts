@@ -31,6 +31,8 @@ export interface Transport {
   /** Subscribes a connection to a room's messages, and to its presence events when `presence`. */
   join(connId: string, room: string, presence: boolean): void;
   leave(connId: string, room: string): void;
+  /** Starts or stops a member's presence events of a room it has joined. */
+  setPresence(connId: string, room: string, on: boolean): void;
   /** Delivers a message to every member of its room on every node, except `exceptConnId`. */
   message(envelope: Envelope, exceptConnId?: string): void;
   presence(event: PresenceEvent, exceptConnId?: string): void;
@@ -121,6 +123,21 @@ export class RoomManager {
     if (last && this.presenceOn(name)) this.announce(name, 'leave', client);
   }
 
+  /**
+   * Applies new rights (a refreshed token): rooms the connection may no longer subscribe to are
+   * left, and presence events follow the new presence right. Returns the rooms left.
+   */
+  async reauthorize(client: Client, rights: Rights): Promise<string[]> {
+    client.rights = rights;
+    const dropped: string[] = [];
+    for (const room of [...client.rooms]) {
+      if (!can(rights, 'subscribe', room)) dropped.push(room);
+      else if (this.presenceOn(room)) this.transport.setPresence(client.id, room, can(rights, 'presence', room));
+    }
+    await Promise.allSettled(dropped.map((room) => this.leave(client, room)));
+    return dropped;
+  }
+
   /** Leaves every room of a connection that is gone; never throws. */
   async leaveAll(client: Client): Promise<void> {
     await Promise.allSettled([...client.rooms].map((room) => this.leave(client, room)));
@@ -180,7 +197,7 @@ export class RoomManager {
     room: unknown,
     since?: StreamPosition,
     limit?: number,
-  ): Promise<HistoryReply & { recovered: boolean }> {
+  ): Promise<HistoryReply> {
     const name = this.roomName(room);
     if (client) this.require(client, 'subscribe', name);
     const max = this.config.limits.historyLimit;

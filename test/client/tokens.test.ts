@@ -53,6 +53,36 @@ describe('SDK tokens', () => {
     expect(client.state).toBe('connected');
   });
 
+  it('ends the rooms a refreshed token no longer allows, with a forbidden error, and keeps the rest', async () => {
+    let release!: () => void;
+    const joinedBoth = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const client = sdkClient({
+      url: b.url,
+      token: token('carol', undefined, { ttlSec: 60 }),
+      getToken: async () => {
+        await joinedBoth;
+        return token('carol', { subscribe: ['keep:*'] }, { ttlSec: 7200 });
+      },
+    });
+    const errors = errorsOf(client);
+    const keep = client.join('keep:1');
+    const drop = client.join('drop:1');
+    expect(await keep.joined).toMatchObject({ ok: true });
+    expect(await drop.joined).toMatchObject({ ok: true });
+    const refreshed = nextClientEvent(client, 'token_refreshed');
+    release();
+    await refreshed;
+    expect(errors.map((e) => [e.code, e.room])).toEqual([['forbidden', 'drop:1']]);
+    expect(client.rooms.map((r) => r.name)).toEqual(['keep:1']);
+    expect([...serverSocketOf(b, client).data.client.rooms]).toEqual(['keep:1']);
+    const seen = record(keep);
+    const pub = await connect(b.url, token('pub'));
+    await request(pub, 'publish', { room: 'keep:1', event: 'n', data: 1 });
+    await until(() => seen.offsets.length === 1, 5000, 'the kept room still delivers');
+  });
+
   it('reconnects with a fresh token after closing token_expired, and loses nothing', async () => {
     const tokens = [
       () => token('bob', undefined, { ttlSec: 2 }), // to connect with

@@ -79,7 +79,7 @@ describe('token expiry', () => {
     c.on('closing', (v) => closings.push(v));
     const second = token('alice', undefined, { ttlSec: 5 });
     const newExpiry = expOf(second) * 1000;
-    expect(await request(c, 'refresh', { token: second })).toEqual({ ok: true, expiresAt: newExpiry });
+    expect(await request(c, 'refresh', { token: second })).toEqual({ ok: true, expiresAt: newExpiry, left: [] });
     const warned = await nextEvent<{ expiresAt: number }>(c, 'token_expiring', 8000);
     expect(warned.expiresAt).toBe(newExpiry);
     expect(Date.now()).toBeGreaterThan(expOf(first) * 1000);
@@ -87,6 +87,46 @@ describe('token expiry', () => {
     expect(closings).toEqual([]);
     expect(await request(c, 'join', { room: 'still:here' })).toMatchObject({ ok: true });
     expect(await nextEvent(c, 'closing', 5000)).toMatchObject({ code: 'token_expired' });
+  });
+
+  it('a refresh with fewer rights leaves the rooms it no longer allows and stops presence it hides', async () => {
+    const all = { subscribe: ['*'], publish: ['*'], presence: ['*'] };
+    const c = await connect(b.url, token('narrow', all));
+    const watcher = await connect(b.url, token('watcher2', all));
+    for (const room of ['keep:1', 'drop:1']) {
+      expect(await request(c, 'join', { room })).toMatchObject({ ok: true });
+      expect(await request(watcher, 'join', { room })).toMatchObject({ ok: true });
+    }
+    const seen: Array<[string, unknown]> = [];
+    c.on('message', (m) => seen.push(['message', m.room]));
+    c.on('presence', (p) => seen.push(['presence', p.room]));
+    const leaveSeen = nextEvent<{ room: string; action: string; member: { sub: string } }>(watcher, 'presence');
+    const narrower = token('narrow', { subscribe: ['keep:*'], publish: [], presence: [] });
+    expect(await request(c, 'refresh', { token: narrower })).toEqual({
+      ok: true,
+      expiresAt: expOf(narrower) * 1000,
+      left: ['drop:1'],
+    });
+    expect(await leaveSeen).toMatchObject({ room: 'drop:1', action: 'leave', member: { sub: 'narrow' } });
+    // Neither the dropped room's messages nor presence of the kept room reach it any more: both
+    // are sent before a message it must get, on one node in order.
+    await request(watcher, 'publish', { room: 'drop:1', event: 'x', data: 1 });
+    const third = await connect(b.url, token('third', all));
+    await request(third, 'join', { room: 'keep:1' });
+    const got = nextEvent(c, 'message');
+    await request(watcher, 'publish', { room: 'keep:1', event: 'x', data: 2 });
+    await got;
+    expect(seen).toEqual([['message', 'keep:1']]);
+    // Its rights are the new ones: publish is gone, and so is history of the dropped room.
+    expect(await request(c, 'publish', { room: 'keep:1', event: 'x', data: 3 })).toMatchObject({
+      ok: false,
+      error: { code: 'forbidden' },
+    });
+    expect(await request(c, 'history', { room: 'drop:1' })).toMatchObject({
+      ok: false,
+      error: { code: 'forbidden' },
+    });
+    expect(await request(c, 'leave', { room: 'drop:1' })).toMatchObject({ ok: false, error: { code: 'not_joined' } });
   });
 
   it('leaves the rooms of an expired connection (presence and membership)', async () => {
