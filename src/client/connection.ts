@@ -229,8 +229,7 @@ export class Connection {
     if (reply.ok) {
       if (Array.isArray(reply.left) && reply.left.length > 0) this.hooks.revoked(reply.left);
       this.events.emit('token_refreshed', { expiresAt: reply.expiresAt });
-    }
-    else if (reply.error.code !== 'disconnected') this.events.emit('error', reply.error);
+    } else if (reply.error.code !== 'disconnected') this.events.emit('error', reply.error);
   }
 
   private setState(state: ConnectionState): void {

@@ -132,7 +132,8 @@ export class RoomManager {
     const dropped: string[] = [];
     for (const room of [...client.rooms]) {
       if (!can(rights, 'subscribe', room)) dropped.push(room);
-      else if (this.presenceOn(room)) this.transport.setPresence(client.id, room, can(rights, 'presence', room));
+      else if (this.presenceOn(room))
+        this.transport.setPresence(client.id, room, can(rights, 'presence', room));
     }
     await Promise.allSettled(dropped.map((room) => this.leave(client, room)));
     return dropped;

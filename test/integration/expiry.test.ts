@@ -79,7 +79,11 @@ describe('token expiry', () => {
     c.on('closing', (v) => closings.push(v));
     const second = token('alice', undefined, { ttlSec: 5 });
     const newExpiry = expOf(second) * 1000;
-    expect(await request(c, 'refresh', { token: second })).toEqual({ ok: true, expiresAt: newExpiry, left: [] });
+    expect(await request(c, 'refresh', { token: second })).toEqual({
+      ok: true,
+      expiresAt: newExpiry,
+      left: [],
+    });
     const warned = await nextEvent<{ expiresAt: number }>(c, 'token_expiring', 8000);
     expect(warned.expiresAt).toBe(newExpiry);
     expect(Date.now()).toBeGreaterThan(expOf(first) * 1000);
@@ -100,7 +104,10 @@ describe('token expiry', () => {
     const seen: Array<[string, unknown]> = [];
     c.on('message', (m) => seen.push(['message', m.room]));
     c.on('presence', (p) => seen.push(['presence', p.room]));
-    const leaveSeen = nextEvent<{ room: string; action: string; member: { sub: string } }>(watcher, 'presence');
+    const leaveSeen = nextEvent<{ room: string; action: string; member: { sub: string } }>(
+      watcher,
+      'presence',
+    );
     const narrower = token('narrow', { subscribe: ['keep:*'], publish: [], presence: [] });
     expect(await request(c, 'refresh', { token: narrower })).toEqual({
       ok: true,
@@ -126,7 +133,10 @@ describe('token expiry', () => {
       ok: false,
       error: { code: 'forbidden' },
     });
-    expect(await request(c, 'leave', { room: 'drop:1' })).toMatchObject({ ok: false, error: { code: 'not_joined' } });
+    expect(await request(c, 'leave', { room: 'drop:1' })).toMatchObject({
+      ok: false,
+      error: { code: 'not_joined' },
+    });
   });
 
   it('leaves the rooms of an expired connection (presence and membership)', async () => {
