@@ -66,7 +66,17 @@ export function selectHistory(
   stored: readonly Envelope[],
   position: StreamPosition,
   query: HistoryQuery,
-): HistoryResult {
+): HistoryResult;
+export function selectHistory<T extends { offset: number }>(
+  stored: readonly T[],
+  position: StreamPosition,
+  query: HistoryQuery,
+): StreamPosition & { messages: T[]; recovered: boolean };
+export function selectHistory<T extends { offset: number }>(
+  stored: readonly T[],
+  position: StreamPosition,
+  query: HistoryQuery,
+): StreamPosition & { messages: T[]; recovered: boolean } {
   const { since, limit } = query;
   if (!since) {
     const messages = stored.slice(Math.max(0, stored.length - limit));

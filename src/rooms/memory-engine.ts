@@ -9,11 +9,25 @@ import {
   type MemberRef,
   selectHistory,
 } from './engine.js';
+import { holdsBinary } from './payload.js';
+
+/**
+ * One stored message. A long-lived envelope would be a graph of several objects (envelope, `from`,
+ * the payload's own objects) that the GC copies and traces for as long as it is kept; as one JSON
+ * string it is a single leaf, and the envelope's objects die young. Parsed only when read (rare).
+ * Payloads with binary parts (Socket.IO attachments) do not survive JSON: those keep the envelope.
+ */
+interface Stored {
+  readonly offset: number;
+  readonly ts: number;
+  readonly json?: string;
+  readonly envelope?: Envelope;
+}
 
 interface RoomState {
   epoch: string;
   offset: number;
-  history: Envelope[];
+  history: Stored[];
   members: Map<string, { info: unknown; connections: Set<string> }>;
   lastUsed: number;
   /** The policy of the last publish, so the sweep can drop expired history of rooms nobody reads. */
@@ -75,7 +89,12 @@ export function createMemoryEngine(now: () => number = Date.now): Engine {
       const envelope: Envelope = { ...draft, offset: ++state.offset, epoch: state.epoch };
       state.policy = policy;
       if (policy.size > 0) {
-        state.history.push(envelope);
+        const { offset, ts } = envelope;
+        state.history.push(
+          holdsBinary(envelope.data)
+            ? { offset, ts, envelope }
+            : { offset, ts, json: JSON.stringify(envelope) },
+        );
         if (state.history.length > policy.size * 2) trim(state, policy);
       }
       return envelope;
@@ -83,7 +102,8 @@ export function createMemoryEngine(now: () => number = Date.now): Engine {
     async history(ns, name, query: HistoryQuery, policy): Promise<HistoryResult> {
       const state = room(ns, name);
       trim(state, policy);
-      return selectHistory(state.history, { offset: state.offset, epoch: state.epoch }, query);
+      const picked = selectHistory(state.history, { offset: state.offset, epoch: state.epoch }, query);
+      return { ...picked, messages: picked.messages.map(envelopeOf) };
     },
     async addMember(ns, name, member: MemberRef, connId) {
       const state = room(ns, name);
@@ -140,6 +160,10 @@ export function createMemoryEngine(now: () => number = Date.now): Engine {
       clearInterval(sweep);
     },
   };
+}
+
+function envelopeOf(stored: Stored): Envelope {
+  return stored.envelope ?? (JSON.parse(stored.json as string) as Envelope);
 }
 
 function newEpoch(): string {

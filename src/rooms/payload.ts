@@ -25,7 +25,7 @@ export function payloadSize(data: unknown): number {
 }
 
 /** Whether any value inside `data` is an ArrayBuffer or a view of one; iterative, so depth is no limit. */
-function holdsBinary(data: unknown): boolean {
+export function holdsBinary(data: unknown): boolean {
   const stack: unknown[] = [data];
   while (stack.length > 0) {
     const value = stack.pop();
