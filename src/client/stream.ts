@@ -28,6 +28,9 @@ export interface FillReply extends StreamPosition {
  * - While a join is in flight, live messages wait; the join reply sets the position first.
  * - When history no longer reaches back (or the epoch changed) the stream jumps to what is
  *   available and says so through `unrecovered`.
+ * - At most `maxHeld` messages wait behind a gap: past that the gap is given up (reported through
+ *   `unrecovered`, a fill still in flight is ignored) so a fill that never answers cannot grow
+ *   memory without bound.
  *
  * @example
  * const seq = new Sequencer({ deliver, fill, unrecovered });
@@ -35,6 +38,9 @@ export interface FillReply extends StreamPosition {
  * seq.push(liveEnvelope);          // waits
  * seq.joined(joinReply, since);    // delivers the recovered messages, then the waiting ones
  */
+/** Messages held behind a gap before the gap is given up on (a fill that never comes back). */
+export const MAX_HELD = 10_000;
+
 export class Sequencer {
   private pos: StreamPosition | null = null;
   private mode: 'joining' | 'live' | 'filling' = 'joining';
@@ -45,7 +51,10 @@ export class Sequencer {
   private earlySkips: StreamPosition[] = [];
   private fillId = 0;
 
-  constructor(private readonly sink: StreamSink) {}
+  constructor(
+    private readonly sink: StreamSink,
+    private readonly maxHeld = MAX_HELD,
+  ) {}
 
   /** The last delivered position, or where the room stood at join; null before the first join. */
   get position(): StreamPosition | null {
@@ -171,11 +180,23 @@ export class Sequencer {
     }
     if (this.skipped.has(m.offset)) return;
     this.hold(m, replayed);
-    if (this.mode === 'live') this.startFill();
+    if (this.mode === 'live' && this.held.size > 0) this.startFill();
   }
 
   private hold(m: Envelope, replayed: boolean): void {
-    if (!this.pos || m.offset > this.pos.offset) this.held.set(m.offset, { m, replayed });
+    if (this.pos && m.offset <= this.pos.offset) return;
+    this.held.set(m.offset, { m, replayed });
+    if (this.held.size <= this.maxHeld || !this.pos || this.mode === 'joining') return;
+    const next = this.oldestHeld();
+    if (!next) return;
+    const to = { epoch: next.epoch, offset: next.offset - 1 };
+    this.sink.unrecovered('history_trimmed', this.pos, to);
+    this.pos = to;
+    if (this.mode === 'filling') {
+      this.fillId++; // its answer is ignored
+      this.mode = 'live';
+    }
+    this.drain();
   }
 
   private advance(m: Envelope, replayed: boolean): void {

@@ -11,15 +11,18 @@ function reply(offset: number, messages: Envelope[] = [], recovered = true, epoc
 }
 
 /** A sequencer with a recording sink; fills are answered by the test. */
-function setup() {
+function setup(maxHeld?: number) {
   const delivered: Array<{ offset: number; replayed: boolean }> = [];
   const fills: Array<{ since: StreamPosition; id: number }> = [];
   const lost: Array<{ reason: UnrecoveredReason; to: StreamPosition }> = [];
-  const seq = new Sequencer({
-    deliver: (m, replayed) => delivered.push({ offset: m.offset, replayed }),
-    fill: (since, id) => fills.push({ since, id }),
-    unrecovered: (reason, _from, to) => lost.push({ reason, to }),
-  });
+  const seq = new Sequencer(
+    {
+      deliver: (m, replayed) => delivered.push({ offset: m.offset, replayed }),
+      fill: (since, id) => fills.push({ since, id }),
+      unrecovered: (reason, _from, to) => lost.push({ reason, to }),
+    },
+    maxHeld,
+  );
   const offsets = () => delivered.map((d) => d.offset);
   return { seq, delivered, fills, lost, offsets };
 }
@@ -27,6 +30,24 @@ function setup() {
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 describe('Sequencer', () => {
+  it('gives up a gap whose fill never answers once maxHeld messages wait, and ignores the late answer', () => {
+    const { seq, fills, lost, offsets } = setup(3);
+    seq.joining();
+    seq.joined(reply(1), undefined);
+    seq.push(env(3)); // gap at 2: a fill is asked for, and never answered
+    expect(fills).toEqual([{ since: { offset: 1, epoch: 'e1' }, id: 1 }]);
+    seq.push(env(4));
+    seq.push(env(5));
+    expect(offsets()).toEqual([]);
+    seq.push(env(6)); // a fourth held message: over the bound
+    expect(lost).toEqual([{ reason: 'history_trimmed', to: { offset: 2, epoch: 'e1' } }]);
+    expect(offsets()).toEqual([3, 4, 5, 6]);
+    seq.filled({ offset: 6, epoch: 'e1', messages: [env(2), env(3)] }, 1); // too late
+    seq.push(env(7));
+    expect(offsets()).toEqual([3, 4, 5, 6, 7]);
+    expect(fills).toHaveLength(1);
+  });
+
   it('starts after the join position and drops what came before or twice', () => {
     const { seq, offsets } = setup();
     seq.joining();
