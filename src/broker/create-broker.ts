@@ -75,9 +75,9 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
     );
   }
   // A dead node's members expire in the engine (one node reports them): tell the room they left.
-  cluster.engine.onPresenceExpired((ns, room, member) => {
+  cluster.engine.onPresenceChanged((ns, room, action, member, connId) => {
     const rt = namespaces.get(ns);
-    if (rt?.rooms.presenceOn(room)) rt.transport.presence({ room, action: 'leave', member });
+    if (rt?.rooms.presenceOn(room)) rt.transport.presence({ room, action, member }, connId);
   });
 
   registerApi({

@@ -25,12 +25,24 @@ export interface Engine {
    * one) gets the first result. Results must be JSON.
    */
   once<T>(ns: string, key: string, windowMs: number, run: () => Promise<T>): Promise<T>;
-  /** Called when presence changes on another node's behalf (a dead node's members expire). */
-  onPresenceExpired(listener: (ns: string, room: string, member: MemberRef) => void): void;
+  /**
+   * Called when presence changes other than through a connection's own join or leave: a dead
+   * node's members leave, and a node that was reaped while frozen (or lost its registration with
+   * Redis's data) brings its members back. `connId` is the member's connection when it is local.
+   */
+  onPresenceChanged(listener: PresenceListener): void;
   /** False while the shared state is unreachable (Redis away). */
   isReady(): boolean;
   close(): Promise<void>;
 }
+
+export type PresenceListener = (
+  ns: string,
+  room: string,
+  action: 'join' | 'leave',
+  member: MemberRef,
+  connId?: string,
+) => void;
 
 /** A message before the engine gives it an offset. */
 export type Draft = Omit<Envelope, 'offset' | 'epoch'>;

@@ -152,7 +152,7 @@ export function createMemoryEngine(now: () => number = Date.now): Engine {
       result.catch(() => pending.delete(k));
       return result;
     },
-    onPresenceExpired() {
+    onPresenceChanged() {
       // One node: members leave only through their own connections.
     },
     isReady: () => true,

@@ -98,7 +98,7 @@ export function createRedisEngine(client: Redis, opts: RedisEngineOptions): Engi
     members: (ns, room) => unavailable(readMembers(redis, opts.prefix, ns, room)),
     rooms: (ns, prefix) => unavailable(readRooms(redis, opts.prefix, ns, prefix)),
     once: (ns, key, windowMs, run) => once(redis, `${opts.prefix}:once:${ns}:${key}`, windowMs, run, opts),
-    onPresenceExpired: (listener) => presence.onExpired(listener),
+    onPresenceChanged: (listener) => presence.onChanged(listener),
     isReady: () => redis.status === 'ready' && presence.isHealthy(),
     async close() {
       await withTimeout(Promise.allSettled([...inFlight]), opts.requestTimeoutMs);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { MemberRef } from './engine.js';
+import type { MemberRef, PresenceListener } from './engine.js';
 import {
   execAll,
   roomKeys,
@@ -8,8 +8,6 @@ import {
   type ScriptedRedis,
   scriptedPipeline,
 } from './redis-scripts.js';
-
-export type ExpiredListener = (ns: string, room: string, member: MemberRef) => void;
 
 export interface PresenceOptions {
   prefix: string;
@@ -54,7 +52,7 @@ export class RedisPresence {
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly local = new Map<string, LocalMember>();
-  private readonly listeners: ExpiredListener[] = [];
+  private readonly listeners: PresenceListener[] = [];
 
   constructor(
     private readonly redis: ScriptedRedis,
@@ -82,7 +80,7 @@ export class RedisPresence {
     return this.healthy && this.redis.status === 'ready';
   }
 
-  onExpired(listener: ExpiredListener): void {
+  onChanged(listener: PresenceListener): void {
     this.listeners.push(listener);
   }
 
@@ -209,14 +207,23 @@ export class RedisPresence {
   private async reconcile(): Promise<void> {
     const stored = new Set(await this.redis.smembers(this.nodeKey(this.node)));
     const pipe = scriptedPipeline(this.redis);
+    const added: LocalMember[] = [];
     for (const [id, m] of this.local) {
       if (stored.has(id)) continue;
       const info = JSON.stringify(m.info ?? null);
       pipe.rcAdd(...this.keys(m.ns, m.room), `${this.node}|${m.connId}`, m.sub, info, m.room, id);
+      added.push(m);
     }
     const stale = [...stored].filter((id) => !this.local.has(id));
     const rooms = this.queueRemovals(pipe, this.node, stale);
-    this.reportGone(rooms, await execAll(pipe));
+    const results = await execAll(pipe);
+    // A user back in a room (after a reap, or lost data) is announced again, as on a first join.
+    added.forEach((m, i) => {
+      if (results[i] !== 1) return;
+      for (const listener of this.listeners)
+        listener(m.ns, m.room, 'join', { sub: m.sub, info: m.info }, m.connId);
+    });
+    this.reportGone(rooms, results);
   }
 
   /** Claims a dead node and removes its memberships; only the claimer reports the leaves. */
@@ -264,7 +271,7 @@ export class RedisPresence {
       const gone = results[i] as string[];
       for (let j = 0; j + 1 < gone.length; j += 2) {
         const member = { sub: gone[j]!, info: JSON.parse(gone[j + 1]!) as unknown };
-        for (const listener of this.listeners) listener(where[0], where[1], member);
+        for (const listener of this.listeners) listener(where[0], where[1], 'leave', member);
       }
     });
   }

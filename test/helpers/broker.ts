@@ -153,6 +153,19 @@ export async function until<T>(
   }
 }
 
+/** Awaits `promise`, or throws after `ms`: a bound on something that must not hang (a stuck Redis, a frozen node). */
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, bound]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Disconnects every client opened by `connect`. Call in afterEach. */
 export function closeClients(): void {
   for (const s of open.splice(0)) s.disconnect();

@@ -50,15 +50,13 @@ describe('room patterns', () => {
     expect(() => compilePattern('a'.repeat(401))).toThrow();
   });
 
-  it('stays fast on a pattern with many stars (no backtracking blow-up)', () => {
+  // The test's own timeout is the bound: the regex version took minutes here.
+  it('stays fast on a pattern with many stars (no backtracking blow-up)', { timeout: 5000 }, () => {
     const pattern = `${'a*'.repeat(100)}b`;
-    const start = process.hrtime.bigint();
     expect(compilePattern(pattern)('a'.repeat(200))).toBe(false);
     expect(compilePattern(pattern)(`${'a'.repeat(99)}b`)).toBe(false);
     expect(compilePattern(pattern)(`${'a'.repeat(199)}b`)).toBe(true);
     expect(compilePattern(`${'a*'.repeat(50)}b`)(`${'a'.repeat(60)}b`)).toBe(true);
-    // A generous bound, not a benchmark: the regex version took minutes here.
-    expect(Number(process.hrtime.bigint() - start) / 1e6).toBeLessThan(1000);
   });
 
   it('matchesAny skips bad patterns and needs a list', () => {
