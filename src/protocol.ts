@@ -126,8 +126,8 @@ export interface RefreshRequest {
 }
 export interface RefreshReply {
   expiresAt: number | null;
-  /** Rooms this connection was in that the new token does not allow: they were left. */
-  left: string[];
+  /** Rooms this connection was in that the new token does not allow: they were left (absent when none). */
+  left?: string[];
 }
 
 export type AckCallback<T extends object> = (reply: Ack<T>) => void;

@@ -74,7 +74,10 @@ const handlers: Record<keyof ClientToServerEvents, (ctx: NamespaceContext) => Ha
     const left = await ctx.rooms.reauthorize(client, rightsFor(claims.rooms, claims.sub, ctx.config.rules));
     socket.data.expiresAt = expiresAtOf(claims);
     armExpiry(socket, ctx);
-    return { expiresAt: socket.data.expiresAt, left };
+    // `left` only when something was left: the contract's reply is `{ ok, expiresAt }`.
+    return left.length > 0
+      ? { expiresAt: socket.data.expiresAt, left }
+      : { expiresAt: socket.data.expiresAt };
   },
 };
 
