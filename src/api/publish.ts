@@ -2,6 +2,7 @@ import type { NamespaceRuntime } from '../broker/namespaces.js';
 import { RoomcastError } from '../errors.js';
 import type { ApiPublishResult } from '../protocol.js';
 import type { Engine } from '../rooms/engine.js';
+import { payloadSize } from '../rooms/payload.js';
 import type { ApiCaller, ApiKeyring } from './auth.js';
 import type { PublishBody } from './schemas.js';
 
@@ -36,7 +37,7 @@ export function preparePublish(deps: PublishDeps, caller: ApiCaller, body: Publi
     throw new RoomcastError('bad_request', 'rooms: a room is listed twice');
   const data = body.data === undefined ? null : body.data;
   // The manager checks this too; checking first keeps a batch all-or-nothing on bad input.
-  const size = Buffer.byteLength(JSON.stringify(data));
+  const size = payloadSize(data);
   if (size > rt.config.limits.payloadBytes) {
     throw new RoomcastError(
       'payload_too_large',

@@ -12,10 +12,14 @@ export function secretKey(secret: string): KeyObject {
   return createSecretKey(Buffer.from(secret, 'utf8'));
 }
 
-/** Algorithms to accept when the config names none: HS256 for secrets, and by key type for PEM keys. */
+/**
+ * Algorithms to accept when the config names none: the HS family for secrets (HS256 first: what
+ * `roomcast token` signs with), and by key type for PEM keys. A secret never opens RS/ES/PS, and a
+ * public key never opens HS, so the HS/RS key-confusion attack has nothing to work with.
+ */
 export function inferAlgorithms(secrets: readonly string[], publicKeys: readonly string[]): JwtAlgorithm[] {
   const algs = new Set<JwtAlgorithm>();
-  if (secrets.length) algs.add('HS256');
+  if (secrets.length) for (const alg of ['HS256', 'HS384', 'HS512'] as const) algs.add(alg);
   for (const pem of publicKeys) {
     let key: KeyObject;
     try {

@@ -1,3 +1,8 @@
+import { RoomcastError } from '../errors.js';
+
+/** How deep a payload may nest (objects and arrays); deeper is `bad_request`, before any JSON work. */
+export const MAX_PAYLOAD_DEPTH = 100;
+
 /**
  * The size of a published payload, as the `payloadBytes` limit counts it: the bytes of its JSON,
  * except that binary parts (Socket.IO carries Buffers and typed arrays as binary attachments) count
@@ -6,11 +11,15 @@
  * @example
  * payloadSize({ text: 'hi' }); // 13
  * payloadSize({ file: Buffer.alloc(1000) }); // 1010 (1000 + `{"file":0}`)
+ *
+ * Throws `bad_request` for a payload nested deeper than `MAX_PAYLOAD_DEPTH`: a small payload
+ * nested some thousands deep would otherwise overflow the stack in every JSON.stringify after it
+ * (history, the broadcast, SSE).
  */
 export function payloadSize(data: unknown): number {
   // Most payloads hold no binary: plain JSON.stringify keeps V8's fast path, which a replacer
   // function turns off (about twice the cost, on every publish).
-  if (!holdsBinary(data)) return Buffer.byteLength(JSON.stringify(data) ?? 'null');
+  if (!scan(data, MAX_PAYLOAD_DEPTH)) return Buffer.byteLength(JSON.stringify(data) ?? 'null');
   let binary = 0;
   const json = JSON.stringify(data, function (this: Record<string, unknown>, key: string, value: unknown) {
     // `this[key]` is the value before its toJSON() ran: a Buffer, not `{ type: 'Buffer', data }`.
@@ -24,15 +33,40 @@ export function payloadSize(data: unknown): number {
   return Buffer.byteLength(json ?? 'null') + binary;
 }
 
-/** Whether any value inside `data` is an ArrayBuffer or a view of one; iterative, so depth is no limit. */
+/** Whether any value inside `data` is an ArrayBuffer or a view of one. */
 export function holdsBinary(data: unknown): boolean {
-  const stack: unknown[] = [data];
-  while (stack.length > 0) {
-    const value = stack.pop();
+  return scan(data, Number.POSITIVE_INFINITY);
+}
+
+/**
+ * Walks `data` (iteratively: no recursion to overflow) for binary parts; throws `bad_request` past
+ * `maxDepth` levels of objects and arrays.
+ */
+function scan(data: unknown, maxDepth: number): boolean {
+  const values: unknown[] = [data];
+  const depths: number[] = [0];
+  let binary = false;
+  while (values.length > 0) {
+    const value = values.pop();
+    const depth = depths.pop() as number;
     if (typeof value !== 'object' || value === null) continue;
-    if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) return true;
-    if (Array.isArray(value)) for (const item of value) stack.push(item);
-    else for (const key of Object.keys(value)) stack.push((value as Record<string, unknown>)[key]);
+    if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) {
+      binary = true;
+      continue;
+    }
+    if (depth >= maxDepth)
+      throw new RoomcastError('bad_request', `payload nests deeper than ${maxDepth} levels`);
+    if (Array.isArray(value)) {
+      for (const item of value) {
+        values.push(item);
+        depths.push(depth + 1);
+      }
+    } else {
+      for (const key of Object.keys(value)) {
+        values.push((value as Record<string, unknown>)[key]);
+        depths.push(depth + 1);
+      }
+    }
   }
-  return false;
+  return binary;
 }

@@ -103,6 +103,12 @@ describe('POST /v1/publish', () => {
       'payload_too_large',
     ],
     ['a __proto__ key', { raw: '{"room":"r","event":"e","__proto__":{"x":1}}' }, 400, 'bad_request'],
+    [
+      'a small payload nested 20,000 deep',
+      { raw: `{"room":"r","event":"e","data":${'['.repeat(20_000)}${']'.repeat(20_000)}}` },
+      400,
+      'bad_request',
+    ],
     ['a text/plain body', { raw: 'hello', headers: { 'content-type': 'text/plain' } }, 400, 'bad_request'],
   ])('refuses %s', async (_what, input, status, code) => {
     const opts = 'raw' in input ? { raw: input.raw, headers: 'headers' in input ? input.headers : {} } : {};

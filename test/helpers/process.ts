@@ -62,9 +62,18 @@ export interface ServerProcess {
   exited: Promise<CliResult>;
 }
 
-/** Spawns `node dist/main.js serve` on PORT=0 and waits for the 'roomcast listening' log line's `url`. */
-export async function startServer(env: NodeJS.ProcessEnv, ms = 15_000): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [MAIN, 'serve'], {
+/**
+ * Spawns `node dist/main.js serve` (or `npm start`, as the README runs it) on PORT=0 and waits for
+ * the 'roomcast listening' log line's `url`.
+ */
+export async function startServer(
+  env: NodeJS.ProcessEnv,
+  ms = 15_000,
+  how: 'node' | 'npm start' = 'node',
+): Promise<ServerProcess> {
+  const [cmd, args] = how === 'node' ? [process.execPath, [MAIN, 'serve']] : ['npm', ['start', '--silent']];
+  const child = spawn(cmd, args, {
+    cwd: join(dirname(MAIN), '..'),
     env: cliEnv({ HOST: '127.0.0.1', PORT: '0', ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });

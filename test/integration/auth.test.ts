@@ -70,6 +70,19 @@ describe('connection refusals', () => {
   });
 });
 
+describe('algorithms', () => {
+  it.each(['HS256', 'HS384', 'HS512'] as const)(
+    'takes %s with a secret and no algorithm list',
+    async (algorithm) => {
+      const tok = jwt.sign({ sub: 'alg', exp: now() + 60, rooms: { subscribe: ['*'] } }, SECRET, {
+        algorithm,
+      });
+      const c = await connect(b.url, tok);
+      expect(await request(c, 'join', { room: 'alg:1' })).toMatchObject({ ok: true });
+    },
+  );
+});
+
 describe('namespaces from the config file', () => {
   it('takes its own secret, rules and exp policy', async () => {
     const admin = await connect(b.url, jwt.sign({ sub: 'root' }, ADMIN_SECRET), { ns: '/admin' });

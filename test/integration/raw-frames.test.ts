@@ -115,6 +115,22 @@ describe('frames that parse but are not events roomcast knows', () => {
     await answers(raw);
   });
 
+  it('a small publish nested thousands deep: bad_request, nothing stored, the connection stays', async () => {
+    const raw = await setup();
+    for (const [id, depth] of [
+      [7, 5_000],
+      [8, 20_000],
+    ] as const) {
+      raw.send(
+        `42${id}["publish",{"room":"raw:deep","event":"e","data":${'['.repeat(depth)}${']'.repeat(depth)}}]`,
+      );
+      expect(await raw.ack(id)).toMatchObject({ ok: false, error: { code: 'bad_request' } });
+    }
+    raw.send('429["history",{"room":"raw:deep"}]');
+    expect(await raw.ack(9)).toMatchObject({ ok: true, offset: 0, messages: [] });
+    await answers(raw);
+  });
+
   it('events before the namespace is connected end that connection', async () => {
     bystander = await connect(b.url, token('bystander'));
     await request(bystander, 'join', { room: 'watch' });

@@ -121,6 +121,18 @@ describe('the process', () => {
     expect(result.signal).toBeNull();
   });
 
+  it('drains on SIGTERM sent to `npm start` too (npm passes it to the broker)', async () => {
+    const server = await startServer(env, 30_000, 'npm start');
+    const ws = await connect(server.url, token('ws'));
+    const seen = closingThenDisconnect(ws);
+    server.child.kill('SIGTERM');
+    expect((await seen).code).toBe('shutting_down');
+    const result = await server.exited;
+    expect(result.code, result.stderr).toBe(0);
+    // The broker itself is gone, not only npm: nothing listens on its port any more.
+    await expect(fetch(`${server.url}/healthz`)).rejects.toThrow();
+  });
+
   it('in development generates keys and prints a demo token that works', async () => {
     const server = await startServer({});
     const out = server.output();

@@ -39,7 +39,10 @@ describe('config: keys in production and development', () => {
     });
     expect(cfg.production).toBe(true);
     expect(cfg.generated).toEqual({});
-    expect(cfg.namespaces['/']!.jwt).toMatchObject({ secrets: [SECRET], algorithms: ['HS256'] });
+    expect(cfg.namespaces['/']!.jwt).toMatchObject({
+      secrets: [SECRET],
+      algorithms: ['HS256', 'HS384', 'HS512'],
+    });
     expect(cfg.namespaces['/']!.apiKeys).toEqual(['api-key-00001', 'api-key-00002']);
   });
 
@@ -118,7 +121,10 @@ describe('config: merging', () => {
     expect(Object.keys(cfg.namespaces).sort()).toEqual(['/', '/admin']);
     const admin = cfg.namespaces['/admin']!;
     expect(admin).toMatchObject({ name: '/admin', rules: { subscribe: ['ops:*'], publish: [] } });
-    expect(admin.jwt).toMatchObject({ secrets: ['admin-secret-0123456789abcdef012'], algorithms: ['HS256'] });
+    expect(admin.jwt).toMatchObject({
+      secrets: ['admin-secret-0123456789abcdef012'],
+      algorithms: ['HS256', 'HS384', 'HS512'],
+    });
     expect(admin.limits.roomsPerConnection).toBe(128);
     expect(cfg.namespaces['/']!.jwt.secrets).toEqual([SECRET]);
   });

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { payloadSize } from '../../src/rooms/payload.js';
+import { MAX_PAYLOAD_DEPTH, payloadSize } from '../../src/rooms/payload.js';
+
+/** `[[...[]...]]`, `levels` arrays deep. */
+function nested(levels: number): unknown {
+  let v: unknown = [];
+  for (let i = 1; i < levels; i++) v = [v];
+  return v;
+}
 
 describe('payloadSize', () => {
   it('counts the bytes of the JSON', () => {
@@ -14,6 +21,20 @@ describe('payloadSize', () => {
     expect(payloadSize({ file: Buffer.alloc(1000) })).toBe(1010);
     expect(payloadSize([new Uint8Array(10), new ArrayBuffer(20)])).toBe(35);
     expect(payloadSize({ a: { b: [Buffer.alloc(5)] } })).toBe(5 + '{"a":{"b":[0]}}'.length);
+  });
+
+  it(`takes ${MAX_PAYLOAD_DEPTH} levels of nesting and refuses more with bad_request, at any depth`, () => {
+    expect(payloadSize(nested(MAX_PAYLOAD_DEPTH))).toBe(2 * MAX_PAYLOAD_DEPTH);
+    expect(() => payloadSize(nested(MAX_PAYLOAD_DEPTH + 1))).toThrow(
+      expect.objectContaining({ code: 'bad_request' }),
+    );
+    // Deep enough to overflow JSON.stringify's stack: refused before any JSON work.
+    expect(() => payloadSize({ a: nested(50_000) })).toThrow(
+      expect.objectContaining({ code: 'bad_request' }),
+    );
+    expect(() => payloadSize({ b: Buffer.alloc(1), a: nested(50_000) })).toThrow(
+      expect.objectContaining({ code: 'bad_request' }),
+    );
   });
 
   it('does not take a look-alike object for binary', () => {
