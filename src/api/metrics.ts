@@ -104,22 +104,12 @@ export function createMetrics(opts: { redisReady: () => boolean; clustered: bool
     registers: [registry],
   });
 
-  // Label children bound once per namespace and source: no label object hashed per publish.
-  const publishedBy = new Map<string, ReturnType<typeof published.labels>>();
-  const latencyBy = { socket: latency.labels('socket'), api: latency.labels('api') };
-
   return {
     contentType: registry.contentType,
     observer: {
       published(_envelope, source, at) {
-        const k = `${source}\u0000${at.ns}`;
-        let count = publishedBy.get(k);
-        if (!count) {
-          count = published.labels({ namespace: at.ns, source });
-          publishedBy.set(k, count);
-        }
-        count.inc();
-        latencyBy[source].observe(at.seconds);
+        published.inc({ namespace: at.ns, source });
+        latency.observe({ source }, at.seconds);
       },
       joined(_room, ns) {
         joins.inc({ namespace: ns });

@@ -70,14 +70,15 @@ const handlers: Record<keyof ClientToServerEvents, (ctx: NamespaceContext) => Ha
     const client = socket.data.client;
     if (claims.sub !== client.sub)
       throw new RoomcastError('forbidden', 'a refreshed token must have the same sub');
+    // Rights, info and expiry change together before any await: two refreshes in flight cannot
+    // leave one token's rights with the other's expiry (reauthorize sets the rights synchronously).
     client.info = claims.info ?? null;
-    const left = await ctx.rooms.reauthorize(client, rightsFor(claims.rooms, claims.sub, ctx.config.rules));
-    socket.data.expiresAt = expiresAtOf(claims);
+    const expiresAt = expiresAtOf(claims);
+    socket.data.expiresAt = expiresAt;
     armExpiry(socket, ctx);
+    const left = await ctx.rooms.reauthorize(client, rightsFor(claims.rooms, claims.sub, ctx.config.rules));
     // `left` only when something was left: the contract's reply is `{ ok, expiresAt }`.
-    return left.length > 0
-      ? { expiresAt: socket.data.expiresAt, left }
-      : { expiresAt: socket.data.expiresAt };
+    return left.length > 0 ? { expiresAt, left } : { expiresAt };
   },
 };
 
@@ -132,7 +133,7 @@ function unknownEvent(event: unknown): Handler {
 
 /** (Re)schedules `token_expiring` and the close at expiry; a token without `exp` needs no timer. */
 function armExpiry(socket: RoomcastSocket, ctx: NamespaceContext): void {
-  if (socket.data.expiresAt === null) {
+  if (socket.data.expiresAt === null || socket.disconnected) {
     socket.data.timer?.clear();
     return;
   }

@@ -75,9 +75,10 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
     );
   }
   // A dead node's members expire in the engine (one node reports them): tell the room they left.
-  cluster.engine.onPresenceChanged((ns, room, action, member, connId) => {
+  // To every member: a reaped node's own connections got its `leave` too, so they get the `join`.
+  cluster.engine.onPresenceChanged((ns, room, action, member) => {
     const rt = namespaces.get(ns);
-    if (rt?.rooms.presenceOn(room)) rt.transport.presence({ room, action, member }, connId);
+    if (rt?.rooms.presenceOn(room)) rt.transport.presence({ room, action, member });
   });
 
   registerApi({

@@ -27,8 +27,7 @@ export interface Engine {
   once<T>(ns: string, key: string, windowMs: number, run: () => Promise<T>): Promise<T>;
   /**
    * Called when presence changes other than through a connection's own join or leave: a dead
-   * node's members leave, and a node that was reaped while frozen (or lost its registration with
-   * Redis's data) brings its members back. `connId` is the member's connection when it is local.
+   * node's members leave, and a node that was reaped while frozen brings its members back (join).
    */
   onPresenceChanged(listener: PresenceListener): void;
   /** False while the shared state is unreachable (Redis away). */
@@ -41,7 +40,6 @@ export type PresenceListener = (
   room: string,
   action: 'join' | 'leave',
   member: MemberRef,
-  connId?: string,
 ) => void;
 
 /** A message before the engine gives it an offset. */

@@ -27,6 +27,8 @@ interface LocalMember {
 
 /** Nodes claimed (dead or orphaned) per heartbeat at most. */
 const MAX_REAP = 10;
+/** How long a reaped node's tombstone says "reaped" (so that, back, it announces its users again). */
+const REAPED_MARK_MS = 24 * 60 * 60 * 1000;
 
 /**
  * Cluster-wide membership in Redis with no ghosts. Every node registers its connections under its
@@ -46,6 +48,8 @@ export class RedisPresence {
   private registered = false;
   private healthy = false;
   private reconcileNeeded = true;
+  /** The next reconcile announces `join` for what it registers again: we were reaped (not data loss). */
+  private announceReturn = false;
   private connectedSince = 0;
   private ticking: Promise<void> | undefined;
   private again = false;
@@ -138,6 +142,10 @@ export class RedisPresence {
     return `${this.opts.prefix}:node:${id}`;
   }
 
+  private reapedKey(id: string): string {
+    return `${this.opts.prefix}:reaped:${id}`;
+  }
+
   private nodesKey(): string {
     return `${this.opts.prefix}:nodes`;
   }
@@ -167,6 +175,9 @@ export class RedisPresence {
       if (added === 1 && this.registered) {
         // Our registration is gone: Redis lost its data, or we were frozen and reaped.
         this.opts.log.warn({ node: this.node }, 'presence registration lost; registering again');
+        // Reaped (the others saw our users leave) or Redis lost its data (nobody saw anything):
+        // only the first needs our users' joins announced again.
+        this.announceReturn = (await this.redis.exists(this.reapedKey(this.node))) === 1;
         this.node = newNodeId();
         this.reconcileNeeded = true;
         [added, dead, stale] = await this.beat();
@@ -217,12 +228,14 @@ export class RedisPresence {
     const stale = [...stored].filter((id) => !this.local.has(id));
     const rooms = this.queueRemovals(pipe, this.node, stale);
     const results = await execAll(pipe);
-    // A user back in a room (after a reap, or lost data) is announced again, as on a first join.
-    added.forEach((m, i) => {
-      if (results[i] !== 1) return;
-      for (const listener of this.listeners)
-        listener(m.ns, m.room, 'join', { sub: m.sub, info: m.info }, m.connId);
-    });
+    // After a reap, a user back in a room is announced again, as on a first join.
+    if (this.announceReturn) {
+      this.announceReturn = false;
+      added.forEach((m, i) => {
+        if (results[i] !== 1) return;
+        for (const listener of this.listeners) listener(m.ns, m.room, 'join', { sub: m.sub, info: m.info });
+      });
+    }
     this.reportGone(rooms, results);
   }
 
@@ -239,7 +252,12 @@ export class RedisPresence {
     const pipe = scriptedPipeline(this.redis);
     const rooms = this.queueRemovals(pipe, id, members);
     const results = await execAll(pipe);
-    await this.redis.pipeline().del(this.nodeKey(id)).zrem(`${this.opts.prefix}:reaping`, id).exec();
+    await this.redis
+      .pipeline()
+      .del(this.nodeKey(id))
+      .zrem(`${this.opts.prefix}:reaping`, id)
+      .set(this.reapedKey(id), '1', 'PX', REAPED_MARK_MS)
+      .exec();
     this.opts.log.info({ node: id, connections: members.length }, 'presence: reaped a dead node');
     this.reportGone(rooms, results);
   }

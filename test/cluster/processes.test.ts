@@ -71,6 +71,7 @@ describe('cluster: brokers as separate processes', () => {
     const yanOnB = await connect(b!.url, token('yan'));
     await connect(c!.url, token('yan'));
     const seenOnA = collect<PresenceEvent>(onA, 'presence');
+    const seenByZed = collect<PresenceEvent>(frozenMember, 'presence');
     c!.signal('SIGSTOP');
 
     const got = nextEvent<Envelope>(onB, 'message');
@@ -118,6 +119,13 @@ describe('cluster: brokers as separate processes', () => {
       'zed join announced',
     );
     expect(seenOnA.filter((e) => e.member.sub === 'zed').map((e) => e.action)).toEqual(['leave', 'join']);
+    // zed's own connection heard the reaper's leave (buffered while frozen) and hears the join too.
+    await until(
+      () => seenByZed.filter((e) => e.member.sub === 'zed').length === 2,
+      5000,
+      'zed sees itself back',
+    );
+    expect(seenByZed.filter((e) => e.member.sub === 'zed').map((e) => e.action)).toEqual(['leave', 'join']);
     expect(frozenMember.connected).toBe(true);
     expect(c!.proc.exitCode).toBeNull();
   }, 60_000);

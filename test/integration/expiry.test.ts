@@ -146,6 +146,28 @@ describe('token expiry', () => {
     });
   });
 
+  it('two refreshes in flight end with the rights and the expiry of the same (last) token', async () => {
+    const c = await connect(b.url, token('racer', undefined, { ttlSec: 3600 }));
+    expect(await request(c, 'join', { room: 'a:1' })).toMatchObject({ ok: true });
+    // The first drops a:1 (its refresh awaits the leave); the second arrives in the same read.
+    const narrowLong = token(
+      'racer',
+      { subscribe: ['b:*'], publish: [], presence: [] },
+      { ttlSec: 30 * 86_400 },
+    );
+    const broadShort = token('racer', undefined, { ttlSec: 3 });
+    const warned = nextEvent<{ expiresAt: number }>(c, 'token_expiring', 5000);
+    const [first, second] = await Promise.all([
+      request(c, 'refresh', { token: narrowLong }),
+      request(c, 'refresh', { token: broadShort }),
+    ]);
+    expect(first).toMatchObject({ ok: true, left: ['a:1'] });
+    expect(second).toEqual({ ok: true, expiresAt: expOf(broadShort) * 1000 });
+    // In force: the broad rights and the short expiry, both of the second token.
+    expect(await request(c, 'publish', { room: 'z:1', event: 'e', data: 1 })).toMatchObject({ ok: true });
+    expect((await warned).expiresAt).toBe(expOf(broadShort) * 1000);
+  });
+
   it('leaves the rooms of an expired connection (presence and membership)', async () => {
     const watcher = await connect(b.url, token('watcher'));
     await request(watcher, 'join', { room: 'exp:1' });
