@@ -110,8 +110,8 @@ function printDevBanner(cfg: Config, url: string): void {
           'Demo token (sub "demo", every room, 24h):',
           `  ${demo}`,
           '',
-          'Connect:',
-          `  io("${url}", { auth: { token: "${demo.slice(0, 12)}…" } }).emit("join", { room: "chat:lobby" }, console.log)`,
+          'Connect (from this folder; prints the join reply, then each message):',
+          `  node -e 'const s = require("socket.io-client").io("${url}", { auth: { token: "${demo}" } }); s.emit("join", { room: "chat:lobby" }, console.log); s.on("message", console.log)'`,
         ]
       : [
           'Mint a token with your private key: roomcast token --sub demo --subscribe "*" --private-key key.pem',

@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { dirname } from 'node:path';
 import { pino } from 'pino';
 import { io as ioClient } from 'socket.io-client';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -14,9 +16,10 @@ import {
   type TestClient,
   testConfig,
   token,
+  until,
   within,
 } from '../helpers/broker.js';
-import { assertBuilt, startServer } from '../helpers/process.js';
+import { assertBuilt, MAIN, startServer } from '../helpers/process.js';
 
 const ADMIN = 'admin-secret-0123456789abcdef0123';
 beforeAll(() => assertBuilt());
@@ -148,6 +151,24 @@ describe('the process', () => {
       ok: true,
       offset: 1,
     });
+    // The printed one-line client runs as printed, from the project folder.
+    const snippet = /Connect[^\n]*\n\s+(node -e .+)\n/.exec(out)?.[1];
+    expect(snippet, out).toBeDefined();
+    const client = spawn('sh', ['-c', snippet!], {
+      cwd: dirname(dirname(MAIN)),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let printed = '';
+    client.stdout.on('data', (d: Buffer) => {
+      printed += d.toString();
+    });
+    try {
+      await until(() => printed.includes('ok: true'), 10_000, 'the snippet joined');
+      await request(c, 'publish', { room: 'chat:lobby', event: 'msg', data: 'from the test' });
+      await until(() => printed.includes('from the test'), 5000, 'the snippet got the message');
+    } finally {
+      client.kill();
+    }
     server.child.kill('SIGINT');
     expect((await server.exited).code).toBe(0);
   });
