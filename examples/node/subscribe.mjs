@@ -8,7 +8,7 @@
  *
  * Env: ROOMCAST_URL (default http://localhost:3000; a comma list fails over between nodes),
  * ROOMCAST_TOKEN (a user JWT: the demo token `npm start` prints, or `npx roomcast token --sub me
- * --subscribe 'chat:*'`), POSITION_FILE (optional: resume from and save the room's position).
+ * --subscribe 'chat:*'` with the broker's ROOMCAST_JWT_SECRET exported), POSITION_FILE (optional: resume from and save the room's position).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createClient } from 'roomcast/client';

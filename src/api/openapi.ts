@@ -8,10 +8,19 @@ import type { ApiSchemas } from './schemas.js';
  * the document cannot drift from what the broker accepts; replies are described here by hand.
  */
 export function createOpenApiDocument(schemas: ApiSchemas): Record<string, unknown> {
-  const body = (schema: z.ZodType) => ({
+  const body = (schema: z.ZodType | Record<string, unknown>) => ({
     required: true,
-    content: { 'application/json': { schema: jsonSchema(schema) } },
+    content: {
+      'application/json': { schema: schema instanceof z.ZodType ? jsonSchema(schema) : schema },
+    },
   });
+  // The schemas' "exactly one of room, rooms" is a refinement, which JSON Schema output drops.
+  const publishBody = { ...jsonSchema(schemas.publish), oneOf: ROOM_CHOICE };
+  const batchBody = jsonSchema(schemas.batch) as { properties: { messages: Record<string, unknown> } };
+  batchBody.properties.messages = {
+    ...batchBody.properties.messages,
+    items: { ...(batchBody.properties.messages.items as object), oneOf: ROOM_CHOICE },
+  };
   const ok = (description: string, props: Record<string, unknown>) => ({
     description,
     content: {
@@ -69,14 +78,14 @@ export function createOpenApiDocument(schemas: ApiSchemas): Record<string, unkno
       '/v1/publish': {
         post: api(
           'Publish one message to a room or to each of several rooms',
-          { requestBody: body(schemas.publish) },
+          { requestBody: body(publishBody) },
           ok('one result per room', { results }),
         ),
       },
       '/v1/batch': {
         post: api(
           'Publish several messages; order is kept per room',
-          { requestBody: body(schemas.batch) },
+          { requestBody: body(batchBody) },
           ok('one result per message and room, in batch order', { results }),
         ),
       },
@@ -163,8 +172,10 @@ export function createOpenApiDocument(schemas: ApiSchemas): Record<string, unkno
   };
 }
 
+const ROOM_CHOICE = [{ required: ['room'] }, { required: ['rooms'] }];
+
 const errorResponses = Object.fromEntries(
-  ['400', '401', '403', '404', '413', '429', '503'].map((status) => [
+  ['400', '401', '403', '404', '413', '429', '500', '503'].map((status) => [
     status,
     { $ref: '#/components/responses/Error' },
   ]),
