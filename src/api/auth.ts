@@ -58,7 +58,8 @@ export function createApiKeyring(config: Config): ApiKeyring {
       return { keyId: digest.subarray(0, 8).toString('hex'), namespaces: match.namespaces };
     },
     authorize(caller, ns) {
-      if (!config.namespaces[ns]) throw new RoomcastError('not_found', `unknown namespace "${ns}"`);
+      if (!Object.hasOwn(config.namespaces, ns))
+        throw new RoomcastError('not_found', `unknown namespace "${ns}"`);
       if (!caller.namespaces.has(ns))
         throw new RoomcastError('unauthorized', `the API key is not valid for namespace "${ns}"`);
     },

@@ -1,5 +1,7 @@
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
+import { sendError } from '../api/http-errors.js';
 import type { Config } from '../config.js';
+import { RoomcastError } from '../errors.js';
 import type { Logger } from './logger.js';
 
 /**
@@ -13,6 +15,19 @@ export function createHttp(config: Config, log: Logger, isReady: () => boolean):
     bodyLimit: config.api.bodyLimitBytes,
     forceCloseConnections: true,
     return503OnClosing: true,
+    // A room in a path is up to 200 characters, more when percent-encoded (the default is 100).
+    routerOptions: { maxParamLength: 2048 },
+    // Errors the router raises before any route (bad percent-encoding, an overlong parameter)
+    // leave in the contract's shape too.
+    frameworkErrors: (err, _req, reply) => {
+      const message =
+        err.code === 'FST_ERR_BAD_URL'
+          ? 'the URL is not valid (bad percent-encoding)'
+          : err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+            ? 'a path parameter is too long'
+            : 'the request cannot be routed';
+      return sendError(reply, new RoomcastError('bad_request', message));
+    },
   });
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/readyz', async (_req, reply) => {

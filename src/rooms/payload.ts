@@ -14,12 +14,15 @@ export const MAX_PAYLOAD_DEPTH = 100;
  *
  * Throws `bad_request` for a payload nested deeper than `MAX_PAYLOAD_DEPTH`: a small payload
  * nested some thousands deep would otherwise overflow the stack in every JSON.stringify after it
- * (history, the broadcast, SSE).
+ * (history, the broadcast, SSE). Throws `bad_request` too for an object that looks like a
+ * Socket.IO binary placeholder (`{ "_placeholder": true, "num": n }`): sent back in a packet that
+ * carries real binary (a history or join reply), the client's decoder would swap in another
+ * message's bytes or fail the whole packet.
  */
 export function payloadSize(data: unknown): number {
   // Most payloads hold no binary: plain JSON.stringify keeps V8's fast path, which a replacer
   // function turns off (about twice the cost, on every publish).
-  if (!scan(data, MAX_PAYLOAD_DEPTH)) return Buffer.byteLength(JSON.stringify(data) ?? 'null');
+  if (!scan(data, MAX_PAYLOAD_DEPTH, true)) return Buffer.byteLength(JSON.stringify(data) ?? 'null');
   let binary = 0;
   const json = JSON.stringify(data, function (this: Record<string, unknown>, key: string, value: unknown) {
     // `this[key]` is the value before its toJSON() ran: a Buffer, not `{ type: 'Buffer', data }`.
@@ -35,14 +38,14 @@ export function payloadSize(data: unknown): number {
 
 /** Whether any value inside `data` is an ArrayBuffer or a view of one. */
 export function holdsBinary(data: unknown): boolean {
-  return scan(data, Number.POSITIVE_INFINITY);
+  return scan(data, Number.POSITIVE_INFINITY, false);
 }
 
 /**
  * Walks `data` (iteratively: no recursion to overflow) for binary parts; throws `bad_request` past
- * `maxDepth` levels of objects and arrays.
+ * `maxDepth` levels of objects and arrays, and (`strict`) for a binary placeholder look-alike.
  */
-function scan(data: unknown, maxDepth: number): boolean {
+function scan(data: unknown, maxDepth: number, strict: boolean): boolean {
   const values: unknown[] = [data];
   const depths: number[] = [0];
   let binary = false;
@@ -62,6 +65,15 @@ function scan(data: unknown, maxDepth: number): boolean {
         depths.push(depth + 1);
       }
     } else {
+      if (
+        strict &&
+        (value as { _placeholder?: unknown })._placeholder === true &&
+        Object.hasOwn(value, '_placeholder')
+      )
+        throw new RoomcastError(
+          'bad_request',
+          'data must not hold a Socket.IO binary placeholder ("_placeholder": true)',
+        );
       for (const key of Object.keys(value)) {
         values.push((value as Record<string, unknown>)[key]);
         depths.push(depth + 1);

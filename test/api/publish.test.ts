@@ -104,6 +104,12 @@ describe('POST /v1/publish', () => {
     ],
     ['a __proto__ key', { raw: '{"room":"r","event":"e","__proto__":{"x":1}}' }, 400, 'bad_request'],
     [
+      'a Socket.IO binary placeholder look-alike in data',
+      { body: { room: 'r', event: 'e', data: { list: [{ _placeholder: true, num: 0 }] } } },
+      400,
+      'bad_request',
+    ],
+    [
       'a small payload nested 20,000 deep',
       { raw: `{"room":"r","event":"e","data":${'['.repeat(20_000)}${']'.repeat(20_000)}}` },
       400,

@@ -40,6 +40,11 @@ describe('GET /v1/rooms', () => {
     expect((await api(b.url, 'GET', '/v1/rooms', undefined, { key: null })).status).toBe(401);
     const twice = await api(b.url, 'GET', '/v1/rooms?prefix=a&prefix=b');
     expect(twice).toMatchObject({ status: 400, body: { error: { code: 'bad_request' } } });
+    // Names an object inherits are not namespaces either.
+    for (const ns of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+      const res = await api(b.url, 'GET', `/v1/rooms?namespace=${ns}`);
+      expect(res, ns).toMatchObject({ status: 404, body: { ok: false, error: { code: 'not_found' } } });
+    }
   });
 });
 
@@ -58,6 +63,26 @@ describe('GET /v1/rooms/:room/presence', () => {
     const off = await api(b.url, 'GET', '/v1/rooms/nopresence/presence');
     expect(off).toMatchObject({ status: 403, body: { error: { code: 'forbidden' } } });
   });
+
+  it('takes a room name of the full 200 characters in the path, encoded or not', async () => {
+    const room = `q:${'a'.repeat(198)}`;
+    const plain = await api<{ members: Member[] }>(b.url, 'GET', `/v1/rooms/${room}/presence`);
+    expect(plain).toMatchObject({ status: 200, body: { ok: true, members: [] } });
+    const slashes = `chat:${'a/'.repeat(97)}`; // 199 characters; the path carries 393 (%3A, %2F)
+    const encoded = await api(b.url, 'GET', `/v1/rooms/${encodeURIComponent(slashes)}/history`);
+    expect(encoded).toMatchObject({ status: 200, body: { ok: true, offset: 0 } });
+    const tooLong = await api(b.url, 'GET', `/v1/rooms/q:${'a'.repeat(199)}/history`);
+    expect(tooLong).toMatchObject({ status: 400, body: { ok: false, error: { code: 'invalid_room' } } });
+  });
+
+  it.each(['%', '%ZZ', '%FF', '%C0%AF', '%ED%A0%80'])(
+    'answers a path with bad percent-encoding (%s) in the contract shape',
+    async (bad) => {
+      const res = await api(b.url, 'GET', `/v1/rooms/${bad}/history`);
+      expect(res.status).toBe(400);
+      expect(res.body).toEqual({ ok: false, error: { code: 'bad_request', message: expect.any(String) } });
+    },
+  );
 });
 
 describe('GET /v1/rooms/:room/history', () => {

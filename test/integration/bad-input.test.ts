@@ -92,6 +92,12 @@ describe('fields of the wrong type', () => {
     for (const echo of ['yes', 1, null]) expect(await code('publish', { ...base, echo })).toBe('bad_request');
   });
 
+  it('publish: data holding a Socket.IO binary placeholder look-alike', async () => {
+    await fresh();
+    const data = { file: { _placeholder: true, num: 0 } };
+    expect(await code('publish', { room: 'chat:1', event: 'e', data })).toBe('bad_request');
+  });
+
   it('join and history: since and limit of the wrong type', async () => {
     await fresh();
     const sinces = [

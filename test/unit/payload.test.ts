@@ -37,6 +37,13 @@ describe('payloadSize', () => {
     );
   });
 
+  it('refuses a Socket.IO binary placeholder look-alike, and only that', () => {
+    const fake = { a: [{ _placeholder: true, num: 0 }] };
+    expect(() => payloadSize(fake)).toThrow(expect.objectContaining({ code: 'bad_request' }));
+    expect(payloadSize({ _placeholder: false, num: 0 })).toBe(30);
+    expect(payloadSize({ _placeholder: 'true' })).toBe(23);
+  });
+
   it('does not take a look-alike object for binary', () => {
     const fake = { type: 'Buffer', data: [1, 2, 3] };
     expect(payloadSize(fake)).toBe(JSON.stringify(fake).length);
