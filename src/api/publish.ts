@@ -2,7 +2,6 @@ import type { NamespaceRuntime } from '../broker/namespaces.js';
 import { RoomcastError } from '../errors.js';
 import type { ApiPublishResult } from '../protocol.js';
 import type { Engine } from '../rooms/engine.js';
-import { payloadSize } from '../rooms/payload.js';
 import type { ApiCaller, ApiKeyring } from './auth.js';
 import type { PublishBody } from './schemas.js';
 
@@ -36,21 +35,16 @@ export function preparePublish(deps: PublishDeps, caller: ApiCaller, body: Publi
   if (new Set(rooms).size !== rooms.length)
     throw new RoomcastError('bad_request', 'rooms: a room is listed twice');
   const data = body.data === undefined ? null : body.data;
-  // The manager checks this too; checking first keeps a batch all-or-nothing on bad input.
-  const size = payloadSize(data);
-  if (size > rt.config.limits.payloadBytes) {
-    throw new RoomcastError(
-      'payload_too_large',
-      `payload is ${size} bytes; the limit is ${rt.config.limits.payloadBytes}`,
-    );
-  }
+  // Checked once here for every room, before anything is published: a batch stays
+  // all-or-nothing on bad input.
+  rt.rooms.checkPayload(data);
   const publishAll = async (): Promise<ApiPublishResult[]> =>
     Promise.all(
       rooms.map(async (room) => {
         const { offset, epoch } = await rt.rooms.publish(
           null,
           { room, event: body.event, data },
-          { source: 'api' },
+          { source: 'api', payloadChecked: true },
         );
         return { room, offset, epoch };
       }),

@@ -146,24 +146,19 @@ export class RoomManager {
 
   /**
    * The one publish path: sockets, `POST /v1/publish` and batches all come here. `from` is the
-   * publishing connection, or null for the server API (which has every right).
+   * publishing connection, or null for the server API (which has every right). `payloadChecked`:
+   * the caller ran `checkPayload(data)` already (the HTTP API, once per message for all its rooms).
    */
   async publish(
     from: Client | null,
     input: PublishInput,
-    opts: { echo?: boolean; source?: 'socket' | 'api' } = {},
+    opts: { echo?: boolean; source?: 'socket' | 'api'; payloadChecked?: boolean } = {},
   ): Promise<PublishReply> {
     const started = performance.now();
     const name = this.roomName(input.room);
     if (from) this.require(from, 'publish', name);
     const data = input.data === undefined ? null : input.data;
-    const size = payloadSize(data);
-    if (size > this.config.limits.payloadBytes) {
-      throw new RoomcastError(
-        'payload_too_large',
-        `payload is ${size} bytes; the limit is ${this.config.limits.payloadBytes}`,
-      );
-    }
+    if (!opts.payloadChecked) this.checkPayload(data);
     const envelope = await this.engine.publish(
       this.ns,
       {
@@ -182,6 +177,20 @@ export class RoomManager {
       seconds: (performance.now() - started) / 1000,
     });
     return { offset: envelope.offset, epoch: envelope.epoch };
+  }
+
+  /**
+   * Whether `data` may be published here: its size within `limits.payloadBytes`
+   * (`payload_too_large`), its nesting and shape (`bad_request`, see `payloadSize`).
+   */
+  checkPayload(data: unknown): void {
+    const size = payloadSize(data);
+    if (size > this.config.limits.payloadBytes) {
+      throw new RoomcastError(
+        'payload_too_large',
+        `payload is ${size} bytes; the limit is ${this.config.limits.payloadBytes}`,
+      );
+    }
   }
 
   /** Members of a room; `client` null is the server API. */
