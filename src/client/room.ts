@@ -253,7 +253,7 @@ export class Room<M extends MessageMap = Record<string, unknown>> implements Roo
     this.ownPending++;
     const res = await this.host.request('publish', payload, { room: this.name });
     this.ownPending--;
-    if (res.ok) this.seq.skip(res);
+    if (res.ok) this.seq.passOver(res);
     if (this.ownPending === 0 && this.deferredFill) {
       const [since, id] = this.deferredFill;
       this.deferredFill = undefined;

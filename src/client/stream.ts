@@ -146,7 +146,7 @@ export class Sequencer {
   }
 
   /** An offset this connection published without echo: pass over it instead of filling a gap. */
-  skip(p: StreamPosition): void {
+  passOver(p: StreamPosition): void {
     if (this.mode === 'joining' || !this.pos) {
       this.earlySkips.push(p); // applied once the join reply sets the position
       return;

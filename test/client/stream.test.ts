@@ -148,11 +148,11 @@ describe('Sequencer', () => {
 
   it('passes over offsets this connection published without echo', () => {
     const { seq, fills, offsets } = setup();
-    seq.skip({ offset: 2, epoch: 'e1' }); // acknowledged before the join reply
+    seq.passOver({ offset: 2, epoch: 'e1' }); // acknowledged before the join reply
     seq.joining();
     seq.joined(reply(1), undefined);
     seq.push(env(3));
-    seq.skip({ offset: 5, epoch: 'e1' });
+    seq.passOver({ offset: 5, epoch: 'e1' });
     seq.push(env(4));
     seq.push(env(6));
     expect(fills).toHaveLength(0);
@@ -163,7 +163,7 @@ describe('Sequencer', () => {
     const { seq, fills, offsets } = setup();
     seq.joining();
     seq.joined(reply(0), undefined);
-    seq.skip({ offset: 2, epoch: 'e1' });
+    seq.passOver({ offset: 2, epoch: 'e1' });
     seq.push(env(3));
     seq.filled({ offset: 3, epoch: 'e1', messages: [env(1), env(2), env(3)] }, fills[0]!.id);
     expect(offsets()).toEqual([1, 3]);

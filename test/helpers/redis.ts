@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { until } from './broker.js';
 
 /**
  * A real `redis-server` for tests: its own free port (never 6379) and temp dir, killed with
@@ -60,7 +61,7 @@ export async function startRedis(opts: RedisOptions = {}): Promise<TestRedis> {
   let proc: ChildProcess | undefined;
   const launch = async () => {
     proc = spawn('redis-server', args, { stdio: 'ignore' });
-    await waitUntil(() => ping(port), 5000, `redis-server on port ${port}`);
+    await until(() => ping(port), 5000, `redis-server on port ${port}`);
   };
   await launch();
   const redis: TestRedis = {
@@ -73,7 +74,7 @@ export async function startRedis(opts: RedisOptions = {}): Promise<TestRedis> {
       const exited = new Promise((resolve) => p.once('exit', resolve));
       p.kill('SIGKILL');
       await exited;
-      await waitUntil(async () => !(await ping(port)), 5000, 'redis port to close');
+      await until(async () => !(await ping(port)), 5000, 'redis port to close');
     },
     restart: launch,
     freeze: () => void proc?.kill('SIGSTOP'),
@@ -141,12 +142,4 @@ function replyComplete(buf: string): boolean {
   const len = Number(buf.slice(1, buf.indexOf('\r\n')));
   if (len < 0) return true;
   return Buffer.byteLength(buf) >= buf.indexOf('\r\n') + 2 + len + 2;
-}
-
-async function waitUntil(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
