@@ -37,14 +37,14 @@ export function preparePublish(deps: PublishDeps, caller: ApiCaller, body: Publi
   const data = body.data === undefined ? null : body.data;
   // Checked once here for every room, before anything is published: a batch stays
   // all-or-nothing on bad input.
-  rt.rooms.checkPayload(data);
+  const payload = rt.rooms.checkPayload(data);
   const publishAll = async (): Promise<ApiPublishResult[]> =>
     Promise.all(
       rooms.map(async (room) => {
         const { offset, epoch } = await rt.rooms.publish(
           null,
           { room, event: body.event, data },
-          { source: 'api', payloadChecked: true },
+          { source: 'api', payload },
         );
         return { room, offset, epoch };
       }),

@@ -8,8 +8,12 @@ import type { Envelope, Member, RoomStat, StreamPosition } from '../protocol.js'
  */
 export interface Engine {
   readonly kind: 'memory' | 'redis';
-  /** Assigns the room's next offset and stores the message in history in one atomic step. */
-  publish(ns: string, draft: Draft, policy: HistoryPolicy): Promise<Envelope>;
+  /**
+   * Assigns the room's next offset and stores the message in history in one atomic step.
+   * `binary`: whether `draft.data` holds binary parts, when the caller knows (it is looked up
+   * otherwise).
+   */
+  publish(ns: string, draft: Draft, policy: HistoryPolicy, binary?: boolean): Promise<Envelope>;
   /** Messages after `since` (or the latest ones), with where the room's stream stands now. */
   history(ns: string, room: string, query: HistoryQuery, policy: HistoryPolicy): Promise<HistoryResult>;
   /** Adds one connection of a user to a room; true when it is the user's first there. */

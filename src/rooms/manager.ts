@@ -14,7 +14,7 @@ import type {
 import type { Engine, HistoryPolicy, HistoryResult } from './engine.js';
 import { parseRoomName } from './names.js';
 import { matchesAny } from './patterns.js';
-import { payloadSize } from './payload.js';
+import { inspectPayload, type PayloadInfo } from './payload.js';
 
 /** A connected user as the room manager sees it: a Socket.IO connection or an SSE stream. */
 export interface Client {
@@ -146,19 +146,20 @@ export class RoomManager {
 
   /**
    * The one publish path: sockets, `POST /v1/publish` and batches all come here. `from` is the
-   * publishing connection, or null for the server API (which has every right). `payloadChecked`:
-   * the caller ran `checkPayload(data)` already (the HTTP API, once per message for all its rooms).
+   * publishing connection, or null for the server API (which has every right). `payload`: what
+   * `checkPayload(data)` answered when the caller ran it already (the HTTP API, once per message
+   * for all its rooms).
    */
   async publish(
     from: Client | null,
     input: PublishInput,
-    opts: { echo?: boolean; source?: 'socket' | 'api'; payloadChecked?: boolean } = {},
+    opts: { echo?: boolean; source?: 'socket' | 'api'; payload?: PayloadInfo } = {},
   ): Promise<PublishReply> {
     const started = performance.now();
     const name = this.roomName(input.room);
     if (from) this.require(from, 'publish', name);
     const data = input.data === undefined ? null : input.data;
-    if (!opts.payloadChecked) this.checkPayload(data);
+    const payload = opts.payload ?? this.checkPayload(data);
     const envelope = await this.engine.publish(
       this.ns,
       {
@@ -170,6 +171,7 @@ export class RoomManager {
         from: from ? { sub: from.sub, info: from.info } : null,
       },
       this.historyPolicy(name),
+      payload.binary,
     );
     this.transport.message(envelope, from && !opts.echo ? from.id : undefined);
     this.observer.published?.(envelope, opts.source ?? (from ? 'socket' : 'api'), {
@@ -183,14 +185,15 @@ export class RoomManager {
    * Whether `data` may be published here: its size within `limits.payloadBytes`
    * (`payload_too_large`), its nesting and shape (`bad_request`, see `payloadSize`).
    */
-  checkPayload(data: unknown): void {
-    const size = payloadSize(data);
-    if (size > this.config.limits.payloadBytes) {
+  checkPayload(data: unknown): PayloadInfo {
+    const payload = inspectPayload(data);
+    if (payload.size > this.config.limits.payloadBytes) {
       throw new RoomcastError(
         'payload_too_large',
-        `payload is ${size} bytes; the limit is ${this.config.limits.payloadBytes}`,
+        `payload is ${payload.size} bytes; the limit is ${this.config.limits.payloadBytes}`,
       );
     }
+    return payload;
   }
 
   /** Members of a room; `client` null is the server API. */

@@ -84,14 +84,14 @@ export function createMemoryEngine(now: () => number = Date.now): Engine {
 
   return {
     kind: 'memory',
-    async publish(ns, draft: Draft, policy) {
+    async publish(ns, draft: Draft, policy, binary?: boolean) {
       const state = room(ns, draft.room);
       const envelope: Envelope = { ...draft, offset: ++state.offset, epoch: state.epoch };
       state.policy = policy;
       if (policy.size > 0) {
         const { offset, ts } = envelope;
         state.history.push(
-          holdsBinary(envelope.data)
+          (binary ?? holdsBinary(envelope.data))
             ? { offset, ts, envelope }
             : { offset, ts, json: JSON.stringify(envelope) },
         );

@@ -20,9 +20,21 @@ export const MAX_PAYLOAD_DEPTH = 100;
  * message's bytes or fail the whole packet.
  */
 export function payloadSize(data: unknown): number {
+  return inspectPayload(data).size;
+}
+
+/** What the publish path needs to know of a payload, from one walk: its size and whether it holds binary. */
+export interface PayloadInfo {
+  size: number;
+  binary: boolean;
+}
+
+/** `payloadSize`, and whether the payload holds binary parts (checked the same way). */
+export function inspectPayload(data: unknown): PayloadInfo {
   // Most payloads hold no binary: plain JSON.stringify keeps V8's fast path, which a replacer
   // function turns off (about twice the cost, on every publish).
-  if (!scan(data, MAX_PAYLOAD_DEPTH, true)) return Buffer.byteLength(JSON.stringify(data) ?? 'null');
+  if (!scan(data, MAX_PAYLOAD_DEPTH, true))
+    return { size: Buffer.byteLength(JSON.stringify(data) ?? 'null'), binary: false };
   let binary = 0;
   const json = JSON.stringify(data, function (this: Record<string, unknown>, key: string, value: unknown) {
     // `this[key]` is the value before its toJSON() ran: a Buffer, not `{ type: 'Buffer', data }`.
@@ -33,7 +45,7 @@ export function payloadSize(data: unknown): number {
     }
     return value;
   });
-  return Buffer.byteLength(json ?? 'null') + binary;
+  return { size: Buffer.byteLength(json ?? 'null') + binary, binary: true };
 }
 
 /** Whether any value inside `data` is an ArrayBuffer or a view of one. */
