@@ -37,6 +37,8 @@ const FASTIFY_MESSAGES: Record<string, [RoomcastError['code'], string]> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: ['bad_request', 'the body is empty; a JSON object is expected'],
   FST_ERR_CTP_INVALID_MEDIA_TYPE: ['bad_request', 'Content-Type must be application/json'],
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: ['bad_request', 'Content-Length does not match the body'],
+  FST_ERR_BAD_URL: ['bad_request', 'the URL is not valid (bad percent-encoding)'],
+  FST_ERR_MAX_PARAM_LENGTH: ['bad_request', 'a path parameter is too long'],
 };
 
 /** Maps anything thrown while serving a request to a `RoomcastError`. */

@@ -1,7 +1,6 @@
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
-import { sendError } from '../api/http-errors.js';
+import { fromHttpError, sendError } from '../api/http-errors.js';
 import type { Config } from '../config.js';
-import { RoomcastError } from '../errors.js';
 import type { Logger } from './logger.js';
 
 /**
@@ -19,15 +18,7 @@ export function createHttp(config: Config, log: Logger, isReady: () => boolean):
     routerOptions: { maxParamLength: 2048 },
     // Errors the router raises before any route (bad percent-encoding, an overlong parameter)
     // leave in the contract's shape too.
-    frameworkErrors: (err, _req, reply) => {
-      const message =
-        err.code === 'FST_ERR_BAD_URL'
-          ? 'the URL is not valid (bad percent-encoding)'
-          : err.code === 'FST_ERR_MAX_PARAM_LENGTH'
-            ? 'a path parameter is too long'
-            : 'the request cannot be routed';
-      return sendError(reply, new RoomcastError('bad_request', message));
-    },
+    frameworkErrors: (err, _req, reply) => sendError(reply, fromHttpError(err)),
   });
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/readyz', async (_req, reply) => {
