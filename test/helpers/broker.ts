@@ -63,13 +63,17 @@ export function token(
 
 const open: TestClient[] = [];
 
-/** Connects a real Socket.IO client and waits for `connect` (or throws the `connect_error`). */
+/**
+ * Connects a real Socket.IO client and waits for `connect` (or throws the `connect_error`).
+ * `before` runs on the socket before it connects: for events the server may send with the
+ * connection itself (they can arrive in the same read as `connect`, before `await` returns).
+ */
 export async function connect(
   url: string,
   tok: string | undefined,
-  opts: Partial<ManagerOptions & SocketOptions> & { ns?: string } = {},
+  opts: Partial<ManagerOptions & SocketOptions> & { ns?: string; before?: (s: TestClient) => void } = {},
 ): Promise<TestClient> {
-  const { ns = '/', ...rest } = opts;
+  const { ns = '/', before, ...rest } = opts;
   const socket: TestClient = ioClient(`${url}${ns === '/' ? '' : ns}`, {
     auth: tok === undefined ? {} : { token: tok },
     transports: ['websocket'],
@@ -78,6 +82,7 @@ export async function connect(
     ...rest,
   });
   open.push(socket);
+  before?.(socket);
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('connect timed out')), 5000);
     socket.once('connect', () => {

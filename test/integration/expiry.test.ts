@@ -52,10 +52,9 @@ describe('token expiry', () => {
     async (transport) => {
       const tok = token('alice', undefined, { ttlSec: 3 });
       const expiresAt = expOf(tok) * 1000;
-      const c = await connect(b.url, tok, { transports: [transport] });
-      const seen = timeline(c);
-      const gone = nextEvent(c, 'disconnect', 10_000);
-      await gone;
+      let seen: Seen[] = [];
+      await connect(b.url, tok, { transports: [transport], before: (s) => (seen = timeline(s)) });
+      await until(() => seen.some((e) => e.event === 'disconnect'), 10_000, 'disconnect');
       expect(seen.map((s) => s.event)).toEqual(['token_expiring', 'closing', 'disconnect']);
       expect(seen[0]!.value).toEqual({ expiresAt });
       expect(seen[1]!.value).toEqual({ code: 'token_expired', message: expect.any(String) });
@@ -67,16 +66,20 @@ describe('token expiry', () => {
 
   it('warns at once when the token has less left than the lead time', async () => {
     const tok = token('alice', undefined, { ttlSec: 1 });
-    const c = await connect(b.url, tok);
-    const warned = await nextEvent<{ expiresAt: number }>(c, 'token_expiring', 3000);
+    let warning!: Promise<{ expiresAt: number }>;
+    const c = await connect(b.url, tok, { before: (s) => (warning = nextEvent(s, 'token_expiring', 3000)) });
+    const warned = await warning;
     expect(warned.expiresAt).toBe(expOf(tok) * 1000);
     expect(await nextEvent(c, 'closing', 5000)).toMatchObject({ code: 'token_expired' });
   });
 
   it('a refresh moves the expiry: the next warning names the new time and the old one passes', async () => {
     const first = token('alice', undefined, { ttlSec: 2 });
-    const c = await connect(b.url, first);
-    await nextEvent(c, 'token_expiring', 3000);
+    let warning!: Promise<unknown>;
+    const c = await connect(b.url, first, {
+      before: (s) => (warning = nextEvent(s, 'token_expiring', 3000)),
+    });
+    await warning;
     const closings: unknown[] = [];
     c.on('closing', (v) => closings.push(v));
     const second = token('alice', undefined, { ttlSec: 5 });
