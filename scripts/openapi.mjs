@@ -9,8 +9,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = resolve(root, process.argv[2] ?? 'dist');
-const { createApiSchemas } = await import(pathToFileURL(resolve(dist, 'api/schemas.js')).href);
-const { createOpenApiDocument } = await import(pathToFileURL(resolve(dist, 'api/openapi.js')).href);
+const { createApiSchemas } = await import(pathToFileURL(resolve(dist, 'http/schemas.js')).href);
+const { createOpenApiDocument } = await import(pathToFileURL(resolve(dist, 'http/openapi.js')).href);
 const defaults = JSON.parse(readFileSync(resolve(root, 'config/default.json'), 'utf8')).api;
 const doc = createOpenApiDocument(createApiSchemas(defaults));
 const out = resolve(root, 'docs/openapi.json');

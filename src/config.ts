@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { inferAlgorithms, parsePublicKey } from './auth/keys.js';
+import { inferAlgorithms, JWT_ALGORITHMS, type JwtAlgorithm, parsePublicKey } from './auth/keys.js';
 import { compilePattern } from './rooms/patterns.js';
 
 /**
@@ -22,21 +22,7 @@ export class ConfigError extends Error {
   }
 }
 
-const JWT_ALGORITHMS = [
-  'HS256',
-  'HS384',
-  'HS512',
-  'RS256',
-  'RS384',
-  'RS512',
-  'ES256',
-  'ES384',
-  'ES512',
-  'PS256',
-  'PS384',
-  'PS512',
-] as const;
-export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
+export type { JwtAlgorithm };
 
 const pattern = z.string().min(1).max(400).refine(isValidPattern, 'not a valid room pattern');
 const patterns = z.array(pattern).max(1000);

@@ -35,7 +35,7 @@ const NAME = 'cluster: three nodes behind nginx';
 export async function clusterChecks(contextDir) {
   const placeholder = join(contextDir, 'src', 'broker', 'redis-cluster.ts');
   if (existsSync(placeholder) && readFileSync(placeholder, 'utf8').includes('not built yet'))
-    return record(NAME, 'SKIP', 'cluster mode is not built in this tree yet (src/broker/redis-cluster.ts)');
+    return record(NAME, 'SKIP', 'cluster mode is not built in this tree yet (src/backends/redis-cluster.ts)');
   const redisBin = findBin('redis-server');
   if (!redisBin) return record(NAME, 'SKIP', 'redis-server not installed');
   if (!findBin('nginx')) return record(NAME, 'SKIP', 'nginx not installed');

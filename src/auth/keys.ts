@@ -1,5 +1,21 @@
 import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
-import type { JwtAlgorithm } from '../config.js';
+
+/** Every JWT algorithm roomcast accepts; HS* take a secret, the others a public key. */
+export const JWT_ALGORITHMS = [
+  'HS256',
+  'HS384',
+  'HS512',
+  'RS256',
+  'RS384',
+  'RS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'PS256',
+  'PS384',
+  'PS512',
+] as const;
+export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
 
 /** Parses a PEM public key (or certificate); throws when it is not one. */
 export function parsePublicKey(pem: string): KeyObject {

@@ -1,6 +1,6 @@
 import jwt from 'jsonwebtoken';
-import type { NamespaceConfig } from '../config.js';
 import type { RoomRights } from '../protocol.js';
+import type { JwtSettings } from './verify.js';
 
 export interface MintOptions {
   sub: string;
@@ -18,7 +18,7 @@ export interface MintOptions {
  * @example
  * mintToken(config.namespaces['/'], { sub: 'alice', rooms: { subscribe: ['chat:*'] }, ttlSec: 3600 });
  */
-export function mintToken(ns: NamespaceConfig, opts: MintOptions): string {
+export function mintToken(ns: { jwt: JwtSettings }, opts: MintOptions): string {
   const payload: Record<string, unknown> = { sub: opts.sub };
   if (opts.rooms) payload.rooms = opts.rooms;
   if (opts.info !== undefined) payload.info = opts.info;

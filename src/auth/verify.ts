@@ -1,9 +1,19 @@
 import type { KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
-import type { JwtAlgorithm, NamespaceConfig } from '../config.js';
 import { RoomcastError } from '../errors.js';
 import type { RoomRights, UserClaims } from '../protocol.js';
-import { parsePublicKey, secretKey } from './keys.js';
+import { type JwtAlgorithm, parsePublicKey, secretKey } from './keys.js';
+
+/** The token settings of one namespace (its config's `jwt` block). */
+export interface JwtSettings {
+  secrets: readonly string[];
+  publicKeys: readonly string[];
+  algorithms: readonly JwtAlgorithm[];
+  clockToleranceSec: number;
+  issuer?: string | null | undefined;
+  audience?: string | null | undefined;
+  requireExp: boolean;
+}
 
 /**
  * Verifies user JWTs for one namespace. Keys are parsed once; several secrets or public keys may be
@@ -21,7 +31,7 @@ export interface Verifier {
 const MAX_TOKEN_LENGTH = 16 * 1024;
 const MAX_SUB_LENGTH = 256;
 
-export function createVerifier(ns: NamespaceConfig): Verifier {
+export function createVerifier(ns: { jwt: JwtSettings }): Verifier {
   const secrets = ns.jwt.secrets.map(secretKey);
   const publicKeys = ns.jwt.publicKeys.map(parsePublicKey);
   const allowed = new Set<string>(ns.jwt.algorithms);

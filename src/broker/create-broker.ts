@@ -1,16 +1,16 @@
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { Server } from 'socket.io';
-import { registerApi } from '../api/index.js';
+import { type Cluster, createCluster } from '../backends/index.js';
 import type { Config } from '../config.js';
+import { registerDemo } from '../http/demo.js';
+import { registerApi } from '../http/index.js';
+import { createHttp } from '../http/server.js';
+import { createLogger, type Logger } from '../logger.js';
 import type { Engine } from '../rooms/engine.js';
 import type { RoomObserver } from '../rooms/manager.js';
-import { type Cluster, createCluster } from './cluster.js';
-import { closeConnection } from './connection.js';
-import { registerDemo } from './demo.js';
-import { createHttp } from './http.js';
-import { createLogger, type Logger } from './logger.js';
-import { type NamespaceRuntime, type RoomcastServer, setupNamespace } from './namespaces.js';
+import { closeConnection } from '../socket/connection.js';
+import { type NamespaceRuntime, type RoomcastServer, setupNamespace } from '../socket/namespaces.js';
 
 export interface BrokerOptions {
   /** A pino logger; by default one at `config.logLevel` on stdout. */

@@ -1,6 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { can, type Rights } from '../auth/rights.js';
-import type { NamespaceConfig } from '../config.js';
 import { RoomcastError } from '../errors.js';
 import type {
   Envelope,
@@ -15,6 +13,7 @@ import type { Engine, HistoryPolicy, HistoryResult } from './engine.js';
 import { parseRoomName } from './names.js';
 import { matchesAny } from './patterns.js';
 import { inspectPayload, type PayloadInfo } from './payload.js';
+import { can, type Rights } from './rights.js';
 
 /** A connected user as the room manager sees it: a Socket.IO connection or an SSE stream. */
 export interface Client {
@@ -51,6 +50,19 @@ export interface RoomObserver {
   joined?(room: string, ns: string): void;
 }
 
+/** The room rules of one namespace (its config block): limits, history and presence by room pattern. */
+export interface RoomPolicy {
+  readonly name: string;
+  readonly limits: {
+    readonly roomsPerConnection: number;
+    readonly payloadBytes: number;
+    readonly historyLimit: number;
+    readonly roomNameLength: number;
+  };
+  readonly history: readonly { pattern: string; size: number; ttlMs: number }[];
+  readonly presence: readonly string[];
+}
+
 const NO_HISTORY: HistoryPolicy = { size: 0, ttlMs: 0 };
 
 /**
@@ -66,7 +78,7 @@ export class RoomManager {
   readonly ns: string;
 
   constructor(
-    private readonly config: NamespaceConfig,
+    private readonly config: RoomPolicy,
     private readonly engine: Engine,
     private readonly transport: Transport,
     private readonly observer: RoomObserver = {},

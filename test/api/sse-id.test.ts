@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeEventId, encodePosition } from '../../src/api/sse-id.js';
+import { decodeEventId, encodePosition } from '../../src/sse/id.js';
 
 describe('SSE event ids', () => {
   it('round-trips every room of a stream, epochs of any characters included', () => {

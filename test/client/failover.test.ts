@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { closeConnection } from '../../src/broker/connection.js';
+import { closeConnection } from '../../src/socket/connection.js';
 import {
   closeClients,
   connect,

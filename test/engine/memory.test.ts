@@ -1,4 +1,4 @@
-import { createMemoryEngine } from '../../src/rooms/memory-engine.js';
+import { createMemoryEngine } from '../../src/backends/memory-engine.js';
 import { engineSuite } from './engine-suite.js';
 
 engineSuite('memory', async () => {

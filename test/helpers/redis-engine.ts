@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { failFastOptions } from '../../src/broker/redis-clients.js';
+import { failFastOptions } from '../../src/backends/redis-clients.js';
+import { createRedisEngine } from '../../src/backends/redis-engine.js';
 import type { Engine } from '../../src/rooms/engine.js';
-import { createRedisEngine } from '../../src/rooms/redis-engine.js';
 import { until } from './broker.js';
 
 /** A Redis engine as one node would run it, on its own fail-fast connection. */

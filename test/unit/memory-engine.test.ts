@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createMemoryEngine } from '../../src/backends/memory-engine.js';
 import type { Draft, Engine } from '../../src/rooms/engine.js';
-import { createMemoryEngine } from '../../src/rooms/memory-engine.js';
 
 let clock = 1_000_000;
 const engines: Engine[] = [];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { can, rightsFor } from '../../src/auth/rights.js';
 import { compilePattern, expandSub, matchesAny } from '../../src/rooms/patterns.js';
+import { can, rightsFor } from '../../src/rooms/rights.js';
 
 const NO_RULES = { subscribe: [], publish: [], presence: [] };
 

@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
-import { fromHttpError, sendError } from '../api/http-errors.js';
 import type { Config } from '../config.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../logger.js';
+import { fromHttpError, sendError } from './errors.js';
 
 /**
  * The HTTP side of the single port: health and readiness here; the server API, SSE, metrics and

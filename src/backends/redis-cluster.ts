@@ -1,12 +1,12 @@
 import { type Config, ConfigError } from '../config.js';
 import { RoomcastError } from '../errors.js';
+import type { Logger } from '../logger.js';
 import type { Engine } from '../rooms/engine.js';
-import { createRedisEngine } from '../rooms/redis-engine.js';
 import { CatchUp } from './catch-up.js';
-import type { Cluster } from './cluster.js';
-import type { Logger } from './logger.js';
+import type { Cluster } from './index.js';
 import { clusterAdapter } from './redis-adapter.js';
 import { createRedisClients, type RedisClients } from './redis-clients.js';
+import { createRedisEngine } from './redis-engine.js';
 
 /** How long a new node waits for Redis before it starts anyway (not ready, retrying). */
 const STARTUP_WAIT_MS = 5000;

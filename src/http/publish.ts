@@ -1,8 +1,8 @@
-import type { NamespaceRuntime } from '../broker/namespaces.js';
 import { RoomcastError } from '../errors.js';
 import type { ApiPublishResult } from '../protocol.js';
 import type { Engine } from '../rooms/engine.js';
-import type { ApiCaller, ApiKeyring } from './auth.js';
+import type { NamespaceRuntime } from '../socket/namespaces.js';
+import type { ApiCaller, ApiKeyring } from './api-keys.js';
 import type { PublishBody } from './schemas.js';
 
 /** What `POST /v1/publish` and `POST /v1/batch` need from the broker. */

@@ -1,7 +1,7 @@
 import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
 import type { Engine } from '../rooms/engine.js';
-import { createMemoryEngine } from '../rooms/memory-engine.js';
-import type { Logger } from './logger.js';
+import { createMemoryEngine } from './memory-engine.js';
 
 /**
  * The one place that chooses one node in memory or a Redis cluster. It returns the engine

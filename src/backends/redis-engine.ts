@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { RoomcastError } from '../errors.js';
 import type { Envelope, Member, RoomStat } from '../protocol.js';
-import { type Engine, type HistoryPolicy, selectHistory } from './engine.js';
+import { type Engine, type HistoryPolicy, selectHistory } from '../rooms/engine.js';
 import { RedisPresence } from './redis-presence.js';
 import { defineScripts, execAll, roomKeys, type ScriptedRedis } from './redis-scripts.js';
 

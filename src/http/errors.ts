@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Logger } from '../broker/logger.js';
 import { asRoomcastError, httpStatus, RoomcastError } from '../errors.js';
+import type { Logger } from '../logger.js';
 
 /**
  * The one error handler and the one not-found handler of the HTTP side. Every failure leaves as

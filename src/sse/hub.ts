@@ -1,5 +1,5 @@
 import type { ClosingCode, Envelope } from '../protocol.js';
-import type { SseStream } from './sse-stream.js';
+import type { SseStream } from './stream.js';
 
 interface NamespaceStreams {
   byRoom: Map<string, Set<SseStream>>;

@@ -1,10 +1,10 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { NamespaceRuntime } from '../broker/namespaces.js';
-import { parsePayload } from '../broker/schemas.js';
 import { RoomcastError } from '../errors.js';
 import type { StreamPosition } from '../protocol.js';
 import type { Engine } from '../rooms/engine.js';
-import type { ApiCaller, ApiKeyring } from './auth.js';
+import type { NamespaceRuntime } from '../socket/namespaces.js';
+import { parsePayload } from '../socket/schemas.js';
+import type { ApiCaller, ApiKeyring } from './api-keys.js';
 import { type PublishDeps, publishBatch, publishOne } from './publish.js';
 import type { ApiSchemas } from './schemas.js';
 

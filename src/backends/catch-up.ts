@@ -1,8 +1,8 @@
 import type { Namespace } from 'socket.io';
+import type { Logger } from '../logger.js';
 import type { Envelope, StreamPosition } from '../protocol.js';
 import type { Engine, HistoryPolicy } from '../rooms/engine.js';
 import { messageChannel } from '../rooms/names.js';
-import type { Logger } from './logger.js';
 
 /** What this node has delivered of one room. */
 interface Mark {

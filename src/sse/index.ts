@@ -1,17 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { clientFor, expiresAtOf } from '../broker/connection.js';
-import { createExpiryTimer } from '../broker/expiry.js';
-import type { NamespaceRuntime } from '../broker/namespaces.js';
-import { parsePayload } from '../broker/schemas.js';
+import { createExpiryTimer } from '../auth/expiry.js';
 import type { Config } from '../config.js';
 import { RoomcastError } from '../errors.js';
+import { bearer } from '../http/api-keys.js';
+import type { ApiSchemas } from '../http/schemas.js';
 import type { JoinReply } from '../protocol.js';
-import { bearer } from './auth.js';
-import type { ApiSchemas } from './schemas.js';
-import type { SseHub } from './sse-hub.js';
-import { decodeEventId } from './sse-id.js';
-import { SseStream } from './sse-stream.js';
+import { clientFor, expiresAtOf } from '../socket/connection.js';
+import type { NamespaceRuntime } from '../socket/namespaces.js';
+import { parsePayload } from '../socket/schemas.js';
+import type { SseHub } from './hub.js';
+import { decodeEventId } from './id.js';
+import { SseStream } from './stream.js';
 
 export interface SseDeps {
   config: Config;

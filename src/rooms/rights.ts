@@ -1,6 +1,5 @@
-import type { NamespaceConfig } from '../config.js';
 import type { RoomRights } from '../protocol.js';
-import { expandSub, matchesAny } from '../rooms/patterns.js';
+import { expandSub, matchesAny } from './patterns.js';
 
 /**
  * What one user may do, from the token's `rooms` claim plus the namespace's rules (which may use
@@ -18,11 +17,7 @@ export interface Rights {
 
 export type Right = keyof Rights;
 
-export function rightsFor(
-  claims: RoomRights | undefined,
-  sub: string,
-  rules: NamespaceConfig['rules'],
-): Rights {
+export function rightsFor(claims: RoomRights | undefined, sub: string, rules: Rights): Rights {
   return {
     subscribe: combine(claims?.subscribe, rules.subscribe, sub),
     publish: combine(claims?.publish, rules.publish, sub),

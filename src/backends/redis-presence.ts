@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { MemberRef, PresenceListener } from './engine.js';
+import type { MemberRef, PresenceListener } from '../rooms/engine.js';
 import {
   execAll,
   roomKeys,

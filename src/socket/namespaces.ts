@@ -3,6 +3,7 @@ import type { Namespace, Server } from 'socket.io';
 import { createVerifier } from '../auth/verify.js';
 import type { Config, NamespaceConfig } from '../config.js';
 import { asRoomcastError } from '../errors.js';
+import type { Logger } from '../logger.js';
 import type { ClientToServerEvents, ServerToClientEvents } from '../protocol.js';
 import type { Engine } from '../rooms/engine.js';
 import { RoomManager, type RoomObserver, type Transport } from '../rooms/manager.js';
@@ -16,7 +17,6 @@ import {
   type RoomcastSocket,
   type SocketData,
 } from './connection.js';
-import type { Logger } from './logger.js';
 
 export type RoomcastNamespace = Namespace<
   ClientToServerEvents,

@@ -1,13 +1,13 @@
 import type { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Socket } from 'socket.io';
-import { rightsFor } from '../auth/rights.js';
+import { createExpiryTimer, type ExpiryTimer } from '../auth/expiry.js';
 import type { Verifier } from '../auth/verify.js';
 import type { NamespaceConfig } from '../config.js';
 import { asRoomcastError, RoomcastError, toFailure } from '../errors.js';
+import type { Logger } from '../logger.js';
 import type { ClientToServerEvents, ClosingCode, ServerToClientEvents, UserClaims } from '../protocol.js';
 import type { Client, RoomManager } from '../rooms/manager.js';
-import { createExpiryTimer, type ExpiryTimer } from './expiry.js';
-import type { Logger } from './logger.js';
+import { rightsFor } from '../rooms/rights.js';
 import {
   historySchema,
   joinSchema,

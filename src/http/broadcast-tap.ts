@@ -1,4 +1,4 @@
-import type { Logger } from '../broker/logger.js';
+import type { Logger } from '../logger.js';
 import type { Envelope } from '../protocol.js';
 
 /**

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { closeConnection } from '../broker/connection.js';
-import type { Logger } from '../broker/logger.js';
-import type { NamespaceRuntime } from '../broker/namespaces.js';
+import type { Logger } from '../logger.js';
+import { closeConnection } from '../socket/connection.js';
+import type { NamespaceRuntime } from '../socket/namespaces.js';
 
 /** Closes a user's connections that are not Socket.IO sockets (SSE streams); returns how many. */
 export type CloseOtherConnections = (ns: string, sub: string) => number;

@@ -1,21 +1,21 @@
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Cluster } from '../broker/cluster.js';
-import type { Logger } from '../broker/logger.js';
-import type { NamespaceRuntime } from '../broker/namespaces.js';
+import type { Cluster } from '../backends/index.js';
 import type { Config } from '../config.js';
 import { RoomcastError } from '../errors.js';
+import type { Logger } from '../logger.js';
 import type { RoomObserver } from '../rooms/manager.js';
-import { createApiKeyring } from './auth.js';
+import type { NamespaceRuntime } from '../socket/namespaces.js';
+import { createSseHub } from '../sse/hub.js';
+import { registerSse } from '../sse/index.js';
+import { createApiKeyring } from './api-keys.js';
 import { tapBroadcasts } from './broadcast-tap.js';
 import { createDisconnector } from './disconnect.js';
-import { installErrorHandlers } from './http-errors.js';
+import { installErrorHandlers } from './errors.js';
 import { createMetrics } from './metrics.js';
 import { createOpenApiDocument } from './openapi.js';
 import { callerOf, registerRoutes } from './routes.js';
 import { createApiSchemas } from './schemas.js';
-import { registerSse } from './sse.js';
-import { createSseHub } from './sse-hub.js';
 
 /** What the HTTP API, SSE and metrics need from the broker that hosts them. */
 export interface ApiHost {

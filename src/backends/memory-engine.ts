@@ -8,8 +8,8 @@ import {
   type HistoryResult,
   type MemberRef,
   selectHistory,
-} from './engine.js';
-import { holdsBinary } from './payload.js';
+} from '../rooms/engine.js';
+import { holdsBinary } from '../rooms/payload.js';
 
 /**
  * One stored message. A long-lived envelope would be a graph of several objects (envelope, `from`,

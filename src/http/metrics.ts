@@ -1,7 +1,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { RoomcastNamespace } from '../broker/namespaces.js';
 import type { Envelope } from '../protocol.js';
 import type { RoomObserver } from '../rooms/manager.js';
+import type { RoomcastNamespace } from '../socket/namespaces.js';
 import { createTransportTracker, type TransportTracker } from './transport-tracker.js';
 
 /**

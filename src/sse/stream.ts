@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { ClosingCode, Envelope, JoinReply, StreamPosition } from '../protocol.js';
 import type { Client } from '../rooms/manager.js';
-import { encodePosition } from './sse-id.js';
+import { encodePosition } from './id.js';
 
 /** A stream's buffer may grow this large for a slow reader before the stream is ended (it resumes). */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { Logger } from './logger.js';
+import type { Logger } from '../logger.js';
 
 /**
  * Re-sends room messages whose (S)PUBLISH failed. A publish is acknowledged once its offset is

@@ -1,6 +1,6 @@
-import type { RoomcastSocket } from '../broker/connection.js';
-import type { RoomcastNamespace } from '../broker/namespaces.js';
 import { messageChannel } from '../rooms/names.js';
+import type { RoomcastSocket } from '../socket/connection.js';
+import type { RoomcastNamespace } from '../socket/namespaces.js';
 
 /**
  * Keeps, for one namespace on this node, which sockets are still on HTTP long-polling and how many
