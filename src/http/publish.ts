@@ -44,16 +44,12 @@ export function preparePublish(deps: PublishDeps, caller: ApiCaller, body: Publi
         const { offset, epoch } = await rt.rooms.publish(
           null,
           { room, event: body.event, data },
-          { source: 'api', payload },
+          { source: 'api', payload, ...(body.idempotencyKey ? { idempotencyKey: body.idempotencyKey } : {}) },
         );
         return { room, offset, epoch };
       }),
     );
-  const key = body.idempotencyKey;
-  const run = key
-    ? () => deps.engine.once(ns, `api:publish:${key}`, deps.idempotencyWindowMs, publishAll)
-    : publishAll;
-  return { rooms: rooms.map((r) => `${ns}\u0000${r}`), run };
+  return { rooms: rooms.map((r) => `${ns}\u0000${r}`), run: publishAll };
 }
 
 /** `POST /v1/publish`: one message to one room or to each of `rooms`. */

@@ -37,6 +37,16 @@ export interface Transport {
   presence(event: PresenceEvent, exceptConnId?: string): void;
 }
 
+export interface PublishOptions {
+  /** Deliver to the publishing connection too (sockets only). */
+  echo?: boolean;
+  source?: 'socket' | 'api';
+  /** What `checkPayload(data)` answered, when the caller ran it already. */
+  payload?: PayloadInfo;
+  /** Within the idempotency window, a repeat of this key in this room gets the first result and no delivery. */
+  idempotencyKey?: string;
+}
+
 export interface PublishInput {
   room: string;
   event: string;
@@ -82,6 +92,8 @@ export class RoomManager {
     private readonly engine: Engine,
     private readonly transport: Transport,
     private readonly observer: RoomObserver = {},
+    /** How long a publish's `idempotencyKey` is remembered (`api.idempotencyWindowMs`). */
+    private readonly idempotencyWindowMs = 300_000,
   ) {
     this.ns = config.name;
   }
@@ -162,22 +174,32 @@ export class RoomManager {
    * `checkPayload(data)` answered when the caller ran it already (the HTTP API, once per message
    * for all its rooms).
    */
-  async publish(
-    from: Client | null,
-    input: PublishInput,
-    opts: { echo?: boolean; source?: 'socket' | 'api'; payload?: PayloadInfo } = {},
-  ): Promise<PublishReply> {
-    const started = performance.now();
+  async publish(from: Client | null, input: PublishInput, opts: PublishOptions = {}): Promise<PublishReply> {
     const name = this.roomName(input.room);
     if (from) this.require(from, 'publish', name);
     const data = input.data === undefined ? null : input.data;
     const payload = opts.payload ?? this.checkPayload(data);
+    const run = () => this.store(from, name, input.event, data, payload, opts);
+    if (!opts.idempotencyKey) return run();
+    // Per room: a repeat of the key in the window gets the first result and delivers nothing.
+    return this.engine.once(this.ns, `publish:${name}:${opts.idempotencyKey}`, this.idempotencyWindowMs, run);
+  }
+
+  private async store(
+    from: Client | null,
+    name: string,
+    event: string,
+    data: unknown,
+    payload: PayloadInfo,
+    opts: PublishOptions,
+  ): Promise<PublishReply> {
+    const started = performance.now();
     const envelope = await this.engine.publish(
       this.ns,
       {
         id: randomUUID(),
         room: name,
-        event: input.event,
+        event,
         data,
         ts: Date.now(),
         from: from ? { sub: from.sub, info: from.info } : null,

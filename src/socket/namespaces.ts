@@ -83,7 +83,7 @@ export function setupNamespace(
 ): NamespaceRuntime {
   const nsp = io.of(ns.name);
   const transport = socketTransport(nsp);
-  const rooms = new RoomManager(ns, engine, transport, observer);
+  const rooms = new RoomManager(ns, engine, transport, observer, config.api.idempotencyWindowMs);
   const verifier = createVerifier(ns);
   const context: NamespaceContext = {
     config: ns,
