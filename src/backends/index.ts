@@ -1,27 +1,31 @@
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
-import type { Engine } from '../rooms/engine.js';
+import type { DeliverySink, Engine } from '../rooms/engine.js';
 import { createMemoryEngine } from './memory-engine.js';
 
 /**
- * The one place that chooses one node in memory or a Redis cluster. It returns the engine
- * (offsets, history, membership) and, in cluster mode, the Socket.IO adapter that carries
- * broadcasts between nodes.
+ * Where rooms live: the engine (offsets, history, membership, delivery between nodes) and, in
+ * cluster mode, the Socket.IO adapter that carries traffic between nodes.
  */
-export interface Cluster {
+export interface Backend {
   readonly engine: Engine;
   /** A Socket.IO adapter constructor; undefined keeps Socket.IO's in-memory adapter. */
   readonly adapter?: unknown;
-  /** Redis connection state for metrics and /readyz; always true on one node. */
-  isReady(): boolean;
   close(): Promise<void>;
 }
 
-export async function createCluster(config: Config, log: Logger): Promise<Cluster> {
+/**
+ * The one place that chooses one node in memory or a Redis cluster, from `config.redis`. What
+ * reaches this node is handed to `sink` (the hub).
+ *
+ * @example
+ * const backend = await createBackend(config, log, hub);
+ */
+export async function createBackend(config: Config, log: Logger, sink: DeliverySink): Promise<Backend> {
   if (!config.redis.url) {
-    const engine = createMemoryEngine();
-    return { engine, isReady: () => true, close: () => engine.close() };
+    const engine = createMemoryEngine(sink);
+    return { engine, close: () => engine.close() };
   }
-  const { createRedisCluster } = await import('./redis-cluster.js');
-  return createRedisCluster(config, log);
+  const { createRedisBackend } = await import('./redis-cluster.js');
+  return createRedisBackend(config, log, sink);
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import type { Envelope, Member, RoomStat } from '../protocol.js';
+import type { Envelope, Member, RoomStat, StreamPosition } from '../protocol.js';
 import {
+  type DeliverySink,
   type Draft,
   type Engine,
   type HistoryPolicy,
@@ -45,9 +46,10 @@ const IDLE_ROOM_MS = 10 * 60 * 1000;
  * const engine = createMemoryEngine();
  * const env = await engine.publish('/', draft, { size: 100, ttlMs: 300_000 });
  */
-export function createMemoryEngine(now: () => number = Date.now): Engine {
+export function createMemoryEngine(sink: DeliverySink, now: () => number = Date.now): Engine {
   const rooms = new Map<string, RoomState>();
-  const pending = new Map<string, { expires: number; result: Promise<unknown> }>();
+  /** Idempotency keys of publishes: `ns, room, key` -> the first result. */
+  const published = new Map<string, StreamPosition & { expires: number }>();
   const key = (ns: string, room: string) => `${ns}\u0000${room}`;
 
   function room(ns: string, name: string): RoomState {
@@ -78,29 +80,40 @@ export function createMemoryEngine(now: () => number = Date.now): Engine {
       if (s.members.size === 0 && s.history.length === 0 && s.lastUsed < cutoff) rooms.delete(k);
     }
     const t = now();
-    for (const [k, p] of pending) if (p.expires < t) pending.delete(k);
+    for (const [k, p] of published) if (p.expires < t) published.delete(k);
   }, 60_000);
   sweep.unref();
 
   return {
     kind: 'memory',
-    async publish(ns, draft: Draft, policy, binary?: boolean) {
+    async publish(ns, draft: Draft, policy, opts = {}) {
+      const idem = opts.idempotencyKey ? `${key(ns, draft.room)}\u0000${opts.idempotencyKey}` : undefined;
+      const first = idem ? published.get(idem) : undefined;
+      if (first && first.expires > now())
+        return { offset: first.offset, epoch: first.epoch, duplicate: true };
       const state = room(ns, draft.room);
       const envelope: Envelope = { ...draft, offset: ++state.offset, epoch: state.epoch };
       state.policy = policy;
       if (policy.size > 0) {
         const { offset, ts } = envelope;
         state.history.push(
-          (binary ?? holdsBinary(envelope.data))
+          (opts.binary ?? holdsBinary(envelope.data))
             ? { offset, ts, envelope }
             : { offset, ts, json: JSON.stringify(envelope) },
         );
         if (state.history.length > policy.size * 2) trim(state, policy);
       }
-      return envelope;
+      if (idem) {
+        const expires = now() + (opts.idempotencyWindowMs ?? 0);
+        published.set(idem, { offset: envelope.offset, epoch: envelope.epoch, expires });
+      }
+      sink.message(ns, envelope, opts.exceptConnId);
+      return { offset: envelope.offset, epoch: envelope.epoch, duplicate: false };
     },
     async history(ns, name, query: HistoryQuery, policy): Promise<HistoryResult> {
-      const state = room(ns, name);
+      const existing = rooms.get(key(ns, name));
+      if (!existing && !query.create) return selectHistory([], { offset: 0, epoch: '' }, query);
+      const state = existing ?? room(ns, name);
       trim(state, policy);
       const picked = selectHistory(state.history, { offset: state.offset, epoch: state.epoch }, query);
       return { ...picked, messages: picked.messages.map(envelopeOf) };
@@ -142,19 +155,12 @@ export function createMemoryEngine(now: () => number = Date.now): Engine {
       }
       return out.sort((a, b) => (a.room < b.room ? -1 : 1));
     },
-    once<T>(ns: string, idemKey: string, windowMs: number, run: () => Promise<T>): Promise<T> {
-      const k = key(ns, idemKey);
-      const hit = pending.get(k);
-      if (hit && hit.expires > now()) return hit.result as Promise<T>;
-      const result = run();
-      pending.set(k, { expires: now() + windowMs, result });
-      // A failed run may be retried: forget it.
-      result.catch(() => pending.delete(k));
-      return result;
+    async announce(ns, event, exceptConnId) {
+      sink.presence(ns, event, exceptConnId);
     },
-    onPresenceChanged() {
-      // One node: members leave only through their own connections.
-    },
+    // One node: every room's messages are here already.
+    watch: async () => undefined,
+    unwatch: () => undefined,
     isReady: () => true,
     async close() {
       clearInterval(sweep);

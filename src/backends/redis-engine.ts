@@ -1,47 +1,73 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import type { Logger } from 'pino';
 import { RoomcastError } from '../errors.js';
-import type { Envelope, Member, RoomStat } from '../protocol.js';
-import { type Engine, type HistoryPolicy, selectHistory } from '../rooms/engine.js';
+import type { Logger } from '../logger.js';
+import type { Member, RoomStat } from '../protocol.js';
+import { type DeliverySink, type Engine, type HistoryPolicy, selectHistory } from '../rooms/engine.js';
+import type { RedisClients } from './redis-clients.js';
+import {
+  historyItemHead,
+  packDraft,
+  packPresence,
+  unpackChannelItem,
+  unpackHistoryItem,
+} from './redis-codec.js';
+import { clusterKeys, parseRoomChannel, roomKeys } from './redis-keys.js';
 import { RedisPresence } from './redis-presence.js';
-import { defineScripts, execAll, roomKeys, type ScriptedRedis } from './redis-scripts.js';
+import { defineScripts, execAll, type ScriptedRedis } from './redis-scripts.js';
+import { type PubSubMode, RoomSubscriptions } from './redis-subscriptions.js';
 
 export interface RedisEngineOptions {
   /** Every key starts with `<prefix>:`. */
   prefix: string;
+  /** SSUBSCRIBE/SPUBLISH (Redis 7) or SUBSCRIBE/PUBLISH (Redis 6). */
+  mode: PubSubMode;
   /** A node silent for this long is dead and its members leave presence. */
   presenceTtlMs: number;
   heartbeatMs: number;
-  /** How long `once()` waits for a concurrent first run, and `close()` for writes in flight. */
+  /** How long a subscription may take to be answered, and `close()` waits for writes in flight. */
   requestTimeoutMs: number;
-  log: Pick<Logger, 'warn' | 'debug' | 'info'>;
+  log: Logger;
 }
 
 /** A room's offset and history outlive its last publish by this long, or by its history TTL if longer. */
 export const ROOM_IDLE_MS = 24 * 3600 * 1000;
-/** How long a first `once()` run may take before its marker lapses and a repeat may run again. */
-const ONCE_PENDING_MS = 30_000;
-const PENDING = '{"pending":true}';
 
 /**
  * The cluster engine: offsets, history, membership and idempotency in Redis, so every node answers
- * alike. A publish is one EVALSHA (offset and history in one atomic step); presence lives in
- * {@link RedisPresence}. Any Redis failure surfaces as `RoomcastError('unavailable')`: the client
- * is expected to fail fast (no offline queue, a command timeout), so nothing waits on a dead Redis.
+ * alike, and delivery over Redis pub/sub. A publish is one EVALSHA that checks the idempotency
+ * key, assigns the offset, appends to history and publishes to the room's channel: an
+ * acknowledged message has been stored and sent. Each node subscribes to the channels of the
+ * rooms it serves (`watch`), and hands what arrives to its sink. Presence lives in
+ * {@link RedisPresence}. Any Redis failure surfaces as `RoomcastError('unavailable')`.
  *
  * @example
- * const engine = createRedisEngine(new Redis(url, { enableOfflineQueue: false }), {
- *   prefix: 'roomcast', presenceTtlMs: 15_000, heartbeatMs: 5_000, requestTimeoutMs: 2_500, log,
+ * const engine = createRedisEngine(createRedisClients(url, { requestTimeoutMs: 2500, log }), hub, {
+ *   prefix: 'roomcast', mode: 'sharded', presenceTtlMs: 15_000, heartbeatMs: 5_000, requestTimeoutMs: 2_500, log,
  * });
- * const env = await engine.publish('/', draft, { size: 100, ttlMs: 300_000 });
+ * const { offset, epoch } = await engine.publish('/', draft, { size: 100, ttlMs: 300_000 });
  */
-export function createRedisEngine(client: Redis, opts: RedisEngineOptions): Engine {
-  const redis: ScriptedRedis = defineScripts(client);
+export function createRedisEngine(
+  clients: RedisClients,
+  sink: DeliverySink,
+  opts: RedisEngineOptions,
+): Engine {
+  const redis: ScriptedRedis = defineScripts(clients.command);
+  const publishCommand = opts.mode === 'sharded' ? 'SPUBLISH' : 'PUBLISH';
   const presence = new RedisPresence(redis, {
     prefix: opts.prefix,
     ttlMs: opts.presenceTtlMs,
     heartbeatMs: opts.heartbeatMs,
+    log: opts.log,
+  });
+  const subscriptions = new RoomSubscriptions(clients.rooms, opts.mode, {
+    onMessage(channel, payload) {
+      const where = parseRoomChannel(opts.prefix, channel);
+      const item = where ? unpackChannelItem(payload) : null;
+      if (!where || !item) return opts.log.warn({ channel }, 'redis: a message roomcast cannot read');
+      if (item.kind === 'message') sink.message(where.ns, item.envelope, item.except);
+      else sink.presence(where.ns, item.event, item.except);
+    },
+    onResubscribed: () => sink.resync(),
     log: opts.log,
   });
   const inFlight = new Set<Promise<unknown>>();
@@ -53,33 +79,48 @@ export function createRedisEngine(client: Redis, opts: RedisEngineOptions): Engi
     );
     return p;
   };
+  const announce = async (ns: string, event: Parameters<Engine['announce']>[1], except?: string) => {
+    const channel = roomKeys(opts.prefix, ns, event.room).channel;
+    const payload = packPresence(event, except);
+    const sent =
+      opts.mode === 'sharded'
+        ? clients.pub.spublish(channel, payload)
+        : clients.pub.publish(channel, payload);
+    // Presence events are pub/sub only (no history): one lost while Redis is away is not retried.
+    await sent.catch((err: Error) => opts.log.debug({ err: err.message }, 'presence event not sent'));
+  };
+  presence.onChanged((ns, room, action, member) => void announce(ns, { room, action, member }));
   presence.start();
 
   return {
     kind: 'redis',
-    async publish(ns, draft, policy) {
+    async publish(ns, draft, policy, publishOpts = {}) {
       const k = roomKeys(opts.prefix, ns, draft.room);
-      const json = JSON.stringify(draft);
-      const [epoch, offset] = await unavailable(
+      const key = publishOpts.idempotencyKey;
+      const [epoch, offset, duplicate] = await unavailable(
         redis.rcPublish(
           k.stream,
           k.history,
+          key ? k.idempotency(key) : k.stream,
           newEpoch(),
           policy.size,
           policy.ttlMs,
           draft.ts,
           idle(policy),
-          json,
+          packDraft(draft),
+          publishCommand,
+          k.channel,
+          publishOpts.exceptConnId ?? '',
+          key ? Math.max(1, publishOpts.idempotencyWindowMs ?? 0) : 0,
         ),
       );
-      const envelope: Envelope = { ...draft, offset: Number(offset), epoch };
-      return envelope;
+      return { offset: Number(offset), epoch, duplicate: duplicate === 1 };
     },
     async history(ns, room, query, policy) {
       const k = roomKeys(opts.prefix, ns, room);
       const since = query.since;
-      const [epoch, offset, ...items] = await unavailable(
-        redis.rcHistory(
+      const [epochBuf, offset, ...items] = await unavailable(
+        redis.rcHistoryBuffer(
           k.stream,
           k.history,
           newEpoch(),
@@ -87,73 +128,37 @@ export function createRedisEngine(client: Redis, opts: RedisEngineOptions): Engi
           query.limit,
           idle(policy),
           since?.epoch ?? '',
+          query.create ? '1' : '0',
         ),
       );
+      const epoch = epochBuf.toString();
       const cutoff = policy.ttlMs > 0 ? Date.now() - policy.ttlMs : Number.NEGATIVE_INFINITY;
-      const stored = items.map((item) => parseItem(item, epoch)).filter((m) => m.ts >= cutoff);
+      const stored = items
+        .filter((item) => historyItemHead(item).ts >= cutoff)
+        .map((item) => unpackHistoryItem(item, epoch));
       return selectHistory(stored, { offset: Number(offset), epoch }, query);
     },
     addMember: (ns, room, member, connId) => track(unavailable(presence.add(ns, room, member, connId))),
     removeMember: (ns, room, _sub, connId) => track(unavailable(presence.remove(ns, room, connId))),
     members: (ns, room) => unavailable(readMembers(redis, opts.prefix, ns, room)),
     rooms: (ns, prefix) => unavailable(readRooms(redis, opts.prefix, ns, prefix)),
-    once: (ns, key, windowMs, run) => once(redis, `${opts.prefix}:once:${ns}:${key}`, windowMs, run, opts),
-    onPresenceChanged: (listener) => presence.onChanged(listener),
-    isReady: () => redis.status === 'ready' && presence.isHealthy(),
+    announce,
+    async watch(ns, room) {
+      await unavailable(subscriptions.watch(roomKeys(opts.prefix, ns, room).channel, opts.requestTimeoutMs));
+    },
+    unwatch(ns, room) {
+      subscriptions.unwatch(roomKeys(opts.prefix, ns, room).channel);
+    },
+    isReady: () =>
+      redis.status === 'ready' &&
+      clients.pub.status === 'ready' &&
+      presence.isHealthy() &&
+      subscriptions.isLive(),
     async close() {
       await withTimeout(Promise.allSettled([...inFlight]), opts.requestTimeoutMs);
       await withTimeout(presence.close(), opts.requestTimeoutMs);
     },
   };
-}
-
-/**
- * Runs `run` once per key across the cluster: SET NX of a pending marker, then the JSON result.
- * A concurrent repeat polls for the result (bounded by a few request timeouts); a failed first
- * run deletes its marker so a retry may run.
- */
-async function once<T>(
-  redis: Redis,
-  key: string,
-  windowMs: number,
-  run: () => Promise<T>,
-  opts: RedisEngineOptions,
-): Promise<T> {
-  if (windowMs <= 0) return run();
-  const deadline = Date.now() + Math.max(4 * opts.requestTimeoutMs, 10_000);
-  for (let wait = 10; ; wait = Math.min(wait * 2, 200)) {
-    const claimed = await unavailable(
-      redis.set(key, PENDING, 'PX', Math.min(windowMs, ONCE_PENDING_MS), 'NX'),
-    );
-    if (claimed) return runAndStore(redis, key, windowMs, run, opts);
-    const value = await unavailable(redis.get(key));
-    if (value !== null && value !== PENDING) return (JSON.parse(value) as { result: T }).result;
-    if (Date.now() > deadline)
-      throw new RoomcastError('unavailable', 'an earlier request with this key is still running');
-    await new Promise((resolve) => setTimeout(resolve, wait));
-  }
-}
-
-async function runAndStore<T>(
-  redis: Redis,
-  key: string,
-  windowMs: number,
-  run: () => Promise<T>,
-  opts: RedisEngineOptions,
-): Promise<T> {
-  let result: T;
-  try {
-    result = await run();
-  } catch (err) {
-    await redis.del(key).catch(() => undefined);
-    throw err;
-  }
-  const stored = JSON.stringify({ result: result ?? null });
-  await redis.set(key, stored, 'PX', windowMs).catch((err: unknown) => {
-    // The first run succeeded; a repeat within ONCE_PENDING_MS gets `unavailable` and may retry.
-    opts.log.warn({ err, key }, 'could not store an idempotent result');
-  });
-  return result;
 }
 
 /** A room's members, from Redis only (no node is asked). */
@@ -180,7 +185,7 @@ async function readRooms(
   start: string,
 ): Promise<RoomStat[]> {
   const names = await redis.zrangebylex(
-    `${prefix}:rooms:${ns}`,
+    clusterKeys(prefix).rooms(ns),
     `[${start}`,
     start ? `[${start}\u00ff` : '+',
   );
@@ -207,14 +212,6 @@ async function unavailable<T>(p: Promise<T>): Promise<T> {
       `the cluster state (Redis) is unreachable: ${(err as Error).message}`,
     );
   }
-}
-
-/** `offset|ts|draft JSON` back into an envelope. */
-function parseItem(item: string, epoch: string): Envelope {
-  const a = item.indexOf('|');
-  const b = item.indexOf('|', a + 1);
-  const draft = JSON.parse(item.slice(b + 1)) as Omit<Envelope, 'offset' | 'epoch'>;
-  return { ...draft, offset: Number(item.slice(0, a)), epoch };
 }
 
 function idle(policy: HistoryPolicy): number {

@@ -1,13 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { MemberRef, PresenceListener } from '../rooms/engine.js';
-import {
-  execAll,
-  roomKeys,
-  type ScriptedPipeline,
-  type ScriptedRedis,
-  scriptedPipeline,
-} from './redis-scripts.js';
+import type { MemberRef } from '../rooms/engine.js';
+
+/** Presence changed other than through a connection's own join or leave (a reap, a return). */
+export type PresenceListener = (
+  ns: string,
+  room: string,
+  action: 'join' | 'leave',
+  member: MemberRef,
+) => void;
+
+import { clusterKeys, roomKeys } from './redis-keys.js';
+import { execAll, type ScriptedPipeline, type ScriptedRedis, scriptedPipeline } from './redis-scripts.js';
 
 export interface PresenceOptions {
   prefix: string;
@@ -57,11 +61,14 @@ export class RedisPresence {
   private timer: NodeJS.Timeout | undefined;
   private readonly local = new Map<string, LocalMember>();
   private readonly listeners: PresenceListener[] = [];
+  private readonly keys_: ReturnType<typeof clusterKeys>;
 
   constructor(
     private readonly redis: ScriptedRedis,
     private readonly opts: PresenceOptions,
-  ) {}
+  ) {
+    this.keys_ = clusterKeys(opts.prefix);
+  }
 
   /** Starts the heartbeat; runs one at once and on every (re)connect. */
   start(): void {
@@ -135,19 +142,19 @@ export class RedisPresence {
 
   private keys(ns: string, room: string): [string, string, string, string, string] {
     const k = roomKeys(this.opts.prefix, ns, room);
-    return [k.connections, k.users, k.info, `${this.opts.prefix}:rooms:${ns}`, this.nodeKey(this.node)];
+    return [k.connections, k.users, k.info, this.keys_.rooms(ns), this.nodeKey(this.node)];
   }
 
   private nodeKey(id: string): string {
-    return `${this.opts.prefix}:node:${id}`;
+    return this.keys_.node(id);
   }
 
   private reapedKey(id: string): string {
-    return `${this.opts.prefix}:reaped:${id}`;
+    return this.keys_.reaped(id);
   }
 
   private nodesKey(): string {
-    return `${this.opts.prefix}:nodes`;
+    return this.keys_.nodes;
   }
 
   /** One heartbeat at a time; a tick asked for meanwhile (a reconnect) runs right after. */
@@ -210,7 +217,7 @@ export class RedisPresence {
   }
 
   private beat(): Promise<[number, string[], string[]]> {
-    const reaping = `${this.opts.prefix}:reaping`;
+    const reaping = this.keys_.reaping;
     return this.redis.rcHeartbeat(this.nodesKey(), reaping, this.node, this.opts.ttlMs, MAX_REAP);
   }
 
@@ -241,12 +248,7 @@ export class RedisPresence {
 
   /** Claims a dead node and removes its memberships; only the claimer reports the leaves. */
   private async reap(id: string): Promise<void> {
-    const claimed = await this.redis.rcClaim(
-      this.nodesKey(),
-      `${this.opts.prefix}:reaping`,
-      id,
-      this.opts.ttlMs,
-    );
+    const claimed = await this.redis.rcClaim(this.nodesKey(), this.keys_.reaping, id, this.opts.ttlMs);
     if (claimed !== 1) return;
     const members = await this.redis.smembers(this.nodeKey(id));
     const pipe = scriptedPipeline(this.redis);
@@ -255,7 +257,7 @@ export class RedisPresence {
     await this.redis
       .pipeline()
       .del(this.nodeKey(id))
-      .zrem(`${this.opts.prefix}:reaping`, id)
+      .zrem(this.keys_.reaping, id)
       .set(this.reapedKey(id), '1', 'PX', REAPED_MARK_MS)
       .exec();
     this.opts.log.info({ node: id, connections: members.length }, 'presence: reaped a dead node');
@@ -276,7 +278,7 @@ export class RedisPresence {
     }
     for (const { ns, room, args } of byRoom.values()) {
       const k = roomKeys(this.opts.prefix, ns, room);
-      const rooms = `${this.opts.prefix}:rooms:${ns}`;
+      const rooms = this.keys_.rooms(ns);
       pipe.rcRemove(k.connections, k.users, k.info, rooms, this.nodeKey(node), room, ...args);
       order.push([ns, room]);
     }

@@ -2,19 +2,9 @@ import type { ChainableCommander, Redis } from 'ioredis';
 
 /**
  * The Lua scripts of the Redis engine. Each one is a single atomic step, sent as EVALSHA (ioredis
- * `defineCommand` sends EVAL the first time on a connection, and again after NOSCRIPT).
- *
- * Keys of one room (`P` = `redis.keyPrefix`, ns never holds `:`):
- *   P:r:<ns>:<room>:s  hash   e = epoch, o = last offset           (stream)
- *   P:r:<ns>:<room>:h  list   "<offset>|<ts>|<draft JSON>", oldest first, contiguous offsets
- *   P:r:<ns>:<room>:c  hash   "<node>|<connId>" -> sub             (connections)
- *   P:r:<ns>:<room>:u  hash   sub -> connections                    (users)
- *   P:r:<ns>:<room>:i  hash   sub -> info JSON
- * Cluster-wide:
- *   P:rooms:<ns>       zset   rooms with members (score 0, read by prefix with ZRANGEBYLEX)
- *   P:nodes            zset   node id -> alive until (Redis ms); P:reaping: dead nodes being cleaned
- *   P:node:<id>        set    JSON [ns, room, connId] of each membership a node holds
- *   P:once:<ns>:<key>  string idempotency marker, then the JSON result
+ * `defineCommand` sends EVAL the first time on a connection, and again after NOSCRIPT). The keys
+ * they touch are built in redis-keys.ts; the layout of history items and channel messages is in
+ * redis-codec.ts.
  */
 
 /** Redis's clock in ms, so node clocks never decide who is alive. */
@@ -29,8 +19,22 @@ if not epoch then
   redis.call('HSET', KEYS[1], 'e', epoch, 'o', 0)
 end`;
 
-/** KEYS s h; ARGV epoch, size, ttlMs, ts, idleMs, draft. Returns {epoch, offset}. */
-const PUBLISH = `${EPOCH}
+/**
+ * KEYS s h k (k: the idempotency key, or s again when there is none); ARGV epoch, size, ttlMs, ts,
+ * idleMs, packed draft, publish command (SPUBLISH or PUBLISH), channel, except, idempotency window
+ * in ms (0: no key). Idempotency check, offset, history append and trim, and the publish to the
+ * room's channel in one step, so an acknowledged message has been both stored and sent.
+ * Returns {epoch, offset, 1 when it repeats an earlier publish of the key (nothing was sent)}.
+ */
+const PUBLISH = `local window = tonumber(ARGV[10])
+if window > 0 then
+  local prev = redis.call('GET', KEYS[3])
+  if prev then
+    local bar = string.find(prev, '|', 1, true)
+    return {string.sub(prev, 1, bar - 1), tonumber(string.sub(prev, bar + 1)), 1}
+  end
+end
+${EPOCH}
 local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
 local size, ttl, idle = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[5])
 if size > 0 then
@@ -51,13 +55,18 @@ else
   redis.call('DEL', KEYS[2])
 end
 redis.call('PEXPIRE', KEYS[1], idle)
-return {epoch, offset}`;
+if window > 0 then redis.call('SET', KEYS[3], epoch .. '|' .. offset, 'PX', window) end
+redis.call(ARGV[7], ARGV[8], 'm|' .. epoch .. '|' .. offset .. '|' .. ARGV[9] .. '|' .. ARGV[6])
+return {epoch, offset, 0}`;
 
 /**
- * KEYS s h; ARGV epoch, since offset (-1: the latest), limit, idleMs, since epoch ('' for none).
+ * KEYS s h; ARGV epoch, since offset (-1: the latest), limit, idleMs, since epoch ('' for none),
+ * create ('1': start the room's stream when it has none, as a join does; '0': a read of a room
+ * with no state answers {'', 0} and writes nothing).
  * Returns {epoch, offset, items...}: the items after `since`, or the latest `limit`.
  */
-const HISTORY = `${EPOCH}
+const HISTORY = `if ARGV[6] ~= '1' and redis.call('EXISTS', KEYS[1]) == 0 then return {'', 0} end
+${EPOCH}
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[4]) then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
 local offset = tonumber(redis.call('HGET', KEYS[1], 'o'))
 local since, limit = tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -137,8 +146,8 @@ type Str = string | number;
 
 /** The scripts as typed ioredis commands. */
 export interface ScriptCommands {
-  rcPublish(s: string, h: string, ...argv: Str[]): Promise<[string, number]>;
-  rcHistory(s: string, h: string, ...argv: Str[]): Promise<[string, number, ...string[]]>;
+  rcPublish(s: string, h: string, k: string, ...argv: Array<Str | Buffer>): Promise<[string, number, number]>;
+  rcHistoryBuffer(s: string, h: string, ...argv: Str[]): Promise<[Buffer, number, ...Buffer[]]>;
   rcAdd(c: string, u: string, i: string, rooms: string, node: string, ...argv: Str[]): Promise<number>;
   rcRemove(c: string, u: string, i: string, rooms: string, node: string, ...argv: Str[]): Promise<string[]>;
   rcMembers(u: string, i: string): Promise<string[]>;
@@ -152,8 +161,8 @@ export type ScriptedPipeline = ChainableCommander & {
   [K in keyof ScriptCommands]: (...args: Parameters<ScriptCommands[K]>) => ScriptedPipeline;
 };
 
-const SCRIPTS: Record<keyof ScriptCommands, { keys: number; lua: string }> = {
-  rcPublish: { keys: 2, lua: PUBLISH },
+const SCRIPTS: Record<string, { keys: number; lua: string }> = {
+  rcPublish: { keys: 3, lua: PUBLISH },
   rcHistory: { keys: 2, lua: HISTORY },
   rcAdd: { keys: 5, lua: ADD },
   rcRemove: { keys: 5, lua: REMOVE },
@@ -174,27 +183,6 @@ export function defineScripts(redis: Redis): ScriptedRedis {
     redis.defineCommand(name, { numberOfKeys: script.keys, lua: script.lua });
   }
   return redis as ScriptedRedis;
-}
-
-/** The Redis keys of one room; see the layout at the top of this file. */
-export interface RoomKeys {
-  stream: string;
-  history: string;
-  connections: string;
-  users: string;
-  info: string;
-}
-
-/** Keys of one room under `prefix`. A namespace never holds `:`, so no two rooms share a key. */
-export function roomKeys(prefix: string, ns: string, room: string): RoomKeys {
-  const base = `${prefix}:r:${ns}:${room}:`;
-  return {
-    stream: `${base}s`,
-    history: `${base}h`,
-    connections: `${base}c`,
-    users: `${base}u`,
-    info: `${base}i`,
-  };
 }
 
 /** A pipeline on a scripted client. */

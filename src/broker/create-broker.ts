@@ -1,16 +1,19 @@
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { Server } from 'socket.io';
-import { type Cluster, createCluster } from '../backends/index.js';
+import { type Backend, createBackend } from '../backends/index.js';
 import type { Config } from '../config.js';
 import { registerDemo } from '../http/demo.js';
 import { registerApi } from '../http/index.js';
+import { createApiSchemas } from '../http/schemas.js';
 import { createHttp } from '../http/server.js';
+import { Hub } from '../hub/hub.js';
 import { createLogger, type Logger } from '../logger.js';
 import type { Engine } from '../rooms/engine.js';
 import type { RoomObserver } from '../rooms/manager.js';
 import { closeConnection } from '../socket/connection.js';
 import { type NamespaceRuntime, type RoomcastServer, setupNamespace } from '../socket/namespaces.js';
+import { registerSse } from '../sse/index.js';
 
 export interface BrokerOptions {
   /** A pino logger; by default one at `config.logLevel` on stdout. */
@@ -23,7 +26,9 @@ export interface Broker {
   readonly io: RoomcastServer;
   readonly http: FastifyInstance;
   readonly engine: Engine;
-  readonly cluster: Cluster;
+  readonly backend: Backend;
+  /** The node's one local delivery point. */
+  readonly hub: Hub;
   readonly namespaces: ReadonlyMap<string, NamespaceRuntime>;
   readonly log: Logger;
   /** Starts listening on `config.host:config.port` (port 0 picks a free one). */
@@ -50,10 +55,12 @@ export interface Broker {
  */
 export async function createBroker(config: Config, opts: BrokerOptions = {}): Promise<Broker> {
   const log = opts.logger ?? createLogger(config.logLevel);
-  const cluster = await createCluster(config, log);
+  const hub = new Hub({ log });
+  const backend = await createBackend(config, log, hub);
+  hub.attach(backend.engine);
   let state: 'idle' | 'listening' | 'closing' | 'closed' = 'idle';
   const shutdownHooks: Array<() => void | Promise<void>> = [];
-  const isReady = () => state === 'listening' && cluster.isReady();
+  const isReady = () => state === 'listening' && backend.engine.isReady();
   const http = createHttp(config, log, isReady);
   const observer: RoomObserver = {};
   const maxPayload = Math.max(...Object.values(config.namespaces).map((ns) => ns.limits.payloadBytes));
@@ -65,26 +72,21 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
       credentials: true,
     },
     allowRequest: (req, done) => done(null, originAllowed(config.allowedOrigins, req.headers.origin)),
-    ...(cluster.adapter ? { adapter: cluster.adapter as never } : {}),
+    ...(backend.adapter ? { adapter: backend.adapter as never } : {}),
   });
   const namespaces = new Map<string, NamespaceRuntime>();
   for (const ns of Object.values(config.namespaces)) {
     namespaces.set(
       ns.name,
-      setupNamespace(io, config, ns, cluster.engine, log, () => state === 'listening', observer),
+      setupNamespace(io, config, ns, backend.engine, hub, log, () => state === 'listening', observer),
     );
   }
-  // A dead node's members expire in the engine (one node reports them): tell the room they left.
-  // To every member: a reaped node's own connections got its `leave` too, so they get the `join`.
-  cluster.engine.onPresenceChanged((ns, room, action, member) => {
-    const rt = namespaces.get(ns);
-    if (rt?.rooms.presenceOn(room)) rt.transport.presence({ room, action, member });
-  });
-
   registerApi({
     config,
     http,
-    cluster,
+    backend,
+    hub,
+    backendReady: () => backend.engine.isReady(),
     namespaces,
     log,
     observer,
@@ -93,6 +95,16 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
   });
   // GET /roomcast.js always; the demo page and its token route in development only.
   registerDemo(http, config);
+  // SSE is one more transport over the hub: a fastify plugin of its own.
+  void http.register(async (scope) =>
+    registerSse(scope, {
+      config,
+      namespaces,
+      receivers: hub.receivers,
+      schemas: createApiSchemas(config.api),
+      accepting: () => state === 'listening',
+    }),
+  );
 
   async function close(): Promise<void> {
     if (state === 'closing' || state === 'closed') return;
@@ -105,7 +117,7 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
     await waitFor(() => io.engine.clientsCount === 0, config.shutdownGraceMs);
     await io.close();
     await http.close().catch((err: unknown) => log.warn({ err }, 'http close'));
-    await cluster.close();
+    await backend.close();
     state = 'closed';
   }
 
@@ -113,8 +125,9 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
     config,
     io,
     http,
-    engine: cluster.engine,
-    cluster,
+    engine: backend.engine,
+    backend,
+    hub,
     namespaces,
     log,
     isReady,

@@ -1,15 +1,13 @@
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Cluster } from '../backends/index.js';
+import type { Backend } from '../backends/index.js';
 import type { Config } from '../config.js';
 import { RoomcastError } from '../errors.js';
+import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../logger.js';
 import type { RoomObserver } from '../rooms/manager.js';
 import type { NamespaceRuntime } from '../socket/namespaces.js';
-import { createSseHub } from '../sse/hub.js';
-import { registerSse } from '../sse/index.js';
 import { createApiKeyring } from './api-keys.js';
-import { tapBroadcasts } from './broadcast-tap.js';
 import { createDisconnector } from './disconnect.js';
 import { installErrorHandlers } from './errors.js';
 import { createMetrics } from './metrics.js';
@@ -21,7 +19,11 @@ import { createApiSchemas } from './schemas.js';
 export interface ApiHost {
   readonly config: Config;
   readonly http: FastifyInstance;
-  readonly cluster: Cluster;
+  readonly backend: Backend;
+  /** The node's one local delivery point: its receivers (SSE streams) and its deliveries. */
+  readonly hub: Hub;
+  /** Whether the backend is reachable (Redis in cluster mode). */
+  backendReady(): boolean;
   readonly namespaces: ReadonlyMap<string, NamespaceRuntime>;
   readonly log: Logger;
   /** The room managers' observer; the metrics hook in here. */
@@ -40,37 +42,38 @@ const MAX_CLUSTER_WAIT_MS = 2500;
  * not-found handler of the HTTP side. Call it once, before `listen`.
  *
  * @example
- * registerApi({ config, http, cluster, namespaces, log, observer, accepting, onShutdown });
+ * registerApi({ config, http, backend, hub, backendReady, namespaces, log, observer, accepting, onShutdown });
  */
 export function registerApi(host: ApiHost): void {
-  const { config, http, cluster, namespaces, log } = host;
+  const { config, http, backend, namespaces, log } = host;
+  const receivers = host.hub.receivers;
   const keys = createApiKeyring(config);
   const schemas = createApiSchemas(config.api);
-  const hub = createSseHub();
   const metrics = createMetrics({
-    redisReady: () => cluster.isReady(),
+    redisReady: () => host.backendReady(),
     clustered: Boolean(config.redis.url),
   });
   chainObserver(host.observer, metrics.observer);
 
-  for (const rt of namespaces.values()) {
-    const counted = metrics.track(rt.name, rt.nsp, () => hub.count(rt.name));
-    tapBroadcasts(
-      rt.nsp.adapter,
-      (envelope, except) => counted.delivered(envelope, except, hub.deliver(rt.name, envelope)),
-      log,
-    );
-  }
+  const counted = new Map(
+    [...namespaces.values()].map((rt) => [
+      rt.name,
+      metrics.track(rt.name, rt.nsp, () => receivers.count(rt.name)),
+    ]),
+  );
+  host.hub.onDelivered((ns, envelope, except, others) =>
+    counted.get(ns)?.delivered(envelope, except, others),
+  );
   const disconnect = createDisconnector(
     namespaces,
-    (ns, sub) => hub.closeUser(ns, sub, 'disconnected', 'disconnected by the server API'),
+    (ns, sub) => receivers.closeUser(ns, sub, 'disconnected', 'disconnected by the server API'),
     {
-      clustered: cluster.adapter !== undefined,
+      clustered: backend.adapter !== undefined,
       timeoutMs: Math.min(config.redis.requestTimeoutMs, MAX_CLUSTER_WAIT_MS),
       log,
     },
   );
-  host.onShutdown(() => hub.closeAll('shutting_down', 'the server is shutting down'));
+  host.onShutdown(() => receivers.closeAll('shutting_down', 'the server is shutting down'));
 
   installErrorHandlers(http, log);
   http.addHook('onResponse', async (req: FastifyRequest, reply: FastifyReply) => {
@@ -95,12 +98,11 @@ export function registerApi(host: ApiHost): void {
     registerRoutes(scope, {
       keys,
       schemas,
-      engine: cluster.engine,
+      engine: backend.engine,
       namespaces,
       idempotencyWindowMs: config.api.idempotencyWindowMs,
       disconnect,
     });
-    registerSse(scope, { config, namespaces, hub, schemas, accepting: () => host.accepting() });
   });
 }
 

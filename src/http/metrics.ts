@@ -26,8 +26,8 @@ export interface BrokerMetrics {
 }
 
 export interface NamespaceMetrics {
-  /** One broadcast of `envelope` reached this node; `sseMembers` SSE streams of its room got it. */
-  delivered(envelope: Envelope, except: ReadonlySet<string>, sseMembers: number): void;
+  /** One message reached this node's members: its sockets (less `except`) and `others` SSE streams. */
+  delivered(envelope: Envelope, except: string | undefined, others: number): void;
 }
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -107,7 +107,7 @@ export function createMetrics(opts: { redisReady: () => boolean; clustered: bool
   return {
     contentType: registry.contentType,
     observer: {
-      published(_envelope, source, at) {
+      published(source, at) {
         published.inc({ namespace: at.ns, source });
         latency.observe({ source }, at.seconds);
       },
@@ -122,12 +122,12 @@ export function createMetrics(opts: { redisReady: () => boolean; clustered: bool
       const polling = delivered.labels({ namespace: ns, transport: 'polling' });
       const sse = delivered.labels({ namespace: ns, transport: 'sse' });
       return {
-        delivered(envelope, except, sseMembers) {
+        delivered(envelope, except, others) {
           const counts = tracker.recipients(envelope.room, except);
-          const websocket = counts.members - counts.polling - sseMembers;
+          const websocket = counts.members - counts.polling;
           if (websocket > 0) ws.inc(websocket);
           if (counts.polling > 0) polling.inc(counts.polling);
-          if (sseMembers > 0) sse.inc(sseMembers);
+          if (others > 0) sse.inc(others);
         },
       };
     },

@@ -11,7 +11,7 @@ import type { RoomcastNamespace } from '../socket/namespaces.js';
  */
 export interface TransportTracker {
   /** Members of `room`'s message channel here, and how many of them poll, `except` left out. */
-  recipients(room: string, except: ReadonlySet<string>): { members: number; polling: number };
+  recipients(room: string, except: string | undefined): { members: number; polling: number };
   socketCount(): number;
   pollingCount(): number;
   /** Rooms with at least one member on this node. */
@@ -60,10 +60,9 @@ export function createTransportTracker(nsp: RoomcastNamespace): TransportTracker
       if (!members) return { members: 0, polling: 0 };
       let count = members.size;
       let poll = pollingIn.get(channel) ?? 0;
-      for (const id of except) {
-        if (!members.has(id)) continue;
+      if (except !== undefined && members.has(except)) {
         count--;
-        if (polling.has(id)) poll--;
+        if (polling.has(except)) poll--;
       }
       return { members: count, polling: poll };
     },

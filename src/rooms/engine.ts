@@ -1,20 +1,29 @@
-import type { Envelope, Member, RoomStat, StreamPosition } from '../protocol.js';
+import type { Envelope, Member, PresenceEvent, RoomStat, StreamPosition } from '../protocol.js';
 
 /**
- * The cluster seam, in domain words: offsets, history, membership, idempotency. One memory and one
- * Redis implementation; `createEngine` (broker/engine.ts) picks one from config, and the same test
- * suite runs against both. Every method may reject with `RoomcastError('unavailable')` when the
- * shared state cannot be reached; nothing else is expected to fail.
+ * The seam between the room logic and where rooms live, in domain words: offsets, history,
+ * membership, idempotency, and delivery to the nodes that serve a room. One memory and one Redis
+ * implementation (src/backends/, chosen in one place), and the same test suite runs against both.
+ * Every method may reject with `RoomcastError('unavailable')` when the shared state cannot be
+ * reached; nothing else is expected to fail.
+ *
+ * Delivery: `publish` stores a message and sends it in one step to every node that `watch`es its
+ * room (this one included); what arrives is handed to the `DeliverySink` the engine was built
+ * with, which is the node's one local delivery point (src/hub/).
  */
 export interface Engine {
   readonly kind: 'memory' | 'redis';
   /**
-   * Assigns the room's next offset and stores the message in history in one atomic step.
-   * `binary`: whether `draft.data` holds binary parts, when the caller knows (it is looked up
-   * otherwise).
+   * Assigns the room's next offset, stores the message in history and sends it to the room's
+   * watchers, in one atomic step. With `idempotencyKey`, a repeat within its window (even a
+   * concurrent one, even on another node) returns the first result with `duplicate: true` and
+   * sends nothing.
    */
-  publish(ns: string, draft: Draft, policy: HistoryPolicy, binary?: boolean): Promise<Envelope>;
-  /** Messages after `since` (or the latest ones), with where the room's stream stands now. */
+  publish(ns: string, draft: Draft, policy: HistoryPolicy, opts?: PublishOpts): Promise<Published>;
+  /**
+   * Messages after `since` (or the latest ones), with where the room's stream stands now. A room
+   * with no stream answers `{ offset: 0, epoch: '' }` and none is created, unless `create` (a join).
+   */
   history(ns: string, room: string, query: HistoryQuery, policy: HistoryPolicy): Promise<HistoryResult>;
   /** Adds one connection of a user to a room; true when it is the user's first there. */
   addMember(ns: string, room: string, member: MemberRef, connId: string): Promise<boolean>;
@@ -24,19 +33,40 @@ export interface Engine {
   members(ns: string, room: string): Promise<Member[]>;
   /** Rooms that have members, with counts, across the cluster. */
   rooms(ns: string, prefix: string): Promise<RoomStat[]>;
-  /**
-   * Runs `run` once per `key` within `windowMs` across the cluster; a repeat (even a concurrent
-   * one) gets the first result. Results must be JSON.
-   */
-  once<T>(ns: string, key: string, windowMs: number, run: () => Promise<T>): Promise<T>;
-  /**
-   * Called when presence changes other than through a connection's own join or leave: a dead
-   * node's members leave, and a node that was reaped while frozen brings its members back (join).
-   */
-  onPresenceChanged(listener: PresenceListener): void;
-  /** False while the shared state is unreachable (Redis away). */
+  /** Sends a presence event to every node that watches its room (this one included). */
+  announce(ns: string, event: PresenceEvent, exceptConnId?: string): Promise<void>;
+  /** This node starts receiving the room's messages; resolves once nothing published after it can be missed. */
+  watch(ns: string, room: string): Promise<void>;
+  /** This node stops receiving the room's messages. */
+  unwatch(ns: string, room: string): void;
+  /** False while the shared state is unreachable (Redis away) or the node is resubscribing. */
   isReady(): boolean;
   close(): Promise<void>;
+}
+
+/** Where an engine hands what reaches this node: the node's one local delivery point. */
+export interface DeliverySink {
+  message(ns: string, envelope: Envelope, exceptConnId: string | undefined): void;
+  presence(ns: string, event: PresenceEvent, exceptConnId: string | undefined): void;
+  /**
+   * Delivery may have missed messages (the node's subscriptions were down and are back): every
+   * watched room should be checked against history.
+   */
+  resync(): void;
+}
+
+export interface PublishOpts {
+  /** Whether `draft.data` holds binary parts, when the caller knows (looked up otherwise). */
+  binary?: boolean;
+  /** The publishing connection, which does not get the message (a publish without echo). */
+  exceptConnId?: string;
+  idempotencyKey?: string;
+  idempotencyWindowMs?: number;
+}
+
+export interface Published extends StreamPosition {
+  /** True when this repeats an earlier publish of the same idempotency key: nothing was sent. */
+  duplicate: boolean;
 }
 
 export type PresenceListener = (
@@ -64,6 +94,8 @@ export interface HistoryPolicy {
 export interface HistoryQuery {
   since?: StreamPosition;
   limit: number;
+  /** Start the room's stream when it has none (a join); reads create nothing. */
+  create?: boolean;
 }
 
 export interface HistoryResult extends StreamPosition {

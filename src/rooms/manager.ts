@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { RoomcastError } from '../errors.js';
 import type {
-  Envelope,
   HistoryReply,
   JoinReply,
   Member,
@@ -25,16 +24,19 @@ export interface Client {
   readonly rooms: Set<string>;
 }
 
-/** How the room manager reaches connections; the broker implements it over Socket.IO rooms. */
+/**
+ * How the room manager subscribes connections on this node (the hub implements it, src/hub/).
+ * `join` resolves once the node receives the room's messages, so a history read after it misses
+ * nothing.
+ */
 export interface Transport {
   /** Subscribes a connection to a room's messages, and to its presence events when `presence`. */
-  join(connId: string, room: string, presence: boolean): void;
-  leave(connId: string, room: string): void;
+  join(client: Client, room: string, presence: boolean): Promise<void>;
+  leave(client: Client, room: string): void;
   /** Starts or stops a member's presence events of a room it has joined. */
-  setPresence(connId: string, room: string, on: boolean): void;
-  /** Delivers a message to every member of its room on every node, except `exceptConnId`. */
-  message(envelope: Envelope, exceptConnId?: string): void;
-  presence(event: PresenceEvent, exceptConnId?: string): void;
+  setPresence(client: Client, room: string, on: boolean): void;
+  /** A join read the room's history up to `position`: live delivery here continues after it. */
+  readUpTo(room: string, position: StreamPosition): void;
 }
 
 export interface PublishOptions {
@@ -55,8 +57,8 @@ export interface PublishInput {
 
 /** Observes what the manager does, for metrics; every hook is optional. */
 export interface RoomObserver {
-  /** After a publish was stored and handed to the transport; `seconds` is how long that took. */
-  published?(envelope: Envelope, source: 'socket' | 'api', at: { ns: string; seconds: number }): void;
+  /** After a publish was stored and sent; `seconds` is how long that took. */
+  published?(source: 'socket' | 'api', at: { ns: string; seconds: number }): void;
   joined?(room: string, ns: string): void;
 }
 
@@ -112,16 +114,17 @@ export class RoomManager {
     if (isNew) {
       // Subscribe before reading history, so nothing published in between is missed (the SDK drops duplicates).
       client.rooms.add(name);
-      this.transport.join(client.id, name, this.presenceVisible(client, name));
       try {
+        await this.transport.join(client, name, this.presenceVisible(client, name));
         const first = await this.engine.addMember(
           this.ns,
           name,
           { sub: client.sub, info: client.info },
           client.id,
         );
-        if (first && this.presenceOn(name)) this.announce(name, 'join', client);
+        if (first && this.presenceOn(name)) await this.announce(name, 'join', client);
         result = await this.replay(name, since);
+        this.transport.readUpTo(name, result);
       } catch (err) {
         await this.leave(client, name).catch(() => undefined);
         throw err;
@@ -142,9 +145,9 @@ export class RoomManager {
   async leave(client: Client, room: unknown): Promise<void> {
     const name = this.roomName(room);
     if (!client.rooms.delete(name)) throw new RoomcastError('not_joined', `not joined to room "${name}"`);
-    this.transport.leave(client.id, name);
+    this.transport.leave(client, name);
     const last = await this.engine.removeMember(this.ns, name, client.sub, client.id);
-    if (last && this.presenceOn(name)) this.announce(name, 'leave', client);
+    if (last && this.presenceOn(name)) await this.announce(name, 'leave', client);
   }
 
   /**
@@ -156,8 +159,7 @@ export class RoomManager {
     const dropped: string[] = [];
     for (const room of [...client.rooms]) {
       if (!can(rights, 'subscribe', room)) dropped.push(room);
-      else if (this.presenceOn(room))
-        this.transport.setPresence(client.id, room, can(rights, 'presence', room));
+      else if (this.presenceOn(room)) this.transport.setPresence(client, room, can(rights, 'presence', room));
     }
     await Promise.allSettled(dropped.map((room) => this.leave(client, room)));
     return dropped;
@@ -175,44 +177,33 @@ export class RoomManager {
    * for all its rooms).
    */
   async publish(from: Client | null, input: PublishInput, opts: PublishOptions = {}): Promise<PublishReply> {
+    const started = performance.now();
     const name = this.roomName(input.room);
     if (from) this.require(from, 'publish', name);
     const data = input.data === undefined ? null : input.data;
     const payload = opts.payload ?? this.checkPayload(data);
-    const run = () => this.store(from, name, input.event, data, payload, opts);
-    if (!opts.idempotencyKey) return run();
-    // Per room: a repeat of the key in the window gets the first result and delivers nothing.
-    return this.engine.once(this.ns, `publish:${name}:${opts.idempotencyKey}`, this.idempotencyWindowMs, run);
-  }
-
-  private async store(
-    from: Client | null,
-    name: string,
-    event: string,
-    data: unknown,
-    payload: PayloadInfo,
-    opts: PublishOptions,
-  ): Promise<PublishReply> {
-    const started = performance.now();
-    const envelope = await this.engine.publish(
-      this.ns,
-      {
-        id: randomUUID(),
-        room: name,
-        event,
-        data,
-        ts: Date.now(),
-        from: from ? { sub: from.sub, info: from.info } : null,
-      },
-      this.historyPolicy(name),
-      payload.binary,
-    );
-    this.transport.message(envelope, from && !opts.echo ? from.id : undefined);
-    this.observer.published?.(envelope, opts.source ?? (from ? 'socket' : 'api'), {
-      ns: this.ns,
-      seconds: (performance.now() - started) / 1000,
+    const draft = {
+      id: randomUUID(),
+      room: name,
+      event: input.event,
+      data,
+      ts: Date.now(),
+      from: from ? { sub: from.sub, info: from.info } : null,
+    };
+    const published = await this.engine.publish(this.ns, draft, this.historyPolicy(name), {
+      binary: payload.binary,
+      ...(from && !opts.echo ? { exceptConnId: from.id } : {}),
+      ...(opts.idempotencyKey
+        ? { idempotencyKey: opts.idempotencyKey, idempotencyWindowMs: this.idempotencyWindowMs }
+        : {}),
     });
-    return { offset: envelope.offset, epoch: envelope.epoch };
+    if (!published.duplicate) {
+      this.observer.published?.(opts.source ?? (from ? 'socket' : 'api'), {
+        ns: this.ns,
+        seconds: (performance.now() - started) / 1000,
+      });
+    }
+    return { offset: published.offset, epoch: published.epoch };
   }
 
   /**
@@ -290,18 +281,26 @@ export class RoomManager {
    * `recovered: false`, never a silent gap.
    */
   private async replay(room: string, since: StreamPosition | undefined): Promise<HistoryResult> {
-    if (!since) return this.history(room, undefined, 0);
+    if (!since) return this.history(room, undefined, 0, true);
     const max = this.config.limits.historyLimit;
-    const result = await this.history(room, since, max + 1);
+    const result = await this.history(room, since, max + 1, true);
     if (result.messages.length <= max) return result;
-    return { ...(await this.history(room, undefined, max)), recovered: false };
+    return { ...(await this.history(room, undefined, max, true)), recovered: false };
   }
 
-  private history(room: string, since: StreamPosition | undefined, limit: number): Promise<HistoryResult> {
-    return this.engine.history(this.ns, room, since ? { since, limit } : { limit }, this.historyPolicy(room));
+  /** `create`: a join starts the room's stream; a read of a room with no state creates none. */
+  private history(
+    room: string,
+    since: StreamPosition | undefined,
+    limit: number,
+    create = false,
+  ): Promise<HistoryResult> {
+    const query = since ? { since, limit, create } : { limit, create };
+    return this.engine.history(this.ns, room, query, this.historyPolicy(room));
   }
 
-  private announce(room: string, action: 'join' | 'leave', client: Client): void {
-    this.transport.presence({ room, action, member: { sub: client.sub, info: client.info } }, client.id);
+  private announce(room: string, action: 'join' | 'leave', client: Client): Promise<void> {
+    const event: PresenceEvent = { room, action, member: { sub: client.sub, info: client.info } };
+    return this.engine.announce(this.ns, event, client.id);
   }
 }

@@ -116,6 +116,7 @@ export function attachConnection(
     const handle = (typeof event === 'string' ? bound.get(event) : undefined) ?? unknownEvent(event);
     void run(socket, ctx, String(event), handle, args);
   });
+  countNamespace(socket);
   armExpiry(socket, ctx);
   socket.on('disconnect', () => {
     socket.data.timer?.clear();
@@ -178,16 +179,26 @@ async function consume(limiter: RateLimiterMemory, key: string): Promise<void> {
   }
 }
 
+/** How many namespace sockets each Engine.IO connection has open (a WeakMap: nothing to clean). */
+const namespacesOpen = new WeakMap<object, number>();
+
+/** Counts one more namespace socket on its connection until it disconnects (call on `connection`). */
+export function countNamespace(socket: RoomcastSocket): void {
+  namespacesOpen.set(socket.conn, (namespacesOpen.get(socket.conn) ?? 0) + 1);
+  socket.once('disconnect', () =>
+    namespacesOpen.set(socket.conn, (namespacesOpen.get(socket.conn) ?? 1) - 1),
+  );
+}
+
 /**
  * Tells the client why, then closes its connection: this namespace only, since other namespaces
  * multiplexed on the same Engine.IO connection have tokens of their own (`disconnect(true)` would
- * drop them without a `closing`). The underlying connection closes once no namespace is left.
+ * drop them without a `closing`). The underlying connection closes once no namespace is left, so
+ * a client that does not close it itself is not left holding it.
  */
 export function closeConnection(socket: RoomcastSocket, code: ClosingCode, message: string): void {
   if (!socket.connected) return;
   socket.emit('closing', { code, message });
   socket.disconnect();
-  // Socket.IO keeps a connection's namespace sockets in a private map; without it, close as before.
-  const left = (socket.client as unknown as { sockets?: Map<string, unknown> }).sockets?.size ?? 0;
-  if (left === 0) socket.conn.close();
+  if ((namespacesOpen.get(socket.conn) ?? 0) <= 0) socket.conn.close();
 }

@@ -3,11 +3,11 @@ import type { Namespace, Server } from 'socket.io';
 import { createVerifier } from '../auth/verify.js';
 import type { Config, NamespaceConfig } from '../config.js';
 import { asRoomcastError } from '../errors.js';
+import type { Hub, LocalSockets, RoomRules } from '../hub/hub.js';
 import type { Logger } from '../logger.js';
-import type { ClientToServerEvents, ServerToClientEvents } from '../protocol.js';
+import type { ClientToServerEvents, Envelope, ServerToClientEvents } from '../protocol.js';
 import type { Engine } from '../rooms/engine.js';
-import { RoomManager, type RoomObserver, type Transport } from '../rooms/manager.js';
-import { messageChannel, presenceChannel } from '../rooms/names.js';
+import { RoomManager, type RoomObserver } from '../rooms/manager.js';
 import {
   attachConnection,
   bindHandlers,
@@ -38,35 +38,25 @@ export interface NamespaceRuntime {
   readonly nsp: RoomcastNamespace;
   readonly rooms: RoomManager;
   readonly context: NamespaceContext;
-  readonly transport: Transport;
 }
 
 /**
- * Delivery over Socket.IO rooms. Membership goes straight to the adapter, so an SSE stream can be
- * a member too (it has an id but no socket); in cluster mode the adapter carries each broadcast
- * to the nodes that have members of the room.
+ * The hub's view of one namespace's sockets on this node, through Socket.IO's public API: sockets
+ * join and leave rooms, and `local` emits reach this node's sockets only (other nodes get the
+ * message from the engine, not from the adapter).
  */
-export function socketTransport(nsp: RoomcastNamespace): Transport {
+export function localSockets(nsp: RoomcastNamespace): LocalSockets {
   return {
-    join(connId, room, presence) {
-      const channels = presence ? [messageChannel(room), presenceChannel(room)] : [messageChannel(room)];
-      void nsp.adapter.addAll(connId, new Set(channels));
+    join(id, channels) {
+      nsp.sockets.get(id)?.join(channels);
     },
-    setPresence(connId, room, on) {
-      if (on) void nsp.adapter.addAll(connId, new Set([presenceChannel(room)]));
-      else void nsp.adapter.del(connId, presenceChannel(room));
+    leave(id, channel) {
+      nsp.sockets.get(id)?.leave(channel);
     },
-    leave(connId, room) {
-      void nsp.adapter.del(connId, messageChannel(room));
-      void nsp.adapter.del(connId, presenceChannel(room));
-    },
-    message(envelope, exceptConnId) {
-      const target = nsp.to(messageChannel(envelope.room));
-      (exceptConnId ? target.except(exceptConnId) : target).emit('message', envelope);
-    },
-    presence(event, exceptConnId) {
-      const target = nsp.to(presenceChannel(event.room));
-      (exceptConnId ? target.except(exceptConnId) : target).emit('presence', event);
+    emit(channel, event, payload, except) {
+      const target = nsp.local.to(channel);
+      // The event map types `message` and `presence` apart; the hub passes the matching payload.
+      (except ? target.except(except) : target).emit(event as 'message', payload as Envelope);
     },
   };
 }
@@ -77,13 +67,19 @@ export function setupNamespace(
   config: Config,
   ns: NamespaceConfig,
   engine: Engine,
+  hub: Hub,
   log: Logger,
   isAccepting: () => boolean,
   observer: RoomObserver = {},
 ): NamespaceRuntime {
   const nsp = io.of(ns.name);
-  const transport = socketTransport(nsp);
-  const rooms = new RoomManager(ns, engine, transport, observer, config.api.idempotencyWindowMs);
+  let rooms: RoomManager | undefined;
+  const rules: RoomRules = {
+    presenceOn: (room) => rooms?.presenceOn(room) ?? false,
+    historyPolicy: (room) => rooms?.historyPolicy(room) ?? { size: 0, ttlMs: 0 },
+  };
+  const transport = hub.addNamespace(ns.name, localSockets(nsp), rules);
+  rooms = new RoomManager(ns, engine, transport, observer, config.api.idempotencyWindowMs);
   const verifier = createVerifier(ns);
   const context: NamespaceContext = {
     config: ns,
@@ -108,7 +104,7 @@ export function setupNamespace(
   });
   const bound = bindHandlers(context);
   nsp.on('connection', (socket: RoomcastSocket) => attachConnection(socket, context, bound));
-  return { name: ns.name, config: ns, nsp, rooms, context, transport };
+  return { name: ns.name, config: ns, nsp, rooms, context };
 }
 
 /** A refusal as the client sees it: `connect_error` with `message` the code and `data` `{ code, message }`. */

@@ -5,18 +5,18 @@ import type { Config } from '../config.js';
 import { RoomcastError } from '../errors.js';
 import { bearer } from '../http/api-keys.js';
 import type { ApiSchemas } from '../http/schemas.js';
+import type { Receivers } from '../hub/streams.js';
 import type { JoinReply } from '../protocol.js';
 import { clientFor, expiresAtOf } from '../socket/connection.js';
 import type { NamespaceRuntime } from '../socket/namespaces.js';
 import { parsePayload } from '../socket/schemas.js';
-import type { SseHub } from './hub.js';
 import { decodeEventId } from './id.js';
 import { SseStream } from './stream.js';
 
 export interface SseDeps {
   config: Config;
   namespaces: ReadonlyMap<string, NamespaceRuntime>;
-  hub: SseHub;
+  receivers: Receivers;
   schemas: ApiSchemas;
   /** False once the broker is shutting down. */
   accepting: () => boolean;
@@ -47,7 +47,7 @@ export function registerSse(app: FastifyInstance, deps: SseDeps): void {
       throw new RoomcastError('too_many_rooms', `at most ${sse.maxRoomsPerStream} rooms per stream`);
     const client = clientFor(`sse:${randomUUID()}`, claims, rt.config);
     for (const room of rooms) rt.rooms.require(client, 'subscribe', room);
-    if (deps.hub.streamsOf(ns, claims.sub) >= sse.maxStreamsPerUser)
+    if (deps.receivers.ofUser(ns, claims.sub) >= sse.maxStreamsPerUser)
       throw new RoomcastError('rate_limited', `at most ${sse.maxStreamsPerUser} streams per user`, {
         retryAfter: 1,
       });
@@ -55,7 +55,7 @@ export function registerSse(app: FastifyInstance, deps: SseDeps): void {
     const lastEventId = header(req, 'last-event-id') ?? query.lastEventId;
     const stream = new SseStream(ns, client, rooms, decodeEventId(lastEventId));
     stream.onClose(() => void leave(rt, stream));
-    deps.hub.add(stream);
+    deps.receivers.add(stream);
     // Settle every join before giving up, so a failed one never races the leave of the others.
     const settled = await Promise.allSettled(
       rooms.map((room) => rt.rooms.join(client, room, stream.resumeFrom(room))),
@@ -93,8 +93,6 @@ export function registerSse(app: FastifyInstance, deps: SseDeps): void {
 
 async function leave(rt: NamespaceRuntime, stream: SseStream): Promise<void> {
   await rt.rooms.leaveAll(stream.client);
-  // `del` keeps an empty entry per id; drop it so ended streams leave nothing behind.
-  void rt.nsp.adapter.delAll(stream.client.id);
 }
 
 function header(req: FastifyRequest, name: string): string | undefined {

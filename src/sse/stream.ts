@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import type { Receiver } from '../hub/streams.js';
 import type { ClosingCode, Envelope, JoinReply, StreamPosition } from '../protocol.js';
 import type { Client } from '../rooms/manager.js';
 import { encodePosition } from './id.js';
@@ -19,7 +20,7 @@ const RETRY_MS = 2000;
  * hub.add(stream);                       // receives (and buffers) from now on
  * stream.start(reply.raw, joinReplies, headers);
  */
-export class SseStream {
+export class SseStream implements Receiver {
   readonly rooms: readonly string[];
   private readonly positions = new Map<string, StreamPosition>();
   private readonly idParts = new Map<string, string>();
@@ -44,6 +45,10 @@ export class SseStream {
   /** Where `Last-Event-ID` left `room`, to join it with `since`. */
   resumeFrom(room: string): StreamPosition | undefined {
     return this.positions.get(room);
+  }
+
+  get id(): string {
+    return this.client.id;
   }
 
   get sub(): string {

@@ -11,7 +11,6 @@ import {
   type TestClient,
   token,
   until,
-  within,
 } from '../helpers/broker.js';
 import { api, startCluster } from '../helpers/cluster.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
@@ -149,41 +148,45 @@ describe('cluster: delivery across three nodes', () => {
     expect(await got).toMatchObject({ event: 'news', from: null, offset: 1 });
   });
 
-  it('sends at most 2 Redis commands per published message (EVALSHA + SPUBLISH)', async () => {
+  it('sends one Redis command per published message: the script stores and publishes in one step', async () => {
     const name = next();
     const [alice] = await joinedOnEveryNode(name);
     const monitor = await new Redis(redis.url).monitor();
-    const seen: string[] = [];
+    const outside: string[] = [];
+    let published = 0;
     monitor.on('monitor', (_time: string, args: string[], source: string) => {
-      if (source !== 'lua' && args.some((a) => a.includes(name))) seen.push(args[0]!.toLowerCase());
+      if (!args.some((a) => a.includes(name))) return;
+      if (source === 'lua') {
+        if (args[0]!.toLowerCase() === 'spublish') published++;
+      } else outside.push(args[0]!.toLowerCase());
     });
     const count = 50;
     for (let i = 0; i < count; i++) await request(alice!, 'publish', { room: name, event: 'e', data: i });
-    await until(() => seen.filter((c) => c === 'spublish').length === count, 5000, 'every SPUBLISH seen');
+    await until(() => published === count, 5000, 'every SPUBLISH seen, inside the script');
     monitor.disconnect();
-    const perMessage = seen.length / count;
-    console.log(`redis commands per published message: ${perMessage} (${[...new Set(seen)].join(', ')})`);
-    expect(perMessage).toBeLessThanOrEqual(2);
+    const perMessage = outside.length / count;
+    console.log(`redis commands per published message: ${perMessage} (${[...new Set(outside)].join(', ')})`);
+    expect(perMessage).toBe(1);
+    expect(new Set(outside)).toEqual(new Set(['evalsha']));
   });
 
-  it('bounds a request to every node by requestTimeoutMs, answering with the nodes that answered', async () => {
-    type ServerSide = {
-      on(event: string, listener: (...args: unknown[]) => void): void;
-      off(event: string, listener: (...args: unknown[]) => void): void;
-      serverSideEmitWithAck(event: string): Promise<unknown[]>;
+  it('subscribes a node only to the rooms it serves', async () => {
+    const name = next();
+    const channel = (room: string) => `roomcast:{/:${room}}:m`;
+    const subscribers = async () => {
+      const reply = await redis.command('PUBSUB', 'SHARDNUMSUB', channel(name));
+      return Number(/:(\d+)\s*$/.exec(reply)?.[1]);
     };
-    const [asker, silent, answering] = nodes.map((n) => n.broker.io.of('/') as unknown as ServerSide);
-    const ignore = () => undefined;
-    const pong = (...args: unknown[]) => (args[0] as (v: string) => void)('pong');
-    silent!.on('roomcast:test', ignore);
-    answering!.on('roomcast:test', pong);
-    const err = (await within(
-      asker!.serverSideEmitWithAck('roomcast:test').catch((e: unknown) => e),
-      2500,
-      'serverSideEmitWithAck with a silent node',
-    )) as { responses?: unknown[] };
-    expect(err.responses).toEqual(['pong']);
-    silent!.off('roomcast:test', ignore);
-    answering!.off('roomcast:test', pong);
+    expect(await subscribers()).toBe(0);
+    const alice = await connect(nodes[0]!.url, token('alice'));
+    await request(alice, 'join', { room: name });
+    expect(await subscribers()).toBe(1);
+    const bob = await connect(nodes[1]!.url, token('bob'));
+    await request(bob, 'join', { room: name });
+    expect(await subscribers()).toBe(2);
+    await request(alice, 'leave', { room: name });
+    await until(async () => (await subscribers()) === 1, 3000, 'node 0 unsubscribed');
+    bob.disconnect();
+    await until(async () => (await subscribers()) === 0, 3000, 'node 1 unsubscribed');
   });
 });

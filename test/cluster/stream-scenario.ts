@@ -48,7 +48,14 @@ export async function redisOutageDuringStream(
   expect(new Set(stream.refused)).toEqual(new Set(['unavailable']));
   const acked = [...stream.acked];
   for (const [i, got] of received.entries()) {
-    await until(() => acked.every((n) => got.has(n)), 10_000, `member ${i} to get every acked message`);
+    await until(() => acked.every((n) => got.has(n)), 10_000, `member ${i} to get every acked message`).catch(
+      (err: Error) => {
+        const missing = acked.filter((n) => !got.has(n));
+        throw new Error(
+          `${err.message}: missing ${missing.join(',')} of ${acked.length} (before the outage: ${ackedBefore})`,
+        );
+      },
+    );
   }
   expect(dropped.map((d) => d.count)).toEqual(members.map(() => 0));
   for (const m of [...members, ...publishers]) expect(m.connected).toBe(true);

@@ -1,15 +1,49 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Draft, Engine, HistoryPolicy } from '../../src/rooms/engine.js';
+import type { Envelope, PresenceEvent } from '../../src/protocol.js';
+import type { DeliverySink, Draft, Engine, HistoryPolicy } from '../../src/rooms/engine.js';
+import { until } from '../helpers/broker.js';
 
 /**
  * Two engines that share state: on one node both are the same engine; in a cluster they are two
- * nodes over one Redis. `close()` ends both.
+ * nodes over one Redis. Each node hands what reaches it to its own sink. `close()` ends both.
  */
 export interface EnginePair {
   a: Engine;
   b: Engine;
+  sinkA: RecordingSink;
+  sinkB: RecordingSink;
   close(): Promise<void>;
+}
+
+/** A delivery sink that keeps what it is handed. */
+export class RecordingSink implements DeliverySink {
+  readonly messages: Array<{ ns: string; envelope: Envelope; except: string | undefined }> = [];
+  readonly events: Array<{ ns: string; event: PresenceEvent; except: string | undefined }> = [];
+  resyncs = 0;
+  message(ns: string, envelope: Envelope, except: string | undefined): void {
+    this.messages.push({ ns, envelope, except });
+  }
+  presence(ns: string, event: PresenceEvent, except: string | undefined): void {
+    this.events.push({ ns, event, except });
+  }
+  resync(): void {
+    this.resyncs++;
+  }
+  /** Forwards to several sinks (one memory engine serving two "nodes"). */
+  static both(...sinks: DeliverySink[]): DeliverySink {
+    return {
+      message: (ns, e, x) => {
+        for (const s of sinks) s.message(ns, e, x);
+      },
+      presence: (ns, e, x) => {
+        for (const s of sinks) s.presence(ns, e, x);
+      },
+      resync: () => {
+        for (const s of sinks) s.resync();
+      },
+    };
+  }
 }
 
 const KEEP: HistoryPolicy = { size: 100, ttlMs: 300_000 };
@@ -46,7 +80,70 @@ export function engineSuite(name: string, create: () => Promise<EnginePair>): vo
       const otherNs = await a.publish('/ns', draft(room), KEEP);
       expect([e1.offset, e2.offset, other.offset, otherNs.offset]).toEqual([1, 2, 1, 1]);
       expect(e2.epoch).toBe(e1.epoch);
-      expect(e1).toMatchObject({ room, event: 'e', from: { sub: 'alice' } });
+      expect(e1.duplicate).toBe(false);
+      const [stored] = (await a.history('/', room, { limit: 1 }, KEEP)).messages;
+      expect(stored).toMatchObject({ room, event: 'e', from: { sub: 'alice' }, offset: 2 });
+    });
+
+    it('sends each publish, in the same step, to every node that watches the room', async () => {
+      await Promise.all([a.watch('/', room), b.watch('/', room)]);
+      const d = draft(room, { n: 1 });
+      const sent = await a.publish('/', d, KEEP, { exceptConnId: 'conn-1' });
+      for (const sink of [pair.sinkA, pair.sinkB]) {
+        await until(() => sink.messages.some((m) => m.envelope.id === d.id), 3000, 'delivered');
+        const got = sink.messages.filter((m) => m.envelope.id === d.id);
+        expect(got).toHaveLength(1);
+        expect(got[0]).toEqual({
+          ns: '/',
+          envelope: { ...d, offset: sent.offset, epoch: sent.epoch },
+          except: 'conn-1',
+        });
+      }
+    });
+
+    it('keeps binary parts as bytes, live and in history', async () => {
+      await b.watch('/', room);
+      const bytes = Buffer.from([0, 1, 2, 250, 255]);
+      const d = draft(room, { file: bytes, nested: [{ more: Buffer.from('hi') }] });
+      await a.publish('/', d, KEEP, { binary: true });
+      await until(() => pair.sinkB.messages.some((m) => m.envelope.id === d.id), 3000, 'delivered');
+      const live = pair.sinkB.messages.find((m) => m.envelope.id === d.id)!.envelope.data as { file: Buffer };
+      expect(Buffer.isBuffer(live.file)).toBe(true);
+      expect(live).toEqual({ file: bytes, nested: [{ more: Buffer.from('hi') }] });
+      const [stored] = (await b.history('/', room, { limit: 1 }, KEEP)).messages;
+      expect(Buffer.isBuffer((stored!.data as { file: Buffer }).file)).toBe(true);
+      expect(stored!.data).toEqual({ file: bytes, nested: [{ more: Buffer.from('hi') }] });
+    });
+
+    it('publishes an idempotency key once per room: a repeat, even a concurrent one, gets the first result', async () => {
+      await b.watch('/', room);
+      const key = randomUUID();
+      const opts = { idempotencyKey: key, idempotencyWindowMs: 60_000 };
+      const [r1, r2] = await Promise.all([
+        a.publish('/', draft(room), KEEP, opts),
+        b.publish('/', draft(room), KEEP, opts),
+      ]);
+      const r3 = await b.publish('/', draft(room), KEEP, opts);
+      expect([r1.offset, r2.offset, r3.offset]).toEqual([1, 1, 1]);
+      expect([r1.duplicate, r2.duplicate, r3.duplicate].filter(Boolean)).toHaveLength(2);
+      expect((await a.publish('/', draft(`${room}:other`), KEEP, opts)).duplicate).toBe(false);
+      expect((await a.publish('/', draft(room), KEEP)).offset).toBe(2);
+      await until(
+        () => pair.sinkB.messages.filter((m) => m.envelope.room === room).length >= 2,
+        3000,
+        'both',
+      );
+      expect(
+        pair.sinkB.messages.filter((m) => m.envelope.room === room).map((m) => m.envelope.offset),
+      ).toEqual([1, 2]);
+    });
+
+    it('sends presence events to the nodes that watch the room', async () => {
+      await b.watch('/', room);
+      const event: PresenceEvent = { room, action: 'join', member: { sub: 'bob', info: null } };
+      await a.announce('/', event, 'conn-2');
+      await until(() => pair.sinkB.events.length > 0, 3000, 'presence event');
+      expect(pair.sinkB.events).toEqual([{ ns: '/', event, except: 'conn-2' }]);
     });
 
     it('assigns each offset once under concurrent publishers', async () => {
@@ -57,9 +154,8 @@ export function engineSuite(name: string, create: () => Promise<EnginePair>): vo
       expect(offsets).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
       const h = await b.history('/', room, { limit: 100 }, KEEP);
       expect(h.messages.map((m) => m.offset)).toEqual(offsets);
-      expect(h.messages.map((m) => m.id)).toEqual(
-        [...all].sort((x, y) => x.offset - y.offset).map((e) => e.id),
-      );
+      const sentAt = new Map(all.map((e, i) => [e.offset, i]));
+      expect(h.messages.map((m) => m.data)).toEqual(h.messages.map((m) => sentAt.get(m.offset)));
     });
 
     it('answers history: the latest, after `since`, bounded by limit', async () => {
@@ -69,7 +165,7 @@ export function engineSuite(name: string, create: () => Promise<EnginePair>): vo
       const latest = await b.history('/', room, { limit: 2 }, KEEP);
       expect(latest).toMatchObject({ offset: 5, epoch, recovered: true });
       expect(latest.messages.map((m) => m.data)).toEqual([3, 4]);
-      expect(latest.messages[0]).toEqual(sent[3]);
+      expect(latest.messages[0]).toMatchObject({ offset: sent[3]!.offset, epoch, data: 3 });
       const after = await b.history('/', room, { since: { offset: 2, epoch }, limit: 2 }, KEEP);
       expect(after.messages.map((m) => m.offset)).toEqual([3, 4]);
       expect(after.recovered).toBe(true);
@@ -110,12 +206,16 @@ export function engineSuite(name: string, create: () => Promise<EnginePair>): vo
       expect(since.recovered).toBe(false);
     });
 
-    it('knows a room it never saw: offset 0 and a stable epoch', async () => {
+    it('reads a room it never saw without creating it: offset 0, no epoch', async () => {
       const h1 = await a.history('/', room, { limit: 10 }, KEEP);
-      const h2 = await b.history('/', room, { limit: 10 }, KEEP);
-      expect(h1).toMatchObject({ offset: 0, messages: [], recovered: true });
-      expect(h2.epoch).toBe(h1.epoch);
-      expect((await a.publish('/', draft(room), KEEP)).epoch).toBe(h1.epoch);
+      const h2 = await b.history('/', room, { since: { offset: 0, epoch: 'x' }, limit: 10 }, KEEP);
+      expect(h1).toEqual({ offset: 0, epoch: '', messages: [], recovered: true });
+      expect(h2).toMatchObject({ offset: 0, epoch: '', messages: [] });
+      const joined = await a.history('/', room, { limit: 10, create: true }, KEEP);
+      expect(joined).toMatchObject({ offset: 0, messages: [] });
+      expect(joined.epoch).not.toBe('');
+      expect((await b.history('/', room, { limit: 10 }, KEEP)).epoch).toBe(joined.epoch);
+      expect((await a.publish('/', draft(room), KEEP)).epoch).toBe(joined.epoch);
     });
 
     it('tracks members: first and last connection of a user, across nodes', async () => {
@@ -151,24 +251,6 @@ export function engineSuite(name: string, create: () => Promise<EnginePair>): vo
       await a.removeMember('/', `${p}a`, 'u1', 'c4');
       expect((await a.rooms('/', p)).map((r) => r.room)).toEqual([`${p}b`]);
       expect((await a.rooms('/other', '')).map((r) => r.room)).toEqual([`${p}c`]);
-    });
-
-    it('runs once per key: a repeat, even a concurrent one, gets the first result', async () => {
-      const key = randomUUID();
-      let runs = 0;
-      const slow = () =>
-        new Promise<{ n: number }>((resolve) => setTimeout(() => resolve({ n: ++runs }), 50));
-      const [r1, r2] = await Promise.all([a.once('/', key, 60_000, slow), b.once('/', key, 60_000, slow)]);
-      const r3 = await b.once('/', key, 60_000, slow);
-      expect(runs).toBe(1);
-      expect([r1, r2, r3]).toEqual([{ n: 1 }, { n: 1 }, { n: 1 }]);
-      expect(await a.once('/other', key, 60_000, slow)).toEqual({ n: 2 });
-    });
-
-    it('lets a failed run be retried', async () => {
-      const key = randomUUID();
-      await expect(a.once('/', key, 60_000, () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
-      expect(await b.once('/', key, 60_000, async () => 'ok')).toBe('ok');
     });
 
     it('is ready', () => {

@@ -1,7 +1,9 @@
 import { createMemoryEngine } from '../../src/backends/memory-engine.js';
-import { engineSuite } from './engine-suite.js';
+import { engineSuite, RecordingSink } from './engine-suite.js';
 
 engineSuite('memory', async () => {
-  const engine = createMemoryEngine();
-  return { a: engine, b: engine, close: () => engine.close() };
+  const sinkA = new RecordingSink();
+  const sinkB = new RecordingSink();
+  const engine = createMemoryEngine(RecordingSink.both(sinkA, sinkB));
+  return { a: engine, b: engine, sinkA, sinkB, close: () => engine.close() };
 });

@@ -18,6 +18,8 @@ engineSuite('redis', async () => {
   return {
     a: a.engine,
     b: b.engine,
+    sinkA: a.sink,
+    sinkB: b.sink,
     close: async () => {
       await Promise.all([a.close(), b.close()]);
     },
@@ -27,30 +29,30 @@ engineSuite('redis', async () => {
 const KEEP = { size: 100, ttlMs: 300_000 };
 
 describe('redis engine: nodes that die', () => {
-  it("reports a dead node's members once, on one node, and only users with no connection left", async () => {
+  it("announces a dead node's members leaving once, and only users with no connection left", async () => {
     const prefix = `t${randomUUID().slice(0, 8)}`;
     const nodes = await Promise.all([0, 1, 2].map(() => startNode(redis.url, { prefix })));
     const [a, b, dead] = nodes as [TestNode, TestNode, TestNode];
-    const reports: Array<{ on: string; room: string; member: MemberRef }> = [];
-    a.engine.onPresenceChanged((_ns, room, action, member) => {
-      if (action === 'leave') reports.push({ on: 'a', room, member });
-    });
-    b.engine.onPresenceChanged((_ns, room, action, member) => {
-      if (action === 'leave') reports.push({ on: 'b', room, member });
-    });
+    await Promise.all([a, b].flatMap((n) => ['r1', 'r2'].map((r) => n.engine.watch('/', r))));
+    const leaves = (n: TestNode) =>
+      n.sink.events
+        .filter((e) => e.event.action === 'leave')
+        .map((e) => ({ room: e.event.room, member: e.event.member }));
     await dead.engine.addMember('/', 'r1', { sub: 'gone', info: { n: 1 } }, 'd1');
     await dead.engine.addMember('/', 'r1', { sub: 'stays', info: null }, 'd2');
     await dead.engine.addMember('/', 'r2', { sub: 'gone', info: { n: 1 } }, 'd3');
     await a.engine.addMember('/', 'r1', { sub: 'stays', info: null }, 'a1');
     dead.client.disconnect(); // no goodbye: its heartbeat stops
-    await until(() => reports.length >= 2, 10_000, 'expiry reports');
+    await until(() => leaves(a).length >= 2 && leaves(b).length >= 2, 10_000, 'leave events');
     await until(async () => (await a.engine.members('/', 'r1')).length === 1, 3000, 'r1 without ghosts');
-    expect(reports.map((r) => [r.room, r.member.sub]).sort()).toEqual([
-      ['r1', 'gone'],
-      ['r2', 'gone'],
-    ]);
-    expect(reports[0]!.member.info).toEqual({ n: 1 });
-    expect(new Set(reports.map((r) => r.on)).size).toBe(1);
+    for (const node of [a, b]) {
+      const got: Array<{ room: string; member: MemberRef }> = leaves(node);
+      expect(got.map((r) => [r.room, r.member.sub]).sort()).toEqual([
+        ['r1', 'gone'],
+        ['r2', 'gone'],
+      ]);
+      expect(got[0]!.member.info).toEqual({ n: 1 });
+    }
     expect(await b.engine.members('/', 'r1')).toEqual([{ sub: 'stays', info: null, connections: 1 }]);
     expect(await b.engine.rooms('/', '')).toEqual([{ room: 'r1', members: 1, connections: 1 }]);
     await Promise.all([a.close(), b.close(), dead.close()]);
@@ -60,23 +62,19 @@ describe('redis engine: nodes that die', () => {
     const prefix = `t${randomUUID().slice(0, 8)}`;
     const a = await startNode(redis.url, { prefix });
     const frozen = await startNode(redis.url, { prefix });
+    await Promise.all([a.engine.watch('/', 'r'), frozen.engine.watch('/', 'r')]);
     await frozen.engine.addMember('/', 'r', { sub: 'alice', info: null }, 'f1');
-    const left: string[] = [];
-    a.engine.onPresenceChanged((_ns, _room, action, m) => {
-      if (action === 'leave') left.push(m.sub);
-    });
-    const back: Array<[string, string]> = [];
-    frozen.engine.onPresenceChanged((_ns, room, action, m) => {
-      if (action === 'join') back.push([room, m.sub]);
-    });
+    const left = () => a.sink.events.filter((e) => e.event.action === 'leave').map((e) => e.event.member.sub);
+    const joined = (n: TestNode) =>
+      n.sink.events.filter((e) => e.event.action === 'join').map((e) => [e.event.room, e.event.member.sub]);
     frozen.client.disconnect();
-    await until(() => left.length === 1, 10_000, 'reaped');
+    await until(() => left().length === 1, 10_000, 'reaped');
     expect(await a.engine.members('/', 'r')).toEqual([]);
     await frozen.client.connect();
     await until(async () => (await a.engine.members('/', 'r')).length === 1, 5000, 're-registered');
     // Its members are announced again (the others saw them leave), once, from the node that has them.
-    await until(() => back.length === 1, 5000, 'join reported');
-    expect(back).toEqual([['r', 'alice']]);
+    await until(() => joined(a).length === 1 && joined(frozen).length === 1, 5000, 'join announced');
+    expect(joined(a)).toEqual([['r', 'alice']]);
     expect(await frozen.engine.removeMember('/', 'r', 'alice', 'f1')).toBe(true);
     expect(await a.engine.members('/', 'r')).toEqual([]);
     await Promise.all([a.close(), frozen.close()]);
@@ -88,8 +86,7 @@ describe('redis engine: Redis faults', () => {
     const node = await startNode(redis.url);
     const room = `room:${randomUUID()}`;
     await node.engine.addMember('/', room, { sub: 'alice', info: null }, 'c1');
-    const changes: string[] = [];
-    node.engine.onPresenceChanged((_ns, r, action, m) => changes.push(`${action} ${r} ${m.sub}`));
+    await node.engine.watch('/', room);
     const before = await node.engine.publish('/', draft(room), KEEP);
     await redis.kill();
     // Fails fast: both answer within the bound instead of waiting for Redis.
@@ -119,7 +116,7 @@ describe('redis engine: Redis faults', () => {
     // told alice left (no node was reaped), so nobody is told she joined.
     await until(async () => (await node.engine.members('/', room)).length === 1, 5000, 're-registered');
     expect((await node.engine.members('/', room)).map((m) => m.sub)).toEqual(['alice']);
-    expect(changes).toEqual([]);
+    expect(node.sink.events).toEqual([]);
     await node.close();
   });
 });

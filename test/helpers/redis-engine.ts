@@ -1,15 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { failFastOptions } from '../../src/backends/redis-clients.js';
+import { createRedisClients, type RedisClients } from '../../src/backends/redis-clients.js';
 import { createRedisEngine } from '../../src/backends/redis-engine.js';
 import type { Engine } from '../../src/rooms/engine.js';
+import { RecordingSink } from '../engine/engine-suite.js';
 import { until } from './broker.js';
 
-/** A Redis engine as one node would run it, on its own fail-fast connection. */
+/** A Redis engine as one node would run it, on its own connections, delivering to a recording sink. */
 export interface TestNode {
   engine: Engine;
+  /** The command connection (disconnect it to stop the node's heartbeat without a goodbye). */
   client: Redis;
+  clients: RedisClients;
+  sink: RecordingSink;
   close(): Promise<void>;
 }
 
@@ -18,27 +22,32 @@ export interface NodeOptions {
   presenceTtlMs?: number;
   heartbeatMs?: number;
   requestTimeoutMs?: number;
+  mode?: 'sharded' | 'classic';
 }
 
 /** Starts one engine node on `url` and waits until it is ready. */
 export async function startNode(url: string, opts: NodeOptions = {}): Promise<TestNode> {
   const requestTimeoutMs = opts.requestTimeoutMs ?? 1000;
-  const client = new Redis(url, failFastOptions(requestTimeoutMs));
-  client.on('error', () => undefined);
-  const engine = createRedisEngine(client, {
+  const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const clients = createRedisClients(url, { requestTimeoutMs, log });
+  const sink = new RecordingSink();
+  const engine = createRedisEngine(clients, sink, {
     prefix: opts.prefix ?? `t${randomUUID().slice(0, 8)}`,
+    mode: opts.mode ?? 'sharded',
     presenceTtlMs: opts.presenceTtlMs ?? 2000,
     heartbeatMs: opts.heartbeatMs ?? 200,
     requestTimeoutMs,
-    log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+    log,
   });
   await until(() => engine.isReady(), 5000, 'engine ready');
   return {
     engine,
-    client,
+    client: clients.command,
+    clients,
+    sink,
     async close() {
       await engine.close();
-      client.disconnect();
+      await clients.close();
     },
   };
 }

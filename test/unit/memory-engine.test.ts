@@ -1,11 +1,12 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createMemoryEngine } from '../../src/backends/memory-engine.js';
 import type { Draft, Engine } from '../../src/rooms/engine.js';
+import { RecordingSink } from '../engine/engine-suite.js';
 
 let clock = 1_000_000;
 const engines: Engine[] = [];
 function engine(): Engine {
-  const e = createMemoryEngine(() => clock);
+  const e = createMemoryEngine(new RecordingSink(), () => clock);
   engines.push(e);
   return e;
 }
@@ -141,36 +142,21 @@ describe('memory engine: presence', () => {
   });
 });
 
-describe('memory engine: once', () => {
-  it('runs a key once within the window, even for a concurrent repeat', async () => {
+describe('memory engine: idempotency and reads', () => {
+  it('forgets an idempotency key after its window', async () => {
     const e = engine();
-    let runs = 0;
-    let release: (v: number) => void = () => undefined;
-    const run = () => {
-      runs++;
-      return new Promise<number>((r) => {
-        release = r;
-      });
-    };
-    const first = e.once('/', 'k', 1000, run);
-    const second = e.once('/', 'k', 1000, run);
-    release(7);
-    expect(await first).toBe(7);
-    expect(await second).toBe(7);
-    expect(await e.once('/', 'k', 1000, async () => 8)).toBe(7);
-    expect(await e.once('/x', 'k', 1000, async () => 9)).toBe(9);
-    expect(runs).toBe(1);
+    const opts = { idempotencyKey: 'k', idempotencyWindowMs: 1000 };
+    expect(await e.publish('/', draft('a'), KEEP, opts)).toMatchObject({ offset: 1, duplicate: false });
+    expect(await e.publish('/', draft('a'), KEEP, opts)).toMatchObject({ offset: 1, duplicate: true });
+    clock += 1001;
+    expect(await e.publish('/', draft('a'), KEEP, opts)).toMatchObject({ offset: 2, duplicate: false });
   });
 
-  it('runs again after the window and after a failure', async () => {
+  it('keeps no state for rooms that are only read', async () => {
     const e = engine();
-    expect(await e.once('/', 'k', 1000, async () => 1)).toBe(1);
-    clock += 1001;
-    expect(await e.once('/', 'k', 1000, async () => 2)).toBe(2);
-    await expect(e.once('/', 'f', 1000, async () => Promise.reject(new Error('boom')))).rejects.toThrow(
-      'boom',
-    );
-    expect(await e.once('/', 'f', 1000, async () => 3)).toBe(3);
+    for (let i = 0; i < 100; i++) await e.history('/', `read:${i}`, { limit: 10 }, KEEP);
+    const first = await e.publish('/', draft('read:1'), KEEP);
+    expect(first.offset).toBe(1);
   });
 
   it('is ready and closes', async () => {

@@ -1,0 +1,71 @@
+import { decode, encode } from 'notepack.io';
+import type { Envelope, PresenceEvent } from '../protocol.js';
+import type { Draft } from '../rooms/engine.js';
+
+/**
+ * How messages are laid out in Redis: binary-safe (MessagePack, as Socket.IO's Redis adapters use),
+ * so a payload's binary parts come back from history and from other nodes as bytes, exactly as on
+ * one node. The publish script writes the parts it knows (epoch, offset) as a short text header in
+ * front of the packed draft, so no Lua code has to pack anything.
+ *
+ * - history item: `<offset>|<ts>|<packed draft>`
+ * - room channel, a message: `m|<epoch>|<offset>|<except>|<packed draft>`
+ * - room channel, a presence event: `p|<except>|<packed event>`
+ *
+ * `except` is the connection that must not get it (a publisher without echo), or empty.
+ */
+
+/** What arrives on a room channel. */
+export type ChannelItem =
+  | { kind: 'message'; envelope: Envelope; except: string | undefined }
+  | { kind: 'presence'; event: PresenceEvent; except: string | undefined };
+
+const BAR = 0x7c;
+
+export function packDraft(draft: Draft): Buffer {
+  return encode(draft);
+}
+
+export function packPresence(event: PresenceEvent, except: string | undefined): Buffer {
+  return Buffer.concat([Buffer.from(`p|${except ?? ''}|`, 'latin1'), encode(event)]);
+}
+
+/** A history item back into an envelope. */
+export function unpackHistoryItem(item: Buffer, epoch: string): Envelope {
+  const a = item.indexOf(BAR);
+  const b = item.indexOf(BAR, a + 1);
+  const draft = decode(item.subarray(b + 1)) as Draft;
+  return { ...draft, offset: Number(item.toString('latin1', 0, a)), epoch };
+}
+
+/** The offset and ts of a history item, without unpacking its draft. */
+export function historyItemHead(item: Buffer): { offset: number; ts: number } {
+  const a = item.indexOf(BAR);
+  const b = item.indexOf(BAR, a + 1);
+  return { offset: Number(item.toString('latin1', 0, a)), ts: Number(item.toString('latin1', a + 1, b)) };
+}
+
+/** A room channel's payload; null when it is not one of ours (logged by the caller). */
+export function unpackChannelItem(payload: Buffer): ChannelItem | null {
+  const kind = payload[0];
+  if (kind === 0x6d /* m */) {
+    const a = payload.indexOf(BAR, 2);
+    const b = payload.indexOf(BAR, a + 1);
+    const c = payload.indexOf(BAR, b + 1);
+    if (a < 0 || b < 0 || c < 0) return null;
+    const draft = decode(payload.subarray(c + 1)) as Draft;
+    const envelope: Envelope = {
+      ...draft,
+      offset: Number(payload.toString('latin1', a + 1, b)),
+      epoch: payload.toString('latin1', 2, a),
+    };
+    return { kind: 'message', envelope, except: payload.toString('latin1', b + 1, c) || undefined };
+  }
+  if (kind === 0x70 /* p */) {
+    const a = payload.indexOf(BAR, 2);
+    if (a < 0) return null;
+    const event = decode(payload.subarray(a + 1)) as PresenceEvent;
+    return { kind: 'presence', event, except: payload.toString('latin1', 2, a) || undefined };
+  }
+  return null;
+}

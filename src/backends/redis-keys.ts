@@ -1,0 +1,76 @@
+/**
+ * Every Redis key and pub/sub channel roomcast uses, built here and nowhere else (docs/cluster.md
+ * has the same table, and a test holds the two equal).
+ *
+ * Everything of one room shares one hash tag, `{<ns>:<room>}`, so on a Redis Cluster a room's
+ * publish script touches one slot and its channel is served by the shard that owns that slot.
+ * A namespace never holds `:` and neither name holds `{`, `}` or `|`, so no two rooms share a tag.
+ *
+ * | key or channel                 | type    | holds                                                    |
+ * | ------------------------------ | ------- | -------------------------------------------------------- |
+ * | `P:{ns:room}:s`                | hash    | `e` epoch, `o` last offset (the room's stream)           |
+ * | `P:{ns:room}:h`                | list    | `<offset>\|<ts>\|<msgpack draft>`, oldest first           |
+ * | `P:{ns:room}:c`                | hash    | `<node>\|<connId>` -> sub (connections)                   |
+ * | `P:{ns:room}:u`                | hash    | sub -> connection count (users)                          |
+ * | `P:{ns:room}:i`                | hash    | sub -> info JSON                                         |
+ * | `P:{ns:room}:k:<key>`          | string  | `<epoch>\|<offset>` of a publish's idempotency key         |
+ * | `P:{ns:room}:m`                | channel | the room's messages and presence events                  |
+ * | `P:rooms:<ns>`                 | zset    | rooms with members (read by prefix)                      |
+ * | `P:nodes`                      | zset    | node id -> alive until (Redis ms)                        |
+ * | `P:reaping`                    | zset    | dead nodes being cleaned, with the cleaner's lease       |
+ * | `P:node:<id>`                  | set     | JSON `[ns, room, connId]` of each membership of a node   |
+ * | `P:reaped:<id>`                | string  | tombstone: the node was reaped (24 h)                    |
+ * | `P#<ns>#...`                   | channel | Socket.IO adapter requests between nodes (stock adapter) |
+ */
+
+/** The keys and channel of one room. */
+export interface RoomKeys {
+  stream: string;
+  history: string;
+  connections: string;
+  users: string;
+  info: string;
+  channel: string;
+  /** The key that remembers one idempotency key of this room. */
+  idempotency(key: string): string;
+}
+
+/** Keys and channel of one room under `prefix`. */
+export function roomKeys(prefix: string, ns: string, room: string): RoomKeys {
+  const base = `${prefix}:{${ns}:${room}}:`;
+  return {
+    stream: `${base}s`,
+    history: `${base}h`,
+    connections: `${base}c`,
+    users: `${base}u`,
+    info: `${base}i`,
+    channel: `${base}m`,
+    idempotency: (key) => `${base}k:${key}`,
+  };
+}
+
+/** The namespace and room a room channel belongs to, or null for any other channel. */
+export function parseRoomChannel(prefix: string, channel: string): { ns: string; room: string } | null {
+  const head = `${prefix}:{`;
+  if (!channel.startsWith(head) || !channel.endsWith('}:m')) return null;
+  const tag = channel.slice(head.length, -3);
+  const colon = tag.indexOf(':');
+  if (colon <= 0) return null;
+  return { ns: tag.slice(0, colon), room: tag.slice(colon + 1) };
+}
+
+/** Keys that span rooms. */
+export function clusterKeys(prefix: string) {
+  return {
+    rooms: (ns: string) => `${prefix}:rooms:${ns}`,
+    nodes: `${prefix}:nodes`,
+    reaping: `${prefix}:reaping`,
+    node: (id: string) => `${prefix}:node:${id}`,
+    reaped: (id: string) => `${prefix}:reaped:${id}`,
+  };
+}
+
+/** The channel prefix of the Socket.IO adapter's requests between nodes. */
+export function adapterChannelPrefix(prefix: string): string {
+  return prefix;
+}

@@ -1,0 +1,240 @@
+import type { Logger } from '../logger.js';
+import type { Envelope, PresenceEvent } from '../protocol.js';
+import type { DeliverySink, Engine, HistoryPolicy } from '../rooms/engine.js';
+import type { Client, Transport } from '../rooms/manager.js';
+import { messageChannel, presenceChannel } from '../rooms/names.js';
+import { DeliveryMarks } from './marks.js';
+import { Receivers } from './streams.js';
+
+/** The Socket.IO side of one namespace on this node, as the hub uses it (socket/ implements it). */
+export interface LocalSockets {
+  /** Puts a connected socket into Socket.IO rooms; nothing when it is gone. */
+  join(id: string, channels: string[]): void;
+  leave(id: string, channel: string): void;
+  /** Emits to the sockets of this node in `channel`, `except` one. */
+  emit(
+    channel: string,
+    event: 'message' | 'presence',
+    payload: Envelope | PresenceEvent,
+    except?: string,
+  ): void;
+}
+
+/** What the hub asks of a namespace's room rules. */
+export interface RoomRules {
+  presenceOn(room: string): boolean;
+  historyPolicy(room: string): HistoryPolicy;
+}
+
+export interface HubOptions {
+  log: Logger;
+}
+
+/** Called once per message delivered on this node, with how many non-socket receivers got it. */
+export type DeliveryListener = (
+  ns: string,
+  envelope: Envelope,
+  exceptConnId: string | undefined,
+  receivers: number,
+) => void;
+
+interface Space {
+  ns: string;
+  sockets: LocalSockets;
+  rules: RoomRules;
+  /** Connections (sockets and receivers) of this node per room. */
+  interest: Map<string, number>;
+  watching: Map<string, Promise<void>>;
+  marks: DeliveryMarks;
+  filling: Set<string>;
+  again: Set<string>;
+}
+
+const FILL_LIMIT = 500;
+const FILL_ROUNDS = 100;
+const FILL_RETRY_MS = 1000;
+const FILL_WORKERS = 8;
+
+/**
+ * The node's one local delivery point. Everything that reaches this node, published here or on
+ * another node, arrives through the engine at `message` or `presence`, and goes from here to the
+ * room's Socket.IO sockets, its other receivers (SSE streams), and metrics. A new transport is one
+ * more receiver (streams.ts).
+ *
+ * The hub also decides what this node receives: a room is watched while at least one connection
+ * here has joined it (`Transport.join` resolves once the engine delivers it), and unwatched when
+ * the last one leaves. And it keeps live delivery whole and single: every message goes through
+ * {@link DeliveryMarks}, so no connection gets one offset twice within an epoch, and offsets that
+ * went missing (the node's subscriptions were down) are filled from history.
+ *
+ * @example
+ * const hub = new Hub({ log });
+ * const backend = await createBackend(config, log, hub);
+ * hub.attach(backend.engine);
+ * const transport = hub.addNamespace('/', localSockets(nsp), rooms);
+ */
+export class Hub implements DeliverySink {
+  readonly receivers = new Receivers();
+  private engine: Engine | undefined;
+  private readonly spaces = new Map<string, Space>();
+  private readonly listeners: DeliveryListener[] = [];
+
+  constructor(private readonly opts: HubOptions) {}
+
+  /** The engine to watch rooms and read history through (it was built with this hub as its sink). */
+  attach(engine: Engine): void {
+    this.engine = engine;
+  }
+
+  /** Sees every delivery on this node (metrics). */
+  onDelivered(listener: DeliveryListener): void {
+    this.listeners.push(listener);
+  }
+
+  /** Serves one namespace; returns the transport its room manager subscribes connections with. */
+  addNamespace(ns: string, sockets: LocalSockets, rules: RoomRules): Transport {
+    const space: Space = {
+      ns,
+      sockets,
+      rules,
+      interest: new Map(),
+      watching: new Map(),
+      marks: new DeliveryMarks(),
+      filling: new Set(),
+      again: new Set(),
+    };
+    this.spaces.set(ns, space);
+    return {
+      join: (client, room, presence) => {
+        if (!this.receivers.has(client.id)) {
+          space.sockets.join(
+            client.id,
+            presence ? [messageChannel(room), presenceChannel(room)] : [messageChannel(room)],
+          );
+        }
+        return this.want(space, room);
+      },
+      leave: (client, room) => {
+        if (!this.receivers.has(client.id)) {
+          space.sockets.leave(client.id, messageChannel(room));
+          space.sockets.leave(client.id, presenceChannel(room));
+        }
+        this.unwant(space, room);
+      },
+      setPresence: (client: Client, room, on) => {
+        if (this.receivers.has(client.id)) return;
+        if (on) space.sockets.join(client.id, [presenceChannel(room)]);
+        else space.sockets.leave(client.id, presenceChannel(room));
+      },
+      readUpTo: (room, position) => space.marks.seed(room, position),
+    };
+  }
+
+  message(ns: string, envelope: Envelope, exceptConnId: string | undefined): void {
+    const space = this.spaces.get(ns);
+    if (!space?.interest.has(envelope.room)) return;
+    this.deliver(space, envelope, exceptConnId);
+    if (space.marks.hasGap(envelope.room)) void this.fill(space, envelope.room);
+  }
+
+  presence(ns: string, event: PresenceEvent, exceptConnId: string | undefined): void {
+    const space = this.spaces.get(ns);
+    if (!space?.interest.has(event.room) || !space.rules.presenceOn(event.room)) return;
+    space.sockets.emit(presenceChannel(event.room), 'presence', event, exceptConnId);
+  }
+
+  /** Delivery may have missed messages: check every room served here against history. */
+  resync(): void {
+    const todo: Array<() => Promise<void>> = [];
+    for (const space of this.spaces.values())
+      for (const room of space.interest.keys()) todo.push(() => this.fill(space, room));
+    const worker = async () => {
+      for (let job = todo.shift(); job; job = todo.shift()) await job();
+    };
+    this.opts.log.info({ rooms: todo.length }, 'delivery resumed; checking history for missed messages');
+    void Promise.all(Array.from({ length: FILL_WORKERS }, worker));
+  }
+
+  /** Rooms with at least one connection here, in a namespace. */
+  roomCount(ns: string): number {
+    return this.spaces.get(ns)?.interest.size ?? 0;
+  }
+
+  private deliver(space: Space, envelope: Envelope, exceptConnId: string | undefined): void {
+    const verdict = space.marks.receive(envelope.room, envelope.epoch, envelope.offset);
+    if (verdict !== 'deliver') {
+      this.opts.log.debug(
+        { room: envelope.room, epoch: envelope.epoch, offset: envelope.offset, verdict },
+        'not delivered again',
+      );
+      return;
+    }
+    space.sockets.emit(messageChannel(envelope.room), 'message', envelope, exceptConnId);
+    const receivers = this.receivers.deliver(space.ns, envelope);
+    for (const listener of this.listeners) listener(space.ns, envelope, exceptConnId, receivers);
+  }
+
+  /** One more connection here in `room`: resolves once the engine delivers the room here. */
+  private want(space: Space, room: string): Promise<void> {
+    space.interest.set(room, (space.interest.get(room) ?? 0) + 1);
+    let watching = space.watching.get(room);
+    if (!watching) {
+      watching = this.need().watch(space.ns, room);
+      const mine = watching;
+      // A failed watch is not kept: the next join of the room tries again.
+      watching.catch(() => {
+        if (space.watching.get(room) === mine) space.watching.delete(room);
+      });
+      space.watching.set(room, watching);
+    }
+    return watching;
+  }
+
+  private unwant(space: Space, room: string): void {
+    const n = (space.interest.get(room) ?? 0) - 1;
+    if (n > 0) {
+      space.interest.set(room, n);
+      return;
+    }
+    space.interest.delete(room);
+    space.watching.delete(room);
+    space.marks.forget(room);
+    this.engine?.unwatch(space.ns, room);
+  }
+
+  /** Reads history after what was delivered here and delivers what is missing, in order. */
+  private async fill(space: Space, room: string): Promise<void> {
+    if (space.filling.has(room)) {
+      space.again.add(room);
+      return;
+    }
+    space.filling.add(room);
+    try {
+      for (let round = 0; round < FILL_ROUNDS; round++) {
+        const since = space.marks.fillFrom(room);
+        if (!since || !space.interest.has(room)) break;
+        const res = await this.need().history(
+          space.ns,
+          room,
+          { since, limit: FILL_LIMIT },
+          space.rules.historyPolicy(room),
+        );
+        if (!space.interest.has(room)) break;
+        if (space.marks.filled(room, res, res.recovered, res.messages[0]?.offset ?? res.offset + 1)) continue;
+        for (const m of res.messages) this.deliver(space, m, undefined);
+        const more = res.messages.length >= FILL_LIMIT || space.again.delete(room);
+        if (!more) break;
+      }
+    } catch (err) {
+      this.opts.log.debug({ err, room }, 'filling from history failed; will retry');
+      setTimeout(() => void this.fill(space, room), FILL_RETRY_MS).unref();
+    } finally {
+      space.filling.delete(room);
+    }
+  }
+
+  private need(): Engine {
+    if (!this.engine) throw new Error('Hub.attach(engine) was not called');
+    return this.engine;
+  }
+}
