@@ -1,3 +1,4 @@
+import { setTimeout as pace } from 'node:timers/promises';
 import { expect } from 'vitest';
 import type { Envelope } from '../../src/protocol.js';
 import { connect, request, type TestClient, token, until } from '../helpers/broker.js';
@@ -80,7 +81,7 @@ function startStream(publishers: TestClient[], room: string): Stream {
       const ack = await request(p, 'publish', { room, event: 'tick', data });
       if (ack.ok) acked.add(data);
       else refused.push(ack.error?.code ?? 'none');
-      await new Promise((resolve) => setTimeout(resolve, 40));
+      await pace(40);
     }
   });
   return {

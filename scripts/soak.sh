@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Repeated fault runs, kept out of `npm test`: the Redis-restart test N times in a row, then M more
+# with a CPU burner holding one core. Usage: scripts/soak.sh [N=10] [M=3]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-10}
+m=${2:-3}
+npm run build >/dev/null
+ROOMCAST_RESTART_RUNS=$n npx vitest run test/cluster/restarts.test.ts
+node -e 'const end = Date.now() + 3_600_000; while (Date.now() < end) {}' &
+burner=$!
+trap 'kill $burner 2>/dev/null || true' EXIT
+ROOMCAST_RESTART_RUNS=$m npx vitest run test/cluster/restarts.test.ts
