@@ -47,6 +47,15 @@ export function historyItemHead(item: Buffer): { offset: number; ts: number } {
 
 /** A room channel's payload; null when it is not one of ours (logged by the caller). */
 export function unpackChannelItem(payload: Buffer): ChannelItem | null {
+  try {
+    return unpack(payload);
+  } catch {
+    // Anyone with access to Redis can publish on a room channel: garbage is dropped, never thrown.
+    return null;
+  }
+}
+
+function unpack(payload: Buffer): ChannelItem | null {
   const kind = payload[0];
   if (kind === 0x6d /* m */) {
     const a = payload.indexOf(BAR, 2);
@@ -54,6 +63,7 @@ export function unpackChannelItem(payload: Buffer): ChannelItem | null {
     const c = payload.indexOf(BAR, b + 1);
     if (a < 0 || b < 0 || c < 0) return null;
     const draft = decode(payload.subarray(c + 1)) as Draft;
+    if (typeof draft !== 'object' || draft === null || typeof draft.room !== 'string') return null;
     const envelope: Envelope = {
       ...draft,
       offset: Number(payload.toString('latin1', a + 1, b)),
@@ -65,6 +75,7 @@ export function unpackChannelItem(payload: Buffer): ChannelItem | null {
     const a = payload.indexOf(BAR, 2);
     if (a < 0) return null;
     const event = decode(payload.subarray(a + 1)) as PresenceEvent;
+    if (typeof event !== 'object' || event === null || typeof event.room !== 'string') return null;
     return { kind: 'presence', event, except: payload.toString('latin1', 2, a) || undefined };
   }
   return null;

@@ -1,27 +1,27 @@
 /**
- * Every Redis key and pub/sub channel roomcast uses, built here and nowhere else (docs/cluster.md
- * has the same table, and a test holds the two equal).
+ * Every Redis key and pub/sub channel roomcast uses, built here and nowhere else. `KEY_LAYOUT` is
+ * the table docs/cluster.md shows (a test holds the two equal, and checks the builders below
+ * against it).
  *
  * Everything of one room shares one hash tag, `{<ns>:<room>}`, so on a Redis Cluster a room's
  * publish script touches one slot and its channel is served by the shard that owns that slot.
  * A namespace never holds `:` and neither name holds `{`, `}` or `|`, so no two rooms share a tag.
- *
- * | key or channel                 | type    | holds                                                    |
- * | ------------------------------ | ------- | -------------------------------------------------------- |
- * | `P:{ns:room}:s`                | hash    | `e` epoch, `o` last offset (the room's stream)           |
- * | `P:{ns:room}:h`                | list    | `<offset>\|<ts>\|<msgpack draft>`, oldest first           |
- * | `P:{ns:room}:c`                | hash    | `<node>\|<connId>` -> sub (connections)                   |
- * | `P:{ns:room}:u`                | hash    | sub -> connection count (users)                          |
- * | `P:{ns:room}:i`                | hash    | sub -> info JSON                                         |
- * | `P:{ns:room}:k:<key>`          | string  | `<epoch>\|<offset>` of a publish's idempotency key         |
- * | `P:{ns:room}:m`                | channel | the room's messages and presence events                  |
- * | `P:rooms:<ns>`                 | zset    | rooms with members (read by prefix)                      |
- * | `P:nodes`                      | zset    | node id -> alive until (Redis ms)                        |
- * | `P:reaping`                    | zset    | dead nodes being cleaned, with the cleaner's lease       |
- * | `P:node:<id>`                  | set     | JSON `[ns, room, connId]` of each membership of a node   |
- * | `P:reaped:<id>`                | string  | tombstone: the node was reaped (24 h)                    |
- * | `P#<ns>#...`                   | channel | Socket.IO adapter requests between nodes (stock adapter) |
  */
+export const KEY_LAYOUT: ReadonlyArray<{ key: string; type: string; holds: string }> = [
+  { key: 'P:{ns:room}:s', type: 'hash', holds: "`e` epoch, `o` last offset (the room's stream)" },
+  { key: 'P:{ns:room}:h', type: 'list', holds: '`<offset>|<ts>|<msgpack draft>`, oldest first' },
+  { key: 'P:{ns:room}:c', type: 'hash', holds: '`<node>|<connection id>` → user (`sub`)' },
+  { key: 'P:{ns:room}:u', type: 'hash', holds: 'user → number of connections' },
+  { key: 'P:{ns:room}:i', type: 'hash', holds: 'user → `info` JSON' },
+  { key: 'P:{ns:room}:k:<key>', type: 'string', holds: "`<epoch>|<offset>` of a publish's idempotency key" },
+  { key: 'P:{ns:room}:m', type: 'channel', holds: "the room's messages and presence events" },
+  { key: 'P:rooms:<ns>', type: 'sorted set', holds: 'rooms with members (read by prefix)' },
+  { key: 'P:nodes', type: 'sorted set', holds: 'node id → alive until (Redis clock, ms)' },
+  { key: 'P:reaping', type: 'sorted set', holds: 'dead nodes being cleaned up → lease end' },
+  { key: 'P:node:<id>', type: 'set', holds: 'JSON `[ns, room, connection id]` of each membership of a node' },
+  { key: 'P:reaped:<id>', type: 'string', holds: 'tombstone: the node was reaped (24 h)' },
+  { key: 'P#<ns>#…', type: 'channel', holds: 'Socket.IO adapter traffic between nodes (stock adapter)' },
+];
 
 /** The keys and channel of one room. */
 export interface RoomKeys {

@@ -69,13 +69,6 @@ export interface Published extends StreamPosition {
   duplicate: boolean;
 }
 
-export type PresenceListener = (
-  ns: string,
-  room: string,
-  action: 'join' | 'leave',
-  member: MemberRef,
-) => void;
-
 /** A message before the engine gives it an offset. */
 export type Draft = Omit<Envelope, 'offset' | 'epoch'>;
 

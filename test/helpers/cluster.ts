@@ -60,7 +60,7 @@ export async function startProcess(
     proc.once('exit', (code, sig) => done(code ?? sig ?? 'unknown')),
   );
   const url = await new Promise<string>((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error('broker process did not start within 10 s')), 10_000);
+    const timer = setTimeout(() => fail(new Error('broker process did not start within 30 s')), 30_000);
     void exited.then((code) => fail(new Error(`broker process exited with ${code}`)));
     createInterface({ input: proc.stdout! }).on('line', (line) => {
       const entry = parseJson(line);

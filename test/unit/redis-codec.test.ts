@@ -1,0 +1,60 @@
+import { encode } from 'notepack.io';
+import { describe, expect, it } from 'vitest';
+import {
+  historyItemHead,
+  packDraft,
+  packPresence,
+  unpackChannelItem,
+  unpackHistoryItem,
+} from '../../src/backends/redis-codec.js';
+import type { Draft } from '../../src/rooms/engine.js';
+
+const draft: Draft = {
+  id: 'id-1',
+  room: 'chat:1',
+  event: 'msg',
+  data: { text: 'hi | there', bytes: Buffer.from([0x7c, 0, 255]) },
+  ts: 1_700_000_000_000,
+  from: { sub: 'alice', info: { name: 'A|B' } },
+};
+
+describe('redis codec', () => {
+  it('reads back a history item as the script writes it, binary parts as bytes', () => {
+    const item = Buffer.concat([Buffer.from('42|1700000000000|'), packDraft(draft)]);
+    expect(historyItemHead(item)).toEqual({ offset: 42, ts: 1_700_000_000_000 });
+    const envelope = unpackHistoryItem(item, 'ep');
+    expect(envelope).toEqual({ ...draft, offset: 42, epoch: 'ep' });
+    expect(Buffer.isBuffer((envelope.data as { bytes: Buffer }).bytes)).toBe(true);
+  });
+
+  it('reads back a channel message as the script writes it, with and without except', () => {
+    const message = (except: string) => Buffer.concat([Buffer.from(`m|ep|7|${except}|`), packDraft(draft)]);
+    expect(unpackChannelItem(message('sock-1'))).toEqual({
+      kind: 'message',
+      envelope: { ...draft, offset: 7, epoch: 'ep' },
+      except: 'sock-1',
+    });
+    expect(unpackChannelItem(message(''))).toMatchObject({ kind: 'message', except: undefined });
+  });
+
+  it('reads back a presence event', () => {
+    const event = { room: 'chat:1', action: 'join' as const, member: { sub: 'bob', info: null } };
+    expect(unpackChannelItem(packPresence(event, 'x'))).toEqual({ kind: 'presence', event, except: 'x' });
+    expect(unpackChannelItem(packPresence(event, undefined))).toEqual({
+      kind: 'presence',
+      event,
+      except: undefined,
+    });
+  });
+
+  it('answers null for what it cannot read', () => {
+    expect(unpackChannelItem(Buffer.from('x|what'))).toBeNull();
+    expect(unpackChannelItem(Buffer.from('m|ep|7'))).toBeNull();
+    expect(unpackChannelItem(Buffer.from('p|nobar'))).toBeNull();
+    expect(unpackChannelItem(Buffer.alloc(0))).toBeNull();
+    expect(unpackChannelItem(Buffer.from([...Buffer.from('m|ep|7||'), 0xc1, 0xff]))).toBeNull();
+    expect(unpackChannelItem(Buffer.concat([Buffer.from('m|ep|7||'), encode(5)]))).toBeNull();
+    expect(unpackChannelItem(Buffer.concat([Buffer.from('p||'), encode('x')]))).toBeNull();
+    expect(encode(1)).toBeInstanceOf(Buffer);
+  });
+});
