@@ -54,6 +54,8 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   token_missing: 401,
   token_invalid: 401,
   token_expired: 401,
+  token_revoked: 401,
+  too_many_connections: 429,
 };
 
 /** The one mapping from an error code to an HTTP status. */

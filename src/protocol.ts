@@ -20,6 +20,8 @@ export const ERROR_CODES = [
   'token_missing',
   'token_invalid',
   'token_expired',
+  'token_revoked',
+  'too_many_connections',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -28,11 +30,13 @@ export type ConnectErrorCode =
   | 'token_missing'
   | 'token_invalid'
   | 'token_expired'
+  | 'token_revoked'
+  | 'too_many_connections'
   | 'unavailable'
   | 'internal';
 
 /** Codes of `closing`, sent before the server closes a connection for a reason of its own. */
-export type ClosingCode = 'token_expired' | 'disconnected' | 'shutting_down';
+export type ClosingCode = 'token_expired' | 'disconnected' | 'shutting_down' | 'slow_consumer';
 
 export interface ErrorBody {
   code: ErrorCode;

@@ -3,10 +3,9 @@
  * rights, history and presence on) plus what the bench passes in `BENCH_CONFIG` (JSON merged
  * as a ROOMCAST_CONFIG file) and `BENCH_REDIS_URL`.
  *
- * `BENCH_ABLATE` (a target like `roomcast/no-metrics/no-tap`) switches parts off, only to find
+ * `BENCH_ABLATE` (a target like `roomcast/no-metrics/no-ratelimit`) switches parts off, only to find
  * out what each costs; the figures that count are those of plain `roomcast`:
  *   no-metrics    prom-client counters and histograms do nothing
- *   no-tap        the API's broadcast tap (SSE delivery, delivery metrics) is removed
  *   no-ratelimit  the per-connection event limiter always allows
  *   no-history    no room keeps history (offsets still count)
  */
@@ -17,7 +16,7 @@ import { createBroker, loadConfig } from '../../dist/index.js';
 import { runServer } from './harness.mjs';
 
 const ablate = new Set((process.env.BENCH_ABLATE || '').split('/').filter(Boolean));
-const KNOWN = ['no-metrics', 'no-tap', 'no-ratelimit', 'no-history'];
+const KNOWN = ['no-metrics', 'no-ratelimit', 'no-history'];
 for (const a of ablate) if (!KNOWN.includes(a)) throw new Error(`unknown ablation "${a}"`);
 
 if (ablate.has('no-metrics')) {
@@ -43,13 +42,6 @@ await runServer(async () => {
   };
   if (process.env.BENCH_REDIS_URL) env.ROOMCAST_REDIS_URL = process.env.BENCH_REDIS_URL;
   const broker = await createBroker(loadConfig(env));
-  if (ablate.has('no-tap')) {
-    // The tap wraps the adapter instance's own `broadcast` and `_encode`; the prototype's remain.
-    for (const rt of broker.namespaces.values()) {
-      delete rt.nsp.adapter.broadcast;
-      delete rt.nsp.adapter._encode;
-    }
-  }
   const { port } = await broker.listen();
   return { port, close: () => broker.close(), clients: () => broker.io.engine.clientsCount };
 });

@@ -48,6 +48,7 @@ const IDLE_ROOM_MS = 10 * 60 * 1000;
  */
 export function createMemoryEngine(sink: DeliverySink, now: () => number = Date.now): Engine {
   const rooms = new Map<string, RoomState>();
+  const revoked = new Map<string, { before: number; tokens: Set<string>; expires: number }>();
   /** Idempotency keys of publishes: `ns, room, key` -> the first result. */
   const published = new Map<string, StreamPosition & { expires: number }>();
   const key = (ns: string, room: string) => `${ns}\u0000${room}`;
@@ -81,6 +82,7 @@ export function createMemoryEngine(sink: DeliverySink, now: () => number = Date.
     }
     const t = now();
     for (const [k, p] of published) if (p.expires < t) published.delete(k);
+    for (const [k, r] of revoked) if (r.expires < t) revoked.delete(k);
   }, 60_000);
   sweep.unref();
 
@@ -154,6 +156,17 @@ export function createMemoryEngine(sink: DeliverySink, now: () => number = Date.
         out.push({ room: name, members: s.members.size, connections });
       }
       return out.sort((a, b) => (a.room < b.room ? -1 : 1));
+    },
+    async revoke(ns, sub, rule, ttlMs) {
+      const k = key(ns, sub);
+      const entry = revoked.get(k);
+      const tokens = new Set([...(entry?.tokens ?? []), ...rule.tokens]);
+      revoked.set(k, { before: Math.max(entry?.before ?? 0, rule.before), tokens, expires: now() + ttlMs });
+    },
+    async isRevoked(ns, sub, iat, tokenHash) {
+      const entry = revoked.get(key(ns, sub));
+      if (!entry || entry.expires < now()) return false;
+      return entry.tokens.has(tokenHash) || iat === undefined || iat < entry.before;
     },
     async announce(ns, event, exceptConnId) {
       sink.presence(ns, event, exceptConnId);

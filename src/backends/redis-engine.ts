@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { RoomcastError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { Member, RoomStat } from '../protocol.js';
+import type { Member, PresenceEvent, RoomStat } from '../protocol.js';
 import { type DeliverySink, type Engine, type HistoryPolicy, selectHistory } from '../rooms/engine.js';
 import type { RedisClients } from './redis-clients.js';
 import {
@@ -79,7 +79,7 @@ export function createRedisEngine(
     );
     return p;
   };
-  const announce = async (ns: string, event: Parameters<Engine['announce']>[1], except?: string) => {
+  const announce = async (ns: string, event: PresenceEvent, except?: string) => {
     const channel = roomKeys(opts.prefix, ns, event.room).channel;
     const payload = packPresence(event, except);
     const sent =
@@ -129,6 +129,7 @@ export function createRedisEngine(
           idle(policy),
           since?.epoch ?? '',
           query.create ? '1' : '0',
+          policy.size,
         ),
       );
       const epoch = epochBuf.toString();
@@ -142,6 +143,17 @@ export function createRedisEngine(
     removeMember: (ns, room, _sub, connId) => track(unavailable(presence.remove(ns, room, connId))),
     members: (ns, room) => unavailable(readMembers(redis, opts.prefix, ns, room)),
     rooms: (ns, prefix) => unavailable(readRooms(redis, opts.prefix, ns, prefix)),
+    async revoke(ns, sub, rule, ttlMs) {
+      const k = clusterKeys(opts.prefix).revoked(ns, sub);
+      const fields = rule.tokens.flatMap((t) => [`t:${t}`, '1']);
+      await unavailable(redis.rcRevoke(k, rule.before, ttlMs, ...fields));
+    },
+    async isRevoked(ns, sub, iat, tokenHash) {
+      const k = clusterKeys(opts.prefix).revoked(ns, sub);
+      const [before, token] = await unavailable(redis.hmget(k, 'before', `t:${tokenHash}`));
+      if (before === null) return false;
+      return token !== null || iat === undefined || iat < Number(before);
+    },
     announce,
     async watch(ns, room) {
       await unavailable(subscriptions.watch(roomKeys(opts.prefix, ns, room).channel, opts.requestTimeoutMs));

@@ -20,6 +20,11 @@ export const KEY_LAYOUT: ReadonlyArray<{ key: string; type: string; holds: strin
   { key: 'P:reaping', type: 'sorted set', holds: 'dead nodes being cleaned up → lease end' },
   { key: 'P:node:<id>', type: 'set', holds: 'JSON `[ns, room, connection id]` of each membership of a node' },
   { key: 'P:reaped:<id>', type: 'string', holds: 'tombstone: the node was reaped (24 h)' },
+  {
+    key: 'P:revoked:<ns>:<sub>',
+    type: 'hash',
+    holds: '`before` (tokens issued earlier are refused), `t:<hash>` per revoked token',
+  },
   { key: 'P#<ns>#…', type: 'channel', holds: 'Socket.IO adapter traffic between nodes (stock adapter)' },
 ];
 
@@ -67,6 +72,7 @@ export function clusterKeys(prefix: string) {
     reaping: `${prefix}:reaping`,
     node: (id: string) => `${prefix}:node:${id}`,
     reaped: (id: string) => `${prefix}:reaped:${id}`,
+    revoked: (ns: string, sub: string) => `${prefix}:revoked:${ns}:${sub}`,
   };
 }
 

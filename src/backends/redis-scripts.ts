@@ -17,6 +17,7 @@ if not epoch then
   epoch = ARGV[1]
   redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[1], 'e', epoch, 'o', 0)
+  redis.call('PEXPIRE', KEYS[1], ARGV[5])
 end`;
 
 /**
@@ -37,24 +38,17 @@ end
 ${EPOCH}
 local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
 local size, ttl, idle = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[5])
+-- The idle TTL is a day or more: renewing it every 64th publish is plenty, and cheaper.
+local renew = offset % 64 == 1
 if size > 0 then
-  redis.call('RPUSH', KEYS[2], offset .. '|' .. ARGV[4] .. '|' .. ARGV[6])
-  redis.call('LTRIM', KEYS[2], -size, -1)
-  if ttl > 0 then
-    local cutoff = tonumber(ARGV[4]) - ttl
-    for _ = 1, 100 do
-      local head = redis.call('LINDEX', KEYS[2], 0)
-      if not head or tonumber(string.match(head, '^%d+|(%d+)|')) >= cutoff then break end
-      redis.call('LPOP', KEYS[2])
-    end
-    redis.call('PEXPIRE', KEYS[2], ttl)
-  else
-    redis.call('PEXPIRE', KEYS[2], idle)
-  end
-else
+  local len = redis.call('RPUSH', KEYS[2], offset .. '|' .. ARGV[4] .. '|' .. ARGV[6])
+  -- Trimmed in batches (reads never return more than size); age is checked when reading.
+  if len > size + math.max(1, math.floor(size / 8)) then redis.call('LTRIM', KEYS[2], -size, -1) end
+  if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) elseif renew then redis.call('PEXPIRE', KEYS[2], idle) end
+elseif offset == 1 or renew then
   redis.call('DEL', KEYS[2])
 end
-redis.call('PEXPIRE', KEYS[1], idle)
+if renew then redis.call('PEXPIRE', KEYS[1], idle) end
 if window > 0 then redis.call('SET', KEYS[3], epoch .. '|' .. offset, 'PX', window) end
 redis.call(ARGV[7], ARGV[8], 'm|' .. epoch .. '|' .. offset .. '|' .. ARGV[9] .. '|' .. ARGV[6])
 return {epoch, offset, 0}`;
@@ -62,20 +56,28 @@ return {epoch, offset, 0}`;
 /**
  * KEYS s h; ARGV epoch, since offset (-1: the latest), limit, idleMs, since epoch ('' for none),
  * create ('1': start the room's stream when it has none, as a join does; '0': a read of a room
- * with no state answers {'', 0} and writes nothing).
+ * with no state answers {'', 0} and writes nothing), size (the history kept: the list may hold a
+ * few more, trimmed in batches).
  * Returns {epoch, offset, items...}: the items after `since`, or the latest `limit`.
  */
 const HISTORY = `if ARGV[6] ~= '1' and redis.call('EXISTS', KEYS[1]) == 0 then return {'', 0} end
-${EPOCH}
+local epoch = redis.call('HGET', KEYS[1], 'e')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'e', epoch, 'o', 0)
+end
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[4]) then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
 local offset = tonumber(redis.call('HGET', KEYS[1], 'o'))
 local since, limit = tonumber(ARGV[2]), tonumber(ARGV[3])
 local len = redis.call('LLEN', KEYS[2])
 if limit <= 0 or len == 0 or since >= offset then return {epoch, offset} end
 if ARGV[5] ~= '' and ARGV[5] ~= epoch then return {epoch, offset} end
+local first = len - tonumber(ARGV[7])
+if first < 0 then first = 0 end
 local start = len - limit
 if since >= 0 then start = since + 1 - (offset - len + 1) end
-if start < 0 then start = 0 end
+if start < first then start = first end
 local items = redis.call('LRANGE', KEYS[2], start, start + limit - 1)
 table.insert(items, 1, offset)
 table.insert(items, 1, epoch)
@@ -142,6 +144,13 @@ end
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[1])
 return 1`;
 
+/** KEYS revoked; ARGV before (seconds), ttlMs, then field/value pairs of revoked tokens. */
+const REVOKE = `local before = tonumber(redis.call('HGET', KEYS[1], 'before') or '0')
+if tonumber(ARGV[1]) > before then redis.call('HSET', KEYS[1], 'before', ARGV[1]) end
+for k = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[k], ARGV[k + 1]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1`;
+
 type Str = string | number;
 
 /** The scripts as typed ioredis commands. */
@@ -151,6 +160,7 @@ export interface ScriptCommands {
   rcAdd(c: string, u: string, i: string, rooms: string, node: string, ...argv: Str[]): Promise<number>;
   rcRemove(c: string, u: string, i: string, rooms: string, node: string, ...argv: Str[]): Promise<string[]>;
   rcMembers(u: string, i: string): Promise<string[]>;
+  rcRevoke(key: string, ...argv: Str[]): Promise<number>;
   rcHeartbeat(nodes: string, reaping: string, ...argv: Str[]): Promise<[number, string[], string[]]>;
   rcClaim(nodes: string, reaping: string, ...argv: Str[]): Promise<number>;
 }
@@ -167,6 +177,7 @@ const SCRIPTS: Record<string, { keys: number; lua: string }> = {
   rcAdd: { keys: 5, lua: ADD },
   rcRemove: { keys: 5, lua: REMOVE },
   rcMembers: { keys: 2, lua: MEMBERS },
+  rcRevoke: { keys: 1, lua: REVOKE },
   rcHeartbeat: { keys: 2, lua: HEARTBEAT },
   rcClaim: { keys: 2, lua: CLAIM },
 };

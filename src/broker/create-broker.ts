@@ -101,6 +101,7 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
       config,
       namespaces,
       receivers: hub.receivers,
+      engine: backend.engine,
       schemas: createApiSchemas(config.api),
       accepting: () => state === 'listening',
     }),

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { REVOCATION_TTL_MS } from '../auth/revocation.js';
+import { RoomcastError } from '../errors.js';
+import type { Receivers } from '../hub/streams.js';
 import type { Logger } from '../logger.js';
+import type { Engine } from '../rooms/engine.js';
 import { closeConnection } from '../socket/connection.js';
 import type { NamespaceRuntime } from '../socket/namespaces.js';
-
-/** Closes a user's connections that are not Socket.IO sockets (SSE streams); returns how many. */
-export type CloseOtherConnections = (ns: string, sub: string) => number;
 
 /** The server-side events of the disconnect exchange between nodes (typed loosely on purpose). */
 interface ServerSideChannel {
@@ -22,43 +23,63 @@ interface Pending {
   finish(): void;
 }
 
+export interface DisconnectDeps {
+  namespaces: ReadonlyMap<string, NamespaceRuntime>;
+  /** The node's receivers that are not sockets (SSE streams). */
+  receivers: Receivers;
+  engine: Pick<Engine, 'revoke'>;
+  clustered: boolean;
+  timeoutMs: number;
+  log: Logger;
+}
+
+/** Disconnects a user; with `reconnect: false` its tokens issued before now are refused too. */
+export type Disconnect = (ns: string, sub: string, reconnect: boolean) => Promise<number>;
+
 /**
  * `POST /v1/disconnect`, cluster-wide: every connection of `sub` in the namespace gets
  * `closing { code: "disconnected" }` and is closed, on this node directly and on the others through
- * the adapter's server-side events. Nodes that do not answer within `timeoutMs` (under the
- * contract's 3 s) are left out of the count. Without a cluster adapter there are no other nodes
- * (and Socket.IO's in-memory adapter has no server-side events), so only the local part runs.
+ * the adapter's server-side events. Nodes that do not answer within `timeoutMs` (under the 3 s the
+ * API promises, docs/api.md) are left out of the count. Without a cluster adapter there are no
+ * other nodes, so only the local part runs.
+ *
+ * With `reconnect: false` the user's tokens are revoked before anything is closed (so a client
+ * that reconnects at once is refused): those issued in an earlier second, and, from every node,
+ * the exact tokens of the connections it closes (`iat` has whole seconds only).
  *
  * @example
- * const disconnect = createDisconnector(namespaces, closeSse, { clustered: true, timeoutMs: 2500, log });
- * const count = await disconnect('/', 'alice');
+ * const disconnect = createDisconnector({ namespaces, receivers, engine, clustered: true, timeoutMs: 2500, log });
+ * const count = await disconnect('/', 'alice', false);
  */
-export function createDisconnector(
-  namespaces: ReadonlyMap<string, NamespaceRuntime>,
-  closeOthers: CloseOtherConnections,
-  opts: { clustered: boolean; timeoutMs: number; log: Logger },
-): (ns: string, sub: string) => Promise<number> {
+export function createDisconnector(deps: DisconnectDeps): Disconnect {
+  const { namespaces, receivers, log } = deps;
   const pending = new Map<string, Pending>();
 
-  function local(ns: string, sub: string): number {
+  async function local(ns: string, sub: string, revokeBefore: number | undefined): Promise<number> {
     const rt = namespaces.get(ns);
     if (!rt) return 0;
-    let count = 0;
-    for (const socket of rt.nsp.sockets.values()) {
-      if (socket.data.client?.sub !== sub || !socket.connected) continue;
-      closeConnection(socket, 'disconnected', 'disconnected by the server API');
-      count++;
+    const sockets = [...rt.nsp.sockets.values()].filter((s) => s.connected && s.data.client?.sub === sub);
+    if (revokeBefore !== undefined) {
+      const tokens = [...sockets.map((s) => s.data.tokenHash), ...receivers.tokensOf(ns, sub)];
+      await deps.engine.revoke(ns, sub, { before: revokeBefore, tokens }, REVOCATION_TTL_MS);
     }
-    return count + closeOthers(ns, sub);
+    for (const socket of sockets) closeConnection(socket, 'disconnected', 'disconnected by the server API');
+    return sockets.length + receivers.closeUser(ns, sub, 'disconnected', 'disconnected by the server API');
   }
 
-  if (opts.clustered) {
+  if (deps.clustered) {
     for (const rt of namespaces.values()) {
       const channel = rt.nsp as unknown as ServerSideChannel;
       channel.on(REQUEST, (payload) => {
-        const req = payload as { requestId?: unknown; sub?: unknown };
+        const req = payload as { requestId?: unknown; sub?: unknown; revokeBefore?: unknown };
         if (typeof req.requestId !== 'string' || typeof req.sub !== 'string') return;
-        channel.serverSideEmit(RESPONSE, { requestId: req.requestId, count: local(rt.name, req.sub) });
+        const before = typeof req.revokeBefore === 'number' ? req.revokeBefore : undefined;
+        void local(rt.name, req.sub, before)
+          .catch((err: unknown) => {
+            log.warn({ err }, 'disconnect: could not revoke the tokens closed here; closing them anyway');
+            return local(rt.name, req.sub as string, undefined);
+          })
+          .then((count) => channel.serverSideEmit(RESPONSE, { requestId: req.requestId, count }));
       });
       channel.on(RESPONSE, (payload) => {
         const res = payload as { requestId?: unknown; count?: unknown };
@@ -70,34 +91,50 @@ export function createDisconnector(
     }
   }
 
-  async function remote(rt: NamespaceRuntime, sub: string): Promise<number> {
+  async function remote(
+    rt: NamespaceRuntime,
+    sub: string,
+    revokeBefore: number | undefined,
+  ): Promise<number> {
     const channel = rt.nsp as unknown as ServerSideChannel;
     let others: number;
     try {
       others = (await channel.adapter.serverCount()) - 1;
     } catch (err) {
-      opts.log.warn({ err }, 'disconnect: cannot count the other nodes; closing local connections only');
+      log.warn({ err }, 'disconnect: cannot count the other nodes; closing local connections only');
       return 0;
     }
     if (others <= 0) return 0;
     const requestId = randomUUID();
     return new Promise<number>((resolve) => {
       const p: Pending = { total: 0, missing: others, finish: () => undefined };
-      const timer = setTimeout(() => p.finish(), opts.timeoutMs);
+      const timer = setTimeout(() => p.finish(), deps.timeoutMs);
       p.finish = () => {
         clearTimeout(timer);
         pending.delete(requestId);
         resolve(p.total);
       };
       pending.set(requestId, p);
-      channel.serverSideEmit(REQUEST, { requestId, sub });
+      channel.serverSideEmit(REQUEST, {
+        requestId,
+        sub,
+        ...(revokeBefore === undefined ? {} : { revokeBefore }),
+      });
     });
   }
 
-  return async (ns, sub) => {
+  return async (ns, sub, reconnect) => {
     const rt = namespaces.get(ns);
     if (!rt) return 0;
-    const here = local(ns, sub);
-    return here + (opts.clustered ? await remote(rt, sub) : 0);
+    // Tokens issued in an earlier second are refused; this second's are refused by their hash.
+    const revokeBefore = reconnect ? undefined : Math.floor(Date.now() / 1000);
+    let here: number;
+    try {
+      here = await local(ns, sub, revokeBefore);
+    } catch (err) {
+      if (err instanceof RoomcastError) throw err;
+      throw new RoomcastError('unavailable', 'the tokens could not be revoked; nothing was disconnected');
+    }
+    return here + (deps.clustered ? await remote(rt, sub, revokeBefore) : 0);
   };
 }

@@ -64,15 +64,14 @@ export function registerApi(host: ApiHost): void {
   host.hub.onDelivered((ns, envelope, except, others) =>
     counted.get(ns)?.delivered(envelope, except, others),
   );
-  const disconnect = createDisconnector(
+  const disconnect = createDisconnector({
     namespaces,
-    (ns, sub) => receivers.closeUser(ns, sub, 'disconnected', 'disconnected by the server API'),
-    {
-      clustered: backend.adapter !== undefined,
-      timeoutMs: Math.min(config.redis.requestTimeoutMs, MAX_CLUSTER_WAIT_MS),
-      log,
-    },
-  );
+    receivers,
+    engine: backend.engine,
+    clustered: backend.adapter !== undefined,
+    timeoutMs: Math.min(config.redis.requestTimeoutMs, MAX_CLUSTER_WAIT_MS),
+    log,
+  });
   host.onShutdown(() => receivers.closeAll('shutting_down', 'the server is shutting down'));
 
   installErrorHandlers(http, log);

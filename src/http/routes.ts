@@ -14,7 +14,7 @@ export interface RouteDeps {
   engine: Engine;
   namespaces: ReadonlyMap<string, NamespaceRuntime>;
   idempotencyWindowMs: number;
-  disconnect(ns: string, sub: string): Promise<number>;
+  disconnect(ns: string, sub: string, reconnect: boolean): Promise<number>;
 }
 
 const callers = new WeakMap<FastifyRequest, ApiCaller>();
@@ -86,6 +86,6 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.post('/v1/disconnect', route, async (req) => {
     const body = parsePayload(deps.schemas.disconnect, req.body);
     const rt = runtime(req, body.namespace);
-    return { ok: true, disconnected: await deps.disconnect(rt.name, body.sub) };
+    return { ok: true, disconnected: await deps.disconnect(rt.name, body.sub, body.reconnect !== false) };
   });
 }

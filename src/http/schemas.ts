@@ -55,7 +55,9 @@ export function createApiSchemas(api: Config['api']) {
       message: '"epoch" needs "since"',
       path: ['epoch'],
     });
-  const disconnect = z.object({ namespace, sub: z.string().min(1).max(256) }).strict();
+  const disconnect = z
+    .object({ namespace, sub: z.string().min(1).max(256), reconnect: z.boolean().optional() })
+    .strict();
   const roomList = z.union([room, z.array(room)]);
   const events = z.object({
     namespace,

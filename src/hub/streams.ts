@@ -9,6 +9,8 @@ export interface Receiver {
   readonly ns: string;
   readonly sub: string;
   readonly rooms: readonly string[];
+  /** The fingerprint of the token it was opened with (src/auth/revocation.ts), if any. */
+  readonly tokenHash?: string | undefined;
   /** One message of one of its rooms; `json` is the envelope as JSON, made once per message. */
   receive(envelope: Envelope, json: string): void;
   close(code: ClosingCode, message: string): void;
@@ -64,6 +66,13 @@ export class Receivers {
     let n = 0;
     for (const set of this.namespaces.get(ns)?.byUser.values() ?? []) n += set.size;
     return n;
+  }
+
+  /** The token fingerprints of a user's receivers. */
+  tokensOf(ns: string, sub: string): string[] {
+    const out: string[] = [];
+    for (const r of this.namespaces.get(ns)?.byUser.get(sub) ?? []) if (r.tokenHash) out.push(r.tokenHash);
+    return out;
   }
 
   /** Closes every receiver of a user with `closing { code }`; returns how many. */

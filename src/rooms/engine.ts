@@ -35,6 +35,19 @@ export interface Engine {
   rooms(ns: string, prefix: string): Promise<RoomStat[]>;
   /** Sends a presence event to every node that watches its room (this one included). */
   announce(ns: string, event: PresenceEvent, exceptConnId?: string): Promise<void>;
+  /**
+   * Refuses a user's tokens from now on, cluster-wide, for `ttlMs`: those issued (`iat`, seconds)
+   * before `before`, and the exact tokens whose hashes are in `tokens` (the connections closed
+   * now, which may have been issued in the same second as the call).
+   */
+  revoke(
+    ns: string,
+    sub: string,
+    rule: { before: number; tokens: readonly string[] },
+    ttlMs: number,
+  ): Promise<void>;
+  /** Whether a token of `sub` (its `iat`, and its hash) was revoked. */
+  isRevoked(ns: string, sub: string, iat: number | undefined, tokenHash: string): Promise<boolean>;
   /** This node starts receiving the room's messages; resolves once nothing published after it can be missed. */
   watch(ns: string, room: string): Promise<void>;
   /** This node stops receiving the room's messages. */

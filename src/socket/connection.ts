@@ -20,7 +20,10 @@ import {
 
 export interface SocketData {
   client: Client;
+  /** When the server closes the connection: the token's `exp` plus the clock tolerance. */
   expiresAt: number | null;
+  /** The token's fingerprint, for `POST /v1/disconnect { reconnect: false }`. */
+  tokenHash: string;
   timer?: ExpiryTimer;
 }
 
@@ -73,7 +76,7 @@ const handlers: Record<keyof ClientToServerEvents, (ctx: NamespaceContext) => Ha
     // Rights, info and expiry change together before any await: two refreshes in flight cannot
     // leave one token's rights with the other's expiry (reauthorize sets the rights synchronously).
     client.info = claims.info ?? null;
-    const expiresAt = expiresAtOf(claims);
+    const expiresAt = expiresAtOf(claims, ctx.config.jwt.clockToleranceSec);
     socket.data.expiresAt = expiresAt;
     armExpiry(socket, ctx);
     const left = await ctx.rooms.reauthorize(client, rightsFor(claims.rooms, claims.sub, ctx.config.rules));
@@ -93,8 +96,12 @@ export function clientFor(id: string, claims: UserClaims, ns: NamespaceConfig): 
   };
 }
 
-export function expiresAtOf(claims: UserClaims): number | null {
-  return typeof claims.exp === 'number' ? claims.exp * 1000 : null;
+/**
+ * When a connection with this token is closed: at `exp` plus the clock tolerance, the same bound
+ * the verifier accepts it within (so a token let in within the tolerance is not closed at once).
+ */
+export function expiresAtOf(claims: UserClaims, toleranceSec = 0): number | null {
+  return typeof claims.exp === 'number' ? (claims.exp + toleranceSec) * 1000 : null;
 }
 
 /** The namespace's handlers, bound once and shared by all its connections. */

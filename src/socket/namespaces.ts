@@ -1,9 +1,10 @@
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Namespace, Server } from 'socket.io';
+import { checkNotRevoked, tokenHash } from '../auth/revocation.js';
 import { createVerifier } from '../auth/verify.js';
 import type { Config, NamespaceConfig } from '../config.js';
 import { asRoomcastError } from '../errors.js';
-import type { Hub, LocalSockets, RoomRules } from '../hub/hub.js';
+import type { Hub, LocalSockets } from '../hub/hub.js';
 import type { Logger } from '../logger.js';
 import type { ClientToServerEvents, Envelope, ServerToClientEvents } from '../protocol.js';
 import type { Engine } from '../rooms/engine.js';
@@ -73,13 +74,12 @@ export function setupNamespace(
   observer: RoomObserver = {},
 ): NamespaceRuntime {
   const nsp = io.of(ns.name);
-  let rooms: RoomManager | undefined;
-  const rules: RoomRules = {
-    presenceOn: (room) => rooms?.presenceOn(room) ?? false,
-    historyPolicy: (room) => rooms?.historyPolicy(room) ?? { size: 0, ttlMs: 0 },
-  };
-  const transport = hub.addNamespace(ns.name, localSockets(nsp), rules);
-  rooms = new RoomManager(ns, engine, transport, observer, config.api.idempotencyWindowMs);
+  // The hub asks the room manager for its rules; both exist before the first message arrives.
+  const transport = hub.addNamespace(ns.name, localSockets(nsp), {
+    presenceOn: (room) => rooms.presenceOn(room),
+    historyPolicy: (room) => rooms.historyPolicy(room),
+  });
+  const rooms = new RoomManager(ns, engine, transport, observer, config.api.idempotencyWindowMs);
   const verifier = createVerifier(ns);
   const context: NamespaceContext = {
     config: ns,
@@ -89,13 +89,19 @@ export function setupNamespace(
     tokenExpiryLeadMs: config.tokenExpiryLeadMs,
     log,
   };
-  nsp.use((socket, next) => {
+  nsp.use(async (socket, next) => {
     if (!isAccepting()) return next(connectError('unavailable', 'the server is shutting down'));
     try {
       const auth = socket.handshake.auth as Record<string, unknown> | undefined;
-      const claims = verifier.verify(auth && typeof auth === 'object' ? auth.token : undefined);
+      const token = auth && typeof auth === 'object' ? auth.token : undefined;
+      const claims = verifier.verify(token);
+      const hash = tokenHash(token as string);
+      await checkNotRevoked(engine, ns.name, claims, hash, (err) =>
+        log.warn({ err }, 'revocation check unavailable; connection let in'),
+      );
       socket.data.client = clientFor(socket.id, claims, ns);
-      socket.data.expiresAt = expiresAtOf(claims);
+      socket.data.expiresAt = expiresAtOf(claims, ns.jwt.clockToleranceSec);
+      socket.data.tokenHash = hash;
       next();
     } catch (err) {
       const e = asRoomcastError(err);

@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createExpiryTimer } from '../auth/expiry.js';
+import { checkNotRevoked, tokenHash } from '../auth/revocation.js';
 import type { Config } from '../config.js';
 import { RoomcastError } from '../errors.js';
 import { bearer } from '../http/api-keys.js';
 import type { ApiSchemas } from '../http/schemas.js';
 import type { Receivers } from '../hub/streams.js';
 import type { JoinReply } from '../protocol.js';
+import type { Engine } from '../rooms/engine.js';
 import { clientFor, expiresAtOf } from '../socket/connection.js';
 import type { NamespaceRuntime } from '../socket/namespaces.js';
 import { parsePayload } from '../socket/schemas.js';
@@ -17,6 +19,8 @@ export interface SseDeps {
   config: Config;
   namespaces: ReadonlyMap<string, NamespaceRuntime>;
   receivers: Receivers;
+  /** For the revocation check. */
+  engine: Pick<Engine, 'isRevoked'>;
   schemas: ApiSchemas;
   /** False once the broker is shutting down. */
   accepting: () => boolean;
@@ -38,7 +42,12 @@ export function registerSse(app: FastifyInstance, deps: SseDeps): void {
     const ns = query.namespace ?? '/';
     const rt = deps.namespaces.get(ns);
     if (!rt) throw new RoomcastError('not_found', `unknown namespace "${ns}"`);
-    const claims = rt.context.verifier.verify(bearer(req.headers.authorization) ?? query.token);
+    const token = bearer(req.headers.authorization) ?? query.token;
+    const claims = rt.context.verifier.verify(token);
+    const hash = tokenHash(token as string);
+    await checkNotRevoked(deps.engine, ns, claims, hash, (err) =>
+      req.log.warn({ err }, 'revocation check unavailable; stream let in'),
+    );
     const rooms = [...new Set(typeof query.room === 'string' ? [query.room] : query.room)].map((r) =>
       rt.rooms.roomName(r),
     );
@@ -53,7 +62,7 @@ export function registerSse(app: FastifyInstance, deps: SseDeps): void {
       });
 
     const lastEventId = header(req, 'last-event-id') ?? query.lastEventId;
-    const stream = new SseStream(ns, client, rooms, decodeEventId(lastEventId));
+    const stream = new SseStream(ns, client, rooms, decodeEventId(lastEventId), hash);
     stream.onClose(() => void leave(rt, stream));
     deps.receivers.add(stream);
     // Settle every join before giving up, so a failed one never races the leave of the others.
@@ -86,7 +95,7 @@ export function registerSse(app: FastifyInstance, deps: SseDeps): void {
       expiry.clear();
     });
     stream.start(reply.raw, joins, streamHeaders(deps.config, req.headers.origin));
-    expiry.schedule(expiresAtOf(claims));
+    expiry.schedule(expiresAtOf(claims, rt.config.jwt.clockToleranceSec));
     return reply;
   });
 }

@@ -34,6 +34,8 @@ export class SseStream implements Receiver {
     readonly client: Client,
     rooms: readonly string[],
     since: ReadonlyMap<string, StreamPosition>,
+    /** The token's fingerprint, for revocation. */
+    readonly tokenHash?: string,
   ) {
     this.rooms = rooms;
     for (const room of rooms) {

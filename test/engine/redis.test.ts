@@ -120,3 +120,24 @@ describe('redis engine: Redis faults', () => {
     await node.close();
   });
 });
+
+describe('redis engine: reads', () => {
+  it('leaves no key behind for 20,000 reads of rooms that have no state', async () => {
+    const prefix = `t${randomUUID().slice(0, 8)}`;
+    const node = await startNode(redis.url, { prefix });
+    const count = async () => (await node.client.keys(`${prefix}:*`)).length;
+    const before = await count();
+    for (let batch = 0; batch < 40; batch++) {
+      await Promise.all(
+        Array.from({ length: 250 }, async (_, i) => {
+          const room = `empty:${batch}:${i}`;
+          await node.engine.history('/', room, { limit: 10 }, KEEP);
+          await node.engine.members('/', room);
+        }),
+      );
+    }
+    expect((await count()) - before).toBeLessThan(200);
+    expect(await count()).toBe(before);
+    await node.close();
+  }, 60_000);
+});

@@ -1,12 +1,15 @@
+import jwt from 'jsonwebtoken';
 import { Manager } from 'socket.io-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   closeClients,
   collect,
   connect,
+  connectError,
   nextEvent,
   type RunningBroker,
   request,
+  SECRET,
   startBroker,
   type TestClient,
   testConfig,
@@ -17,9 +20,13 @@ import { closeRaw, rawConnect } from '../helpers/raw.js';
 
 const LEAD_MS = 1500;
 const OTHER = 'other-secret-0123456789abcdef01234';
+// No clock tolerance here: a connection closes at `exp` (the tolerance has its own tests below).
 const config = testConfig({
   tokenExpiryLeadMs: LEAD_MS,
-  namespaces: { '/other': { jwt: { secrets: [OTHER] } } },
+  namespaces: {
+    '/': { jwt: { clockToleranceSec: 0 } },
+    '/other': { jwt: { secrets: [OTHER], clockToleranceSec: 0 } },
+  },
 });
 let b: RunningBroker;
 beforeAll(async () => {
@@ -221,5 +228,43 @@ describe('token expiry', () => {
     await raw.next((f) => f.startsWith('42["closing",{"code":"token_expired"'), 5000);
     await raw.next((f) => f === '41', 5000);
     await raw.closed;
+  });
+});
+
+describe('token expiry with a clock tolerance', () => {
+  const TOLERANCE = 3;
+  let t: RunningBroker;
+  beforeAll(async () => {
+    t = await startBroker(
+      testConfig({
+        tokenExpiryLeadMs: LEAD_MS,
+        namespaces: { '/': { jwt: { clockToleranceSec: TOLERANCE } } },
+      }),
+    );
+  });
+  afterAll(() => t.close());
+
+  it('keeps a token accepted within the tolerance until exp + tolerance, warning first', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const tok = jwt.sign({ sub: 'late', rooms: { subscribe: ['*'] }, exp: now - 1 }, SECRET);
+    let seen: Seen[] = [];
+    const socket = await connect(t.url, tok, { before: (s) => (seen = timeline(s)) });
+    // Closed at once before: the join below got no answer.
+    expect(await request(socket, 'join', { room: 'tolerance:1' })).toMatchObject({ ok: true });
+    expect(await request(socket, 'history', { room: 'tolerance:1' })).toMatchObject({ ok: true });
+    expect(socket.connected).toBe(true);
+    await until(() => seen.some((e) => e.event === 'disconnect'), 10_000, 'disconnect');
+    expect(seen.map((s) => s.event)).toEqual(['token_expiring', 'closing', 'disconnect']);
+    expect(seen[0]!.value).toEqual({ expiresAt: (now - 1 + TOLERANCE) * 1000 });
+    expect(seen[1]!.value).toMatchObject({ code: 'token_expired' });
+  });
+
+  it('refuses a token past exp + tolerance, on a socket and over SSE', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const tok = jwt.sign({ sub: 'later', rooms: { subscribe: ['*'] }, exp: now - TOLERANCE - 2 }, SECRET);
+    expect((await connectError(t.url, tok)).message).toBe('token_expired');
+    const res = await fetch(`${t.url}/v1/events?room=r&token=${tok}`);
+    expect(res.status).toBe(401);
+    expect(await res.json()).toMatchObject({ ok: false, error: { code: 'token_expired' } });
   });
 });

@@ -1,0 +1,40 @@
+import { createHash } from 'node:crypto';
+import { RoomcastError } from '../errors.js';
+
+/** How long `POST /v1/disconnect { reconnect: false }` keeps refusing a user's earlier tokens. */
+export const REVOCATION_TTL_MS = 7 * 24 * 3600 * 1000;
+
+/**
+ * A token's fingerprint for revocation lists: a revoked connection's exact token is refused even
+ * when it was issued in the same second as the revocation (`iat` counts whole seconds).
+ */
+export function tokenHash(token: string): string {
+  return createHash('sha256').update(token).digest('base64url').slice(0, 32);
+}
+
+/** What the revocation check needs of the engine (src/rooms/engine.ts). */
+interface RevocationStore {
+  isRevoked(ns: string, sub: string, iat: number | undefined, tokenHash: string): Promise<boolean>;
+}
+
+/**
+ * Throws `token_revoked` when the user's token was revoked (`POST /v1/disconnect` with
+ * `reconnect: false`). When the check cannot be made (Redis away) the token is let in and
+ * `onUnavailable` is told: connections keep working through a Redis outage, as everything else.
+ */
+export async function checkNotRevoked(
+  store: RevocationStore,
+  ns: string,
+  claims: { sub: string; iat?: number },
+  hash: string,
+  onUnavailable: (err: unknown) => void,
+): Promise<void> {
+  let revoked: boolean;
+  try {
+    revoked = await store.isRevoked(ns, claims.sub, claims.iat, hash);
+  } catch (err) {
+    onUnavailable(err);
+    return;
+  }
+  if (revoked) throw new RoomcastError('token_revoked', 'this token was revoked; ask the app for a new one');
+}

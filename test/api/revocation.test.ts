@@ -1,0 +1,95 @@
+import jwt from 'jsonwebtoken';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  closeClients,
+  connect,
+  connectError,
+  nextEvent,
+  type RunningBroker,
+  request,
+  SECRET,
+  startBroker,
+  token,
+} from '../helpers/broker.js';
+import { startCluster } from '../helpers/cluster.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { api, closeStreams, isRefusal, openSse } from './http.js';
+
+const EVERY = { subscribe: ['*'], publish: ['*'], presence: ['*'] };
+
+/** A token issued `ago` seconds before now. */
+function issuedAgo(sub: string, ago: number): string {
+  const now = Math.floor(Date.now() / 1000);
+  return jwt.sign({ sub, rooms: EVERY, iat: now - ago, exp: now + 3600 }, SECRET);
+}
+
+/**
+ * `POST /v1/disconnect { reconnect: false }` on one node (memory) and across two nodes over Redis:
+ * the user's earlier tokens are refused everywhere (`token_revoked`), a token issued later works.
+ */
+describe.each(['one node', 'two nodes over Redis'])('revocation (%s)', (mode) => {
+  let redis: TestRedis | undefined;
+  let nodes: RunningBroker[];
+  beforeAll(async () => {
+    if (mode === 'one node') nodes = [await startBroker()];
+    else {
+      redis = await startRedis();
+      nodes = await startCluster(2, redis.url);
+    }
+  });
+  afterEach(() => {
+    closeClients();
+    closeStreams();
+  });
+  afterAll(async () => {
+    await Promise.all(nodes.map((n) => n.close()));
+    await redis?.stop();
+  });
+  const last = () => nodes[nodes.length - 1]!;
+
+  it('refuses the closed connections’ tokens and earlier ones, on every node and over SSE', async () => {
+    const sub = `rev-${mode.length}-a`;
+    const live = token(sub);
+    const older = issuedAgo(sub, 10);
+    const socket = await connect(nodes[0]!.url, live);
+    const closing = nextEvent<{ code: string }>(socket, 'closing');
+    const res = await api(nodes[0]!.url, 'POST', '/v1/disconnect', { sub, reconnect: false });
+    expect(res.body).toEqual({ ok: true, disconnected: 1 });
+    expect(await closing).toMatchObject({ code: 'disconnected' });
+    for (const tok of [live, older]) {
+      for (const node of nodes) {
+        const err = await connectError(node.url, tok);
+        expect(err.message).toBe('token_revoked');
+        expect(err.data).toMatchObject({ code: 'token_revoked' });
+      }
+    }
+    const sse = await openSse(`${last().url}/v1/events?room=r&token=${live}`);
+    expect(isRefusal(sse) && sse.status).toBe(401);
+    expect(isRefusal(sse) && sse.body.error.code).toBe('token_revoked');
+    // A token the app issues after the call works (another string, even within the same second).
+    const fresh = token(sub, EVERY, { info: { name: 'again' } });
+    const again = await connect(last().url, fresh);
+    expect(await request(again, 'join', { room: 'rev:room' })).toMatchObject({ ok: true });
+  });
+
+  it('lets the user reconnect by default (reconnect: true)', async () => {
+    const sub = `rev-${mode.length}-b`;
+    const tok = token(sub);
+    await connect(nodes[0]!.url, tok);
+    const res = await api(nodes[0]!.url, 'POST', '/v1/disconnect', { sub });
+    expect(res.body).toEqual({ ok: true, disconnected: 1 });
+    const back = await connect(last().url, tok);
+    expect(back.connected).toBe(true);
+  });
+
+  it('revokes no one else', async () => {
+    await api(nodes[0]!.url, 'POST', '/v1/disconnect', { sub: `rev-${mode.length}-c`, reconnect: false });
+    expect((await connect(last().url, issuedAgo(`rev-${mode.length}-d`, 10))).connected).toBe(true);
+  });
+
+  it('refuses a reconnect that is not a boolean', async () => {
+    const res = await api(nodes[0]!.url, 'POST', '/v1/disconnect', { sub: 'x', reconnect: 'no' });
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ ok: false, error: { code: 'bad_request' } });
+  });
+});
