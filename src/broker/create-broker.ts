@@ -13,6 +13,7 @@ import type { Engine } from '../rooms/engine.js';
 import type { RoomObserver } from '../rooms/manager.js';
 import { closeConnection } from '../socket/connection.js';
 import { type NamespaceRuntime, type RoomcastServer, setupNamespace } from '../socket/namespaces.js';
+import { closeOversizedPolling } from '../socket/frames.js';
 import { registerSse } from '../sse/index.js';
 
 export interface BrokerOptions {
@@ -74,6 +75,7 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
     allowRequest: (req, done) => done(null, originAllowed(config.allowedOrigins, req.headers.origin)),
     ...(backend.adapter ? { adapter: backend.adapter as never } : {}),
   });
+  closeOversizedPolling(io);
   const namespaces = new Map<string, NamespaceRuntime>();
   for (const ns of Object.values(config.namespaces)) {
     namespaces.set(

@@ -163,4 +163,26 @@ describe('payload_too_large', () => {
       expect(await got).toMatchObject({ data: 'after' });
     },
   );
+
+  it('closes a long-polling session whose POST was over the frame limit (a client that does not drop it itself)', async () => {
+    const base = `${b.url}/socket.io/?EIO=4&transport=polling`;
+    const open = await (await fetch(base)).text();
+    const sid = (JSON.parse(open.slice(1)) as { sid: string }).sid;
+    const at = `${base}&sid=${sid}`;
+    expect(
+      (await fetch(at, { method: 'POST', body: `40${JSON.stringify({ token: token('raw') })}` })).status,
+    ).toBe(200);
+    expect(await (await fetch(at)).text()).toMatch(/^40/);
+    const big = await fetch(at, {
+      method: 'POST',
+      body: `42${JSON.stringify(['publish', { room: 'huge', event: 'e', data: 'x'.repeat(2 * 1024 * 1024) }])}`,
+    });
+    expect(big.status).toBe(413);
+    // The session is over: the next poll gets the close packet or "unknown session", not a long wait.
+    const next = await fetch(at, { signal: AbortSignal.timeout(5000) });
+    const body = await next.text();
+    expect(next.status === 400 || body.includes('1')).toBe(true);
+    const again = await fetch(at, { signal: AbortSignal.timeout(5000) });
+    expect(again.status).toBe(400);
+  });
 });

@@ -1,0 +1,40 @@
+import type { Server } from 'socket.io';
+
+interface EngineConnection {
+  id: string;
+  close(): void;
+  once(event: 'close', listener: () => void): unknown;
+}
+
+/**
+ * A frame over the frame limit ends that connection on every transport. Over WebSocket Engine.IO
+ * closes it itself; over HTTP long-polling it only answers the oversized POST with 413 and keeps
+ * the session, so a client could wait for an ack forever. Through Engine.IO's public API (its
+ * `connection` event and `io.engine.use` middleware) this closes the session of a POST that was
+ * answered 413: the client sees its connection drop, as over WebSocket.
+ *
+ * @example
+ * closeOversizedPolling(io);
+ */
+export function closeOversizedPolling(io: Server): void {
+  const open = new Map<string, EngineConnection>();
+  io.engine.on('connection', (conn: EngineConnection) => {
+    open.set(conn.id, conn);
+    conn.once('close', () => open.delete(conn.id));
+  });
+  io.engine.use(
+    (
+      req: { method?: string; url?: string },
+      res: NodeJS.EventEmitter & { statusCode: number },
+      next: () => void,
+    ) => {
+      if (req.method === 'POST') {
+        const sid = new URL(req.url ?? '/', 'http://localhost').searchParams.get('sid');
+        res.once('finish', () => {
+          if (res.statusCode === 413 && sid) open.get(sid)?.close();
+        });
+      }
+      next();
+    },
+  );
+}
