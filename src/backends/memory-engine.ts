@@ -101,7 +101,7 @@ export function createMemoryEngine(sink: DeliverySink, now: () => number = Date.
         state.history.push(
           (opts.binary ?? holdsBinary(envelope.data))
             ? { offset, ts, envelope }
-            : { offset, ts, json: JSON.stringify(envelope) },
+            : { offset, ts, json: envelopeJson(envelope, opts.dataJson) },
         );
         if (state.history.length > policy.size * 2) trim(state, policy);
       }
@@ -179,6 +179,12 @@ export function createMemoryEngine(sink: DeliverySink, now: () => number = Date.
       clearInterval(sweep);
     },
   };
+}
+
+/** The envelope as JSON; with the payload's JSON at hand, only the small fields are serialized. */
+function envelopeJson(e: Envelope, dataJson: string | undefined): string {
+  if (dataJson === undefined) return JSON.stringify(e);
+  return `{"id":${JSON.stringify(e.id)},"room":${JSON.stringify(e.room)},"event":${JSON.stringify(e.event)},"data":${dataJson},"ts":${e.ts},"from":${JSON.stringify(e.from)},"offset":${e.offset},"epoch":${JSON.stringify(e.epoch)}}`;
 }
 
 function envelopeOf(stored: Stored): Envelope {

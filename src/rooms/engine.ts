@@ -71,6 +71,8 @@ export interface DeliverySink {
 export interface PublishOpts {
   /** Whether `draft.data` holds binary parts, when the caller knows (looked up otherwise). */
   binary?: boolean;
+  /** `draft.data` as JSON, when the caller has it already (no binary parts). */
+  dataJson?: string;
   /** The publishing connection, which does not get the message (a publish without echo). */
   exceptConnId?: string;
   idempotencyKey?: string;

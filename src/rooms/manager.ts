@@ -192,6 +192,7 @@ export class RoomManager {
     };
     const published = await this.engine.publish(this.ns, draft, this.historyPolicy(name), {
       binary: payload.binary,
+      ...(payload.json === undefined ? {} : { dataJson: payload.json }),
       ...(from && !opts.echo ? { exceptConnId: from.id } : {}),
       ...(opts.idempotencyKey
         ? { idempotencyKey: opts.idempotencyKey, idempotencyWindowMs: this.idempotencyWindowMs }

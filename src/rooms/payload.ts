@@ -27,14 +27,18 @@ export function payloadSize(data: unknown): number {
 export interface PayloadInfo {
   size: number;
   binary: boolean;
+  /** The payload's JSON, when it holds no binary (history reuses it instead of serializing again). */
+  json?: string;
 }
 
 /** `payloadSize`, and whether the payload holds binary parts (checked the same way). */
 export function inspectPayload(data: unknown): PayloadInfo {
   // Most payloads hold no binary: plain JSON.stringify keeps V8's fast path, which a replacer
   // function turns off (about twice the cost, on every publish).
-  if (!scan(data, MAX_PAYLOAD_DEPTH, true))
-    return { size: Buffer.byteLength(JSON.stringify(data) ?? 'null'), binary: false };
+  if (!scan(data, MAX_PAYLOAD_DEPTH, true)) {
+    const json = JSON.stringify(data) ?? 'null';
+    return { size: Buffer.byteLength(json), binary: false, json };
+  }
   let binary = 0;
   const json = JSON.stringify(data, function (this: Record<string, unknown>, key: string, value: unknown) {
     // `this[key]` is the value before its toJSON() ran: a Buffer, not `{ type: 'Buffer', data }`.
