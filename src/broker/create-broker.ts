@@ -5,6 +5,7 @@ import { type Cluster, createCluster } from '../backends/index.js';
 import type { Config } from '../config.js';
 import { registerDemo } from '../http/demo.js';
 import { registerApi } from '../http/index.js';
+import { originPolicy, socketIoOrigins } from '../http/origins.js';
 import { createHttp } from '../http/server.js';
 import { createLogger, type Logger } from '../logger.js';
 import type { Engine } from '../rooms/engine.js';
@@ -60,11 +61,8 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
   const io: RoomcastServer = new Server(http.server, {
     // Room names and payloads are checked by roomcast; this is only the outer bound of one frame.
     maxHttpBufferSize: Math.max(1_048_576, maxPayload * 2 + 65_536),
-    cors: {
-      origin: config.allowedOrigins.includes('*') ? true : [...config.allowedOrigins],
-      credentials: true,
-    },
-    allowRequest: (req, done) => done(null, originAllowed(config.allowedOrigins, req.headers.origin)),
+    // The one origin policy of the port (src/http/origins.ts), as Socket.IO's cors and allowRequest.
+    ...socketIoOrigins(originPolicy(config.allowedOrigins)),
     ...(cluster.adapter ? { adapter: cluster.adapter as never } : {}),
   });
   const namespaces = new Map<string, NamespaceRuntime>();
@@ -129,11 +127,6 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
       return { host: addr.address, port: addr.port, url: `http://${shown}:${addr.port}` };
     },
   };
-}
-
-function originAllowed(allowed: readonly string[], origin: string | undefined): boolean {
-  // Non-browser clients send no Origin; CORS does not apply to them.
-  return allowed.includes('*') || origin === undefined || allowed.includes(origin);
 }
 
 function waitFor(done: () => boolean, ms: number): Promise<void> {
