@@ -1,4 +1,4 @@
-import type { Config } from '../config.js';
+import { type Config, clustered } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Engine } from '../rooms/engine.js';
 import { createMemoryEngine } from './memory-engine.js';
@@ -18,7 +18,7 @@ export interface Cluster {
 }
 
 export async function createCluster(config: Config, log: Logger): Promise<Cluster> {
-  if (!config.redis.url) {
+  if (!clustered(config)) {
     const engine = createMemoryEngine();
     return { engine, isReady: () => true, close: () => engine.close() };
   }
