@@ -71,11 +71,19 @@ async function serve(): Promise<number> {
   // A broker holds thousands of connections: a stray rejection (a library's promise nobody
   // awaited, e.g. a Redis call during an outage) is logged as a bug, not a reason to drop them all.
   process.on('unhandledRejection', (err) => broker.log.error({ err }, 'unhandled promise rejection'));
-  const { url } = await broker.listen().catch(async (err: unknown) => {
+  const listening = await broker.listen().catch(async (err: unknown) => {
     await broker.close().catch(() => undefined);
     throw listenError(err, cfg);
   });
-  broker.log.info({ url, cluster: cfg.redis.target?.kind ?? 'memory' }, 'roomcast listening');
+  const { url, metrics } = listening;
+  broker.log.info(
+    {
+      url,
+      metrics: metrics ? `${metrics.url}/metrics` : `${url}/metrics`,
+      cluster: cfg.redis.target?.kind ?? 'memory',
+    },
+    'roomcast listening',
+  );
   if (!cfg.production) printDevBanner(cfg, url);
   let stopping = false;
   const stop = (signal: string) => {
@@ -97,9 +105,11 @@ async function serve(): Promise<number> {
 
 /** A port or host that cannot be listened on is the operator's setting: one line, exit 78. */
 function listenError(err: unknown, cfg: Config): unknown {
-  const code = (err as NodeJS.ErrnoException).code;
-  const why = `cannot listen on ${cfg.host}:${cfg.port} (${code})`;
-  if (code === 'EADDRINUSE' || code === 'EACCES') return new ConfigError('PORT', why);
+  const { code, port } = err as NodeJS.ErrnoException & { port?: number };
+  const metrics = port !== undefined && port !== cfg.port && port === cfg.metrics.port;
+  const why = `cannot listen on ${cfg.host}:${metrics ? port : cfg.port} (${code})`;
+  if (code === 'EADDRINUSE' || code === 'EACCES')
+    return new ConfigError(metrics ? 'ROOMCAST_METRICS_PORT (config metrics.port)' : 'PORT', why);
   if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN')
     return new ConfigError('HOST', why);
   return err;

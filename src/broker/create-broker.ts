@@ -5,6 +5,7 @@ import { type Cluster, createCluster } from '../backends/index.js';
 import type { Config } from '../config.js';
 import { registerDemo } from '../http/demo.js';
 import { registerApi } from '../http/index.js';
+import { createMetricsHttp } from '../http/metrics.js';
 import { originPolicy, socketIoOrigins } from '../http/origins.js';
 import { createHttp } from '../http/server.js';
 import { createLogger, type Logger } from '../logger.js';
@@ -27,8 +28,16 @@ export interface Broker {
   readonly cluster: Cluster;
   readonly namespaces: ReadonlyMap<string, NamespaceRuntime>;
   readonly log: Logger;
-  /** Starts listening on `config.host:config.port` (port 0 picks a free one). */
-  listen(): Promise<{ host: string; port: number; url: string }>;
+  /**
+   * Starts listening on `config.host:config.port` (port 0 picks a free one), and on
+   * `config.metrics.port` when set (`metrics` says where; null when /metrics is on the main port).
+   */
+  listen(): Promise<{
+    host: string;
+    port: number;
+    url: string;
+    metrics: { host: string; port: number; url: string } | null;
+  }>;
   /** True while listening, not shutting down, and (in cluster mode) Redis is reachable. */
   isReady(): boolean;
   /** Runs `hook` at shutdown, after clients are told and before the engine closes (SSE streams). */
@@ -79,9 +88,12 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
     if (rt?.rooms.presenceOn(room)) rt.transport.presence({ room, action, member });
   });
 
+  // `metrics.port`: /metrics on a server of its own, started and closed with the broker.
+  const metricsHttp = config.metrics.port === null ? null : createMetricsHttp(log);
   registerApi({
     config,
     http,
+    metricsHttp,
     cluster,
     namespaces,
     log,
@@ -103,6 +115,7 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
     await waitFor(() => io.engine.clientsCount === 0, config.shutdownGraceMs);
     await io.close();
     await http.close().catch((err: unknown) => log.warn({ err }, 'http close'));
+    await metricsHttp?.close().catch((err: unknown) => log.warn({ err }, 'metrics http close'));
     await cluster.close();
     state = 'closed';
   }
@@ -120,13 +133,21 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
     close,
     async listen() {
       await http.listen({ host: config.host, port: config.port });
+      // A failure here leaves the main port open: the caller closes the broker (as main does).
+      if (metricsHttp && config.metrics.port !== null)
+        await metricsHttp.listen({ host: config.host, port: config.metrics.port });
       state = 'listening';
-      const addr = http.server.address() as AddressInfo;
-      const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-      const shown = addr.address === '0.0.0.0' || addr.address === '::' ? 'localhost' : host;
-      return { host: addr.address, port: addr.port, url: `http://${shown}:${addr.port}` };
+      const main = urlOf(http.server.address() as AddressInfo);
+      const metrics = metricsHttp ? urlOf(metricsHttp.server.address() as AddressInfo) : null;
+      return { ...main, metrics };
     },
   };
+}
+
+function urlOf(addr: AddressInfo): { host: string; port: number; url: string } {
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  const shown = addr.address === '0.0.0.0' || addr.address === '::' ? 'localhost' : host;
+  return { host: addr.address, port: addr.port, url: `http://${shown}:${addr.port}` };
 }
 
 function waitFor(done: () => boolean, ms: number): Promise<void> {

@@ -1,7 +1,7 @@
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Cluster } from '../backends/index.js';
-import type { Config } from '../config.js';
+import { type Config, clustered } from '../config.js';
 import { RoomcastError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { RoomObserver } from '../rooms/manager.js';
@@ -12,7 +12,7 @@ import { createApiKeyring } from './api-keys.js';
 import { tapBroadcasts } from './broadcast-tap.js';
 import { createDisconnector } from './disconnect.js';
 import { installErrorHandlers } from './errors.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, registerMetricsRoute } from './metrics.js';
 import { createOpenApiDocument } from './openapi.js';
 import { callerOf, registerRoutes } from './routes.js';
 import { createApiSchemas } from './schemas.js';
@@ -21,6 +21,8 @@ import { createApiSchemas } from './schemas.js';
 export interface ApiHost {
   readonly config: Config;
   readonly http: FastifyInstance;
+  /** The server of `metrics.port`, when set: `/metrics` goes there instead of `http`. */
+  readonly metricsHttp?: FastifyInstance | null;
   readonly cluster: Cluster;
   readonly namespaces: ReadonlyMap<string, NamespaceRuntime>;
   readonly log: Logger;
@@ -49,7 +51,7 @@ export function registerApi(host: ApiHost): void {
   const hub = createSseHub();
   const metrics = createMetrics({
     redisReady: () => cluster.isReady(),
-    clustered: Boolean(config.redis.url),
+    clustered: clustered(config),
   });
   chainObserver(host.observer, metrics.observer);
 
@@ -76,7 +78,7 @@ export function registerApi(host: ApiHost): void {
   http.addHook('onResponse', async (req: FastifyRequest, reply: FastifyReply) => {
     metrics.apiRequest(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode);
   });
-  http.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.text()));
+  registerMetricsRoute(host.metricsHttp ?? http, metrics, config.metrics.token);
   const openapi = createOpenApiDocument(schemas);
   http.get('/v1/openapi.json', async () => openapi);
 

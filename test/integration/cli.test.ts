@@ -11,7 +11,7 @@ import {
   SECRET,
   startBroker,
 } from '../helpers/broker.js';
-import { assertBuilt, runCli } from '../helpers/process.js';
+import { assertBuilt, runCli, startServer } from '../helpers/process.js';
 import { tempFile } from '../helpers/tmp.js';
 
 const KEYS = { ROOMCAST_JWT_SECRET: SECRET, ROOMCAST_API_KEYS: API_KEY };
@@ -265,5 +265,27 @@ describe('roomcast check-config and config errors', () => {
       '--sub',
       'a',
     ]);
+  });
+});
+
+describe('roomcast serve with ROOMCAST_METRICS_PORT and ROOMCAST_METRICS_TOKEN', () => {
+  it('serves /metrics on the metrics port with the token, logs where, and stops it on SIGTERM', async () => {
+    const token = 'metrics-token-0123456789';
+    const server = await startServer({ ...KEYS, ROOMCAST_METRICS_PORT: '0', ROOMCAST_METRICS_TOKEN: token });
+    try {
+      const line = server
+        .output()
+        .split('\n')
+        .find((l) => l.includes('"roomcast listening"'));
+      const metricsUrl = (JSON.parse(line!) as { metrics: string }).metrics;
+      expect(metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+      expect(metricsUrl.startsWith(server.url)).toBe(false);
+      expect((await fetch(metricsUrl)).status).toBe(401);
+      expect((await fetch(metricsUrl, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+      expect((await fetch(`${server.url}/metrics`)).status).toBe(404);
+    } finally {
+      server.child.kill('SIGTERM');
+    }
+    expect((await server.exited).code).toBe(0);
   });
 });
