@@ -2,7 +2,7 @@
 #
 #   docker build -t roomcast .
 #   docker run -p 3000:3000 -e NODE_ENV=production \
-#     -e ROOMCAST_JWT_SECRET=... -e ROOMCAST_API_KEYS=... roomcast
+#     -e ROOMCAST_JWT_SECRET=... -e ROOMCAST_API_KEYS=... -e ROOMCAST_ALLOWED_ORIGINS=https://app.example.com roomcast
 #
 # Proven by `npm run test:container` (build, run, /healthz, a real client, SIGTERM drain).
 

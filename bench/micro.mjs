@@ -13,9 +13,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Server } from 'socket.io';
 import { Encoder } from 'socket.io-parser';
-import { parsePayload, publishSchema } from '../dist/socket/schemas.js';
 import { createBroker, loadConfig } from '../dist/index.js';
 import { bindHandlers } from '../dist/socket/connection.js';
+import { parsePayload, publishSchema } from '../dist/socket/schemas.js';
 
 const { values } = parseArgs({ options: { n: { type: 'string', default: '200000' } } });
 const N = Number(values.n);

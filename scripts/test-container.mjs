@@ -145,6 +145,8 @@ async function checkDrainWithVanishedClient() {
     `ROOMCAST_JWT_SECRET=${SECRET}`,
     '-e',
     `ROOMCAST_API_KEYS=${API_KEY}`,
+    '-e',
+    'ROOMCAST_ALLOWED_ORIGINS=https://app.example.com',
   ];
   const run = podman([
     'run',

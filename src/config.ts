@@ -4,6 +4,9 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { inferAlgorithms, JWT_ALGORITHMS, type JwtAlgorithm, parsePublicKey } from './auth/keys.js';
+import { envOverrides } from './config-env.js';
+import { ConfigError } from './config-error.js';
+import { type RawRedisConfig, type RedisTarget, redisSchema, redisTarget } from './config-redis.js';
 import { compilePattern } from './rooms/patterns.js';
 
 /**
@@ -12,17 +15,14 @@ import { compilePattern } from './rooms/patterns.js';
  * `ConfigError` whose message names the field (the CLI turns it into exit code 78).
  */
 
-export class ConfigError extends Error {
-  constructor(
-    readonly field: string,
-    detail: string,
-  ) {
-    super(`${field}: ${detail}`);
-    this.name = 'ConfigError';
-  }
-}
-
+export { ConfigError } from './config-error.js';
+export type { HostPort, RedisTarget } from './config-redis.js';
 export type { JwtAlgorithm };
+
+/** Shortest HS secret accepted in production (RFC 7518 3.2: at least the hash size of HS256). */
+export const MIN_SECRET_BYTES = 32;
+export const MIN_API_KEY_LENGTH = 8;
+export const MIN_METRICS_TOKEN_LENGTH = 16;
 
 const pattern = z.string().min(1).max(400).refine(isValidPattern, 'not a valid room pattern');
 const patterns = z.array(pattern).max(1000);
@@ -55,7 +55,9 @@ const namespaceSchema = z
       })
       .strict()
       .prefault({}),
-    apiKeys: z.array(z.string().min(8, 'an API key needs at least 8 characters')).default([]),
+    apiKeys: z
+      .array(z.string().min(MIN_API_KEY_LENGTH, `an API key needs at least ${MIN_API_KEY_LENGTH} characters`))
+      .default([]),
     rules: rightsSchema.prefault({}),
     limits: z
       .object({
@@ -64,6 +66,8 @@ const namespaceSchema = z
         roomNameLength: positiveInt.max(200).default(200),
         eventsPerSecond: positiveInt.max(1_000_000).default(100),
         historyLimit: positiveInt.max(100_000).default(1000),
+        /** Connections of one `sub` in this namespace (cluster-wide in cluster mode); null: no limit. */
+        connectionsPerUser: positiveInt.max(1_000_000).nullable().default(null),
       })
       .strict()
       .prefault({}),
@@ -74,27 +78,59 @@ const namespaceSchema = z
   })
   .strict();
 
+/** A browser origin as browsers send it: lower-case `scheme://host[:port]`, no path, no slash. */
+const ORIGIN = /^[a-z][a-z0-9+.-]*:\/\/(\[[0-9a-f:.]+\]|[a-z0-9._~%-]+)(:\d{1,5})?$/;
+const origin = z
+  .string()
+  .refine(
+    (o) => o === '*' || ORIGIN.test(o),
+    'an origin is "*" or scheme://host[:port] in lower case, without a path or a trailing slash',
+  );
+
 const configSchema = z
   .object({
-    host: z.string().min(1).default('0.0.0.0'),
+    /** null: 127.0.0.1 in development, 0.0.0.0 in production. */
+    host: z.string().min(1).nullable().default(null),
     port: z.number().int().min(0).max(65535).default(3000),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    allowedOrigins: z.array(z.string().min(1)).default(['*']),
+    /** null: `["*"]` in development, a config error in production. */
+    allowedOrigins: z
+      .array(origin)
+      .min(1, 'give at least one origin, or ["*"]')
+      .refine((list) => !list.includes('*') || list.length === 1, '"*" cannot be combined with origins')
+      .nullable()
+      .default(null),
     shutdownGraceMs: ms.default(5_000),
     tokenExpiryLeadMs: ms.default(60_000),
     demo: z.boolean().default(true),
-    redis: z
+    redis: redisSchema.prefault({}),
+    limits: z
       .object({
-        url: z
+        /** Connections on this node (all namespaces and transports); null: no limit. */
+        maxConnections: positiveInt.max(10_000_000).nullable().default(null),
+        /** Unsent bytes one connection may hold before it is closed (`slow_consumer`). */
+        sendQueueBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(1024 * 1024 * 1024)
+          .default(1_048_576),
+      })
+      .strict()
+      .prefault({}),
+    metrics: z
+      .object({
+        /** When set, `/metrics` requires `Authorization: Bearer <token>`. */
+        token: z
           .string()
-          .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
+          .min(
+            MIN_METRICS_TOKEN_LENGTH,
+            `a metrics token needs at least ${MIN_METRICS_TOKEN_LENGTH} characters`,
+          )
           .nullable()
           .default(null),
-        mode: z.enum(['sharded', 'classic']).default('sharded'),
-        keyPrefix: z.string().min(1).max(100).default('roomcast'),
-        presenceTtlMs: ms.min(1000).default(15_000),
-        heartbeatMs: ms.min(100).default(5_000),
-        requestTimeoutMs: ms.min(100).max(10_000).default(2_500),
+        /** When set, `/metrics` is served on this port (0: any free one) and not on `port`. */
+        port: z.number().int().min(0).max(65535).nullable().default(null),
       })
       .strict()
       .prefault({}),
@@ -120,7 +156,12 @@ const configSchema = z
       .record(z.string().regex(/^\/[A-Za-z0-9_\-/.]{0,100}$/, 'a namespace starts with "/"'), namespaceSchema)
       .default({}),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    const metricsPort = c.metrics?.port;
+    if (typeof metricsPort === 'number' && metricsPort !== 0 && metricsPort === c.port)
+      ctx.addIssue({ code: 'custom', path: ['metrics', 'port'], message: 'must differ from port' });
+  });
 
 type RawConfig = z.output<typeof configSchema>;
 type RawNamespace = z.output<typeof namespaceSchema>;
@@ -130,11 +171,29 @@ export interface NamespaceConfig extends Omit<RawNamespace, 'jwt'> {
   jwt: Omit<RawNamespace['jwt'], 'algorithms'> & { algorithms: JwtAlgorithm[] };
 }
 
-export interface Config extends Omit<RawConfig, 'namespaces'> {
+export interface Config extends Omit<RawConfig, 'namespaces' | 'host' | 'allowedOrigins' | 'redis'> {
   production: boolean;
+  /** `host` as set, else 127.0.0.1 in development and 0.0.0.0 in production. */
+  host: string;
+  /** As set; unset is `["*"]` in development (and a config error in production). */
+  allowedOrigins: string[];
+  redis: RawRedisConfig & {
+    /** Where Redis is, derived from `url` / `sentinels` / `cluster`; null: one node in memory. */
+    target: RedisTarget | null;
+  };
   namespaces: Record<string, NamespaceConfig>;
   /** Keys made up at start in development, so `main` can print them. Empty in production. */
   generated: { jwtSecret?: string; apiKey?: string };
+}
+
+/**
+ * True when the broker runs as one node of a cluster over Redis (any Redis mode).
+ *
+ * @example
+ * const engine = clustered(config) ? await redisEngine(config) : createMemoryEngine();
+ */
+export function clustered(config: Pick<Config, 'redis'>): boolean {
+  return config.redis.target !== null;
 }
 
 /** Reads, merges, validates and freezes the configuration. */
@@ -145,31 +204,62 @@ export function loadConfig(env: NodeJS.ProcessEnv = {}): Config {
     // Check the files alone first: an env var must not hide a bad value (`"namespaces": []`).
     validate(merged);
   }
-  const raw = validate(deepMerge(merged, envOverrides(env)));
+  const overrides = envOverrides(env);
+  const raw = validate(deepMerge(merged, overrides.values), overrides.names);
   const production = env.NODE_ENV === 'production';
   const generated: Config['generated'] = {};
   const namespaces: Record<string, NamespaceConfig> = {};
   if (!raw.namespaces['/']) raw.namespaces['/'] = namespaceSchema.parse({});
   for (const [name, ns] of Object.entries(raw.namespaces)) {
-    namespaces[name] = finishNamespace(name, ns, production, generated);
+    const secretVar = name === '/' && env.ROOMCAST_JWT_SECRET ? 'ROOMCAST_JWT_SECRET' : undefined;
+    namespaces[name] = finishNamespace(name, ns, { production, generated, secretVar });
   }
-  return deepFreeze({ ...raw, production, namespaces, generated });
+  if (production && raw.allowedOrigins === null)
+    throw new ConfigError(
+      'config allowedOrigins',
+      'required in production: set ROOMCAST_ALLOWED_ORIGINS (comma list, e.g. https://app.example.com), or ["*"] to allow every origin',
+    );
+  return deepFreeze({
+    ...raw,
+    production,
+    host: raw.host ?? (production ? '0.0.0.0' : '127.0.0.1'),
+    allowedOrigins: raw.allowedOrigins ?? ['*'],
+    redis: { ...raw.redis, target: redisTarget(raw.redis) },
+    namespaces,
+    generated,
+  });
 }
 
-function validate(merged: Record<string, unknown>): RawConfig {
+/**
+ * Every setting with its default, as `config/default.json` holds it (a test keeps the two equal).
+ *
+ * @example
+ * writeFileSync('config/default.json', JSON.stringify(configDefaults(), null, 2));
+ */
+export function configDefaults(): Record<string, unknown> {
+  const defaults = configSchema.parse({});
+  return { ...defaults, namespaces: { '/': namespaceSchema.parse({}) } };
+}
+
+/** Validates; an error names the field and, when an env var set it, the env var. */
+function validate(merged: Record<string, unknown>, envNames = new Map<string, string>()): RawConfig {
   const parsed = configSchema.safeParse(merged);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
-  const field = issue.path.length ? issue.path.join('.') : '(root)';
-  throw new ConfigError(`config ${field}`, issue.message);
+  const path = issue.path.length ? issue.path.join('.') : '(root)';
+  const fromEnv = [...envNames].find(([prefix]) => path === prefix || path.startsWith(`${prefix}.`));
+  throw new ConfigError(fromEnv ? `${fromEnv[1]} (config ${path})` : `config ${path}`, issue.message);
 }
 
-function finishNamespace(
-  name: string,
-  ns: RawNamespace,
-  production: boolean,
-  generated: Config['generated'],
-): NamespaceConfig {
+interface FinishContext {
+  production: boolean;
+  generated: Config['generated'];
+  /** The env var the namespace's secret came from, for messages. */
+  secretVar: string | undefined;
+}
+
+function finishNamespace(name: string, ns: RawNamespace, ctx: FinishContext): NamespaceConfig {
+  const { production, generated } = ctx;
   const field = `config namespaces.${name}`;
   const jwt = { ...ns.jwt };
   ns.jwt.publicKeys.forEach((pem, i) => {
@@ -192,6 +282,8 @@ function finishNamespace(
     if (!symmetric && jwt.publicKeys.length === 0)
       throw new ConfigError(`${field}.jwt.algorithms`, `${alg} needs a public key (ROOMCAST_JWT_PUBLIC_KEY)`);
   }
+  if (production && algorithms.some((alg) => alg.startsWith('HS')))
+    checkSecretLengths(field, jwt.secrets, ctx);
   let apiKeys = ns.apiKeys;
   if (apiKeys.length === 0 && name === '/') {
     if (production)
@@ -202,43 +294,22 @@ function finishNamespace(
   return { ...ns, name, jwt: { ...jwt, algorithms }, apiKeys };
 }
 
+/** A short HS secret can be brute-forced from one token; production refuses it. */
+function checkSecretLengths(field: string, secrets: readonly string[], ctx: FinishContext): void {
+  secrets.forEach((secret, i) => {
+    const bytes = Buffer.byteLength(secret, 'utf8');
+    if (bytes >= MIN_SECRET_BYTES) return;
+    throw new ConfigError(
+      ctx.secretVar ?? `${field}.jwt.secrets.${i}`,
+      `an HS secret needs at least ${MIN_SECRET_BYTES} bytes in production, this one has ${bytes} (make one with: openssl rand -base64 32)`,
+    );
+  });
+}
+
 function missingKeyMessage(ns: string): string {
   return ns === '/'
     ? 'no JWT key: set ROOMCAST_JWT_SECRET or ROOMCAST_JWT_PUBLIC_KEY'
     : 'no JWT key: set jwt.secrets or jwt.publicKeys in the config file';
-}
-
-/** The env vars of contract section 1, as a partial config object. */
-function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  const root: Record<string, unknown> = {};
-  const jwt: Record<string, unknown> = {};
-  if (env.HOST !== undefined) out.host = env.HOST;
-  if (env.PORT !== undefined) out.port = envInt('PORT', env.PORT);
-  if (env.ROOMCAST_LOG_LEVEL !== undefined) out.logLevel = env.ROOMCAST_LOG_LEVEL;
-  if (env.ROOMCAST_ALLOWED_ORIGINS !== undefined) out.allowedOrigins = list(env.ROOMCAST_ALLOWED_ORIGINS);
-  if (env.ROOMCAST_REDIS_URL) out.redis = { url: env.ROOMCAST_REDIS_URL };
-  if (env.ROOMCAST_JWT_SECRET) jwt.secrets = [env.ROOMCAST_JWT_SECRET];
-  if (env.ROOMCAST_JWT_PUBLIC_KEY) jwt.publicKeys = [env.ROOMCAST_JWT_PUBLIC_KEY.replace(/\\n/g, '\n')];
-  if (env.ROOMCAST_JWT_ALGORITHMS) jwt.algorithms = list(env.ROOMCAST_JWT_ALGORITHMS);
-  if (env.ROOMCAST_JWT_ISSUER) jwt.issuer = env.ROOMCAST_JWT_ISSUER;
-  if (env.ROOMCAST_JWT_AUDIENCE) jwt.audience = env.ROOMCAST_JWT_AUDIENCE;
-  if (env.ROOMCAST_API_KEYS !== undefined) root.apiKeys = list(env.ROOMCAST_API_KEYS);
-  if (Object.keys(jwt).length) root.jwt = jwt;
-  if (Object.keys(root).length) out.namespaces = { '/': root };
-  return out;
-}
-
-function envInt(name: string, value: string): number {
-  if (!/^\d{1,5}$/.test(value.trim())) throw new ConfigError(name, `must be a whole number, got "${value}"`);
-  return Number(value);
-}
-
-function list(value: string): string[] {
-  return value
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
 }
 
 function isValidPattern(p: string): boolean {

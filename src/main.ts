@@ -10,36 +10,55 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { mintToken, parseTtl } from './auth/mint.js';
 import { createBroker } from './broker/create-broker.js';
-import { type Config, ConfigError, loadConfig } from './config.js';
+import { type Config, ConfigError, clustered, loadConfig } from './config.js';
 
 const EX_USAGE = 64;
 const EX_CONFIG = 78;
 
-const USAGE = `usage: roomcast [serve | token | check-config | help]
-  serve                 run the broker (default); configured by config/default.json, ROOMCAST_CONFIG and env vars
-  token --sub ID [--subscribe P]... [--publish P]... [--presence P]... [--ttl 1h] [--info JSON]
+/** Usage of each command; `roomcast <command> --help` prints its own, `roomcast help` all of them. */
+const COMMANDS = {
+  serve: `  serve                 run the broker (default); configured by config/default.json, ROOMCAST_CONFIG and env vars`,
+  token: `  token --sub ID [--subscribe P]... [--publish P]... [--presence P]... [--ttl 1h] [--info JSON]
         [--namespace /] [--private-key file.pem]
-                        mint a user token with the configured key
-  check-config          validate the configuration and print a summary`;
+                        mint a user token with the namespace's secret (ROOMCAST_JWT_SECRET), or with
+                        --private-key for RS*/ES*/PS*; exit 78 when there is no key to sign with`,
+  'check-config': `  check-config          validate the configuration and print a summary (exit 78 when bad)`,
+  help: `  help                  this text (also: roomcast <command> --help)`,
+} as const;
+type Command = keyof typeof COMMANDS;
+
+const USAGE = `usage: roomcast [serve | token | check-config | help]\n${Object.values(COMMANDS).join('\n')}`;
 
 async function main(argv: string[]): Promise<number> {
   const [command = 'serve', ...args] = argv;
-  switch (command) {
+  if (command === 'help' || command === '--help' || command === '-h') return help(USAGE);
+  if (!(command in COMMANDS)) {
+    console.error(`roomcast: unknown command "${command}"\n${USAGE}`);
+    return EX_USAGE;
+  }
+  if (args.includes('--help') || args.includes('-h'))
+    return help(`usage: roomcast ${command}\n${COMMANDS[command as Command]}`);
+  switch (command as Command) {
     case 'serve':
+      noArguments('serve', args);
       return serve();
     case 'token':
       return token(args);
     case 'check-config':
+      noArguments('check-config', args);
       return checkConfig();
-    case 'help':
-    case '--help':
-    case '-h':
-      console.log(USAGE);
-      return 0;
     default:
-      console.error(`roomcast: unknown command "${command}"\n${USAGE}`);
-      return EX_USAGE;
+      return help(USAGE);
   }
+}
+
+function help(text: string): number {
+  console.log(text);
+  return 0;
+}
+
+function noArguments(command: string, args: string[]): void {
+  if (args.length) throw new UsageError(`${command}: takes no arguments (got ${args.join(' ')})`);
 }
 
 function config(): Config {
@@ -52,11 +71,19 @@ async function serve(): Promise<number> {
   // A broker holds thousands of connections: a stray rejection (a library's promise nobody
   // awaited, e.g. a Redis call during an outage) is logged as a bug, not a reason to drop them all.
   process.on('unhandledRejection', (err) => broker.log.error({ err }, 'unhandled promise rejection'));
-  const { url } = await broker.listen().catch(async (err: unknown) => {
+  const listening = await broker.listen().catch(async (err: unknown) => {
     await broker.close().catch(() => undefined);
     throw listenError(err, cfg);
   });
-  broker.log.info({ url, cluster: cfg.redis.url ? 'redis' : 'memory' }, 'roomcast listening');
+  const { url, metrics } = listening;
+  broker.log.info(
+    {
+      url,
+      metrics: metrics ? `${metrics.url}/metrics` : `${url}/metrics`,
+      cluster: cfg.redis.target?.kind ?? 'memory',
+    },
+    'roomcast listening',
+  );
   if (!cfg.production) printDevBanner(cfg, url);
   let stopping = false;
   const stop = (signal: string) => {
@@ -78,9 +105,11 @@ async function serve(): Promise<number> {
 
 /** A port or host that cannot be listened on is the operator's setting: one line, exit 78. */
 function listenError(err: unknown, cfg: Config): unknown {
-  const code = (err as NodeJS.ErrnoException).code;
-  const why = `cannot listen on ${cfg.host}:${cfg.port} (${code})`;
-  if (code === 'EADDRINUSE' || code === 'EACCES') return new ConfigError('PORT', why);
+  const { code, port } = err as NodeJS.ErrnoException & { port?: number };
+  const metrics = port !== undefined && port !== cfg.port && port === cfg.metrics.port;
+  const why = `cannot listen on ${cfg.host}:${metrics ? port : cfg.port} (${code})`;
+  if (code === 'EADDRINUSE' || code === 'EACCES')
+    return new ConfigError(metrics ? 'ROOMCAST_METRICS_PORT (config metrics.port)' : 'PORT', why);
   if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN')
     return new ConfigError('HOST', why);
   return err;
@@ -143,9 +172,15 @@ function token(args: string[]): number {
   const cfg = config();
   const ns = cfg.namespaces[values.namespace];
   if (!ns) throw new UsageError(`token: no namespace "${values.namespace}" in the config`);
-  if (cfg.generated.jwtSecret && !values['private-key']) {
-    console.error(
-      'roomcast: warning: no ROOMCAST_JWT_SECRET is set; this token is signed with a one-off key',
+  if (
+    !values['private-key'] &&
+    ns.jwt.secrets[0] !== undefined &&
+    ns.jwt.secrets[0] === cfg.generated.jwtSecret
+  ) {
+    // A key made up for this run signs a token no broker accepts: a configuration problem (78).
+    throw new ConfigError(
+      ns.name === '/' ? 'ROOMCAST_JWT_SECRET' : `config namespaces.${ns.name}.jwt.secrets`,
+      `no JWT key to sign with for namespace "${ns.name}": set ${ns.name === '/' ? "ROOMCAST_JWT_SECRET to the broker's secret" : 'jwt.secrets in the config file'}, or pass --private-key key.pem`,
     );
   }
   let info: unknown;
@@ -192,7 +227,7 @@ function checkConfig(): number {
   const cfg = config();
   console.log(
     `config ok: ${Object.keys(cfg.namespaces).length} namespace(s) [${Object.keys(cfg.namespaces).join(', ')}], ` +
-      `${cfg.redis.url ? `cluster over Redis (${cfg.redis.mode})` : 'one node in memory'}, ` +
+      `${clustered(cfg) ? `cluster over Redis (${cfg.redis.target?.kind}, ${cfg.redis.mode})` : 'one node in memory'}, ` +
       `${cfg.production ? 'production' : 'development'}`,
   );
   return 0;

@@ -146,6 +146,7 @@ async function startNodes(redisUrl) {
       ROOMCAST_REDIS_URL: redisUrl,
       ROOMCAST_JWT_SECRET: SECRET,
       ROOMCAST_API_KEYS: API_KEY,
+      ROOMCAST_ALLOWED_ORIGINS: 'https://app.example.com',
     };
     const args = Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
     const run = podman([

@@ -58,7 +58,7 @@ export function buildAndRun(contextDir, hostPort) {
       PROBE_PATH: '/healthz',
       HOST_PORT: String(hostPort),
       TIMEOUT: '60',
-      RUN_ARGS: `${HARDENING.join(' ')} -e NODE_ENV=production -e ROOMCAST_JWT_SECRET=${SECRET} -e ROOMCAST_API_KEYS=${API_KEY}`,
+      RUN_ARGS: `${HARDENING.join(' ')} -e NODE_ENV=production -e ROOMCAST_JWT_SECRET=${SECRET} -e ROOMCAST_API_KEYS=${API_KEY} -e ROOMCAST_ALLOWED_ORIGINS=https://app.example.com`,
     };
     const child = spawn(join(TOOLS, 'build-and-run.sh'), [contextDir, BASE], { env });
     let out = '';

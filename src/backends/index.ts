@@ -1,4 +1,4 @@
-import type { Config } from '../config.js';
+import { type Config, clustered } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { DeliverySink, Engine } from '../rooms/engine.js';
 import { createMemoryEngine } from './memory-engine.js';
@@ -22,7 +22,7 @@ export interface Backend {
  * const backend = await createBackend(config, log, hub);
  */
 export async function createBackend(config: Config, log: Logger, sink: DeliverySink): Promise<Backend> {
-  if (!config.redis.url) {
+  if (!clustered(config)) {
     const engine = createMemoryEngine(sink);
     return { engine, close: () => engine.close() };
   }

@@ -5,6 +5,8 @@ import { type Backend, createBackend } from '../backends/index.js';
 import type { Config } from '../config.js';
 import { registerDemo } from '../http/demo.js';
 import { registerApi } from '../http/index.js';
+import { createMetricsHttp } from '../http/metrics.js';
+import { originPolicy, socketIoOrigins } from '../http/origins.js';
 import { createApiSchemas } from '../http/schemas.js';
 import { createHttp } from '../http/server.js';
 import { Hub } from '../hub/hub.js';
@@ -12,8 +14,8 @@ import { createLogger, type Logger } from '../logger.js';
 import type { Engine } from '../rooms/engine.js';
 import type { RoomObserver } from '../rooms/manager.js';
 import { closeConnection } from '../socket/connection.js';
-import { type NamespaceRuntime, type RoomcastServer, setupNamespace } from '../socket/namespaces.js';
 import { closeOversizedPolling } from '../socket/frames.js';
+import { type NamespaceRuntime, type RoomcastServer, setupNamespace } from '../socket/namespaces.js';
 import { registerSse } from '../sse/index.js';
 
 export interface BrokerOptions {
@@ -32,8 +34,16 @@ export interface Broker {
   readonly hub: Hub;
   readonly namespaces: ReadonlyMap<string, NamespaceRuntime>;
   readonly log: Logger;
-  /** Starts listening on `config.host:config.port` (port 0 picks a free one). */
-  listen(): Promise<{ host: string; port: number; url: string }>;
+  /**
+   * Starts listening on `config.host:config.port` (port 0 picks a free one), and on
+   * `config.metrics.port` when set (`metrics` says where; null when /metrics is on the main port).
+   */
+  listen(): Promise<{
+    host: string;
+    port: number;
+    url: string;
+    metrics: { host: string; port: number; url: string } | null;
+  }>;
   /** True while listening, not shutting down, and (in cluster mode) Redis is reachable. */
   isReady(): boolean;
   /** Runs `hook` at shutdown, after clients are told and before the engine closes (SSE streams). */
@@ -68,11 +78,8 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
   const io: RoomcastServer = new Server(http.server, {
     // Room names and payloads are checked by roomcast; this is only the outer bound of one frame.
     maxHttpBufferSize: Math.max(1_048_576, maxPayload * 2 + 65_536),
-    cors: {
-      origin: config.allowedOrigins.includes('*') ? true : [...config.allowedOrigins],
-      credentials: true,
-    },
-    allowRequest: (req, done) => done(null, originAllowed(config.allowedOrigins, req.headers.origin)),
+    // The one origin policy of the port (src/http/origins.ts), as Socket.IO's cors and allowRequest.
+    ...socketIoOrigins(originPolicy(config.allowedOrigins)),
     ...(backend.adapter ? { adapter: backend.adapter as never } : {}),
   });
   closeOversizedPolling(io);
@@ -83,9 +90,12 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
       setupNamespace(io, config, ns, backend.engine, hub, log, () => state === 'listening', observer),
     );
   }
+  // `metrics.port`: /metrics on a server of its own, started and closed with the broker.
+  const metricsHttp = config.metrics.port === null ? null : createMetricsHttp(log);
   registerApi({
     config,
     http,
+    metricsHttp,
     backend,
     hub,
     backendReady: () => backend.engine.isReady(),
@@ -120,6 +130,7 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
     await waitFor(() => io.engine.clientsCount === 0, config.shutdownGraceMs);
     await io.close();
     await http.close().catch((err: unknown) => log.warn({ err }, 'http close'));
+    await metricsHttp?.close().catch((err: unknown) => log.warn({ err }, 'metrics http close'));
     await backend.close();
     state = 'closed';
   }
@@ -138,18 +149,21 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
     close,
     async listen() {
       await http.listen({ host: config.host, port: config.port });
+      // A failure here leaves the main port open: the caller closes the broker (as main does).
+      if (metricsHttp && config.metrics.port !== null)
+        await metricsHttp.listen({ host: config.host, port: config.metrics.port });
       state = 'listening';
-      const addr = http.server.address() as AddressInfo;
-      const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-      const shown = addr.address === '0.0.0.0' || addr.address === '::' ? 'localhost' : host;
-      return { host: addr.address, port: addr.port, url: `http://${shown}:${addr.port}` };
+      const main = urlOf(http.server.address() as AddressInfo);
+      const metrics = metricsHttp ? urlOf(metricsHttp.server.address() as AddressInfo) : null;
+      return { ...main, metrics };
     },
   };
 }
 
-function originAllowed(allowed: readonly string[], origin: string | undefined): boolean {
-  // Non-browser clients send no Origin; CORS does not apply to them.
-  return allowed.includes('*') || origin === undefined || allowed.includes(origin);
+function urlOf(addr: AddressInfo): { host: string; port: number; url: string } {
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  const shown = addr.address === '0.0.0.0' || addr.address === '::' ? 'localhost' : host;
+  return { host: addr.address, port: addr.port, url: `http://${shown}:${addr.port}` };
 }
 
 function waitFor(done: () => boolean, ms: number): Promise<void> {

@@ -73,5 +73,10 @@ export function connectErrorCode(err: unknown): ClientErrorCode | undefined {
 
 /** True for the codes of a refused token, which no retry with the same token can cure. */
 export function isTokenCode(code: ClientErrorCode | undefined): boolean {
-  return code === 'token_missing' || code === 'token_invalid' || code === 'token_expired' || code === 'token_revoked';
+  return (
+    code === 'token_missing' ||
+    code === 'token_invalid' ||
+    code === 'token_expired' ||
+    code === 'token_revoked'
+  );
 }

@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { mintToken } from '../auth/mint.js';
 import type { Config } from '../config.js';
 
@@ -26,7 +27,8 @@ const TYPES: Record<string, string> = {
 /**
  * The browser side of the single port. Always: `GET /roomcast.js`, the client SDK as an ES module
  * (built by `npm run build`). In development with `demo` on: the demo chat at `GET /` and
- * `POST /demo/token`, which hands anyone a token for `chat:*` and `demo:*`: never in production.
+ * `POST /demo/token`, which hands a token for `chat:*` and `demo:*` to loopback clients only
+ * (`fromLoopback`): never in production, never to another machine.
  *
  * @example
  * registerDemo(http, config); // before listen
@@ -40,6 +42,8 @@ export function registerDemo(http: FastifyInstance, config: Config): void {
   serve(http, '/demo.css', 'demo.css', 'the demo style is missing from public/');
   const ns = config.namespaces['/']!;
   http.post('/demo/token', async (req, reply) => {
+    if (!fromLoopback(req))
+      return fail(reply, 403, 'forbidden', 'demo tokens are given to clients on this machine only');
     const name = demoName((req.body as { name?: unknown } | null)?.name);
     if (!name)
       return fail(reply, 400, 'bad_request', 'name: 1 to 32 characters, letters, digits, space . _ -');
@@ -56,6 +60,24 @@ export function registerDemo(http: FastifyInstance, config: Config): void {
       );
     }
   });
+}
+
+/**
+ * True for a request made on this machine: its peer is a loopback address and no proxy forwarded
+ * it (a proxy on the same machine would otherwise pass every remote client off as loopback).
+ */
+export function fromLoopback(req: Pick<FastifyRequest, 'ip' | 'headers'>): boolean {
+  const { headers } = req;
+  const forwarded = headers.forwarded ?? headers['x-forwarded-for'] ?? headers['x-real-ip'];
+  return forwarded === undefined && isLoopback(req.ip);
+}
+
+/** 127.0.0.0/8, `::1`, and 127.x.x.x as an IPv4-mapped IPv6 address (`::ffff:127.0.0.1`). */
+export function isLoopback(ip: string): boolean {
+  const v4 = ip.toLowerCase().startsWith('::ffff:') ? ip.slice(7) : ip;
+  if (isIP(v4) === 4) return v4.split('.')[0] === '127';
+  // The URL parser writes an IPv6 address in its shortest form: every spelling of ::1 becomes [::1].
+  return isIP(ip) === 6 && new URL(`http://[${ip}]/`).hostname === '[::1]';
 }
 
 function serve(http: FastifyInstance, route: string, file: string, missing: string): void {

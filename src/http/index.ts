@@ -1,7 +1,7 @@
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Backend } from '../backends/index.js';
-import type { Config } from '../config.js';
+import { type Config, clustered } from '../config.js';
 import { RoomcastError } from '../errors.js';
 import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../logger.js';
@@ -10,7 +10,7 @@ import type { NamespaceRuntime } from '../socket/namespaces.js';
 import { createApiKeyring } from './api-keys.js';
 import { createDisconnector } from './disconnect.js';
 import { installErrorHandlers } from './errors.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, registerMetricsRoute } from './metrics.js';
 import { createOpenApiDocument } from './openapi.js';
 import { callerOf, registerRoutes } from './routes.js';
 import { createApiSchemas } from './schemas.js';
@@ -19,6 +19,8 @@ import { createApiSchemas } from './schemas.js';
 export interface ApiHost {
   readonly config: Config;
   readonly http: FastifyInstance;
+  /** The server of `metrics.port`, when set: `/metrics` goes there instead of `http`. */
+  readonly metricsHttp?: FastifyInstance | null;
   readonly backend: Backend;
   /** The node's one local delivery point: its receivers (SSE streams) and its deliveries. */
   readonly hub: Hub;
@@ -51,7 +53,7 @@ export function registerApi(host: ApiHost): void {
   const schemas = createApiSchemas(config.api);
   const metrics = createMetrics({
     redisReady: () => host.backendReady(),
-    clustered: Boolean(config.redis.url),
+    clustered: clustered(config),
   });
   chainObserver(host.observer, metrics.observer);
 
@@ -78,7 +80,7 @@ export function registerApi(host: ApiHost): void {
   http.addHook('onResponse', async (req: FastifyRequest, reply: FastifyReply) => {
     metrics.apiRequest(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode);
   });
-  http.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.text()));
+  registerMetricsRoute(host.metricsHttp ?? http, metrics, config.metrics.token);
   const openapi = createOpenApiDocument(schemas);
   http.get('/v1/openapi.json', async () => openapi);
 

@@ -1,7 +1,18 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { RoomcastError } from '../errors.js';
+import type { Logger } from '../logger.js';
 import type { Envelope } from '../protocol.js';
 import type { RoomObserver } from '../rooms/manager.js';
 import type { RoomcastNamespace } from '../socket/namespaces.js';
+import { bearer } from './api-keys.js';
+import { installErrorHandlers, sendError } from './errors.js';
 import { createTransportTracker, type TransportTracker } from './transport-tracker.js';
 
 /**
@@ -136,4 +147,55 @@ export function createMetrics(opts: { redisReady: () => boolean; clustered: bool
     },
     text: () => registry.metrics(),
   };
+}
+
+/**
+ * `GET /metrics` on `app`: the main port, or the metrics port (`metrics.port`). With
+ * `metrics.token` set, a scrape needs `Authorization: Bearer <token>` (401 `unauthorized` with the
+ * error body otherwise); the token is compared in constant time.
+ *
+ * @example
+ * registerMetricsRoute(metricsHttp ?? http, metrics, config.metrics.token);
+ */
+export function registerMetricsRoute(
+  app: FastifyInstance,
+  metrics: BrokerMetrics,
+  token: string | null,
+): void {
+  const expected = token === null ? null : sha256(token);
+  const authorize = async (req: FastifyRequest, reply: FastifyReply) => {
+    if (expected === null) return;
+    const presented = bearer(req.headers.authorization);
+    if (presented !== null && timingSafeEqual(sha256(presented), expected)) return;
+    reply.header('www-authenticate', 'Bearer realm="metrics"');
+    return sendError(
+      reply,
+      new RoomcastError('unauthorized', 'metrics need Authorization: Bearer <metrics.token>'),
+    );
+  };
+  app.get('/metrics', { onRequest: authorize }, async (_req, reply) =>
+    reply.type(metrics.contentType).send(await metrics.text()),
+  );
+}
+
+/**
+ * The small HTTP server of `metrics.port`: `/metrics` only (every other path is 404 with the error
+ * body), on `config.host`. The broker starts it after its own port and closes it with itself.
+ *
+ * @example
+ * const metricsHttp = config.metrics.port === null ? null : createMetricsHttp(log);
+ * await metricsHttp?.listen({ host: config.host, port: config.metrics.port });
+ */
+export function createMetricsHttp(log: Logger): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: log.child({ component: 'metrics' }),
+    logController: new LogController({ disableRequestLogging: true }),
+    forceCloseConnections: true,
+  }) as unknown as FastifyInstance;
+  installErrorHandlers(app, log);
+  return app;
+}
+
+function sha256(value: string): Buffer {
+  return createHash('sha256').update(value, 'utf8').digest();
 }

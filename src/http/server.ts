@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { fromHttpError, sendError } from './errors.js';
+import { originPolicy, registerOriginPolicy } from './origins.js';
 
 /**
  * The HTTP side of the single port: health and readiness here; the server API, SSE, metrics and
@@ -20,6 +21,8 @@ export function createHttp(config: Config, log: Logger, isReady: () => boolean):
     // leave in the contract's shape too.
     frameworkErrors: (err, _req, reply) => sendError(reply, fromHttpError(err)),
   });
+  // Before every route, so that every reply (errors and 404s too) follows the one origin policy.
+  registerOriginPolicy(app as unknown as FastifyInstance, originPolicy(config.allowedOrigins));
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/readyz', async (_req, reply) => {
     const ready = isReady();

@@ -94,7 +94,7 @@ export function registerSse(app: FastifyInstance, deps: SseDeps): void {
       clearInterval(heartbeat);
       expiry.clear();
     });
-    stream.start(reply.raw, joins, streamHeaders(deps.config, req.headers.origin));
+    stream.start(reply.raw, joins, streamHeaders(reply));
     expiry.schedule(expiresAtOf(claims, rt.config.jwt.clockToleranceSec));
     return reply;
   });
@@ -109,18 +109,21 @@ function header(req: FastifyRequest, name: string): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
-function streamHeaders(config: Config, origin: string | undefined): Record<string, string> {
-  const headers: Record<string, string> = {
+/**
+ * The stream's headers: those already set on the reply (the CORS headers of the origin policy,
+ * written by @fastify/cors in its hook; see src/http/origins.ts) plus the event-stream ones. The
+ * reply is hijacked, so fastify would not send them itself.
+ */
+function streamHeaders(reply: FastifyReply): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(reply.getHeaders())) {
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : String(value);
+  }
+  return {
+    ...headers,
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache, no-transform',
     connection: 'keep-alive',
     'x-accel-buffering': 'no',
   };
-  const any = config.allowedOrigins.includes('*');
-  if (origin && (any || config.allowedOrigins.includes(origin))) {
-    headers['access-control-allow-origin'] = origin;
-    headers['access-control-allow-credentials'] = 'true';
-    headers.vary = 'Origin';
-  }
-  return headers;
 }

@@ -1,4 +1,6 @@
+import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createBroker } from '../../src/broker/create-broker.js';
 import type { Envelope } from '../../src/protocol.js';
 import {
   closeClients,
@@ -133,6 +135,86 @@ describe('per-key rate limit', () => {
       expect((await call('not-a-key-0000001')).status).toBe(401);
     } finally {
       await limited.close();
+    }
+  });
+});
+
+const METRICS_TOKEN = 'metrics-token-0123456789';
+
+describe('metrics.token', () => {
+  it('requires Authorization: Bearer <token> on /metrics, and only there', async () => {
+    const guarded = await startBroker(testConfig({ metrics: { token: METRICS_TOKEN } }));
+    try {
+      for (const authorization of [undefined, 'Bearer wrong-token-0123456789', `Basic ${METRICS_TOKEN}`]) {
+        const res = await fetch(`${guarded.url}/metrics`, {
+          headers: authorization ? { authorization } : {},
+        });
+        expect(res.status, authorization).toBe(401);
+        expect(await res.json()).toEqual({
+          ok: false,
+          error: { code: 'unauthorized', message: expect.stringContaining('Bearer') },
+        });
+      }
+      const ok = await fetch(`${guarded.url}/metrics`, {
+        headers: { authorization: `Bearer ${METRICS_TOKEN}` },
+      });
+      expect(ok.status).toBe(200);
+      expect(await ok.text()).toContain('roomcast_connections');
+      // The server API's keys do not open /metrics, and the token opens nothing else.
+      expect((await api(guarded.url, 'GET', '/metrics')).status).toBe(401);
+      expect((await api(guarded.url, 'GET', '/v1/rooms', undefined, { key: METRICS_TOKEN })).status).toBe(
+        401,
+      );
+      expect((await fetch(`${guarded.url}/healthz`)).status).toBe(200);
+    } finally {
+      await guarded.close();
+    }
+  });
+});
+
+describe('metrics.port', () => {
+  async function start(metrics: Record<string, unknown>) {
+    const broker = await createBroker(testConfig({ metrics }), { logger: pino({ level: 'silent' }) });
+    const listening = await broker.listen();
+    if (!listening.metrics) throw new Error('no metrics port');
+    return {
+      broker,
+      main: `http://127.0.0.1:${listening.port}`,
+      metrics: `http://127.0.0.1:${listening.metrics.port}`,
+    };
+  }
+
+  it('serves /metrics on its own port and not on the main one; closes it with the broker', async () => {
+    const { broker, main, metrics } = await start({ port: 0 });
+    let closed = false;
+    try {
+      expect(metrics).not.toBe(main);
+      const scraped = await fetch(`${metrics}/metrics`);
+      expect(scraped.status).toBe(200);
+      expect(scraped.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+      expect(await scraped.text()).toContain('roomcast_redis_connected');
+      const onMain = await fetch(`${main}/metrics`);
+      expect(onMain.status).toBe(404);
+      expect(((await onMain.json()) as { error: { code: string } }).error.code).toBe('not_found');
+      // Only /metrics lives on the metrics port.
+      expect((await fetch(`${metrics}/healthz`)).status).toBe(404);
+      expect((await fetch(`${metrics}/v1/rooms`)).status).toBe(404);
+      await broker.close();
+      closed = true;
+      await expect(fetch(`${metrics}/metrics`)).rejects.toThrow();
+    } finally {
+      if (!closed) await broker.close();
+    }
+  });
+
+  it('takes the token there too', async () => {
+    const { broker, metrics } = await start({ port: 0, token: METRICS_TOKEN });
+    try {
+      expect((await fetch(`${metrics}/metrics`)).status).toBe(401);
+      const ok = await fetch(`${metrics}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+      expect(ok.status).toBe(200);
+    } finally {
+      await broker.close();
     }
   });
 });

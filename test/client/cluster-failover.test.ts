@@ -67,6 +67,7 @@ async function processNode(): Promise<{ url: string; proc: ChildProcess }> {
       HOST: '127.0.0.1',
       PORT: '0',
       NODE_ENV: 'production',
+      ROOMCAST_ALLOWED_ORIGINS: '*',
       ROOMCAST_REDIS_URL: redis.url,
       ROOMCAST_JWT_SECRET: SECRET,
       ROOMCAST_API_KEYS: API_KEY,

@@ -52,6 +52,7 @@ export async function startProcess(
       ROOMCAST_CONFIG: file,
       ROOMCAST_LOG_LEVEL: 'info',
       NODE_ENV: 'production',
+      ROOMCAST_ALLOWED_ORIGINS: '*',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -107,7 +107,12 @@ describe('broker.close()', () => {
 });
 
 describe('the process', () => {
-  const env = { ROOMCAST_JWT_SECRET: SECRET, ROOMCAST_API_KEYS: API_KEY, NODE_ENV: 'production' };
+  const env = {
+    ROOMCAST_JWT_SECRET: SECRET,
+    ROOMCAST_API_KEYS: API_KEY,
+    ROOMCAST_ALLOWED_ORIGINS: '*',
+    NODE_ENV: 'production',
+  };
 
   it('drains on SIGTERM: every client gets closing, the process exits 0', async () => {
     const server = await startServer(env);

@@ -26,6 +26,30 @@ describe('config: a bad value names its field', () => {
     ['redis.presenceTtlMs', { redis: { presenceTtlMs: 10 } }],
     ['redis.heartbeatMs', { redis: { heartbeatMs: 5 } }],
     ['redis.requestTimeoutMs', { redis: { requestTimeoutMs: 50 } }],
+    ['redis.heartbeatMs', { redis: { heartbeatMs: 8000, presenceTtlMs: 15000 } }],
+    ['redis.sentinels', { redis: { sentinels: 'a:1' } }],
+    ['redis.sentinels', { redis: { sentinels: [] } }],
+    ['redis.sentinels.0', { redis: { sentinels: ['no-port'] } }],
+    ['redis.sentinels.1', { redis: { sentinels: ['a:26379', 'b:0'] } }],
+    ['redis.sentinels.0', { redis: { sentinels: ['a:70000'] } }],
+    ['redis.sentinelMaster', { redis: { sentinelMaster: '' } }],
+    ['redis.sentinelPassword', { redis: { sentinelPassword: 5 } }],
+    ['redis.cluster.0', { redis: { cluster: ['host:port'] } }],
+    ['redis.cluster', { redis: { cluster: {} } }],
+    ['redis.password', { redis: { password: '' } }],
+    ['redis.tls', { redis: { tls: 'yes' } }],
+    ['limits', { limits: 5 }],
+    ['limits.maxConnections', { limits: { maxConnections: 0 } }],
+    ['limits.maxConnections', { limits: { maxConnections: 1.5 } }],
+    ['limits.maxConnections', { limits: { maxConnections: '100' } }],
+    ['limits.sendQueueBytes', { limits: { sendQueueBytes: 1023 } }],
+    ['limits.sendQueueBytes', { limits: { sendQueueBytes: null } }],
+    ['metrics.token', { metrics: { token: 'short' } }],
+    ['metrics.token', { metrics: { token: 1234 } }],
+    ['metrics.port', { metrics: { port: 70_000 } }],
+    ['metrics.port', { metrics: { port: -1 } }],
+    ['metrics.port', { metrics: { port: '9100' } }],
+    ['metrics.port', { port: 3000, metrics: { port: 3000 } }],
     ['api.bodyLimitBytes', { api: { bodyLimitBytes: 0 } }],
     ['api.maxRoomsPerPublish', { api: { maxRoomsPerPublish: 0 } }],
     ['api.maxBatchMessages', { api: { maxBatchMessages: 'x' } }],
@@ -55,6 +79,12 @@ describe('config: a bad value names its field', () => {
     ['namespaces./.limits.roomNameLength', ns({ limits: { roomNameLength: 201 } })],
     ['namespaces./.limits.eventsPerSecond', ns({ limits: { eventsPerSecond: 0 } })],
     ['namespaces./.limits.historyLimit', ns({ limits: { historyLimit: -1 } })],
+    ['namespaces./.limits.connectionsPerUser', ns({ limits: { connectionsPerUser: 0 } })],
+    ['namespaces./.limits.connectionsPerUser', ns({ limits: { connectionsPerUser: 'many' } })],
+    [
+      'namespaces./chat.limits.connectionsPerUser',
+      { namespaces: { '/chat': { limits: { connectionsPerUser: 2.5 } } } },
+    ],
     ['namespaces./.history.0.size', ns({ history: [{ pattern: '*', size: -1, ttlMs: 0 }] })],
     ['namespaces./.history.0.ttlMs', ns({ history: [{ pattern: '*', size: 1 }] })],
     ['namespaces./.history.0.pattern', ns({ history: [{ pattern: 'a b', size: 1, ttlMs: 0 }] })],
@@ -70,6 +100,9 @@ describe('config: a bad value names its field', () => {
     ['baz', ns({ baz: 1 })],
     ['secret', ns({ jwt: { secret: 'singular' } })],
     ['other', ns({ rules: { other: [] } })],
+    ['maxConnection', { limits: { maxConnection: 1 } }],
+    ['path', { metrics: { path: '/m' } }],
+    ['sentinel', { redis: { sentinel: ['a:1'] } }],
   ])('an unknown field (%s) is an error', (field, file) => {
     expect(configError(file).message).toContain(field);
   });
@@ -86,8 +119,21 @@ describe('config: a bad value names its field', () => {
     ['jwt.algorithms', { ROOMCAST_JWT_ALGORITHMS: 'RS256' }],
     ['jwt.publicKeys', { ROOMCAST_JWT_PUBLIC_KEY: 'garbage' }],
     ['apiKeys', { ROOMCAST_API_KEYS: 'short' }],
+    ['ROOMCAST_METRICS_PORT', { ROOMCAST_METRICS_PORT: 'x' }],
+    ['ROOMCAST_METRICS_PORT (config metrics.port)', { ROOMCAST_METRICS_PORT: '99999' }],
+    ['ROOMCAST_METRICS_TOKEN (config metrics.token)', { ROOMCAST_METRICS_TOKEN: 'short' }],
+    ['ROOMCAST_REDIS_SENTINELS (config redis.sentinels.1)', { ROOMCAST_REDIS_SENTINELS: 'a:26379,b' }],
+    ['ROOMCAST_REDIS_CLUSTER (config redis.cluster.0)', { ROOMCAST_REDIS_CLUSTER: 'a:b' }],
+    ['ROOMCAST_REDIS_TLS', { ROOMCAST_REDIS_TLS: 'maybe' }],
+    ['ROOMCAST_REDIS_URL (config redis.url)', { ROOMCAST_REDIS_URL: 'http://127.0.0.1:6379' }],
   ])('env %s names the field', (field, env) => {
     expect(configError(undefined, env).message).toContain(field);
+  });
+
+  it('names ROOMCAST_API_KEYS and the minimum length for a short key from env', () => {
+    const err = configError(undefined, { ROOMCAST_API_KEYS: 'k1' });
+    expect(err.field).toBe('ROOMCAST_API_KEYS (config namespaces./.apiKeys.0)');
+    expect(err.message).toMatch(/at least 8 characters/);
   });
 
   it('says what is wrong with RS256 and no public key', () => {

@@ -13,6 +13,8 @@ const pem = (type: 'rsa' | 'ec') => {
   return publicKey.export({ type: 'spki', format: 'pem' }).toString();
 };
 
+const KEYS_FOR = (env: NodeJS.ProcessEnv) => ({ ...env, ROOMCAST_API_KEYS: API_KEYS });
+
 describe('config: keys in production and development', () => {
   it('refuses production without a JWT key, naming the env var', () => {
     const err = configError(undefined, { NODE_ENV: 'production', ROOMCAST_JWT_SECRET: '' });
@@ -36,6 +38,7 @@ describe('config: keys in production and development', () => {
       NODE_ENV: 'production',
       ROOMCAST_JWT_SECRET: SECRET,
       ROOMCAST_API_KEYS: API_KEYS,
+      ROOMCAST_ALLOWED_ORIGINS: 'https://app.example',
     });
     expect(cfg.production).toBe(true);
     expect(cfg.generated).toEqual({});
@@ -81,6 +84,28 @@ describe('config: keys in production and development', () => {
     });
   });
 
+  it('refuses an HS secret under 32 bytes in production, naming ROOMCAST_JWT_SECRET when it came from there', () => {
+    const prod = { NODE_ENV: 'production', ROOMCAST_ALLOWED_ORIGINS: '*' };
+    const err = configError(undefined, { ...prod, ROOMCAST_JWT_SECRET: 'short' });
+    expect(err.field).toBe('ROOMCAST_JWT_SECRET');
+    expect(err.message).toMatch(/at least 32 bytes/);
+    // 31 bytes is one short; 32 is enough (bytes, not characters: "é" is two).
+    expect(configError(undefined, { ...prod, ROOMCAST_JWT_SECRET: 'x'.repeat(31) }).field).toBe(
+      'ROOMCAST_JWT_SECRET',
+    );
+    expect(() => loadConfig({ ...KEYS_FOR(prod), ROOMCAST_JWT_SECRET: 'x'.repeat(32) })).not.toThrow();
+    expect(() => loadConfig({ ...KEYS_FOR(prod), ROOMCAST_JWT_SECRET: 'é'.repeat(16) })).not.toThrow();
+    // From the config file, the field is named.
+    const file = {
+      namespaces: { '/chat': { jwt: { secrets: ['0123456789abcdef0123456789abcdef', 'tiny'] } } },
+    };
+    expect(configError(file, prod).field).toBe('config namespaces./chat.jwt.secrets.1');
+  });
+
+  it('takes a short secret in development (tests and demos use short ones)', () => {
+    expect(loadConfig({ ROOMCAST_JWT_SECRET: 'short' }).namespaces['/']!.jwt.secrets).toEqual(['short']);
+  });
+
   it('refuses an HS algorithm without a secret', () => {
     const err = configError(undefined, {
       ROOMCAST_JWT_SECRET: '',
@@ -107,6 +132,7 @@ describe('config: merging', () => {
       roomNameLength: 200,
       eventsPerSecond: 100,
       historyLimit: 1000,
+      connectionsPerUser: null,
     });
     expect(cfg.namespaces['/']!.jwt.secrets).toEqual([SECRET]);
   });

@@ -37,6 +37,7 @@ function ns(jwtOverrides: Partial<NamespaceConfig['jwt']> = {}): NamespaceConfig
       roomNameLength: 200,
       eventsPerSecond: 100,
       historyLimit: 1000,
+      connectionsPerUser: null,
     },
     history: [],
     presence: ['*'],

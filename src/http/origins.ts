@@ -1,0 +1,70 @@
+import cors from '@fastify/cors';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ServerOptions } from 'socket.io';
+import { RoomcastError } from '../errors.js';
+import { sendError } from './errors.js';
+
+/**
+ * The one origin policy of the port, read from `allowedOrigins` and applied by the libraries made
+ * for it: Socket.IO's `cors` and `allowRequest` for handshakes, @fastify/cors for every HTTP reply.
+ * A request without `Origin` (a server, an app, curl) is not a browser's and is always let through:
+ * its key or token is what authenticates it.
+ *
+ * - `["*"]`: every origin, and no credentials (`access-control-allow-origin: *` is never sent
+ *   together with `access-control-allow-credentials: true`).
+ * - a list: exactly those origins, echoed back with credentials (cookies, e.g. a sticky-session
+ *   cookie of the balancer, may be sent).
+ *
+ * @example
+ * const policy = originPolicy(config.allowedOrigins);
+ * new Server(http.server, socketIoOrigins(policy));
+ * registerOriginPolicy(app, policy);
+ */
+export interface OriginPolicy {
+  /** `["*"]`: any origin, without credentials. */
+  readonly any: boolean;
+  /** Whether replies may allow credentials: only with an explicit list. */
+  readonly credentials: boolean;
+  /** The listed origins (empty with `any`). */
+  readonly origins: readonly string[];
+  /** True for a request with this `Origin` header value (undefined: no header). */
+  allows(origin: string | undefined): boolean;
+}
+
+export function originPolicy(allowedOrigins: readonly string[]): OriginPolicy {
+  const any = allowedOrigins.includes('*');
+  const listed = new Set(allowedOrigins);
+  return {
+    any,
+    credentials: !any,
+    origins: any ? [] : [...listed],
+    allows: (origin) => origin === undefined || any || listed.has(origin),
+  };
+}
+
+/** Socket.IO's options for the policy: CORS headers of polling and the handshake's `Origin` check. */
+export function socketIoOrigins(policy: OriginPolicy): Pick<ServerOptions, 'cors' | 'allowRequest'> {
+  return {
+    cors: { origin: policy.any ? '*' : [...policy.origins], credentials: policy.credentials },
+    allowRequest: (req, done) => done(null, policy.allows(req.headers.origin)),
+  };
+}
+
+/**
+ * Applies the policy to every route of `app`: a request from an origin that is not allowed gets
+ * 403 `forbidden` with the error body; every reply to an allowed origin (errors included, and
+ * preflights) carries the CORS headers, written by @fastify/cors. Register it before any route.
+ */
+export function registerOriginPolicy(app: FastifyInstance, policy: OriginPolicy): void {
+  app.addHook('onRequest', (req: FastifyRequest, reply: FastifyReply, done: () => void) => {
+    const origin = req.headers.origin;
+    if (policy.allows(origin)) return done();
+    sendError(reply, new RoomcastError('forbidden', `origin ${origin} is not in allowedOrigins`));
+  });
+  void app.register(cors, {
+    origin: policy.any ? '*' : [...policy.origins],
+    credentials: policy.credentials,
+    // Browsers let a page read only these response headers of a cross-origin reply.
+    exposedHeaders: ['retry-after'],
+  });
+}

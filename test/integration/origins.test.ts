@@ -1,0 +1,167 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { originPolicy } from '../../src/http/origins.js';
+import { api, closeStreams, isRefusal, openSse } from '../api/http.js';
+import {
+  closeClients,
+  connect,
+  connectError,
+  type RunningBroker,
+  startBroker,
+  testConfig,
+  token,
+} from '../helpers/broker.js';
+
+/**
+ * One origin policy for everything on the port (README "Configuration", `allowedOrigins`):
+ * Socket.IO handshakes, SSE, `/roomcast.js` and every other HTTP reply.
+ */
+
+const APP = 'https://app.example';
+const EVIL = 'https://evil.example';
+const reader = () => token('reader', { subscribe: ['o:*'], publish: [], presence: ['o:*'] });
+
+let listed: RunningBroker;
+let wildcard: RunningBroker;
+beforeAll(async () => {
+  [listed, wildcard] = await Promise.all([
+    startBroker(testConfig({ allowedOrigins: [APP, 'http://localhost:5173'] })),
+    startBroker(testConfig({ allowedOrigins: ['*'] })),
+  ]);
+});
+afterEach(() => {
+  closeClients();
+  closeStreams();
+});
+afterAll(async () => {
+  await Promise.all([listed?.close(), wildcard?.close()]);
+});
+
+const get = (url: string, headers: Record<string, string> = {}) =>
+  fetch(url, { headers, signal: AbortSignal.timeout(10_000) });
+
+/** The CORS headers of a reply to `origin` under a list: the origin echoed, with credentials. */
+function expectListedCors(headers: Headers | Record<string, unknown>, origin = APP): void {
+  const h = (name: string) =>
+    headers instanceof Headers ? headers.get(name) : ((headers[name] as string | undefined) ?? null);
+  expect(h('access-control-allow-origin')).toBe(origin);
+  expect(h('access-control-allow-credentials')).toBe('true');
+  expect(h('vary')).toMatch(/origin/i);
+}
+
+describe('the origin policy (unit)', () => {
+  it('lets requests without Origin through, and never pairs "*" with credentials', () => {
+    const list = originPolicy([APP]);
+    expect([list.allows(undefined), list.allows(APP), list.allows(EVIL)]).toEqual([true, true, false]);
+    expect(list.credentials).toBe(true);
+    const any = originPolicy(['*']);
+    expect([any.allows(EVIL), any.any, any.credentials]).toEqual([true, true, false]);
+  });
+});
+
+describe('GET /roomcast.js across origins', () => {
+  it('carries CORS headers for every listed origin, so a page there can import it', async () => {
+    for (const origin of [APP, 'http://localhost:5173']) {
+      const res = await get(`${listed.url}/roomcast.js`, { origin });
+      expect([200, 404]).toContain(res.status); // 404 only when the bundle was never built
+      expectListedCors(res.headers, origin);
+    }
+  });
+
+  it('refuses an origin that is not listed with 403 and the error body', async () => {
+    const res = await get(`${listed.url}/roomcast.js`, { origin: EVIL });
+    expect(res.status).toBe(403);
+    expect(await res.json()).toEqual({
+      ok: false,
+      error: { code: 'forbidden', message: expect.any(String) },
+    });
+    expect(res.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it('with ["*"] sends "*" and no credentials', async () => {
+    const res = await get(`${wildcard.url}/roomcast.js`, { origin: EVIL });
+    expect(res.headers.get('access-control-allow-origin')).toBe('*');
+    expect(res.headers.get('access-control-allow-credentials')).toBeNull();
+  });
+});
+
+describe('GET /v1/events across origins', () => {
+  it('refuses an origin that is not listed with 403, before anything joins', async () => {
+    const refused = await openSse(`${listed.url}/v1/events?room=o:1&token=${reader()}`, { origin: EVIL });
+    expect(isRefusal(refused) && refused).toEqual({
+      status: 403,
+      body: { ok: false, error: { code: 'forbidden', message: expect.stringContaining(EVIL) } },
+    });
+    const presence = await api<{ members: unknown[] }>(listed.url, 'GET', '/v1/rooms/o%3A1/presence');
+    expect(presence.body.members).toEqual([]);
+  });
+
+  it('streams to a listed origin with its CORS headers', async () => {
+    const s = await openSse(`${listed.url}/v1/events?room=o:2&token=${reader()}`, { origin: APP });
+    if (isRefusal(s)) throw new Error(`refused: ${JSON.stringify(s.body)}`);
+    expect(s.status).toBe(200);
+    expect(s.headers['content-type']).toMatch(/^text\/event-stream/);
+    expectListedCors(s.headers);
+  });
+
+  it('puts the CORS headers on 401, 403 and 404 replies to a listed origin', async () => {
+    const cases: Array<[string, number]> = [
+      ['/v1/events?room=o:3&token=not-a-jwt', 401],
+      [`/v1/events?room=secret:1&token=${reader()}`, 403],
+      ['/v1/nothing-here', 404],
+    ];
+    for (const [path, status] of cases) {
+      const res = await get(`${listed.url}${path}`, { origin: APP, accept: 'text/event-stream' });
+      expect(res.status, path).toBe(status);
+      expect(((await res.json()) as { ok: boolean }).ok).toBe(false);
+      expectListedCors(res.headers);
+    }
+  });
+
+  it('answers a preflight from a listed origin with the headers EventSource polyfills send', async () => {
+    const res = await fetch(`${listed.url}/v1/events`, {
+      method: 'OPTIONS',
+      headers: {
+        origin: APP,
+        'access-control-request-method': 'GET',
+        'access-control-request-headers': 'authorization,last-event-id',
+      },
+    });
+    expect(res.status).toBe(204);
+    expectListedCors(res.headers);
+    expect(res.headers.get('access-control-allow-headers')).toMatch(/authorization/i);
+  });
+
+  it('with ["*"] streams to any origin with "*" and no credentials', async () => {
+    const s = await openSse(`${wildcard.url}/v1/events?room=o:4&token=${reader()}`, { origin: EVIL });
+    if (isRefusal(s)) throw new Error(`refused: ${JSON.stringify(s.body)}`);
+    expect(s.headers['access-control-allow-origin']).toBe('*');
+    expect(s.headers['access-control-allow-credentials']).toBeUndefined();
+  });
+});
+
+describe('the rest of the port follows the same policy', () => {
+  it('serves clients that send no Origin (servers, apps) whatever the list', async () => {
+    expect((await get(`${listed.url}/healthz`)).status).toBe(200);
+    const res = await api(listed.url, 'POST', '/v1/publish', { room: 'o:5', event: 'e', data: 1 });
+    expect(res.status).toBe(200);
+  });
+
+  it('Socket.IO polling: the listed origin is echoed with credentials; "*" gets no credentials', async () => {
+    const handshake = (base: string, origin: string) =>
+      get(`${base}/socket.io/?EIO=4&transport=polling`, { origin });
+    const listedReply = await handshake(listed.url, APP);
+    expect(listedReply.status).toBe(200);
+    expectListedCors(listedReply.headers);
+    expect((await handshake(listed.url, EVIL)).status).toBe(403);
+    const any = await handshake(wildcard.url, EVIL);
+    expect(any.status).toBe(200);
+    expect(any.headers.get('access-control-allow-origin')).toBe('*');
+    expect(any.headers.get('access-control-allow-credentials')).toBeNull();
+  });
+
+  it('Socket.IO refuses the same origins SSE refuses', async () => {
+    const opts = (origin: string) => ({ transports: ['websocket'], extraHeaders: { origin } });
+    await connectError(listed.url, reader(), opts(EVIL));
+    expect((await connect(listed.url, reader(), opts(APP))).connected).toBe(true);
+  });
+});
