@@ -1,6 +1,7 @@
 /**
  * Token lifetime of one connection: `warn` fires `leadMs` before expiry (at once when less is
- * left), `expire` at expiry. Rescheduled on refresh. Timers are unref'd so they never hold the
+ * left), `expire` at expiry plus `graceMs` (the clock tolerance the token was accepted within, so a
+ * token let in just past `exp` is not closed at once). Rescheduled on refresh. Timers are unref'd so they never hold the
  * process open, and long lifetimes are handled past setTimeout's 24.8-day cap.
  */
 export interface ExpiryTimer {
@@ -14,6 +15,7 @@ export function createExpiryTimer(
   leadMs: number,
   warn: (expiresAt: number) => void,
   expire: () => void,
+  graceMs = 0,
 ): ExpiryTimer {
   let timer: NodeJS.Timeout | undefined;
 
@@ -29,7 +31,7 @@ export function createExpiryTimer(
       if (expiresAt === null) return;
       at(expiresAt - leadMs, () => {
         warn(expiresAt);
-        at(expiresAt, expire);
+        at(expiresAt + graceMs, expire);
       });
     },
     clear() {

@@ -20,7 +20,7 @@ import {
 
 export interface SocketData {
   client: Client;
-  /** When the server closes the connection: the token's `exp` plus the clock tolerance. */
+  /** The token's `exp` in ms; the connection is closed at it plus the clock tolerance. */
   expiresAt: number | null;
   /** The token's fingerprint, for `POST /v1/disconnect { reconnect: false }`. */
   tokenHash: string;
@@ -76,7 +76,7 @@ const handlers: Record<keyof ClientToServerEvents, (ctx: NamespaceContext) => Ha
     // Rights, info and expiry change together before any await: two refreshes in flight cannot
     // leave one token's rights with the other's expiry (reauthorize sets the rights synchronously).
     client.info = claims.info ?? null;
-    const expiresAt = expiresAtOf(claims, ctx.config.jwt.clockToleranceSec);
+    const expiresAt = expiresAtOf(claims);
     socket.data.expiresAt = expiresAt;
     armExpiry(socket, ctx);
     const left = await ctx.rooms.reauthorize(client, rightsFor(claims.rooms, claims.sub, ctx.config.rules));
@@ -96,12 +96,8 @@ export function clientFor(id: string, claims: UserClaims, ns: NamespaceConfig): 
   };
 }
 
-/**
- * When a connection with this token is closed: at `exp` plus the clock tolerance, the same bound
- * the verifier accepts it within (so a token let in within the tolerance is not closed at once).
- */
-export function expiresAtOf(claims: UserClaims, toleranceSec = 0): number | null {
-  return typeof claims.exp === 'number' ? (claims.exp + toleranceSec) * 1000 : null;
+export function expiresAtOf(claims: UserClaims): number | null {
+  return typeof claims.exp === 'number' ? claims.exp * 1000 : null;
 }
 
 /** The namespace's handlers, bound once and shared by all its connections. */
@@ -149,6 +145,7 @@ function armExpiry(socket: RoomcastSocket, ctx: NamespaceContext): void {
     ctx.tokenExpiryLeadMs,
     (expiresAt) => socket.emit('token_expiring', { expiresAt }),
     () => closeConnection(socket, 'token_expired', 'the token has expired'),
+    ctx.config.jwt.clockToleranceSec * 1000,
   );
   socket.data.timer.schedule(socket.data.expiresAt);
 }

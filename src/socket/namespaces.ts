@@ -100,7 +100,7 @@ export function setupNamespace(
         log.warn({ err }, 'revocation check unavailable; connection let in'),
       );
       socket.data.client = clientFor(socket.id, claims, ns);
-      socket.data.expiresAt = expiresAtOf(claims, ns.jwt.clockToleranceSec);
+      socket.data.expiresAt = expiresAtOf(claims);
       socket.data.tokenHash = hash;
       next();
     } catch (err) {

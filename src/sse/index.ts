@@ -89,13 +89,14 @@ export function registerSse(app: FastifyInstance, deps: SseDeps): void {
       0,
       () => undefined,
       () => stream.close('token_expired', 'the token has expired'),
+      rt.config.jwt.clockToleranceSec * 1000,
     );
     stream.onClose(() => {
       clearInterval(heartbeat);
       expiry.clear();
     });
     stream.start(reply.raw, joins, streamHeaders(reply));
-    expiry.schedule(expiresAtOf(claims, rt.config.jwt.clockToleranceSec));
+    expiry.schedule(expiresAtOf(claims));
     return reply;
   });
 }

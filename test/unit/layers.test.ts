@@ -49,7 +49,8 @@ function files(dir: string): string[] {
 
 function partOf(path: string): string {
   const [head] = relative(SRC, path).split(sep);
-  return head!.replace(/\.(ts|js)$/, '');
+  // config.ts and its pieces (config-env.ts, config-error.ts, ...) are one part.
+  return head!.replace(/\.(ts|js)$/, '').replace(/^config-.*$/, 'config');
 }
 
 /** Every `from '...'` and `import('...')` of a file, type-only imports included. */
