@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { Server } from 'socket.io';
 import { type Backend, createBackend } from '../backends/index.js';
 import type { Config } from '../config.js';
+import { setupEchoNamespace, startEcho } from '../echo/index.js';
 import { registerDemo } from '../http/demo.js';
 import { registerApi } from '../http/index.js';
 import { createApiSchemas } from '../http/schemas.js';
@@ -76,9 +77,11 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
   });
   const namespaces = new Map<string, NamespaceRuntime>();
   for (const ns of Object.values(config.namespaces)) {
+    // A namespace with `echo` also serves Laravel Echo clients (docs/laravel.md).
+    const setup = ns.echo ? setupEchoNamespace : setupNamespace;
     namespaces.set(
       ns.name,
-      setupNamespace(io, config, ns, backend.engine, hub, log, () => state === 'listening', observer),
+      setup(io, config, ns, backend.engine, hub, log, () => state === 'listening', observer),
     );
   }
   registerApi({
@@ -93,6 +96,8 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
     accepting: () => state === 'listening',
     onShutdown: (hook) => void shutdownHooks.push(hook),
   });
+  const echo = startEcho({ config, http, engine: backend.engine, namespaces, log });
+  shutdownHooks.push(() => echo.close());
   // GET /roomcast.js always; the demo page and its token route in development only.
   registerDemo(http, config);
   // SSE is one more transport over the hub: a fastify plugin of its own.
