@@ -242,7 +242,8 @@ function finishNamespace(
   }
   let apiKeys = ns.apiKeys;
   if (apiKeys.length === 0 && name === '/') {
-    if (production)
+    // An Echo namespace may be served without roomcast's own API (laravel-echo-server's has app keys).
+    if (production && !ns.echo)
       throw new ConfigError(`${field}.apiKeys`, 'no API key: set ROOMCAST_API_KEYS (comma list of keys)');
     generated.apiKey ??= `rc_${randomBytes(18).toString('base64url')}`;
     apiKeys = [generated.apiKey];

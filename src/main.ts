@@ -5,22 +5,25 @@
  *   roomcast serve            run the broker (the default)
  *   roomcast token --sub alice --subscribe 'chat:*' --publish 'chat:*' --ttl 1h
  *   roomcast check-config     validate the config and print a summary
+ *   roomcast echo-config laravel-echo-server.json   the equivalent roomcast config (docs/laravel.md)
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { mintToken, parseTtl } from './auth/mint.js';
 import { createBroker } from './broker/create-broker.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
+import { fromEchoServerConfig } from './echo/migrate.js';
 
 const EX_USAGE = 64;
 const EX_CONFIG = 78;
 
-const USAGE = `usage: roomcast [serve | token | check-config | help]
+const USAGE = `usage: roomcast [serve | token | check-config | echo-config | help]
   serve                 run the broker (default); configured by config/default.json, ROOMCAST_CONFIG and env vars
   token --sub ID [--subscribe P]... [--publish P]... [--presence P]... [--ttl 1h] [--info JSON]
         [--namespace /] [--private-key file.pem]
                         mint a user token with the configured key
-  check-config          validate the configuration and print a summary`;
+  check-config          validate the configuration and print a summary
+  echo-config FILE      print the roomcast config equivalent to a laravel-echo-server.json (notes on stderr)`;
 
 async function main(argv: string[]): Promise<number> {
   const [command = 'serve', ...args] = argv;
@@ -31,6 +34,8 @@ async function main(argv: string[]): Promise<number> {
       return token(args);
     case 'check-config':
       return checkConfig();
+    case 'echo-config':
+      return echoConfig(args);
     case 'help':
     case '--help':
     case '-h':
@@ -195,6 +200,27 @@ function checkConfig(): number {
       `${cfg.redis.url ? `cluster over Redis (${cfg.redis.mode})` : 'one node in memory'}, ` +
       `${cfg.production ? 'production' : 'development'}`,
   );
+  return 0;
+}
+
+/** Prints the roomcast config (stdout) for a laravel-echo-server.json, and what did not carry over (stderr). */
+function echoConfig(args: string[]): number {
+  const [file] = args;
+  if (!file || args.length > 1) throw new UsageError('echo-config: give one laravel-echo-server.json');
+  let les: unknown;
+  try {
+    les = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`echo-config: cannot read ${file} as JSON (${(err as Error).message})`);
+  }
+  let migration: ReturnType<typeof fromEchoServerConfig>;
+  try {
+    migration = fromEchoServerConfig(les);
+  } catch (err) {
+    throw new UsageError(`echo-config: ${(err as Error).message}`);
+  }
+  console.log(JSON.stringify(migration.config, null, 2));
+  for (const line of migration.notes) console.error(`not carried over: ${line}`);
   return 0;
 }
 

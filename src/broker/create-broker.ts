@@ -72,6 +72,8 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
       origin: config.allowedOrigins.includes('*') ? true : [...config.allowedOrigins],
       credentials: true,
     },
+    // Laravel Echo fronts built for laravel-echo-server bundle socket.io-client 2 (Engine.IO 3).
+    allowEIO3: Object.values(config.namespaces).some((ns) => ns.echo),
     allowRequest: (req, done) => done(null, originAllowed(config.allowedOrigins, req.headers.origin)),
     ...(backend.adapter ? { adapter: backend.adapter as never } : {}),
   });
