@@ -55,7 +55,8 @@ export function fromEchoServerConfig(les: unknown): Migration {
       `authHost: ${authHosts.length} hosts given; roomcast authorizes against one (${authHost}), not by the client's Referer`,
     );
   echo.authEndpoint = typeof les.authEndpoint === 'string' ? les.authEndpoint : '/broadcasting/auth';
-  if (hasEnvReference(authHost)) note('authHost: environment references are not expanded by roomcast; write the value');
+  if (hasEnvReference(authHost))
+    note('authHost: environment references are not expanded by roomcast; write the value');
 
   const subscribers = isObject(les.subscribers) ? les.subscribers : {};
   const db = isObject(les.databaseConfig) ? les.databaseConfig : {};

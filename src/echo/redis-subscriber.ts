@@ -37,7 +37,7 @@ export interface EchoRedisOptions {
  * await sub.close();
  */
 export function startEchoRedis(opts: EchoRedisOptions): EchoRedisSubscriber {
-  const redis = new Redis(opts.url, { lazyConnect: false, maxRetriesPerRequest: null });
+  const redis = new Redis(opts.url, { connectionName: 'roomcast-echo', maxRetriesPerRequest: null });
   const seen = new Map<string, { count: number; until: number }>();
   redis.on('error', (err) => opts.log.warn({ err: err.message }, 'echo redis subscriber'));
   redis.psubscribe(`${escapeGlob(opts.prefix)}*`).catch((err: unknown) => {
