@@ -21,6 +21,8 @@ interface EchoState {
   channels: Map<string, Client>;
   /** The operation in progress per channel: subscribe and unsubscribe of one channel run in order. */
   ops: Map<string, Promise<void>>;
+  /** Channels being subscribed (auth, join): they count against the channel limit already. */
+  joining: Set<string>;
 }
 
 /** Every right: an Echo channel is authorized by the app before the room manager sees it. */
@@ -34,7 +36,7 @@ const MAX_EVENT_NAME = 200;
  * has no error event of its own.
  */
 export function attachEchoConnection(socket: Socket, ctx: EchoContext): void {
-  const state: EchoState = { channels: new Map(), ops: new Map() };
+  const state: EchoState = { channels: new Map(), ops: new Map(), joining: new Set() };
   socket.onAny((event: unknown, ...args: unknown[]) => {
     void dispatch(socket, ctx, state, String(event).slice(0, 100), args[0]);
   });
@@ -100,8 +102,23 @@ async function subscribe(
     if (channelKind(channel) === 'presence') await sendMembers(socket, ctx, channel);
     return;
   }
-  if (state.channels.size >= ctx.config.limits.roomsPerConnection)
+  if (state.channels.size + state.joining.size >= ctx.config.limits.roomsPerConnection)
     throw new RoomcastError('too_many_rooms', `at most ${ctx.config.limits.roomsPerConnection} channels`);
+  state.joining.add(channel);
+  try {
+    await join(socket, ctx, state, channel, headers);
+  } finally {
+    state.joining.delete(channel);
+  }
+}
+
+async function join(
+  socket: Socket,
+  ctx: EchoContext,
+  state: EchoState,
+  channel: string,
+  headers: Record<string, unknown>,
+): Promise<void> {
   const kind = channelKind(channel);
   let member = { sub: `echo:${socket.id}`, info: null as unknown };
   if (kind !== 'public') {
