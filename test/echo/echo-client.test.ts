@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   closeClients,
+  collect,
   connect,
   type RunningBroker,
   request,
@@ -79,13 +80,20 @@ describe('Laravel Echo against roomcast (one node)', () => {
   it('public channel: listen() gets a broadcast, and it is a roomcast message of the same room (offset, history)', async () => {
     const alice = await echoClient(rc.url);
     const shipped = recorder();
+    const roomcastShaped = rawEvents(alice, 'message');
     alice.channel('orders').listen('OrderShipped', shipped.cb);
-    await subscribed('orders', 1);
+    // A roomcast SDK client (a token) in the same namespace and room gets the same message live.
+    const sdk = await connect(rc.url, token('carol'));
+    const live = collect<{ event: string; offset: number }>(sdk, 'message');
+    expect((await request(sdk, 'join', { room: 'orders' })).ok).toBe(true);
+    await subscribed('orders', 2);
     await broadcast(['orders'], 'App\\Events\\OrderShipped', { order: { id: 7 }, socket: null });
     await atLeast(shipped.seen, 1);
+    await atLeast(live, 1);
     expect(shipped.seen).toEqual([{ order: { id: 7 }, socket: null }]);
+    expect(live[0]).toMatchObject({ room: 'orders', event: 'App\\Events\\OrderShipped', offset: 1 });
+    expect(roomcastShaped).toEqual([]);
 
-    const sdk = await connect(rc.url, token('carol'));
     const history = await request(sdk, 'history', { room: 'orders' });
     expect(history.ok).toBe(true);
     const messages = history.messages as { event: string; data: unknown; offset: number }[];
