@@ -233,6 +233,24 @@ describe('Laravel Echo against roomcast (one node)', () => {
     expect(toAlice.seen).toEqual([{ n: 2 }]);
   });
 
+  it('reconnect: Echo (>= 2.1.6) subscribes again on its new connection, private channel re-authorized', async () => {
+    const bob = await echoClient(rc.url, { cookie: BOB });
+    const got = recorder();
+    bob.private('orders.42').listen('.order.updated', got.cb);
+    await subscribed('private-orders.42', 1);
+    const first = bob.socketId();
+    const socket = rawSocket(bob);
+    const back = new Promise<void>((resolve) => socket.io.once('reconnect', () => resolve()));
+    socket.io.engine.close();
+    await back;
+    expect(bob.socketId()).not.toBe(first);
+    await until(() => !rc.broker.io.of('/').sockets.has(first), 5000, 'the old connection to go');
+    await subscribed('private-orders.42', 1);
+    await broadcast(['private-orders.42'], 'order.updated', { again: true });
+    await atLeast(got.seen, 1);
+    expect(got.seen).toEqual([{ again: true }]);
+  });
+
   it("laravel-echo-server's HTTP API: channel queries, its key by header or auth_key, its 400 and 403 replies", async () => {
     const alice = await echoClient(rc.url, { cookie: ALICE });
     alice.channel('lobby');
