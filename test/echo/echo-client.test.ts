@@ -238,7 +238,7 @@ describe('Laravel Echo against roomcast (one node)', () => {
     const got = recorder();
     bob.private('orders.42').listen('.order.updated', got.cb);
     await subscribed('private-orders.42', 1);
-    const first = bob.socketId();
+    const first = bob.socketId() ?? '';
     const socket = rawSocket(bob);
     const back = new Promise<void>((resolve) => socket.io.once('reconnect', () => resolve()));
     socket.io.engine.close();
