@@ -63,7 +63,7 @@ async function dispatch(socket: Socket, ctx: EchoContext, state: EchoState, even
         if (channel === undefined) throw new RoomcastError('bad_request', 'unsubscribe needs { channel }');
         return inOrder(state, channel, ctx, () => unsubscribe(state, ctx, channel));
       case 'client event':
-        return await whisper(socket, ctx, state, payload);
+        return await whisper(ctx, state, payload);
       default:
         throw new RoomcastError('bad_request', `unknown event "${event}"`);
     }
@@ -162,7 +162,7 @@ async function unsubscribe(state: EchoState, ctx: EchoContext, channel: string):
 }
 
 /** A whisper: `client-*` events on a private or presence channel this socket is in, to the others. */
-async function whisper(socket: Socket, ctx: EchoContext, state: EchoState, payload: unknown): Promise<void> {
+async function whisper(ctx: EchoContext, state: EchoState, payload: unknown): Promise<void> {
   if (!isRecord(payload) || typeof payload.channel !== 'string' || typeof payload.event !== 'string')
     throw new RoomcastError('bad_request', 'client event needs { channel, event, data }');
   const { channel, event } = payload;
@@ -173,7 +173,6 @@ async function whisper(socket: Socket, ctx: EchoContext, state: EchoState, paylo
   const client = state.channels.get(channel);
   if (!client) throw new RoomcastError('not_joined', `not subscribed to "${channel.slice(0, 200)}"`);
   await ctx.rooms.publish(client, { room: channel, event, data: payload.data }, { source: 'socket' });
-  void socket;
 }
 
 /** Runs `op` after whatever is in progress for the same channel of this socket. */
