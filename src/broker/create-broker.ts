@@ -98,7 +98,14 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
     accepting: () => state === 'listening',
     onShutdown: (hook) => void shutdownHooks.push(hook),
   });
-  const echo = startEcho({ config, http, engine: backend.engine, namespaces, log });
+  const echo = startEcho({
+    config,
+    http,
+    engine: backend.engine,
+    namespaces,
+    log,
+    connections: () => io.engine.clientsCount,
+  });
   shutdownHooks.push(() => echo.close());
   // GET /roomcast.js always; the demo page and its token route in development only.
   registerDemo(http, config);

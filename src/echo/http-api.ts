@@ -19,6 +19,8 @@ export interface EchoApiDeps {
   apps: readonly EchoApp[];
   engine: Engine;
   log: Logger;
+  /** Connections open on this node (all namespaces), for `/status`. */
+  connections(): number;
 }
 
 const UNAUTHORIZED = { error: 'Unauthorized' };
@@ -26,7 +28,7 @@ const BAD_EVENT = { error: 'Event must include channel, event name and data' };
 
 /**
  * laravel-echo-server's HTTP API, in its shapes (docs/laravel.md): `POST /apps/:appId/events`,
- * `GET /apps/:appId/channels`, `/channels/:channel`, `/channels/:channel/users`. The app's key
+ * `GET /apps/:appId/status`, `/channels`, `/channels/:channel`, `/channels/:channel/users`. The app's key
  * comes as `Authorization: Bearer <key>` or `?auth_key=<key>`; a wrong one is 403
  * `{"error":"Unauthorized"}`. Publishing goes through the namespace's room manager like every
  * other publish. The body is read as JSON whatever its Content-Type, as laravel-echo-server did.
@@ -85,6 +87,16 @@ export function registerEchoApi(scope: FastifyInstance, deps: EchoApiDeps): void
     for (const room of channels as string[])
       await app.rooms.publish(null, { room, event: name, data }, { source: 'api', payload, ...except });
     return { message: 'ok' };
+  });
+
+  scope.get('/apps/:appId/status', async (req, reply) => {
+    if (!appOf(req, reply)) return reply;
+    // As laravel-echo-server: connections of this node, its uptime in seconds, its memory.
+    return {
+      subscription_count: deps.connections(),
+      uptime: process.uptime(),
+      memory_usage: process.memoryUsage(),
+    };
   });
 
   scope.get('/apps/:appId/channels', async (req, reply) => {

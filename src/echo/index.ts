@@ -27,6 +27,8 @@ export function startEcho(deps: {
   engine: Engine;
   namespaces: ReadonlyMap<string, NamespaceRuntime>;
   log: Logger;
+  /** Connections open on this node, for laravel-echo-server's `/status`. */
+  connections(): number;
 }): EchoServices {
   const { config, log } = deps;
   const apps: EchoApp[] = [];
@@ -51,7 +53,9 @@ export function startEcho(deps: {
     }
   }
   if (apps.length > 0)
-    void deps.http.register(async (scope) => registerEchoApi(scope, { apps, engine: deps.engine, log }));
+    void deps.http.register(async (scope) =>
+      registerEchoApi(scope, { apps, engine: deps.engine, log, connections: deps.connections }),
+    );
   return {
     async close() {
       await Promise.allSettled(subscribers.map((s) => s.close()));

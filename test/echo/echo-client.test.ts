@@ -272,6 +272,9 @@ describe('Laravel Echo against roomcast (one node)', () => {
       status: 400,
       body: { error: 'User list is only possible for Presence Channels' },
     });
+    const status = await api('GET', '/status');
+    expect(status.body).toMatchObject({ subscription_count: expect.any(Number), uptime: expect.any(Number) });
+    expect(status.body.subscription_count).toBeGreaterThanOrEqual(1);
     const byQuery = await fetch(`${rc.url}/apps/${APP.appId}/channels?auth_key=${APP.key}`);
     expect(byQuery.status).toBe(200);
     expect(await api('GET', '/channels', undefined, 'wrong-key-123')).toEqual({
