@@ -41,8 +41,50 @@ const rightsSchema = z
   })
   .strict();
 
+/**
+ * A namespace that also serves Laravel Echo's Socket.IO connector (docs/laravel.md): channel
+ * auth by the app's `authHost + authEndpoint`, Laravel's `redis` broadcaster as a publisher
+ * (channels under `redisPrefix`), and laravel-echo-server's HTTP API for `apps`.
+ */
+const echoSchema = z
+  .object({
+    authHost: z
+      .string()
+      .regex(
+        /^https?:\/\/[^/?#\s]+$/,
+        'must be http(s)://host[:port] with no path (the path is authEndpoint)',
+      )
+      .default('http://localhost'),
+    authEndpoint: z
+      .string()
+      .regex(/^\/[^\s?#]*$/, 'must be a path starting with "/"')
+      .default('/broadcasting/auth'),
+    authTimeoutMs: ms.min(100).max(60_000).default(5_000),
+    maxConcurrentAuth: positiveInt.max(10_000).default(64),
+    redisUrl: z
+      .string()
+      .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
+      .nullable()
+      .default(null),
+    redisPrefix: z.string().max(100).default('laravel_database_'),
+    subscribeRedis: z.boolean().default(true),
+    apps: z
+      .array(
+        z
+          .object({
+            appId: z.string().min(1).max(100),
+            key: z.string().min(8, 'an app key needs at least 8 characters').max(200),
+          })
+          .strict(),
+      )
+      .max(100)
+      .default([]),
+  })
+  .strict();
+
 const namespaceSchema = z
   .object({
+    echo: echoSchema.nullable().default(null),
     jwt: z
       .object({
         secrets: z.array(z.string().min(1)).default([]),
@@ -166,8 +208,13 @@ const configSchema = z
 type RawConfig = z.output<typeof configSchema>;
 type RawNamespace = z.output<typeof namespaceSchema>;
 
-export interface NamespaceConfig extends Omit<RawNamespace, 'jwt'> {
+/** A namespace's Laravel Echo settings (docs/laravel.md). */
+export type EchoConfig = z.output<typeof echoSchema>;
+
+export interface NamespaceConfig extends Omit<RawNamespace, 'jwt' | 'echo'> {
   name: string;
+  /** Set when the namespace also serves Laravel Echo clients; loadConfig always sets it (null when not). */
+  echo?: EchoConfig | null;
   jwt: Omit<RawNamespace['jwt'], 'algorithms'> & { algorithms: JwtAlgorithm[] };
 }
 
@@ -270,7 +317,8 @@ function finishNamespace(name: string, ns: RawNamespace, ctx: FinishContext): Na
     }
   });
   if (jwt.secrets.length === 0 && jwt.publicKeys.length === 0) {
-    if (production) throw new ConfigError(`${field}.jwt`, missingKeyMessage(name));
+    // An Echo namespace's clients need no token (roomcast SDK clients there do).
+    if (production && !ns.echo) throw new ConfigError(`${field}.jwt`, missingKeyMessage(name));
     generated.jwtSecret ??= randomBytes(32).toString('base64url');
     jwt.secrets = [generated.jwtSecret];
   }
@@ -286,7 +334,8 @@ function finishNamespace(name: string, ns: RawNamespace, ctx: FinishContext): Na
     checkSecretLengths(field, jwt.secrets, ctx);
   let apiKeys = ns.apiKeys;
   if (apiKeys.length === 0 && name === '/') {
-    if (production)
+    // An Echo namespace may be served without roomcast's own API (laravel-echo-server's has app keys).
+    if (production && !ns.echo)
       throw new ConfigError(`${field}.apiKeys`, 'no API key: set ROOMCAST_API_KEYS (comma list of keys)');
     generated.apiKey ??= `rc_${randomBytes(18).toString('base64url')}`;
     apiKeys = [generated.apiKey];

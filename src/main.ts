@@ -5,12 +5,14 @@
  *   roomcast serve            run the broker (the default)
  *   roomcast token --sub alice --subscribe 'chat:*' --publish 'chat:*' --ttl 1h
  *   roomcast check-config     validate the config and print a summary
+ *   roomcast echo-config laravel-echo-server.json   the equivalent roomcast config (docs/laravel.md)
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { mintToken, parseTtl } from './auth/mint.js';
 import { createBroker } from './broker/create-broker.js';
 import { type Config, ConfigError, clustered, loadConfig } from './config.js';
+import { fromEchoServerConfig } from './echo/migrate.js';
 
 const EX_USAGE = 64;
 const EX_CONFIG = 78;
@@ -23,11 +25,12 @@ const COMMANDS = {
                         mint a user token with the namespace's secret (ROOMCAST_JWT_SECRET), or with
                         --private-key for RS*/ES*/PS*; exit 78 when there is no key to sign with`,
   'check-config': `  check-config          validate the configuration and print a summary (exit 78 when bad)`,
+  'echo-config': `  echo-config FILE      print the roomcast config equivalent to a laravel-echo-server.json (notes on stderr)`,
   help: `  help                  this text (also: roomcast <command> --help)`,
 } as const;
 type Command = keyof typeof COMMANDS;
 
-const USAGE = `usage: roomcast [serve | token | check-config | help]\n${Object.values(COMMANDS).join('\n')}`;
+const USAGE = `usage: roomcast [serve | token | check-config | echo-config | help]\n${Object.values(COMMANDS).join('\n')}`;
 
 async function main(argv: string[]): Promise<number> {
   const [command = 'serve', ...args] = argv;
@@ -47,6 +50,8 @@ async function main(argv: string[]): Promise<number> {
     case 'check-config':
       noArguments('check-config', args);
       return checkConfig();
+    case 'echo-config':
+      return echoConfig(args);
     default:
       return help(USAGE);
   }
@@ -230,6 +235,27 @@ function checkConfig(): number {
       `${clustered(cfg) ? `cluster over Redis (${cfg.redis.target?.kind}, ${cfg.redis.mode})` : 'one node in memory'}, ` +
       `${cfg.production ? 'production' : 'development'}`,
   );
+  return 0;
+}
+
+/** Prints the roomcast config (stdout) for a laravel-echo-server.json, and what did not carry over (stderr). */
+function echoConfig(args: string[]): number {
+  const [file] = args;
+  if (!file || args.length > 1) throw new UsageError('echo-config: give one laravel-echo-server.json');
+  let les: unknown;
+  try {
+    les = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`echo-config: cannot read ${file} as JSON (${(err as Error).message})`);
+  }
+  let migration: ReturnType<typeof fromEchoServerConfig>;
+  try {
+    migration = fromEchoServerConfig(les);
+  } catch (err) {
+    throw new UsageError(`echo-config: ${(err as Error).message}`);
+  }
+  console.log(JSON.stringify(migration.config, null, 2));
+  for (const line of migration.notes) console.error(`not carried over: ${line}`);
   return 0;
 }
 

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { Server } from 'socket.io';
 import { type Backend, createBackend } from '../backends/index.js';
 import type { Config } from '../config.js';
+import { setupEchoNamespace, startEcho } from '../echo/index.js';
 import { registerDemo } from '../http/demo.js';
 import { registerApi } from '../http/index.js';
 import { createMetricsHttp } from '../http/metrics.js';
@@ -80,14 +81,18 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
     maxHttpBufferSize: Math.max(1_048_576, maxPayload * 2 + 65_536),
     // The one origin policy of the port (src/http/origins.ts), as Socket.IO's cors and allowRequest.
     ...socketIoOrigins(originPolicy(config.allowedOrigins)),
+    // Laravel Echo fronts built for laravel-echo-server bundle socket.io-client 2 (Engine.IO 3).
+    allowEIO3: Object.values(config.namespaces).some((ns) => ns.echo),
     ...(backend.adapter ? { adapter: backend.adapter as never } : {}),
   });
   closeOversizedPolling(io);
   const namespaces = new Map<string, NamespaceRuntime>();
   for (const ns of Object.values(config.namespaces)) {
+    // A namespace with `echo` also serves Laravel Echo clients (docs/laravel.md).
+    const setup = ns.echo ? setupEchoNamespace : setupNamespace;
     namespaces.set(
       ns.name,
-      setupNamespace(io, config, ns, backend.engine, hub, log, () => state === 'listening', observer),
+      setup(io, config, ns, backend.engine, hub, log, () => state === 'listening', observer),
     );
   }
   // `metrics.port`: /metrics on a server of its own, started and closed with the broker.
@@ -105,6 +110,15 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
     accepting: () => state === 'listening',
     onShutdown: (hook) => void shutdownHooks.push(hook),
   });
+  const echo = startEcho({
+    config,
+    http,
+    engine: backend.engine,
+    namespaces,
+    log,
+    connections: () => io.engine.clientsCount,
+  });
+  shutdownHooks.push(() => echo.close());
   // GET /roomcast.js always; the demo page and its token route in development only.
   registerDemo(http, config);
   // SSE is one more transport over the hub: a fastify plugin of its own.

@@ -47,6 +47,8 @@ export interface PublishOptions {
   payload?: PayloadInfo;
   /** Within the idempotency window, a repeat of this key in this room gets the first result and no delivery. */
   idempotencyKey?: string;
+  /** A connection that does not get the message, for a publish by the server (Laravel's `toOthers`). */
+  except?: string;
 }
 
 export interface PublishInput {
@@ -193,7 +195,7 @@ export class RoomManager {
     const published = await this.engine.publish(this.ns, draft, this.historyPolicy(name), {
       binary: payload.binary,
       ...(payload.json === undefined ? {} : { dataJson: payload.json }),
-      ...(from && !opts.echo ? { exceptConnId: from.id } : {}),
+      ...(from && !opts.echo ? { exceptConnId: from.id } : opts.except ? { exceptConnId: opts.except } : {}),
       ...(opts.idempotencyKey
         ? { idempotencyKey: opts.idempotencyKey, idempotencyWindowMs: this.idempotencyWindowMs }
         : {}),

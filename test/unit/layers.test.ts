@@ -19,6 +19,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   socket: ['protocol', 'errors', 'rooms', 'auth', 'config', 'logger', 'hub'],
   http: ['protocol', 'errors', 'rooms', 'auth', 'config', 'logger', 'hub', 'socket', 'backends'],
   sse: ['protocol', 'errors', 'rooms', 'auth', 'config', 'logger', 'hub', 'socket', 'http'],
+  echo: ['protocol', 'errors', 'rooms', 'auth', 'config', 'logger', 'hub', 'socket', 'http'],
   broker: [
     'protocol',
     'errors',
@@ -31,8 +32,9 @@ const ALLOWED: Record<string, readonly string[]> = {
     'socket',
     'http',
     'sse',
+    'echo',
   ],
-  main: ['protocol', 'errors', 'config', 'auth', 'logger', 'broker'],
+  main: ['protocol', 'errors', 'config', 'auth', 'logger', 'broker', 'echo'],
   index: ['protocol', 'errors', 'config', 'broker'],
   client: ['protocol'],
   publisher: ['protocol'],

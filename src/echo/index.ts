@@ -1,0 +1,64 @@
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import type { Engine } from '../rooms/engine.js';
+import type { NamespaceRuntime } from '../socket/namespaces.js';
+import { type EchoApp, registerEchoApi } from './http-api.js';
+import { type EchoRedisSubscriber, startEchoRedis } from './redis-subscriber.js';
+
+export { setupEchoNamespace } from './namespace.js';
+
+export interface EchoServices {
+  close(): Promise<void>;
+}
+
+/**
+ * The node-wide parts of Laravel Echo support, for every namespace configured with `echo`:
+ * the Redis subscriber for Laravel's `redis` broadcaster and laravel-echo-server's HTTP API.
+ * (The namespaces themselves are set up by `setupEchoNamespace`.)
+ *
+ * @example
+ * const echo = startEcho({ config, http, engine, namespaces, log });
+ * broker.onShutdown(() => echo.close());
+ */
+export function startEcho(deps: {
+  config: Config;
+  http: FastifyInstance;
+  engine: Engine;
+  namespaces: ReadonlyMap<string, NamespaceRuntime>;
+  log: Logger;
+  /** Connections open on this node, for laravel-echo-server's `/status`. */
+  connections(): number;
+}): EchoServices {
+  const { config, log } = deps;
+  const apps: EchoApp[] = [];
+  const subscribers: EchoRedisSubscriber[] = [];
+  for (const rt of deps.namespaces.values()) {
+    const echo = rt.config.echo;
+    if (!echo) continue;
+    const roomNameLength = rt.config.limits.roomNameLength;
+    for (const app of echo.apps) apps.push({ ...app, ns: rt.name, rooms: rt.rooms, roomNameLength });
+    const url = echo.redisUrl ?? config.redis.url;
+    if (echo.subscribeRedis && url) {
+      subscribers.push(
+        startEchoRedis({
+          url,
+          prefix: echo.redisPrefix,
+          rooms: rt.rooms,
+          roomNameLength,
+          windowMs: config.api.idempotencyWindowMs,
+          log: log.child({ component: 'echo-redis', ns: rt.name }),
+        }),
+      );
+    }
+  }
+  if (apps.length > 0)
+    void deps.http.register(async (scope) =>
+      registerEchoApi(scope, { apps, engine: deps.engine, log, connections: deps.connections }),
+    );
+  return {
+    async close() {
+      await Promise.allSettled(subscribers.map((s) => s.close()));
+    },
+  };
+}
