@@ -1,38 +1,21 @@
 /**
  * The wire protocol of roomcast: every event a client sends and receives, the message envelope,
  * acknowledgements and error codes. Both the server and the client SDK import these types, so
- * one change here is checked at both ends. This file has no runtime dependencies.
+ * one change here is checked at both ends. Its only import is the error catalogue
+ * (`error-codes.ts`), which has none: the SDK can carry both.
  */
 
-/** Error codes that acknowledgements, HTTP errors and `connect_error` carry (contract section 3). */
-export const ERROR_CODES = [
-  'bad_request',
-  'invalid_room',
-  'forbidden',
-  'not_joined',
-  'too_many_rooms',
-  'payload_too_large',
-  'rate_limited',
-  'unavailable',
-  'internal',
-  'not_found',
-  'unauthorized',
-  'token_missing',
-  'token_invalid',
-  'token_expired',
-] as const;
-export type ErrorCode = (typeof ERROR_CODES)[number];
+export {
+  CLOSING_CODES,
+  type ClosingCode,
+  type ConnectErrorCode,
+  ERROR_CATALOGUE,
+  ERROR_CODES,
+  type ErrorCode,
+  type ErrorCodeInfo,
+} from './error-codes.js';
 
-/** Codes a refused connection carries as `connect_error` (`err.message` is the code, `err.data` this). */
-export type ConnectErrorCode =
-  | 'token_missing'
-  | 'token_invalid'
-  | 'token_expired'
-  | 'unavailable'
-  | 'internal';
-
-/** Codes of `closing`, sent before the server closes a connection for a reason of its own. */
-export type ClosingCode = 'token_expired' | 'disconnected' | 'shutting_down';
+import type { ClosingCode, ErrorCode } from './error-codes.js';
 
 export interface ErrorBody {
   code: ErrorCode;
@@ -152,13 +135,18 @@ export interface ServerToClientEvents {
 
 // ---- server-to-server HTTP API ----
 
+/** `POST /v1/publish` (and each message of `POST /v1/batch`): exactly one of `room`, `rooms`. */
 export interface ApiPublishRequest {
   namespace?: string;
   room?: string;
   rooms?: string[];
   event: string;
-  data: unknown;
+  /** Absent is `null`. */
+  data?: unknown;
   idempotencyKey?: string;
+}
+export interface ApiBatchRequest {
+  messages: ApiPublishRequest[];
 }
 export interface ApiPublishResult extends StreamPosition {
   room: string;
@@ -171,6 +159,28 @@ export interface RoomStat {
   room: string;
   members: number;
   connections: number;
+}
+/** `GET /v1/rooms`. */
+export interface ApiRoomsReply {
+  ok: true;
+  rooms: RoomStat[];
+}
+/** `GET /v1/rooms/:room/presence`. */
+export interface ApiPresenceReply extends PresenceReply {
+  ok: true;
+}
+/** `GET /v1/rooms/:room/history`. */
+export interface ApiHistoryReply extends HistoryReply {
+  ok: true;
+}
+export interface ApiDisconnectRequest {
+  namespace?: string;
+  sub: string;
+}
+/** `POST /v1/disconnect`: how many connections were closed. */
+export interface ApiDisconnectReply {
+  ok: true;
+  disconnected: number;
 }
 
 /** The rights claim of a user token: room-name patterns, exact or with `*`. */

@@ -2,7 +2,7 @@ import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Namespace, Server } from 'socket.io';
 import { createVerifier } from '../auth/verify.js';
 import type { Config, NamespaceConfig } from '../config.js';
-import { asRoomcastError } from '../errors.js';
+import { connectError, connectErrorOf } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ClientToServerEvents, ServerToClientEvents } from '../protocol.js';
 import type { Engine } from '../rooms/engine.js';
@@ -102,16 +102,10 @@ export function setupNamespace(
       socket.data.expiresAt = expiresAtOf(claims);
       next();
     } catch (err) {
-      const e = asRoomcastError(err);
-      next(connectError(e.code, e.message));
+      next(connectErrorOf(err));
     }
   });
   const bound = bindHandlers(context);
   nsp.on('connection', (socket: RoomcastSocket) => attachConnection(socket, context, bound));
   return { name: ns.name, config: ns, nsp, rooms, context, transport };
-}
-
-/** A refusal as the client sees it: `connect_error` with `message` the code and `data` `{ code, message }`. */
-function connectError(code: string, message: string): Error & { data: { code: string; message: string } } {
-  return Object.assign(new Error(code), { data: { code, message } });
 }
