@@ -81,10 +81,13 @@ export interface JoinReply extends StreamPosition {
 export interface LeaveRequest {
   room: string;
 }
+/** `leave` answers `{ ok: true }` and nothing else. */
+export type LeaveReply = Record<never, never>;
 export interface PublishRequest {
   room: string;
   event: string;
   data: unknown;
+  /** Deliver it to the publishing connection too. */
   echo?: boolean;
 }
 export type PublishReply = StreamPosition;
@@ -118,12 +121,20 @@ export type AckCallback<T extends object> = (reply: Ack<T>) => void;
 /** Events a client emits; every one takes an acknowledgement. */
 export interface ClientToServerEvents {
   join: (req: JoinRequest, ack: AckCallback<JoinReply>) => void;
-  leave: (req: LeaveRequest, ack: AckCallback<object>) => void;
+  leave: (req: LeaveRequest, ack: AckCallback<LeaveReply>) => void;
   publish: (req: PublishRequest, ack: AckCallback<PublishReply>) => void;
   presence: (req: PresenceRequest, ack: AckCallback<PresenceReply>) => void;
   history: (req: HistoryRequest, ack: AckCallback<HistoryReply>) => void;
   refresh: (req: RefreshRequest, ack: AckCallback<RefreshReply>) => void;
 }
+
+/** The name of an event a client sends. */
+export type ClientEvent = keyof ClientToServerEvents;
+/** The payload a client event takes. */
+export type RequestOf<E extends ClientEvent> = Parameters<ClientToServerEvents[E]>[0];
+/** The fields of the `ok` acknowledgement of a client event. */
+export type ReplyOf<E extends ClientEvent> =
+  Parameters<ClientToServerEvents[E]>[1] extends AckCallback<infer T> ? T : never;
 
 /** Events the server emits to a client. */
 export interface ServerToClientEvents {

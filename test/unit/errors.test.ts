@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { ClientError, connectErrorCode, isTokenCode } from '../../src/client/errors.js';
 import { CLOSING_CODES, ERROR_CATALOGUE, ERROR_CODES, type ErrorCode } from '../../src/error-codes.js';
 import {
@@ -8,6 +9,8 @@ import {
   connectError,
   connectErrorOf,
   httpStatus,
+  invalidInput,
+  parseInput,
   RoomcastError,
   toFailure,
 } from '../../src/errors.js';
@@ -151,5 +154,45 @@ describe('docs/api.md', () => {
   it('lists every closing code, and no other', () => {
     const documented = rows('closing code').map(([code]) => code!.replace(/`/g, ''));
     expect(documented.sort()).toEqual(Object.keys(CLOSING_CODES).sort());
+  });
+});
+
+describe('invalid input in roomcast words', () => {
+  const schema = z.strictObject({
+    room: z.string(),
+    limit: z.number().int().min(0).max(10).optional(),
+    tags: z.array(z.string()).max(2).optional(),
+    nested: z.strictObject({ on: z.boolean() }).optional(),
+  });
+  const message = (value: unknown, prefixed = true) => {
+    try {
+      parseInput(schema, value, { root: 'ev', prefixed });
+    } catch (err) {
+      return (err as RoomcastError).message;
+    }
+    return 'parsed';
+  };
+
+  it('names the field and what was expected', () => {
+    expect(message({})).toBe('ev.room: required');
+    expect(message({}, false)).toBe('room: required');
+    expect(message(null, false)).toBe('ev: expected an object, got null');
+    expect(message({ room: 1 })).toBe('ev.room: expected a string, got a whole number');
+    expect(message({ room: 'r', limit: 1.5 })).toBe('ev.limit: expected a whole number, got a number');
+    expect(message({ room: 'r', limit: 11 })).toBe('ev.limit: expected a number <= 10');
+    expect(message({ room: 'r', tags: ['a', 'b', 'c'] })).toBe('ev.tags: expected at most 2 items');
+    expect(message({ room: 'r', nested: { on: 'yes' } })).toBe(
+      'ev.nested.on: expected true or false, got a string',
+    );
+    expect(message({ room: 'r', nested: { on: true, off: 1 } })).toBe('ev.nested.off: unknown field');
+    expect(message({ room: 'r', a: 1, b: 2 })).toBe('ev.a: unknown field (and "b")');
+    expect(message({ room: 'r' })).toBe('parsed');
+  });
+
+  it('reports at most three fields, and never the validation library wording', () => {
+    const text = message({ room: 1, limit: 'x', tags: 'y', nested: 0 });
+    expect(text.split('; ')).toHaveLength(3);
+    expect(text).not.toMatch(/Invalid|received|Too (small|big)/);
+    expect(invalidInput([], { root: 'body', prefixed: false }).message).toBe('body: is not valid');
   });
 });
