@@ -89,6 +89,11 @@ export interface PublishRequest {
   data: unknown;
   /** Deliver it to the publishing connection too. */
   echo?: boolean;
+  /**
+   * 1-128 characters. Within the idempotency window a repeat of the key in the same room (and
+   * namespace) gets the first publish's result and delivers nothing.
+   */
+  idempotencyKey?: string;
 }
 export type PublishReply = StreamPosition;
 export interface PresenceRequest {

@@ -55,11 +55,11 @@ const handlers: { [E in ClientEvent]: (ctx: NamespaceContext) => EventHandler<E>
     return {};
   },
   publish: (ctx) => async (req, socket) => {
-    const { room, event, data, echo } = req;
+    const { room, event, data, echo, idempotencyKey } = req;
     return ctx.rooms.publish(
       socket.data.client,
       { room, event, data },
-      { echo: echo === true, source: 'socket' },
+      { echo: echo === true, source: 'socket', ...(idempotencyKey === undefined ? {} : { idempotencyKey }) },
     );
   },
   presence: (ctx) => async (req, socket) => ({

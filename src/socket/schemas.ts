@@ -56,6 +56,7 @@ const publishSchema = z.strictObject({
   // Any JSON value; `null` is a value, absent is `required`.
   data: z.unknown(),
   echo: z.boolean({ error: says('expected true or false') }).optional(),
+  idempotencyKey: text(1, 128).optional(),
 });
 const presenceSchema = z.strictObject({ room });
 const historySchema = z.strictObject({

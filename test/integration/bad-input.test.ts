@@ -192,6 +192,18 @@ describe('messages in roomcast words', () => {
       { room: 'r', event: 'e', data: 1, echo: 'yes' },
       'publish.echo: expected true or false',
     ],
+    [
+      'an empty idempotency key',
+      'publish',
+      { room: 'r', event: 'e', data: 1, idempotencyKey: '' },
+      'publish.idempotencyKey: expected a string of 1-128 characters',
+    ],
+    [
+      'a key of 129 characters',
+      'publish',
+      { room: 'r', event: 'e', data: 1, idempotencyKey: 'k'.repeat(129) },
+      'publish.idempotencyKey: expected a string of 1-128 characters',
+    ],
     ['null', 'leave', null, 'leave: expected an object, got null'],
     ['a list', 'refresh', ['t'], 'refresh: expected an object, got a list'],
   ])('%s', async (_what, event, payload, message) => {
