@@ -13,8 +13,8 @@ import { tapBroadcasts } from './broadcast-tap.js';
 import { createDisconnector } from './disconnect.js';
 import { installErrorHandlers } from './errors.js';
 import { createMetrics } from './metrics.js';
-import { createOpenApiDocument } from './openapi.js';
-import { callerOf, registerRoutes } from './routes.js';
+import { registerOpenApi } from './openapi.js';
+import { apiRoutes, callerOf } from './routes.js';
 import { createApiSchemas } from './schemas.js';
 
 /** What the HTTP API, SSE and metrics need from the broker that hosts them. */
@@ -77,8 +77,6 @@ export function registerApi(host: ApiHost): void {
     metrics.apiRequest(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode);
   });
   http.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.text()));
-  const openapi = createOpenApiDocument(schemas);
-  http.get('/v1/openapi.json', async () => openapi);
 
   void http.register(rateLimit, {
     global: false,
@@ -91,15 +89,9 @@ export function registerApi(host: ApiHost): void {
         retryAfter: Math.max(1, Math.ceil(ctx.ttl / 1000)),
       }),
   });
+  registerOpenApi(http, schemas);
   void http.register(async (scope) => {
-    registerRoutes(scope, {
-      keys,
-      schemas,
-      engine: cluster.engine,
-      namespaces,
-      idempotencyWindowMs: config.api.idempotencyWindowMs,
-      disconnect,
-    });
+    await scope.register(apiRoutes, { keys, schemas, engine: cluster.engine, namespaces, disconnect });
     registerSse(scope, { config, namespaces, hub, schemas, accepting: () => host.accepting() });
   });
 }
