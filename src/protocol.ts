@@ -1,42 +1,21 @@
 /**
  * The wire protocol of roomcast: every event a client sends and receives, the message envelope,
  * acknowledgements and error codes. Both the server and the client SDK import these types, so
- * one change here is checked at both ends. This file has no runtime dependencies.
+ * one change here is checked at both ends. Its only import is the error catalogue
+ * (`error-codes.ts`), which has none: the SDK can carry both.
  */
 
-/** Error codes that acknowledgements, HTTP errors and `connect_error` carry (contract section 3). */
-export const ERROR_CODES = [
-  'bad_request',
-  'invalid_room',
-  'forbidden',
-  'not_joined',
-  'too_many_rooms',
-  'payload_too_large',
-  'rate_limited',
-  'unavailable',
-  'internal',
-  'not_found',
-  'unauthorized',
-  'token_missing',
-  'token_invalid',
-  'token_expired',
-  'token_revoked',
-  'too_many_connections',
-] as const;
-export type ErrorCode = (typeof ERROR_CODES)[number];
+export {
+  CLOSING_CODES,
+  type ClosingCode,
+  type ConnectErrorCode,
+  ERROR_CATALOGUE,
+  ERROR_CODES,
+  type ErrorCode,
+  type ErrorCodeInfo,
+} from './error-codes.js';
 
-/** Codes a refused connection carries as `connect_error` (`err.message` is the code, `err.data` this). */
-export type ConnectErrorCode =
-  | 'token_missing'
-  | 'token_invalid'
-  | 'token_expired'
-  | 'token_revoked'
-  | 'too_many_connections'
-  | 'unavailable'
-  | 'internal';
-
-/** Codes of `closing`, sent before the server closes a connection for a reason of its own. */
-export type ClosingCode = 'token_expired' | 'disconnected' | 'shutting_down' | 'slow_consumer';
+import type { ClosingCode, ErrorCode } from './error-codes.js';
 
 export interface ErrorBody {
   code: ErrorCode;
@@ -102,11 +81,19 @@ export interface JoinReply extends StreamPosition {
 export interface LeaveRequest {
   room: string;
 }
+/** `leave` answers `{ ok: true }` and nothing else. */
+export type LeaveReply = Record<never, never>;
 export interface PublishRequest {
   room: string;
   event: string;
   data: unknown;
+  /** Deliver it to the publishing connection too. */
   echo?: boolean;
+  /**
+   * 1-128 characters. Within the idempotency window a repeat of the key in the same room (and
+   * namespace) gets the first publish's result and delivers nothing.
+   */
+  idempotencyKey?: string;
 }
 export type PublishReply = StreamPosition;
 export interface PresenceRequest {
@@ -139,12 +126,20 @@ export type AckCallback<T extends object> = (reply: Ack<T>) => void;
 /** Events a client emits; every one takes an acknowledgement. */
 export interface ClientToServerEvents {
   join: (req: JoinRequest, ack: AckCallback<JoinReply>) => void;
-  leave: (req: LeaveRequest, ack: AckCallback<object>) => void;
+  leave: (req: LeaveRequest, ack: AckCallback<LeaveReply>) => void;
   publish: (req: PublishRequest, ack: AckCallback<PublishReply>) => void;
   presence: (req: PresenceRequest, ack: AckCallback<PresenceReply>) => void;
   history: (req: HistoryRequest, ack: AckCallback<HistoryReply>) => void;
   refresh: (req: RefreshRequest, ack: AckCallback<RefreshReply>) => void;
 }
+
+/** The name of an event a client sends. */
+export type ClientEvent = keyof ClientToServerEvents;
+/** The payload a client event takes. */
+export type RequestOf<E extends ClientEvent> = Parameters<ClientToServerEvents[E]>[0];
+/** The fields of the `ok` acknowledgement of a client event. */
+export type ReplyOf<E extends ClientEvent> =
+  Parameters<ClientToServerEvents[E]>[1] extends AckCallback<infer T> ? T : never;
 
 /** Events the server emits to a client. */
 export interface ServerToClientEvents {
@@ -156,13 +151,18 @@ export interface ServerToClientEvents {
 
 // ---- server-to-server HTTP API ----
 
+/** `POST /v1/publish` (and each message of `POST /v1/batch`): exactly one of `room`, `rooms`. */
 export interface ApiPublishRequest {
   namespace?: string;
   room?: string;
   rooms?: string[];
   event: string;
-  data: unknown;
+  /** Absent is `null`. */
+  data?: unknown;
   idempotencyKey?: string;
+}
+export interface ApiBatchRequest {
+  messages: ApiPublishRequest[];
 }
 export interface ApiPublishResult extends StreamPosition {
   room: string;
@@ -175,6 +175,30 @@ export interface RoomStat {
   room: string;
   members: number;
   connections: number;
+}
+/** `GET /v1/rooms`. */
+export interface ApiRoomsReply {
+  ok: true;
+  rooms: RoomStat[];
+}
+/** `GET /v1/rooms/:room/presence`. */
+export interface ApiPresenceReply extends PresenceReply {
+  ok: true;
+}
+/** `GET /v1/rooms/:room/history`. */
+export interface ApiHistoryReply extends HistoryReply {
+  ok: true;
+}
+export interface ApiDisconnectRequest {
+  namespace?: string;
+  sub: string;
+  /** `false`: the user's tokens issued before the call are refused until they expire (`token_revoked`). */
+  reconnect?: boolean;
+}
+/** `POST /v1/disconnect`: how many connections were closed. */
+export interface ApiDisconnectReply {
+  ok: true;
+  disconnected: number;
 }
 
 /** The rights claim of a user token: room-name patterns, exact or with `*`. */

@@ -25,7 +25,8 @@ export interface JwtSettings {
  * const claims = verifier.verify(token); // throws RoomcastError token_missing | token_invalid | token_expired
  */
 export interface Verifier {
-  verify(token: unknown): UserClaims;
+  /** `missing`: the `token_missing` message, naming where this transport takes the token. */
+  verify(token: unknown, opts?: { missing?: string }): UserClaims;
 }
 
 const MAX_TOKEN_LENGTH = 16 * 1024;
@@ -41,9 +42,9 @@ export function createVerifier(ns: { jwt: JwtSettings }): Verifier {
     ...(ns.jwt.audience ? { audience: ns.jwt.audience } : {}),
   };
 
-  function verify(token: unknown): UserClaims {
+  function verify(token: unknown, opts: { missing?: string } = {}): UserClaims {
     if (token === undefined || token === null || token === '') {
-      throw new RoomcastError('token_missing', 'a token is required (auth: { token })');
+      throw new RoomcastError('token_missing', opts.missing ?? 'a user token is required');
     }
     if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH) {
       throw new RoomcastError('token_invalid', 'token must be a JWT string');

@@ -1,15 +1,9 @@
 import type { Socket } from 'socket.io-client';
-import type { AckCallback, ClientToServerEvents, ServerToClientEvents } from '../protocol.js';
+import type { ClientToServerEvents, ReplyOf, RequestOf, ServerToClientEvents } from '../protocol.js';
 import { ClientError, type ClientErrorCode, failure, type Result } from './errors.js';
 
 /** The socket.io-client socket of a roomcast connection, typed by the protocol. */
 export type RoomcastSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
-
-/** The payload a client event takes. */
-export type RequestOf<E extends keyof ClientToServerEvents> = Parameters<ClientToServerEvents[E]>[0];
-/** The fields of the `ok` acknowledgement of a client event. */
-export type ReplyOf<E extends keyof ClientToServerEvents> =
-  Parameters<ClientToServerEvents[E]>[1] extends AckCallback<infer T> ? T : never;
 
 interface TimedEmitter {
   timeout(ms: number): {

@@ -1,8 +1,9 @@
-import type { PublishReply, StreamPosition } from '../protocol.js';
-import { ack, type ReplyOf, type RequestOf, type RoomcastSocket } from './ack.js';
+import type { PublishReply, PublishRequest, ReplyOf, RequestOf, StreamPosition } from '../protocol.js';
+import { ack, type RoomcastSocket } from './ack.js';
 import { Connection } from './connection.js';
 import { Emitter } from './emitter.js';
 import { ClientError, failure, type Result } from './errors.js';
+import { PUBLISH_RETRIES, type PublishOptions, publishOnce, publishPayload } from './publish.js';
 import { Room } from './room.js';
 import type { MessageMap, RoomHost, RoomInternals } from './room-host.js';
 import { TokenSource } from './token.js';
@@ -15,6 +16,7 @@ const DEFAULTS = {
   reconnectionDelay: 500,
   reconnectionDelayMax: 5_000,
   randomizationFactor: 0.5,
+  publishRetries: PUBLISH_RETRIES,
   socketOptions: {},
 };
 
@@ -55,8 +57,11 @@ export class RoomcastClient {
         for (const name of rooms) this.joined.get(name)?.revoke();
       },
     });
+    const retries = Math.max(0, settings.publishRetries);
+    const send = (payload: PublishRequest) => this.request('publish', payload, { room: payload.room });
     this.host = {
       request: (event, payload, opts) => this.request(event, payload, opts),
+      publish: (payload) => publishOnce(payload, send, retries),
       forget: (room) => {
         if (this.joined.get(room.name) === room) this.joined.delete(room.name);
       },
@@ -130,7 +135,8 @@ export class RoomcastClient {
 
   /**
    * Publishes to a room without joining it (needs the publish right). For a joined room this is
-   * `room.publish`.
+   * `room.publish`. A lost acknowledgement is retried with the same idempotency key, so the
+   * message is delivered once.
    *
    * @example
    * const res = await client.publish('chat:lobby', 'msg', { text: 'hi' });
@@ -139,12 +145,11 @@ export class RoomcastClient {
     room: string,
     event: string,
     data: unknown,
-    opts: { echo?: boolean } = {},
+    opts: PublishOptions = {},
   ): Promise<Result<PublishReply>> {
     const joined = this.joined.get(room) as unknown as Room | undefined;
     if (joined) return joined.publish(event, data, opts);
-    const payload = { room, event, data, ...(opts.echo ? { echo: true } : {}) };
-    return this.request('publish', payload, { room });
+    return this.host.publish(publishPayload(room, event, data, opts));
   }
 
   /** The handle of a joined room. */

@@ -1,30 +1,35 @@
-import type { ErrorCode } from '../protocol.js';
+import { ERROR_CATALOGUE, type ErrorCode, isConnectErrorCode, isErrorCode } from '../error-codes.js';
 
 /**
- * Codes a client error carries: the contract's codes (from acknowledgements and `connect_error`)
- * plus the few outcomes only the client can see.
- *
- * - `timeout`: no acknowledgement within `ackTimeoutMs` (the request may still have been applied).
- * - `disconnected`: the connection dropped before the acknowledgement (it may have been applied).
- * - `closed`: the client was disconnected by the app, or the room was left.
- * - `get_token_failed`: the app's `getToken()` threw or returned no string.
- * - `handler_error`: an app handler threw; the error is in `cause`.
+ * Outcomes only the client can see, beside the broker's codes (the catalogue in `error-codes.ts`),
+ * with whether trying again later may work.
  */
-export type ClientErrorCode =
-  | ErrorCode
-  | 'timeout'
-  | 'disconnected'
-  | 'closed'
-  | 'get_token_failed'
-  | 'handler_error';
+const SDK_CODES = {
+  /** No acknowledgement within `ackTimeoutMs` (the request may still have been applied). */
+  timeout: { temporary: true },
+  /** The connection dropped before the acknowledgement (it may have been applied). */
+  disconnected: { temporary: true },
+  /** The client was disconnected by the app, or the room was left. */
+  closed: { temporary: false },
+  /** The app's `getToken()` threw or returned no string. */
+  get_token_failed: { temporary: true },
+  /** An app handler threw; the error is in `cause`. */
+  handler_error: { temporary: false },
+} as const;
 
-const TEMPORARY: ReadonlySet<ClientErrorCode> = new Set([
-  'unavailable',
-  'rate_limited',
-  'timeout',
-  'disconnected',
-  'get_token_failed',
-]);
+/**
+ * Codes a client error carries: the broker's codes (from acknowledgements and `connect_error`)
+ * plus the few outcomes only the client can see (`timeout`, `disconnected`, `closed`,
+ * `get_token_failed`, `handler_error`).
+ */
+export type ClientErrorCode = ErrorCode | keyof typeof SDK_CODES;
+
+/** True when trying again later may work: the catalogue's flag, or the SDK's for its own codes. */
+function isTemporary(code: ClientErrorCode): boolean {
+  if (isErrorCode(code)) return ERROR_CATALOGUE[code].temporary;
+  // A code this SDK does not know (a newer broker's) is not temporary.
+  return (SDK_CODES as Record<string, { temporary: boolean } | undefined>)[code]?.temporary === true;
+}
 
 /**
  * The one error type of the SDK. It is returned as a value (`{ ok: false, error }`) or passed to
@@ -46,7 +51,7 @@ export class ClientError extends Error {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'ClientError';
     this.code = code;
-    this.temporary = TEMPORARY.has(code);
+    this.temporary = isTemporary(code);
     if (opts.room !== undefined) this.room = opts.room;
   }
 }
@@ -63,12 +68,15 @@ export function failure(
   return { ok: false, error: new ClientError(code, message, opts) };
 }
 
-/** Reads the `{ code, message }` a refused connection carries (`connect_error`'s `data`). */
+/**
+ * Reads the code a refused connection carries (`connect_error`'s `data`): one of the catalogue's
+ * connect-error codes, or undefined (a transport failure, or a server that is not roomcast).
+ */
 export function connectErrorCode(err: unknown): ClientErrorCode | undefined {
   const data = (err as { data?: unknown } | null)?.data;
   if (typeof data !== 'object' || data === null) return undefined;
   const code = (data as { code?: unknown }).code;
-  return typeof code === 'string' ? (code as ClientErrorCode) : undefined;
+  return isConnectErrorCode(code) ? code : undefined;
 }
 
 /** True for the codes of a refused token, which no retry with the same token can cure. */

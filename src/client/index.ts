@@ -12,6 +12,7 @@ export type { Envelope, Member, Publisher, StreamPosition } from '../protocol.js
 export type { RoomcastSocket } from './ack.js';
 export { createClient, RoomcastClient } from './client.js';
 export { ClientError, type ClientErrorCode, type Result } from './errors.js';
+export type { PublishOptions } from './publish.js';
 export { Room } from './room.js';
 export type { MessageMap } from './room-host.js';
 export type { UnrecoveredReason } from './stream.js';

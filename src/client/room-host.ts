@@ -1,5 +1,11 @@
-import type { Envelope, PresenceEvent } from '../protocol.js';
-import type { ReplyOf, RequestOf } from './ack.js';
+import type {
+  Envelope,
+  PresenceEvent,
+  PublishReply,
+  PublishRequest,
+  ReplyOf,
+  RequestOf,
+} from '../protocol.js';
 import type { ClientError, Result } from './errors.js';
 import type { UnrecoveredEvent } from './types.js';
 
@@ -16,6 +22,8 @@ export interface RoomHost {
     payload: RequestOf<E>,
     opts: { room: string; now?: boolean },
   ): Promise<Result<ReplyOf<E>>>;
+  /** Sends a publish, again with the same key while its acknowledgement is lost (see `publishOnce`). */
+  publish(payload: PublishRequest): Promise<Result<PublishReply>>;
   /** The room was left or refused: stop routing to it. */
   forget(room: RoomInternals): void;
   /** Errors and unrecovered streams also go to the client's handlers. */

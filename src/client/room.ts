@@ -4,11 +4,12 @@ import type {
   PresenceEvent,
   PresenceReply,
   PublishReply,
+  PublishRequest,
   StreamPosition,
 } from '../protocol.js';
-import type { RequestOf } from './ack.js';
 import { Emitter } from './emitter.js';
 import { ClientError, failure, type Result } from './errors.js';
+import { type PublishOptions, publishPayload } from './publish.js';
 import type { MessageMap, RoomHost, RoomInternals } from './room-host.js';
 import { Sequencer } from './stream.js';
 import type {
@@ -120,7 +121,8 @@ export class Room<M extends MessageMap = Record<string, unknown>> implements Roo
 
   /**
    * Publishes to this room (needs the publish right, not a join). `echo: true` delivers it to this
-   * connection too.
+   * connection too. A lost acknowledgement is retried with the same idempotency key, so the
+   * message is delivered once (`publishRetries`).
    *
    * @example
    * const res = await room.publish('msg', { text: 'hi' }, { echo: true });
@@ -129,10 +131,10 @@ export class Room<M extends MessageMap = Record<string, unknown>> implements Roo
   publish<K extends keyof M & string>(
     event: K,
     data: M[K],
-    opts: { echo?: boolean } = {},
+    opts: PublishOptions = {},
   ): Promise<Result<PublishReply>> {
-    const payload = { room: this.name, event, data, ...(opts.echo ? { echo: true } : {}) };
-    if (opts.echo) return this.host.request('publish', payload, { room: this.name });
+    const payload = publishPayload(this.name, event, data, opts);
+    if (opts.echo) return this.host.publish(payload);
     return this.publishOwn(payload);
   }
 
@@ -249,9 +251,9 @@ export class Room<M extends MessageMap = Record<string, unknown>> implements Roo
    * A publish without echo never comes back live: its offset is passed over, not taken for a gap.
    * Gap fills wait for these acks, so the fill does not hand the app its own message.
    */
-  private async publishOwn(payload: RequestOf<'publish'>): Promise<Result<PublishReply>> {
+  private async publishOwn(payload: PublishRequest): Promise<Result<PublishReply>> {
     this.ownPending++;
-    const res = await this.host.request('publish', payload, { room: this.name });
+    const res = await this.host.publish(payload);
     this.ownPending--;
     if (res.ok) this.seq.passOver(res);
     if (this.ownPending === 0 && this.deferredFill) {

@@ -29,6 +29,11 @@ export interface ClientOptions {
   getToken?: GetToken;
   /** How long a request waits for its acknowledgement (and for a connection); default 10000. */
   ackTimeoutMs?: number;
+  /**
+   * How many times a publish whose acknowledgement was lost (`timeout`, `disconnected`) is sent
+   * again, with the same idempotency key so the broker applies it once; default 2, 0 turns it off.
+   */
+  publishRetries?: number;
   /** How long one connection attempt may take; default 10000. */
   connectTimeoutMs?: number;
   /** First reconnection delay, doubled per failed attempt; default 500. */

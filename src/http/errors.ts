@@ -1,12 +1,15 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { asRoomcastError, httpStatus, RoomcastError } from '../errors.js';
+import { z } from 'zod';
+import { asRoomcastError, httpStatus, type InputPlace, invalidInput, RoomcastError } from '../errors.js';
 import type { Logger } from '../logger.js';
 
 /**
  * The one error handler and the one not-found handler of the HTTP side. Every failure leaves as
  * `{ ok: false, error: { code, message } }` with the status `httpStatus()` gives for the code.
  * Errors fastify raises itself (body parsing, body limit, the rate limiter) are translated here
- * into contract codes; anything unexpected is `internal` and logged, never shown.
+ * into contract codes, and a route's schema validation (a `ZodError`) into `bad_request` naming
+ * the fields, in the same words as for sockets; anything unexpected is `internal` and logged,
+ * never shown.
  */
 export function installErrorHandlers(app: FastifyInstance, log: Logger): void {
   app.setErrorHandler((err: unknown, req: FastifyRequest, reply: FastifyReply) => {
@@ -29,7 +32,17 @@ interface FastifyLikeError {
   code?: unknown;
   statusCode?: unknown;
   message?: unknown;
+  /** Where fastify's validation failed: `body`, `querystring`, `params`, `headers`. */
+  validationContext?: unknown;
 }
+
+/** How a validation failure names what it is about: `room`, `messages.3.event`, or the whole `body`. */
+const PLACES: Record<string, InputPlace> = {
+  body: { root: 'body', prefixed: false },
+  querystring: { root: 'query', prefixed: false },
+  params: { root: 'path', prefixed: false },
+  headers: { root: 'headers', prefixed: false },
+};
 
 const FASTIFY_MESSAGES: Record<string, [RoomcastError['code'], string]> = {
   FST_ERR_CTP_BODY_TOO_LARGE: ['payload_too_large', 'the request body is larger than the limit'],
@@ -45,6 +58,10 @@ const FASTIFY_MESSAGES: Record<string, [RoomcastError['code'], string]> = {
 export function fromHttpError(err: unknown): RoomcastError {
   if (err instanceof RoomcastError) return err;
   const e = (typeof err === 'object' && err !== null ? err : {}) as FastifyLikeError;
+  if (err instanceof z.core.$ZodError) {
+    const place = typeof e.validationContext === 'string' ? PLACES[e.validationContext] : undefined;
+    return invalidInput(err.issues, place ?? { root: 'request', prefixed: false });
+  }
   const known = typeof e.code === 'string' ? FASTIFY_MESSAGES[e.code] : undefined;
   if (known) return new RoomcastError(known[0], known[1]);
   const status = typeof e.statusCode === 'number' ? e.statusCode : 500;

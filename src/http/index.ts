@@ -11,8 +11,8 @@ import { createApiKeyring } from './api-keys.js';
 import { createDisconnector } from './disconnect.js';
 import { installErrorHandlers } from './errors.js';
 import { createMetrics, registerMetricsRoute } from './metrics.js';
-import { createOpenApiDocument } from './openapi.js';
-import { callerOf, registerRoutes } from './routes.js';
+import { registerOpenApi } from './openapi.js';
+import { apiRoutes, callerOf } from './routes.js';
 import { createApiSchemas } from './schemas.js';
 
 /** What the HTTP API, SSE and metrics need from the broker that hosts them. */
@@ -81,8 +81,6 @@ export function registerApi(host: ApiHost): void {
     metrics.apiRequest(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode);
   });
   registerMetricsRoute(host.metricsHttp ?? http, metrics, config.metrics.token);
-  const openapi = createOpenApiDocument(schemas);
-  http.get('/v1/openapi.json', async () => openapi);
 
   void http.register(rateLimit, {
     global: false,
@@ -95,15 +93,9 @@ export function registerApi(host: ApiHost): void {
         retryAfter: Math.max(1, Math.ceil(ctx.ttl / 1000)),
       }),
   });
+  registerOpenApi(http, schemas);
   void http.register(async (scope) => {
-    registerRoutes(scope, {
-      keys,
-      schemas,
-      engine: backend.engine,
-      namespaces,
-      idempotencyWindowMs: config.api.idempotencyWindowMs,
-      disconnect,
-    });
+    await scope.register(apiRoutes, { keys, schemas, engine: backend.engine, namespaces, disconnect });
   });
 }
 

@@ -1,6 +1,5 @@
 import { RoomcastError } from '../errors.js';
 import type { ApiPublishResult } from '../protocol.js';
-import type { Engine } from '../rooms/engine.js';
 import type { NamespaceRuntime } from '../socket/namespaces.js';
 import type { ApiCaller, ApiKeyring } from './api-keys.js';
 import type { PublishBody } from './schemas.js';
@@ -8,9 +7,7 @@ import type { PublishBody } from './schemas.js';
 /** What `POST /v1/publish` and `POST /v1/batch` need from the broker. */
 export interface PublishDeps {
   keys: ApiKeyring;
-  engine: Engine;
   namespaces: ReadonlyMap<string, NamespaceRuntime>;
-  idempotencyWindowMs: number;
 }
 
 /** One validated publish body: its namespace, its rooms, and the work that publishes it. */
@@ -23,10 +20,10 @@ interface PreparedPublish {
  * Checks a publish body as a whole before anything is published: the key opens the namespace,
  * every room name is valid and distinct, the payload is within the namespace's limit. The
  * returned `run` publishes to each room through the namespace's `RoomManager.publish` (the one
- * publish path) and, with an `idempotencyKey`, goes through `engine.once` so a repeat within the
- * window (even a concurrent one, even on another node) gets the first result and delivers nothing.
+ * publish path), with the body's `idempotencyKey` for each room: a repeat within the window (even
+ * a concurrent one, even on another node) gets the first result and delivers nothing.
  */
-export function preparePublish(deps: PublishDeps, caller: ApiCaller, body: PublishBody): PreparedPublish {
+function preparePublish(deps: PublishDeps, caller: ApiCaller, body: PublishBody): PreparedPublish {
   const ns = body.namespace ?? '/';
   deps.keys.authorize(caller, ns);
   const rt = deps.namespaces.get(ns);

@@ -1,19 +1,27 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { RoomcastError } from '../errors.js';
+import type { FastifyRequest, FastifySchemaCompiler } from 'fastify';
+import { type FastifyPluginAsyncZod, serializerCompiler } from 'fastify-type-provider-zod';
+import type { z } from 'zod';
+import { inputErrorMap, RoomcastError } from '../errors.js';
 import type { StreamPosition } from '../protocol.js';
 import type { Engine } from '../rooms/engine.js';
 import type { NamespaceRuntime } from '../socket/namespaces.js';
-import { parsePayload } from '../socket/schemas.js';
 import type { ApiCaller, ApiKeyring } from './api-keys.js';
 import { type PublishDeps, publishBatch, publishOne } from './publish.js';
-import type { ApiSchemas } from './schemas.js';
+import {
+  disconnectReply,
+  historyReply,
+  presenceReply,
+  publishReply,
+  responses,
+  roomsReply,
+} from './replies.js';
+import { type ApiSchemas, roomParams } from './schemas.js';
 
 export interface RouteDeps {
   keys: ApiKeyring;
   schemas: ApiSchemas;
   engine: Engine;
   namespaces: ReadonlyMap<string, NamespaceRuntime>;
-  idempotencyWindowMs: number;
   disconnect(ns: string, sub: string, reconnect: boolean): Promise<number>;
 }
 
@@ -27,65 +35,168 @@ export function callerOf(req: FastifyRequest): ApiCaller {
 }
 
 /**
- * The server-to-server routes of contract section 5, each thin over the namespace's room manager
- * or the engine. The key is checked in `onRequest`, before the body is read; the per-key rate
- * limit runs right after it; the namespace (from the body or the query) is authorised in the
- * handler. `rateLimit: {}` enables @fastify/rate-limit's per-route hook with the plugin's options.
+ * Validates with zod and roomcast's error map; a failure is the `ZodError` itself, which the one
+ * error handler turns into `bad_request` naming the fields (`fromHttpError`).
  */
-export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
-  const identify = async (req: FastifyRequest) => {
+const validatorCompiler: FastifySchemaCompiler<z.ZodType> =
+  ({ schema }) =>
+  (data) => {
+    const parsed = schema.safeParse(data, { error: inputErrorMap });
+    return parsed.success ? { value: parsed.data } : { error: parsed.error };
+  };
+
+/**
+ * The server-to-server routes of the README's "Server API": one registration point for the
+ * plugins below, each thin over the namespace's room manager or the engine. Every route declares
+ * its `schema` (fastify validates bodies, query strings and paths with it before the handler, and
+ * the OpenAPI document is generated from it). The key is checked in `onRequest`, before the body
+ * is read; the per-key rate limit runs right after it (`rateLimit: {}` enables
+ * @fastify/rate-limit's per-route hook with the plugin's options); the namespace (from the body or
+ * the query) is authorised in the handler.
+ *
+ * @example
+ * await app.register(apiRoutes, { keys, schemas, engine, namespaces, disconnect });
+ */
+export const apiRoutes: FastifyPluginAsyncZod<RouteDeps> = async (app, deps) => {
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.addHook('onRequest', async (req) => {
     callers.set(req, deps.keys.identify(req.headers.authorization));
-  };
-  const route = { onRequest: [identify], config: { rateLimit: {} } };
+  });
+  await app.register(publishRoutes, deps);
+  await app.register(roomRoutes, deps);
+  await app.register(disconnectRoutes, deps);
+};
+
+const route = { config: { rateLimit: {} } };
+const security = [{ apiKey: [] }];
+
+/** `POST /v1/publish` and `POST /v1/batch`. */
+const publishRoutes: FastifyPluginAsyncZod<RouteDeps> = async (app, deps) => {
   const publishDeps: PublishDeps = deps;
-  const runtime = (req: FastifyRequest, namespace: string | undefined): NamespaceRuntime => {
-    const ns = namespace ?? '/';
-    deps.keys.authorize(callerOf(req), ns);
-    const rt = deps.namespaces.get(ns);
-    if (!rt) throw new RoomcastError('not_found', `unknown namespace "${ns}"`);
-    return rt;
-  };
+  app.post(
+    '/v1/publish',
+    {
+      ...route,
+      schema: {
+        summary: 'Publish one message to a room or to each of several rooms',
+        security,
+        body: deps.schemas.publish,
+        response: responses(publishReply),
+      },
+    },
+    async (req) => ({ ok: true as const, results: await publishOne(publishDeps, callerOf(req), req.body) }),
+  );
+  app.post(
+    '/v1/batch',
+    {
+      ...route,
+      schema: {
+        summary: 'Publish several messages; order is kept per room',
+        security,
+        body: deps.schemas.batch,
+        response: responses(publishReply),
+      },
+    },
+    async (req) => ({
+      ok: true as const,
+      results: await publishBatch(publishDeps, callerOf(req), req.body.messages),
+    }),
+  );
+};
 
-  app.post('/v1/publish', route, async (req) => {
-    const body = parsePayload(deps.schemas.publish, req.body);
-    return { ok: true, results: await publishOne(publishDeps, callerOf(req), body) };
-  });
+/** `GET /v1/rooms`, and a room's presence and history. */
+const roomRoutes: FastifyPluginAsyncZod<RouteDeps> = async (app, deps) => {
+  app.get(
+    '/v1/rooms',
+    {
+      ...route,
+      schema: {
+        summary: 'Rooms with members, cluster-wide',
+        security,
+        querystring: deps.schemas.rooms,
+        response: responses(roomsReply),
+      },
+    },
+    async (req) => {
+      const rt = runtime(deps, req, req.query.namespace);
+      return { ok: true as const, rooms: await deps.engine.rooms(rt.name, req.query.prefix ?? '') };
+    },
+  );
+  app.get(
+    '/v1/rooms/:room/presence',
+    {
+      ...route,
+      schema: {
+        summary: 'Members of a room, cluster-wide',
+        security,
+        params: roomParams,
+        querystring: deps.schemas.presence,
+        response: responses(presenceReply),
+      },
+    },
+    async (req) => {
+      const rt = runtime(deps, req, req.query.namespace);
+      return { ok: true as const, members: await rt.rooms.presence(null, req.params.room) };
+    },
+  );
+  app.get(
+    '/v1/rooms/:room/history',
+    {
+      ...route,
+      schema: {
+        summary: 'Messages after an offset, or the latest ones',
+        security,
+        params: roomParams,
+        querystring: deps.schemas.history,
+        response: responses(historyReply),
+      },
+    },
+    async (req) => {
+      const { namespace, since, epoch, limit } = req.query;
+      const rt = runtime(deps, req, namespace);
+      const room = req.params.room;
+      let position: StreamPosition | undefined;
+      if (since !== undefined) {
+        // `since` alone counts in the room's current epoch (one extra read for its epoch).
+        position = {
+          offset: since,
+          epoch: epoch ?? (await rt.rooms.historyOf(null, room, undefined, 0)).epoch,
+        };
+      }
+      return { ok: true as const, ...(await rt.rooms.historyOf(null, room, position, limit)) };
+    },
+  );
+};
 
-  app.post('/v1/batch', route, async (req) => {
-    const body = parsePayload(deps.schemas.batch, req.body);
-    return { ok: true, results: await publishBatch(publishDeps, callerOf(req), body.messages) };
-  });
+/** `POST /v1/disconnect`. */
+const disconnectRoutes: FastifyPluginAsyncZod<RouteDeps> = async (app, deps) => {
+  app.post(
+    '/v1/disconnect',
+    {
+      ...route,
+      schema: {
+        summary: 'Close every connection of a user, cluster-wide',
+        security,
+        body: deps.schemas.disconnect,
+        response: responses(disconnectReply),
+      },
+    },
+    async (req) => {
+      const rt = runtime(deps, req, req.body.namespace);
+      return {
+        ok: true as const,
+        disconnected: await deps.disconnect(rt.name, req.body.sub, req.body.reconnect !== false),
+      };
+    },
+  );
+};
 
-  app.get('/v1/rooms', route, async (req) => {
-    const query = parsePayload(deps.schemas.rooms, req.query);
-    const rt = runtime(req, query.namespace);
-    return { ok: true, rooms: await deps.engine.rooms(rt.name, query.prefix ?? '') };
-  });
-
-  app.get<{ Params: { room: string } }>('/v1/rooms/:room/presence', route, async (req) => {
-    const query = parsePayload(deps.schemas.presence, req.query);
-    const rt = runtime(req, query.namespace);
-    return { ok: true, members: await rt.rooms.presence(null, req.params.room) };
-  });
-
-  app.get<{ Params: { room: string } }>('/v1/rooms/:room/history', route, async (req) => {
-    const query = parsePayload(deps.schemas.history, req.query);
-    const rt = runtime(req, query.namespace);
-    const room = req.params.room;
-    let since: StreamPosition | undefined;
-    if (query.since !== undefined) {
-      // `since` alone counts in the room's current epoch (one extra read for its epoch).
-      const epoch = query.epoch ?? (await rt.rooms.historyOf(null, room, undefined, 0)).epoch;
-      since = { offset: Number(query.since), epoch };
-    }
-    const limit = query.limit === undefined ? undefined : Number(query.limit);
-    const result = await rt.rooms.historyOf(null, room, since, limit);
-    return { ok: true, ...result };
-  });
-
-  app.post('/v1/disconnect', route, async (req) => {
-    const body = parsePayload(deps.schemas.disconnect, req.body);
-    const rt = runtime(req, body.namespace);
-    return { ok: true, disconnected: await deps.disconnect(rt.name, body.sub, body.reconnect !== false) };
-  });
+/** The namespace a request names (default `/`), once the caller's key is known to open it. */
+function runtime(deps: RouteDeps, req: FastifyRequest, namespace: string | undefined): NamespaceRuntime {
+  const ns = namespace ?? '/';
+  deps.keys.authorize(callerOf(req), ns);
+  const rt = deps.namespaces.get(ns);
+  if (!rt) throw new RoomcastError('not_found', `unknown namespace "${ns}"`);
+  return rt;
 }

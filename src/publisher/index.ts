@@ -8,7 +8,21 @@
  * const rc = createPublisher({ url: 'http://localhost:3000', apiKey: process.env.ROOMCAST_API_KEY! });
  * const { offset } = await rc.publish('chat:1', 'msg', { text: 'hi' }, { idempotencyKey: 'order-42' });
  */
-import type { ApiPublishResult, Envelope, ErrorCode, Member, RoomStat, StreamPosition } from '../protocol.js';
+import { ERROR_CATALOGUE, isErrorCode } from '../error-codes.js';
+import type {
+  ApiDisconnectReply,
+  ApiHistoryReply,
+  ApiPresenceReply,
+  ApiPublishReply,
+  ApiPublishRequest,
+  ApiPublishResult,
+  ApiRoomsReply,
+  ErrorCode,
+  HistoryReply,
+  Member,
+  RoomStat,
+  StreamPosition,
+} from '../protocol.js';
 
 export interface PublisherOptions {
   /** The broker's base URL, e.g. `http://localhost:3000`. */
@@ -27,19 +41,11 @@ export interface PublishOptions {
   namespace?: string;
 }
 
-/** One message of a batch: a publish body. */
-export interface BatchMessage extends PublishOptions {
-  room?: string;
-  rooms?: string[];
-  event: string;
-  data?: unknown;
-}
+/** One message of a batch: a publish body (exactly one of `room`, `rooms`). */
+export type BatchMessage = ApiPublishRequest;
 
-export interface HistoryResult extends StreamPosition {
-  messages: Envelope[];
-  /** With `since`: false when history no longer reaches back that far. */
-  recovered: boolean;
-}
+/** A room's messages and where it stands; with `since`, `recovered` is false when history no longer reaches back that far. */
+export type HistoryResult = HistoryReply;
 
 /** A failed call: `code` is the contract's error code, `status` the HTTP status (0: no answer). */
 export class RoomcastApiError extends Error {
@@ -56,9 +62,9 @@ export class RoomcastApiError extends Error {
     if (retryAfter !== undefined) this.retryAfter = retryAfter;
   }
 
-  /** True when the same call may succeed later (rate limited, Redis away, no answer). */
+  /** True when the same call may succeed later (rate limited, Redis away, no answer): the catalogue's flag. */
   get temporary(): boolean {
-    return this.code === 'rate_limited' || this.code === 'unavailable';
+    return isErrorCode(this.code) && ERROR_CATALOGUE[this.code].temporary;
   }
 }
 
@@ -135,7 +141,7 @@ export function createPublisher(options: PublisherOptions): RoomcastPublisher {
   return {
     async publish(target: string | string[], event: string, data?: unknown, opts: PublishOptions = {}) {
       const where = Array.isArray(target) ? { rooms: target } : { room: target };
-      const reply = await call<{ results: ApiPublishResult[] }>(
+      const reply = await call<ApiPublishReply>(
         'POST',
         '/v1/publish',
         body({ ...opts, ...where, event, data }),
@@ -144,13 +150,11 @@ export function createPublisher(options: PublisherOptions): RoomcastPublisher {
         ApiPublishResult[];
     },
     async batch(messages) {
-      return (
-        await call<{ results: ApiPublishResult[] }>('POST', '/v1/batch', { messages: messages.map(body) })
-      ).results;
+      return (await call<ApiPublishReply>('POST', '/v1/batch', { messages: messages.map(body) })).results;
     },
     async presence(room, opts = {}) {
       return (
-        await call<{ members: Member[] }>(
+        await call<ApiPresenceReply>(
           'GET',
           `${roomPath(room)}/presence${query({ namespace: ns(opts.namespace) })}`,
         )
@@ -163,7 +167,7 @@ export function createPublisher(options: PublisherOptions): RoomcastPublisher {
         epoch: opts.since?.epoch,
         limit: opts.limit,
       });
-      const { messages, offset, epoch, recovered } = await call<HistoryResult>(
+      const { messages, offset, epoch, recovered } = await call<ApiHistoryReply>(
         'GET',
         `${roomPath(room)}/history${q}`,
       );
@@ -171,7 +175,7 @@ export function createPublisher(options: PublisherOptions): RoomcastPublisher {
     },
     async rooms(opts = {}) {
       return (
-        await call<{ rooms: RoomStat[] }>(
+        await call<ApiRoomsReply>(
           'GET',
           `/v1/rooms${query({ namespace: ns(opts.namespace), prefix: opts.prefix })}`,
         )
@@ -179,7 +183,7 @@ export function createPublisher(options: PublisherOptions): RoomcastPublisher {
     },
     async disconnect(sub, opts = {}) {
       return (
-        await call<{ disconnected: number }>('POST', '/v1/disconnect', { namespace: ns(opts.namespace), sub })
+        await call<ApiDisconnectReply>('POST', '/v1/disconnect', { namespace: ns(opts.namespace), sub })
       ).disconnected;
     },
   };

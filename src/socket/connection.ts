@@ -5,18 +5,18 @@ import type { Verifier } from '../auth/verify.js';
 import type { NamespaceConfig } from '../config.js';
 import { asRoomcastError, RoomcastError, toFailure } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { ClientToServerEvents, ClosingCode, ServerToClientEvents, UserClaims } from '../protocol.js';
+import type {
+  ClientEvent,
+  ClientToServerEvents,
+  ClosingCode,
+  ReplyOf,
+  RequestOf,
+  ServerToClientEvents,
+  UserClaims,
+} from '../protocol.js';
 import type { Client, RoomManager } from '../rooms/manager.js';
 import { rightsFor } from '../rooms/rights.js';
-import {
-  historySchema,
-  joinSchema,
-  leaveSchema,
-  parsePayload,
-  presenceSchema,
-  publishSchema,
-  refreshSchema,
-} from './schemas.js';
+import { parsePayload, requestSchemas } from './schemas.js';
 
 export interface SocketData {
   client: Client;
@@ -44,32 +44,34 @@ export interface NamespaceContext {
   log: Logger;
 }
 
+/** A bound handler as the dispatcher calls it: the raw payload in, the reply's fields out. */
 export type Handler = (payload: unknown, socket: RoomcastSocket) => Promise<object>;
 
-/** One handler per contract event: validate the payload, do the work, reply with an ack. */
-const handlers: Record<keyof ClientToServerEvents, (ctx: NamespaceContext) => Handler> = {
-  join: (ctx) => async (payload, socket) => {
-    const req = parsePayload(joinSchema, payload);
-    return ctx.rooms.join(socket.data.client, req.room, req.since);
-  },
-  leave: (ctx) => async (payload, socket) => {
-    await ctx.rooms.leave(socket.data.client, parsePayload(leaveSchema, payload).room);
+/** The handler of one event, typed by the protocol: its parsed request in, its reply out. */
+type EventHandler<E extends ClientEvent> = (req: RequestOf<E>, socket: RoomcastSocket) => Promise<ReplyOf<E>>;
+
+/** One handler per contract event: do the work, reply with an ack (the payload is parsed before). */
+const handlers: { [E in ClientEvent]: (ctx: NamespaceContext) => EventHandler<E> } = {
+  join: (ctx) => async (req, socket) => ctx.rooms.join(socket.data.client, req.room, req.since),
+  leave: (ctx) => async (req, socket) => {
+    await ctx.rooms.leave(socket.data.client, req.room);
     return {};
   },
-  publish: (ctx) => async (payload, socket) => {
-    const req = parsePayload(publishSchema, payload);
-    return ctx.rooms.publish(socket.data.client, req, { echo: req.echo === true, source: 'socket' });
+  publish: (ctx) => async (req, socket) => {
+    const { room, event, data, echo, idempotencyKey } = req;
+    return ctx.rooms.publish(
+      socket.data.client,
+      { room, event, data },
+      { echo: echo === true, source: 'socket', ...(idempotencyKey === undefined ? {} : { idempotencyKey }) },
+    );
   },
-  presence: (ctx) => async (payload, socket) => {
-    const members = await ctx.rooms.presence(socket.data.client, parsePayload(presenceSchema, payload).room);
-    return { members };
-  },
-  history: (ctx) => async (payload, socket) => {
-    const req = parsePayload(historySchema, payload);
-    return ctx.rooms.historyOf(socket.data.client, req.room, req.since, req.limit);
-  },
-  refresh: (ctx) => async (payload, socket) => {
-    const claims = ctx.verifier.verify(parsePayload(refreshSchema, payload).token);
+  presence: (ctx) => async (req, socket) => ({
+    members: await ctx.rooms.presence(socket.data.client, req.room),
+  }),
+  history: (ctx) => async (req, socket) =>
+    ctx.rooms.historyOf(socket.data.client, req.room, req.since, req.limit),
+  refresh: (ctx) => async (req, socket) => {
+    const claims = ctx.verifier.verify(req.token);
     const client = socket.data.client;
     if (claims.sub !== client.sub)
       throw new RoomcastError('forbidden', 'a refreshed token must have the same sub');
@@ -84,6 +86,13 @@ const handlers: Record<keyof ClientToServerEvents, (ctx: NamespaceContext) => Ha
     return left.length > 0 ? { expiresAt, left } : { expiresAt };
   },
 };
+
+/** One event's handler over the raw payload: parsed by its schema (`bad_request` in roomcast's words). */
+function bind<E extends ClientEvent>(event: E, ctx: NamespaceContext): Handler {
+  const handle = handlers[event](ctx);
+  const schema = requestSchemas[event];
+  return async (payload, socket) => handle(parsePayload(schema, payload, event), socket);
+}
 
 /** The `Client` of a verified token, as the room manager sees it. */
 export function clientFor(id: string, claims: UserClaims, ns: NamespaceConfig): Client {
@@ -102,7 +111,7 @@ export function expiresAtOf(claims: UserClaims): number | null {
 
 /** The namespace's handlers, bound once and shared by all its connections. */
 export function bindHandlers(ctx: NamespaceContext): ReadonlyMap<string, Handler> {
-  return new Map(Object.entries(handlers).map(([event, make]) => [event, make(ctx)]));
+  return new Map((Object.keys(handlers) as ClientEvent[]).map((event) => [event, bind(event, ctx)]));
 }
 
 /**

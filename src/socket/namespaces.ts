@@ -3,7 +3,7 @@ import type { Namespace, Server } from 'socket.io';
 import { checkNotRevoked, tokenHash } from '../auth/revocation.js';
 import { createVerifier } from '../auth/verify.js';
 import type { Config, NamespaceConfig } from '../config.js';
-import { asRoomcastError } from '../errors.js';
+import { connectError, connectErrorOf } from '../errors.js';
 import type { Hub, LocalSockets } from '../hub/hub.js';
 import type { Logger } from '../logger.js';
 import type { ClientToServerEvents, Envelope, ServerToClientEvents } from '../protocol.js';
@@ -104,16 +104,10 @@ export function setupNamespace(
       socket.data.tokenHash = hash;
       next();
     } catch (err) {
-      const e = asRoomcastError(err);
-      next(connectError(e.code, e.message));
+      next(connectErrorOf(err));
     }
   });
   const bound = bindHandlers(context);
   nsp.on('connection', (socket: RoomcastSocket) => attachConnection(socket, context, bound));
   return { name: ns.name, config: ns, nsp, rooms, context };
-}
-
-/** A refusal as the client sees it: `connect_error` with `message` the code and `data` `{ code, message }`. */
-function connectError(code: string, message: string): Error & { data: { code: string; message: string } } {
-  return Object.assign(new Error(code), { data: { code, message } });
 }

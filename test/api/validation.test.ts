@@ -1,0 +1,171 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ERROR_CATALOGUE, ERROR_CODES } from '../../src/error-codes.js';
+import { type RunningBroker, startBroker, testConfig } from '../helpers/broker.js';
+import { api } from './http.js';
+
+let b: RunningBroker;
+beforeAll(async () => {
+  b = await startBroker(testConfig({ api: { maxRoomsPerPublish: 3, maxBatchMessages: 2 } }));
+});
+afterAll(() => b.close());
+
+describe('validation errors in roomcast words', () => {
+  it.each<[string, string, string, unknown, string]>([
+    [
+      'a misspelt field',
+      'POST',
+      '/v1/publish',
+      { room: 'r', event: 'e', idempotency_key: 'k' },
+      'idempotency_key: unknown field',
+    ],
+    ['no event', 'POST', '/v1/publish', { room: 'r' }, 'event: required'],
+    [
+      'an empty event',
+      'POST',
+      '/v1/publish',
+      { room: 'r', event: '' },
+      'event: expected a string of 1-100 characters',
+    ],
+    [
+      'neither room nor rooms',
+      'POST',
+      '/v1/publish',
+      { event: 'e' },
+      'room: give exactly one of "room" and "rooms"',
+    ],
+    [
+      'a number as room',
+      'POST',
+      '/v1/publish',
+      { room: 5, event: 'e' },
+      'room: expected a room name (a string)',
+    ],
+    [
+      'too many rooms',
+      'POST',
+      '/v1/publish',
+      { rooms: ['a', 'b', 'c', 'd'], event: 'e' },
+      'rooms: expected a list of 1-3 room names',
+    ],
+    ['a list as body', 'POST', '/v1/publish', [], 'body: expected an object, got a list'],
+    [
+      'a bad message of a batch',
+      'POST',
+      '/v1/batch',
+      { messages: [{ room: 'r', event: 'e' }, { room: 'r' }] },
+      'messages.1.event: required',
+    ],
+    [
+      'an empty batch',
+      'POST',
+      '/v1/batch',
+      { messages: [] },
+      'messages: expected a list of 1-2 publish bodies',
+    ],
+    ['no sub', 'POST', '/v1/disconnect', {}, 'sub: required'],
+    ['an unknown disconnect field', 'POST', '/v1/disconnect', { sub: 'x', all: true }, 'all: unknown field'],
+    [
+      'a word as since',
+      'GET',
+      '/v1/rooms/r/history?since=abc&epoch=e',
+      undefined,
+      'since: expected a whole number >= 0',
+    ],
+    [
+      'epoch without since',
+      'GET',
+      '/v1/rooms/r/history?epoch=e',
+      undefined,
+      'epoch: needs "since" (the offset it belongs to)',
+    ],
+    [
+      'a negative limit',
+      'GET',
+      '/v1/rooms/r/history?limit=-1',
+      undefined,
+      'limit: expected a whole number >= 0',
+    ],
+    [
+      'a repeated prefix',
+      'GET',
+      '/v1/rooms?prefix=a&prefix=b',
+      undefined,
+      'prefix: expected a string, got a list',
+    ],
+  ])('%s', async (_what, method, path, body, message) => {
+    const res = await api(b.url, method, path, body);
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual({ ok: false, error: { code: 'bad_request', message } });
+  });
+
+  it('SSE without a token names no Socket.IO field', async () => {
+    const res = await api(b.url, 'GET', '/v1/events?room=a', undefined, { key: null });
+    expect(res.status).toBe(401);
+    expect(res.body.error?.code).toBe('token_missing');
+    expect(res.body.error?.message).not.toMatch(/auth/);
+  });
+});
+
+describe('the OpenAPI document, generated from the routes', () => {
+  type Operation = {
+    requestBody?: unknown;
+    parameters?: Array<{ name: string; in: string }>;
+    responses: Record<
+      string,
+      { description: string; content?: Record<string, { schema: { $ref?: string } }> }
+    >;
+  };
+  type Doc = {
+    paths: Record<string, Record<string, Operation>>;
+    components: { schemas: Record<string, unknown> };
+  };
+
+  it('shows every route with what it takes and every failure status of the catalogue', async () => {
+    const doc = (await api<Doc>(b.url, 'GET', '/v1/openapi.json', undefined, { key: null }))
+      .body as unknown as Doc;
+    const statuses = [...new Set(Object.values(ERROR_CATALOGUE).map((c) => String(c.status)))];
+    const routes = {
+      '/v1/publish': 'post',
+      '/v1/batch': 'post',
+      '/v1/disconnect': 'post',
+      '/v1/rooms': 'get',
+      '/v1/rooms/{room}/presence': 'get',
+      '/v1/rooms/{room}/history': 'get',
+      '/v1/events': 'get',
+    } as const;
+    for (const [path, method] of Object.entries(routes)) {
+      const op = doc.paths[path]?.[method];
+      expect(op, path).toBeDefined();
+      expect(Object.keys(op!.responses).sort(), path).toEqual(['200', ...statuses].sort());
+      for (const status of statuses) {
+        const codes = ERROR_CODES.filter((c) => String(ERROR_CATALOGUE[c].status) === status);
+        expect(op!.responses[status]!.description).toBe(codes.join(', '));
+        expect(op!.responses[status]!.content?.['application/json']?.schema.$ref).toBe(
+          `#/components/schemas/Failure${status}`,
+        );
+      }
+      if (method === 'post') expect(op!.requestBody, path).toBeDefined();
+    }
+    const params = (path: string) => doc.paths[path]!.get!.parameters!.map((p) => `${p.in}:${p.name}`).sort();
+    expect(params('/v1/rooms/{room}/history')).toEqual([
+      'path:room',
+      'query:epoch',
+      'query:limit',
+      'query:namespace',
+      'query:since',
+    ]);
+    expect(params('/v1/events')).toEqual(
+      expect.arrayContaining(['query:room', 'query:token', 'header:last-event-id']),
+    );
+    // Only what the routes refer to.
+    expect(Object.keys(doc.components.schemas).sort()).toEqual(
+      ['Envelope', 'Member', 'PublishResult', 'RoomStat', ...statuses.map((s) => `Failure${s}`)].sort(),
+    );
+    // Nothing outside the API: the demo page and the SDK bundle are not in it.
+    expect(Object.keys(doc.paths).filter((p) => !p.startsWith('/v1/'))).toEqual([
+      '/healthz',
+      '/readyz',
+      '/metrics',
+    ]);
+  });
+});

@@ -1,0 +1,196 @@
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Server, type Socket } from 'socket.io';
+import * as parser from 'socket.io-parser';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { PublishRequest } from '../../src/protocol.js';
+import { type RunningBroker, startBroker, token, until } from '../helpers/broker.js';
+import { closeSdkClients, nextClientEvent, record, sdkClient, sdkConfig } from './helpers.js';
+
+/**
+ * A bare Socket.IO server standing in for the broker: it records every publish it receives and
+ * answers as `answer` says (`undefined`: no acknowledgement at all, as when it is lost).
+ */
+interface FakeBroker {
+  url: string;
+  received: PublishRequest[];
+  answer: (req: PublishRequest, attempt: number) => object | undefined;
+  close(): Promise<void>;
+}
+
+async function fakeBroker(): Promise<FakeBroker> {
+  const http: HttpServer = createServer();
+  const io = new Server(http);
+  const fake: FakeBroker = {
+    url: '',
+    received: [],
+    answer: () => ({ ok: true, offset: 1, epoch: 'e1' }),
+    close: () => io.close(),
+  };
+  io.on('connection', (socket: Socket) => {
+    socket.onAny((event: string, payload: unknown, ack?: (reply: object) => void) => {
+      if (event === 'join') {
+        const room = (payload as { room: string }).room;
+        ack?.({ ok: true, room, offset: 0, epoch: 'e1', recovered: false, messages: [] });
+      }
+      if (event !== 'publish') return;
+      const req = payload as PublishRequest;
+      fake.received.push(req);
+      const attempt = fake.received.filter((r) => r.idempotencyKey === req.idempotencyKey).length;
+      const reply = fake.answer(req, attempt);
+      if (reply) ack?.(reply);
+    });
+  });
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  fake.url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  return fake;
+}
+
+let fake: FakeBroker;
+beforeAll(async () => {
+  fake = await fakeBroker();
+});
+afterEach(() => {
+  closeSdkClients();
+  fake.received.length = 0;
+  fake.answer = () => ({ ok: true, offset: 1, epoch: 'e1' });
+});
+afterAll(() => fake.close());
+
+/** The first attempt of every key gets no acknowledgement; the next ones do. */
+const dropFirstAck = (_req: PublishRequest, attempt: number) =>
+  attempt === 1 ? undefined : { ok: true, offset: 7, epoch: 'e1' };
+
+async function connected(opts: { ackTimeoutMs?: number; publishRetries?: number } = {}) {
+  const client = sdkClient({ url: fake.url, token: 'any', ackTimeoutMs: 300, ...opts });
+  await nextClientEvent(client, 'connected');
+  return client;
+}
+
+describe('SDK publish retries', () => {
+  it('sends a fresh key with every publish, and the caller’s own key as given', async () => {
+    const client = await connected();
+    expect((await client.publish('r', 'e', 1)).ok).toBe(true);
+    expect((await client.publish('r', 'e', 2)).ok).toBe(true);
+    expect((await client.publish('r', 'e', 3, { idempotencyKey: 'order-42' })).ok).toBe(true);
+    const [a, b, c] = fake.received.map((r) => r.idempotencyKey);
+    expect(a).toMatch(/^[\w-]{1,128}$/);
+    expect(b).toMatch(/^[\w-]{1,128}$/);
+    expect(a).not.toBe(b);
+    expect(c).toBe('order-42');
+  });
+
+  it('sends a publish whose acknowledgement was lost again, with the same key', async () => {
+    fake.answer = dropFirstAck;
+    const client = await connected();
+    const res = await client.publish('r', 'e', { n: 1 }, { echo: true });
+    expect(res).toEqual({ ok: true, offset: 7, epoch: 'e1' });
+    expect(fake.received).toHaveLength(2);
+    expect(fake.received[1]).toEqual(fake.received[0]);
+    expect(fake.received[0]).toMatchObject({ room: 'r', event: 'e', data: { n: 1 }, echo: true });
+  });
+
+  it('does the same for a joined room’s publish', async () => {
+    fake.answer = dropFirstAck;
+    const client = await connected();
+    const room = client.join('chat:1');
+    await room.joined;
+    expect(await room.publish('msg', { text: 'hi' })).toMatchObject({ ok: true, offset: 7 });
+    expect(fake.received.map((r) => r.idempotencyKey)).toEqual([
+      fake.received[0]!.idempotencyKey,
+      fake.received[0]!.idempotencyKey,
+    ]);
+  });
+
+  it('gives up after publishRetries more attempts, and never retries an answer', async () => {
+    fake.answer = () => undefined;
+    const client = await connected({ ackTimeoutMs: 150 });
+    const lost = await client.publish('r', 'e', 1);
+    expect(lost).toMatchObject({ ok: false, error: { code: 'timeout', temporary: true } });
+    expect(fake.received).toHaveLength(3);
+    expect(new Set(fake.received.map((r) => r.idempotencyKey)).size).toBe(1);
+
+    fake.received.length = 0;
+    const once = await connected({ ackTimeoutMs: 150, publishRetries: 0 });
+    expect((await once.publish('r', 'e', 1)).ok).toBe(false);
+    expect(fake.received).toHaveLength(1);
+
+    fake.received.length = 0;
+    fake.answer = () => ({ ok: false, error: { code: 'rate_limited', message: 'slow down' } });
+    const refused = await client.publish('r', 'e', 1);
+    expect(refused).toMatchObject({ ok: false, error: { code: 'rate_limited' } });
+    expect(fake.received).toHaveLength(1);
+  });
+});
+
+/**
+ * A socket.io-client parser (its documented `parser` option) whose decoder loses the first
+ * acknowledgement the client receives: the broker applied the request, the client never hears it.
+ */
+class AckLosingDecoder {
+  private readonly inner = new parser.Decoder();
+  private readonly wrapped = new Map<(packet: parser.Packet) => void, (packet: parser.Packet) => void>();
+  private lost = false;
+
+  on(event: 'decoded', listener: (packet: parser.Packet) => void): this {
+    const filtered = (packet: parser.Packet) => {
+      if (packet.type === parser.PacketType.ACK && !this.lost) {
+        this.lost = true;
+        return;
+      }
+      listener(packet);
+    };
+    this.wrapped.set(listener, filtered);
+    this.inner.on(event, filtered);
+    return this;
+  }
+
+  off(event: 'decoded', listener: (packet: parser.Packet) => void): this {
+    const filtered = this.wrapped.get(listener);
+    if (filtered) this.inner.off(event, filtered);
+    return this;
+  }
+
+  add(chunk: unknown): void {
+    this.inner.add(chunk);
+  }
+
+  destroy(): void {
+    this.inner.destroy();
+  }
+}
+
+describe('SDK publish retries against a broker', () => {
+  let b: RunningBroker;
+  beforeAll(async () => {
+    b = await startBroker(sdkConfig());
+  });
+  afterAll(() => b.close());
+
+  it('delivers once a publish whose acknowledgement was lost', async () => {
+    const reader = sdkClient({ url: b.url, token: token('reader') });
+    const room = reader.join('retry:1');
+    const seen = record(room);
+    await room.joined;
+    // What the broker receives: the same publish twice, with one key.
+    const received: PublishRequest[] = [];
+    b.broker.io.of('/').on('connection', (socket) =>
+      socket.onAny((event: string, payload: PublishRequest) => {
+        if (event === 'publish') received.push(payload);
+      }),
+    );
+    const writer = sdkClient({
+      url: b.url,
+      token: token('writer'),
+      ackTimeoutMs: 300,
+      socketOptions: { parser: { Encoder: parser.Encoder, Decoder: AckLosingDecoder } },
+    });
+    const res = await writer.publish('retry:1', 'msg', { text: 'once' });
+    expect(res).toMatchObject({ ok: true, offset: 1 });
+    expect(received).toHaveLength(2);
+    expect(received[1]).toEqual(received[0]);
+    expect(await writer.publish('retry:1', 'msg', { text: 'next' })).toMatchObject({ ok: true, offset: 2 });
+    await until(() => seen.offsets.length === 2, 5000, 'both messages');
+    expect(seen.data).toEqual([{ text: 'once' }, { text: 'next' }]);
+  });
+});
