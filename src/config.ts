@@ -4,6 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { inferAlgorithms, JWT_ALGORITHMS, type JwtAlgorithm, parsePublicKey } from './auth/keys.js';
+import { type RawRedisConfig, type RedisTarget, redisSchema, redisTarget } from './config-redis.js';
 import { compilePattern } from './rooms/patterns.js';
 
 /**
@@ -22,6 +23,7 @@ export class ConfigError extends Error {
   }
 }
 
+export type { HostPort, RedisTarget } from './config-redis.js';
 export type { JwtAlgorithm };
 
 const pattern = z.string().min(1).max(400).refine(isValidPattern, 'not a valid room pattern');
@@ -83,21 +85,7 @@ const configSchema = z
     shutdownGraceMs: ms.default(5_000),
     tokenExpiryLeadMs: ms.default(60_000),
     demo: z.boolean().default(true),
-    redis: z
-      .object({
-        url: z
-          .string()
-          .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
-          .nullable()
-          .default(null),
-        mode: z.enum(['sharded', 'classic']).default('sharded'),
-        keyPrefix: z.string().min(1).max(100).default('roomcast'),
-        presenceTtlMs: ms.min(1000).default(15_000),
-        heartbeatMs: ms.min(100).default(5_000),
-        requestTimeoutMs: ms.min(100).max(10_000).default(2_500),
-      })
-      .strict()
-      .prefault({}),
+    redis: redisSchema.prefault({}),
     api: z
       .object({
         bodyLimitBytes: positiveInt.max(64 * 1024 * 1024).default(1_048_576),
@@ -130,8 +118,12 @@ export interface NamespaceConfig extends Omit<RawNamespace, 'jwt'> {
   jwt: Omit<RawNamespace['jwt'], 'algorithms'> & { algorithms: JwtAlgorithm[] };
 }
 
-export interface Config extends Omit<RawConfig, 'namespaces'> {
+export interface Config extends Omit<RawConfig, 'namespaces' | 'redis'> {
   production: boolean;
+  redis: RawRedisConfig & {
+    /** Where Redis is, derived from `url` / `sentinels` / `cluster`; null: one node in memory. */
+    target: RedisTarget | null;
+  };
   namespaces: Record<string, NamespaceConfig>;
   /** Keys made up at start in development, so `main` can print them. Empty in production. */
   generated: { jwtSecret?: string; apiKey?: string };
@@ -153,7 +145,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = {}): Config {
   for (const [name, ns] of Object.entries(raw.namespaces)) {
     namespaces[name] = finishNamespace(name, ns, production, generated);
   }
-  return deepFreeze({ ...raw, production, namespaces, generated });
+  return deepFreeze({
+    ...raw,
+    production,
+    redis: { ...raw.redis, target: redisTarget(raw.redis) },
+    namespaces,
+    generated,
+  });
 }
 
 function validate(merged: Record<string, unknown>): RawConfig {
@@ -217,7 +215,15 @@ function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
   if (env.PORT !== undefined) out.port = envInt('PORT', env.PORT);
   if (env.ROOMCAST_LOG_LEVEL !== undefined) out.logLevel = env.ROOMCAST_LOG_LEVEL;
   if (env.ROOMCAST_ALLOWED_ORIGINS !== undefined) out.allowedOrigins = list(env.ROOMCAST_ALLOWED_ORIGINS);
-  if (env.ROOMCAST_REDIS_URL) out.redis = { url: env.ROOMCAST_REDIS_URL };
+  const redis: Record<string, unknown> = {};
+  if (env.ROOMCAST_REDIS_URL) redis.url = env.ROOMCAST_REDIS_URL;
+  if (env.ROOMCAST_REDIS_SENTINELS) redis.sentinels = list(env.ROOMCAST_REDIS_SENTINELS);
+  if (env.ROOMCAST_REDIS_SENTINEL_MASTER) redis.sentinelMaster = env.ROOMCAST_REDIS_SENTINEL_MASTER;
+  if (env.ROOMCAST_REDIS_SENTINEL_PASSWORD) redis.sentinelPassword = env.ROOMCAST_REDIS_SENTINEL_PASSWORD;
+  if (env.ROOMCAST_REDIS_CLUSTER) redis.cluster = list(env.ROOMCAST_REDIS_CLUSTER);
+  if (env.ROOMCAST_REDIS_PASSWORD) redis.password = env.ROOMCAST_REDIS_PASSWORD;
+  if (env.ROOMCAST_REDIS_TLS) redis.tls = /^(1|true)$/i.test(env.ROOMCAST_REDIS_TLS.trim());
+  if (Object.keys(redis).length) out.redis = redis;
   if (env.ROOMCAST_JWT_SECRET) jwt.secrets = [env.ROOMCAST_JWT_SECRET];
   if (env.ROOMCAST_JWT_PUBLIC_KEY) jwt.publicKeys = [env.ROOMCAST_JWT_PUBLIC_KEY.replace(/\\n/g, '\n')];
   if (env.ROOMCAST_JWT_ALGORITHMS) jwt.algorithms = list(env.ROOMCAST_JWT_ALGORITHMS);
