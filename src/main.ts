@@ -56,7 +56,10 @@ async function serve(): Promise<number> {
     await broker.close().catch(() => undefined);
     throw listenError(err, cfg);
   });
-  broker.log.info({ url, cluster: cfg.redis.url ? 'redis' : 'memory' }, 'roomcast listening');
+  broker.log.info(
+    { url, cluster: cfg.redis.target ? cfg.redis.target.kind : 'memory' },
+    'roomcast listening',
+  );
   if (!cfg.production) printDevBanner(cfg, url);
   let stopping = false;
   const stop = (signal: string) => {
@@ -192,7 +195,7 @@ function checkConfig(): number {
   const cfg = config();
   console.log(
     `config ok: ${Object.keys(cfg.namespaces).length} namespace(s) [${Object.keys(cfg.namespaces).join(', ')}], ` +
-      `${cfg.redis.url ? `cluster over Redis (${cfg.redis.mode})` : 'one node in memory'}, ` +
+      `${cfg.redis.target ? `cluster over Redis (${cfg.redis.target.kind}, ${cfg.redis.mode})` : 'one node in memory'}, ` +
       `${cfg.production ? 'production' : 'development'}`,
   );
   return 0;

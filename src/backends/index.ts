@@ -22,7 +22,7 @@ export interface Backend {
  * const backend = await createBackend(config, log, hub);
  */
 export async function createBackend(config: Config, log: Logger, sink: DeliverySink): Promise<Backend> {
-  if (!config.redis.url) {
+  if (!config.redis.target) {
     const engine = createMemoryEngine(sink);
     return { engine, close: () => engine.close() };
   }

@@ -8,7 +8,7 @@
  *
  * | key or channel                 | type    | holds                                                    |
  * | ------------------------------ | ------- | -------------------------------------------------------- |
- * | `P:{ns:room}:s`                | hash    | `e` epoch, `o` last offset (the room's stream)           |
+ * | `P:{ns:room}:s`                | hash    | `e` epoch, `o` last offset, `r` primary's replication ID |
  * | `P:{ns:room}:h`                | list    | `<offset>\|<ts>\|<msgpack draft>`, oldest first           |
  * | `P:{ns:room}:c`                | hash    | `<node>\|<connId>` -> sub (connections)                   |
  * | `P:{ns:room}:u`                | hash    | sub -> connection count (users)                          |
@@ -16,8 +16,8 @@
  * | `P:{ns:room}:k:<key>`          | string  | `<epoch>\|<offset>` of a publish's idempotency key         |
  * | `P:{ns:room}:m`                | channel | the room's messages and presence events                  |
  * | `P:rooms:<ns>`                 | zset    | rooms with members (read by prefix)                      |
- * | `P:nodes`                      | zset    | node id -> alive until (Redis ms)                        |
- * | `P:reaping`                    | zset    | dead nodes being cleaned, with the cleaner's lease       |
+ * | `P:{nodes}`                    | zset    | node id -> alive until (Redis ms)                        |
+ * | `P:{nodes}:reaping`            | zset    | dead nodes being cleaned, with the cleaner's lease       |
  * | `P:node:<id>`                  | set     | JSON `[ns, room, connId]` of each membership of a node   |
  * | `P:reaped:<id>`                | string  | tombstone: the node was reaped (24 h)                    |
  * | `P#<ns>#...`                   | channel | Socket.IO adapter requests between nodes (stock adapter) |
@@ -63,8 +63,9 @@ export function parseRoomChannel(prefix: string, channel: string): { ns: string;
 export function clusterKeys(prefix: string) {
   return {
     rooms: (ns: string) => `${prefix}:rooms:${ns}`,
-    nodes: `${prefix}:nodes`,
-    reaping: `${prefix}:reaping`,
+    // One hash tag: the heartbeat and claim scripts touch both, on one Redis Cluster slot.
+    nodes: `${prefix}:{nodes}`,
+    reaping: `${prefix}:{nodes}:reaping`,
     node: (id: string) => `${prefix}:node:${id}`,
     reaped: (id: string) => `${prefix}:reaped:${id}`,
   };
@@ -73,4 +74,19 @@ export function clusterKeys(prefix: string) {
 /** The channel prefix of the Socket.IO adapter's requests between nodes. */
 export function adapterChannelPrefix(prefix: string): string {
   return prefix;
+}
+
+/** The Redis Cluster hash slot of a key or channel (CRC16/XMODEM of its hash tag, mod 16384). */
+export function hashSlot(key: string): number {
+  const open = key.indexOf('{');
+  if (open >= 0) {
+    const close = key.indexOf('}', open + 1);
+    if (close > open + 1) key = key.slice(open + 1, close);
+  }
+  let crc = 0;
+  for (const byte of Buffer.from(key)) {
+    crc ^= byte << 8;
+    for (let i = 0; i < 8; i++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc % 16384;
 }

@@ -51,7 +51,7 @@ export function registerApi(host: ApiHost): void {
   const schemas = createApiSchemas(config.api);
   const metrics = createMetrics({
     redisReady: () => host.backendReady(),
-    clustered: Boolean(config.redis.url),
+    clustered: config.redis.target !== null,
   });
   chainObserver(host.observer, metrics.observer);
 
