@@ -340,6 +340,7 @@ export class ShardSubscriber extends EventEmitter {
 export class ShardRoomSubscriptions implements RoomChannels {
   private readonly sub: ShardSubscriber;
   private resyncDue = false;
+  private settle: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly cluster: Cluster,
@@ -363,6 +364,11 @@ export class ShardRoomSubscriptions implements RoomChannels {
         this.resyncDue = false;
         opts.onResubscribed();
       });
+      // Once more when the shards have settled: rooms re-attach one shard at a time during a
+      // failover, and a fill that ran while another shard was still switching is done again.
+      clearTimeout(this.settle);
+      this.settle = setTimeout(() => opts.onResubscribed(), SETTLE_MS);
+      this.settle.unref();
     });
   }
 
@@ -398,6 +404,10 @@ export class ShardRoomSubscriptions implements RoomChannels {
   }
 
   close(): void {
+    clearTimeout(this.settle);
     this.sub.close();
   }
 }
+
+/** After the last re-attachment of a burst, every room is checked against history once more. */
+const SETTLE_MS = 2000;
