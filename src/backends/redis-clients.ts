@@ -160,15 +160,40 @@ function finish(
   opts: { requestTimeoutMs: number; log: Logger },
 ): RedisClients {
   const list = Object.entries(all).filter((e): e is [string, Redis | Cluster] => e[1] !== null);
-  for (const [name, client] of list) watch(client, name, opts.log);
+  const state = { closing: false };
+  for (const [name, client] of list) {
+    watch(client, name, opts.log);
+    if (client instanceof Redis) reviveOnEnd(client, name, state, opts.log);
+  }
   return {
     kind,
     ...all,
     nodeOptions,
     async close() {
+      state.closing = true;
       await Promise.all(list.map(([, c]) => closeClient(c, opts.requestTimeoutMs)));
     },
   };
+}
+
+/**
+ * ioredis gives a connection up for good ('end') when its connector fails outright, and with
+ * Sentinel that happens when the failover detector drops the connection while it is still asking
+ * the sentinels for the primary. Until `close()`, such a connection connects again.
+ */
+function reviveOnEnd(client: Redis, name: string, state: { closing: boolean }, log: Logger): void {
+  let attempts = 0;
+  client.on('ready', () => {
+    attempts = 0;
+  });
+  client.on('end', () => {
+    if (state.closing) return;
+    const delay = retryStrategy(++attempts);
+    log.debug({ client: name, delay }, 'redis connection ended; connecting again');
+    setTimeout(() => {
+      if (!state.closing && client.status === 'end') client.connect().catch(() => undefined);
+    }, delay).unref();
+  });
 }
 
 /** QUIT when connected (bounded), else just drop the connection and stop reconnecting. */
