@@ -179,17 +179,25 @@ function finish(
 /**
  * ioredis gives a connection up for good ('end') when its connector fails outright, and with
  * Sentinel that happens when the failover detector drops the connection while it is still asking
- * the sentinels for the primary. Until `close()`, such a connection connects again.
+ * the sentinels for the primary: the connector then reports "Connection is closed." as an error
+ * just before 'end'. Such a connection connects again until `close()`; one closed on purpose
+ * (`disconnect()`, `quit()`) stays closed.
  */
 function reviveOnEnd(client: Redis, name: string, state: { closing: boolean }, log: Logger): void {
   let attempts = 0;
+  let aborted = false;
+  client.on('error', (err: Error) => {
+    if (err.message === 'Connection is closed.') aborted = true;
+  });
   client.on('ready', () => {
     attempts = 0;
+    aborted = false;
   });
   client.on('end', () => {
-    if (state.closing) return;
+    if (state.closing || !aborted) return;
+    aborted = false;
     const delay = retryStrategy(++attempts);
-    log.debug({ client: name, delay }, 'redis connection ended; connecting again');
+    log.warn({ client: name, delay }, 'redis connection given up by ioredis; connecting again');
     setTimeout(() => {
       if (!state.closing && client.status === 'end') client.connect().catch(() => undefined);
     }, delay).unref();
