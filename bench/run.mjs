@@ -17,7 +17,11 @@ import { bars, table } from './lib/report.mjs';
 import { SCENARIOS } from './scenarios/index.mjs';
 
 const OPTIONS = {
-  scenarios: { type: 'string', default: 'fanout,rooms,idle,cluster,http', help: 'names or prefixes' },
+  scenarios: {
+    type: 'string',
+    default: 'fanout,rooms,idle,cluster,http,redis-cluster',
+    help: 'names or prefixes',
+  },
   targets: { type: 'string', default: 'roomcast,bare', help: 'servers to run' },
   duration: { type: 'string', default: '10', help: 'measured seconds per target, over all rounds' },
   warmup: { type: 'string', default: '3', help: 'unmeasured seconds before each run' },
@@ -40,6 +44,7 @@ const OPTIONS = {
     default: '300',
     help: 'publishes/s in the cluster rooms scenarios',
   },
+  'shards-inflight': { type: 'string', default: '64', help: 'publishes in flight in redis-cluster' },
   'http-subs': { type: 'string', default: '1000', help: 'subscribers in the HTTP scenario' },
   'http-members': { type: 'string', default: '10', help: 'members per room in the HTTP scenario' },
   'http-rate': { type: 'string', default: '500', help: 'HTTP publishes/s over the rooms' },

@@ -57,6 +57,18 @@ export const ROWS = {
     ['lost', 'lost', 0],
     ['otherBusyCores', 'other load (cores busy)', 2],
   ],
+  shards: [
+    ['publishesPerSec', 'publishes / s', 0],
+    ['redisCpuUsPerPublish', 'Redis CPU µs / publish (all)', 1],
+    ['shardCpuUsPerPublish', 'per shard: CPU µs / publish', 1],
+    ['shardShare', 'per shard: share of publishes', 2],
+    ['shardCpuPercent', 'per shard: CPU % of a core', 1],
+    ['shardIdleCpuPercent', '  + background (subtracted)', 1],
+    ['ackP50Ms', 'publish ack p50 ms', 2],
+    ['ackP99Ms', 'publish ack p99 ms', 2],
+    ['published', 'published (ok)', 0],
+    ['failed', 'failed', 0],
+  ],
   idle: [
     ['rssKBPerConnection', 'RSS KB / connection', 2],
     ['heapKBPerConnection', 'heap KB / connection', 2],

@@ -6,6 +6,7 @@
 import { medianOf } from '../lib/report.mjs';
 import { runBroadcast } from './broadcast.mjs';
 import { runIdle } from './idle.mjs';
+import { runShards } from './shards.mjs';
 
 const num = (v) => Number(v);
 const list = (v) => String(v).split(',').filter(Boolean).map(Number);
@@ -175,4 +176,29 @@ async function repeated(targets, repeat, run) {
   return { results, runs: repeat, allRuns: runs };
 }
 
-export const SCENARIOS = [fanout, manyRooms, idle, cluster, httpPublish];
+/**
+ * Redis Cluster: one node's engine publishing to many rooms on 1 Redis, on 1 Redis with Sentinel's
+ * failover check, and on a 3-shard Redis Cluster (bench/scenarios/shards.mjs). Its own targets.
+ */
+function redisShards(opts) {
+  const params = {
+    rooms: num(opts.rooms),
+    inflight: num(opts['shards-inflight']),
+    duration: num(opts.duration),
+    warmup: num(opts.warmup),
+    shards: 3,
+  };
+  return [
+    {
+      name: 'redis-cluster',
+      kind: 'shards',
+      description:
+        `one node's engine, ${params.rooms} rooms, ${params.inflight} publishes in flight for ` +
+        `${params.duration} s: 1 Redis, 1 Redis with the failover check (Sentinel), a 3-shard Redis Cluster`,
+      params,
+      measure: () => runShards(params),
+    },
+  ];
+}
+
+export const SCENARIOS = [fanout, manyRooms, idle, cluster, httpPublish, redisShards];

@@ -22,7 +22,7 @@ export function socketAdapter(
   redis: { mode: PubSubMode; keyPrefix: string; requestTimeoutMs: number },
 ): (nsp: Namespace) => unknown {
   const prefix = adapterChannelPrefix(redis.keyPrefix);
-  return redis.mode === 'classic'
+  return redis.mode === 'classic' && clients.kind !== 'cluster'
     ? createAdapter(clients.pub, clients.adapter, { key: prefix, requestsTimeout: redis.requestTimeoutMs })
     : createShardedAdapter(clients.pub, clients.adapter, {
         channelPrefix: prefix,

@@ -1,4 +1,5 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
+import type { RedisTarget } from '../config.js';
 import type { Logger } from '../logger.js';
 
 /**
@@ -17,10 +18,15 @@ import type { Logger } from '../logger.js';
  * publish the caller was told failed is never replayed later.
  */
 export interface RedisClients {
-  readonly command: Redis;
-  readonly pub: Redis;
-  readonly rooms: Redis;
-  readonly adapter: Redis;
+  /** `single`: one primary (a URL, or the one Sentinel names); `cluster`: a Redis Cluster. */
+  readonly kind: 'single' | 'cluster';
+  readonly command: Redis | Cluster;
+  readonly pub: Redis | Cluster;
+  /** The room subscriptions' connection; null on a Redis Cluster (one per shard, redis-shard-subscriber.ts). */
+  readonly rooms: Redis | null;
+  readonly adapter: Redis | Cluster;
+  /** Options for one more connection to a data node (TLS, password): the shard subscriber's. */
+  readonly nodeOptions: RedisOptions;
   close(): Promise<void>;
 }
 
@@ -40,26 +46,53 @@ export function failFastOptions(requestTimeoutMs: number): RedisOptions {
 }
 
 /**
- * Creates the four connections for `url`.
+ * How to reach the primary: a URL, or through Sentinel. With Sentinel, ioredis asks the sentinels
+ * for the primary on every (re)connect, learns the other sentinels (`updateSentinels`), drops its
+ * connection as soon as a sentinel announces `+switch-master` (`failoverDetector`: without it a
+ * node stays on a demoted primary until Sentinel kills its clients, and its writes there are lost),
+ * and reconnects when a write meets a replica (`READONLY`).
+ */
+export function primaryOptions(target: Exclude<RedisTarget, { kind: 'cluster' }>): RedisOptions {
+  if (target.kind === 'url') return {};
+  const tls = target.tls ? {} : undefined;
+  return {
+    sentinels: target.sentinels,
+    name: target.name,
+    sentinelPassword: target.sentinelPassword ?? undefined,
+    password: target.password ?? undefined,
+    failoverDetector: true,
+    updateSentinels: true,
+    sentinelRetryStrategy: (times: number) => Math.min(100 * times, 1000),
+    reconnectOnError: (err: Error) => (err.message.startsWith('READONLY') ? 1 : false),
+    ...(tls ? { sentinelTLS: tls, tls, enableTLSForSentinelMode: true } : {}),
+  };
+}
+
+/**
+ * Creates the four connections for `target` (a URL, Sentinel, or a Redis Cluster).
  *
  * @example
- * const clients = createRedisClients('redis://127.0.0.1:6379/0', { requestTimeoutMs: 2500, log });
+ * const clients = createRedisClients({ kind: 'url', url: 'redis://127.0.0.1:6379/0', tls: false }, { requestTimeoutMs: 2500, log });
  * await clients.close();
  */
 export function createRedisClients(
-  url: string,
+  target: RedisTarget,
   opts: { requestTimeoutMs: number; log: Logger },
 ): RedisClients {
+  if (target.kind === 'cluster') return createClusterClients(target, opts);
   const fast = failFastOptions(opts.requestTimeoutMs);
-  const command = new Redis(url, { ...fast, connectionName: 'roomcast-command' });
-  const pub = new Redis(url, { ...fast, connectionName: 'roomcast-pub' });
-  const rooms = new Redis(url, {
+  const base = primaryOptions(target);
+  const open = (o: RedisOptions) =>
+    target.kind === 'url' ? new Redis(target.url, { ...base, ...o }) : new Redis({ ...base, ...o });
+  const command = open({ ...fast, connectionName: 'roomcast-command' });
+  const pub = open({ ...fast, connectionName: 'roomcast-pub' });
+  const rooms = open({
     ...fast,
     commandTimeout: undefined,
     autoResubscribe: false,
     connectionName: 'roomcast-rooms',
   });
-  const adapter = new Redis(url, {
+  const adapter = open({
     enableOfflineQueue: true,
     maxRetriesPerRequest: null,
     autoResubscribe: true,
@@ -67,18 +100,112 @@ export function createRedisClients(
     retryStrategy,
     connectionName: 'roomcast-adapter',
   });
-  const all = { command, pub, rooms, adapter };
-  for (const [name, client] of Object.entries(all)) watch(client, name, opts.log);
+  return finish('single', { command, pub, rooms, adapter }, base, opts);
+}
+
+/**
+ * Redis Cluster: ioredis Cluster clients for commands (a script runs on the shard that owns its
+ * room's slot; `defineCommand` sends EVALSHA and falls back to EVAL on a newly promoted primary),
+ * retried through a failover up to about `requestTimeoutMs`, the slot map refreshed every second.
+ * `rooms` is null: the room channels get one connection per shard (redis-shard-subscriber.ts).
+ * `adapter` uses ioredis's per-shard subscribers for the Socket.IO adapter's few channels.
+ */
+function createClusterClients(
+  target: Extract<RedisTarget, { kind: 'cluster' }>,
+  opts: { requestTimeoutMs: number; log: Logger },
+): RedisClients {
+  const fast = failFastOptions(opts.requestTimeoutMs);
+  const nodeOptions: RedisOptions = {
+    password: target.password ?? undefined,
+    ...(target.tls ? { tls: {} } : {}),
+  };
+  const retryMs = 100;
+  const clusterOptions = (name: string, extra: ClusterOptions = {}): ClusterOptions => ({
+    scaleReads: 'master',
+    slotsRefreshInterval: 1000,
+    slotsRefreshTimeout: Math.max(1000, Math.min(opts.requestTimeoutMs, 2000)),
+    retryDelayOnFailover: retryMs,
+    retryDelayOnClusterDown: retryMs,
+    retryDelayOnTryAgain: retryMs,
+    maxRedirections: Math.max(4, Math.ceil(opts.requestTimeoutMs / retryMs)),
+    clusterRetryStrategy: retryStrategy,
+    enableOfflineQueue: false,
+    redisOptions: {
+      ...nodeOptions,
+      commandTimeout: fast.commandTimeout,
+      connectTimeout: fast.connectTimeout,
+      maxRetriesPerRequest: 0,
+      connectionName: name,
+    },
+    ...extra,
+  });
+  const command = new Cluster(target.nodes, clusterOptions('roomcast-command'));
+  const pub = new Cluster(target.nodes, clusterOptions('roomcast-pub'));
+  const adapter = new Cluster(
+    target.nodes,
+    clusterOptions('roomcast-adapter', { shardedSubscribers: true, enableOfflineQueue: true }),
+  );
+  // A shard that stops serving a slot (failover, migration) pushes `sunsubscribe`; ioredis reports
+  // it as a queue error and drops the channel: refresh the slot map so it subscribes again.
+  adapter.on('nodeError', (err: Error) => {
+    if (/Last reply: sunsubscribe/.test(err.message)) adapter.refreshSlotsCache();
+  });
+  return finish('cluster', { command, pub, rooms: null, adapter }, nodeOptions, opts);
+}
+
+function finish(
+  kind: RedisClients['kind'],
+  all: { command: Redis | Cluster; pub: Redis | Cluster; rooms: Redis | null; adapter: Redis | Cluster },
+  nodeOptions: RedisOptions,
+  opts: { requestTimeoutMs: number; log: Logger },
+): RedisClients {
+  const list = Object.entries(all).filter((e): e is [string, Redis | Cluster] => e[1] !== null);
+  const state = { closing: false };
+  for (const [name, client] of list) {
+    watch(client, name, opts.log);
+    if (client instanceof Redis) reviveOnEnd(client, name, state, opts.log);
+  }
   return {
+    kind,
     ...all,
+    nodeOptions,
     async close() {
-      await Promise.all(Object.values(all).map((c) => closeClient(c, opts.requestTimeoutMs)));
+      state.closing = true;
+      await Promise.all(list.map(([, c]) => closeClient(c, opts.requestTimeoutMs)));
     },
   };
 }
 
+/**
+ * ioredis gives a connection up for good ('end') when its connector fails outright, and with
+ * Sentinel that happens when the failover detector drops the connection while it is still asking
+ * the sentinels for the primary: the connector then reports "Connection is closed." as an error
+ * just before 'end'. Such a connection connects again until `close()`; one closed on purpose
+ * (`disconnect()`, `quit()`) stays closed.
+ */
+function reviveOnEnd(client: Redis, name: string, state: { closing: boolean }, log: Logger): void {
+  let attempts = 0;
+  let aborted = false;
+  client.on('error', (err: Error) => {
+    if (err.message === 'Connection is closed.') aborted = true;
+  });
+  client.on('ready', () => {
+    attempts = 0;
+    aborted = false;
+  });
+  client.on('end', () => {
+    if (state.closing || !aborted) return;
+    aborted = false;
+    const delay = retryStrategy(++attempts);
+    log.warn({ client: name, delay }, 'redis connection given up by ioredis; connecting again');
+    setTimeout(() => {
+      if (!state.closing && client.status === 'end') client.connect().catch(() => undefined);
+    }, delay).unref();
+  });
+}
+
 /** QUIT when connected (bounded), else just drop the connection and stop reconnecting. */
-async function closeClient(client: Redis, ms: number): Promise<void> {
+async function closeClient(client: Redis | Cluster, ms: number): Promise<void> {
   if (client.status === 'ready') {
     let timer: NodeJS.Timeout | undefined;
     const quit = client.quit().catch(() => undefined);
@@ -89,7 +216,7 @@ async function closeClient(client: Redis, ms: number): Promise<void> {
 }
 
 /** Logs connection state: the first error of an outage at warn, the retries after it at debug. */
-function watch(client: Redis, name: string, log: Logger): void {
+function watch(client: Redis | Cluster, name: string, log: Logger): void {
   let down = false;
   client.on('error', (err: Error) => {
     if (down) return log.debug({ err: err.message, client: name }, 'redis still unreachable');

@@ -1,4 +1,4 @@
-import type { Config } from '../config.js';
+import type { Config, RedisTarget } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { DeliverySink } from '../rooms/engine.js';
 import type { Backend } from './index.js';
@@ -10,7 +10,7 @@ import { createRedisEngine } from './redis-engine.js';
 const STARTUP_WAIT_MS = 5000;
 
 /**
- * Cluster mode over Redis (`redis.url` set): the node's Redis connections (redis-clients.ts), the
+ * Cluster mode over Redis (`redis.url`, `redis.sentinels` or `redis.cluster` set): the node's Redis connections (redis-clients.ts), the
  * Redis engine (offsets, history, presence, idempotency, room delivery), and the Socket.IO adapter
  * for traffic between nodes.
  *
@@ -25,21 +25,23 @@ const STARTUP_WAIT_MS = 5000;
  */
 export async function createRedisBackend(config: Config, log: Logger, sink: DeliverySink): Promise<Backend> {
   const r = config.redis;
-  if (!r.url) throw new Error('createRedisBackend needs redis.url');
+  const target = r.target;
+  if (!target) throw new Error('createRedisBackend needs redis.url, redis.sentinels or redis.cluster');
   const clog = log.child({ component: 'cluster' });
-  const clients = createRedisClients(r.url, { requestTimeoutMs: r.requestTimeoutMs, log: clog });
+  const clients = createRedisClients(target, { requestTimeoutMs: r.requestTimeoutMs, log: clog });
   const engine = createRedisEngine(clients, sink, {
     prefix: r.keyPrefix,
     mode: r.mode,
     presenceTtlMs: r.presenceTtlMs,
     heartbeatMs: r.heartbeatMs,
     requestTimeoutMs: r.requestTimeoutMs,
+    failover: target.kind !== 'url',
     log: clog,
   });
   if (!(await waitFor(engine.isReady, STARTUP_WAIT_MS))) {
-    clog.warn({ url: redactUrl(r.url) }, 'redis is not reachable yet; starting not ready and retrying');
+    clog.warn({ redis: describe(target) }, 'redis is not reachable yet; starting not ready and retrying');
   }
-  clog.info({ mode: r.mode, url: redactUrl(r.url), prefix: r.keyPrefix }, 'cluster mode over redis');
+  clog.info({ mode: r.mode, redis: describe(target), prefix: r.keyPrefix }, 'cluster mode over redis');
   return {
     engine,
     adapter: socketAdapter(clients, r),
@@ -57,6 +59,15 @@ async function waitFor(done: () => boolean, ms: number): Promise<boolean> {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   return true;
+}
+
+/** Where Redis is, for the log (no passwords). */
+function describe(target: RedisTarget): string {
+  const list = (nodes: Array<{ host: string; port: number }>) =>
+    nodes.map((n) => `${n.host}:${n.port}`).join(',');
+  if (target.kind === 'url') return redactUrl(target.url);
+  if (target.kind === 'sentinel') return `sentinel ${target.name} via ${list(target.sentinels)}`;
+  return `redis cluster via ${list(target.nodes)}`;
 }
 
 function redactUrl(url: string): string {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { Cluster } from 'ioredis';
 import { RoomcastError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Member, PresenceEvent, RoomStat } from '../protocol.js';
@@ -13,8 +14,9 @@ import {
 } from './redis-codec.js';
 import { clusterKeys, parseRoomChannel, roomKeys } from './redis-keys.js';
 import { RedisPresence } from './redis-presence.js';
-import { defineScripts, execAll, type ScriptedRedis } from './redis-scripts.js';
-import { type PubSubMode, RoomSubscriptions } from './redis-subscriptions.js';
+import { defineScripts, type ScriptedRedis } from './redis-scripts.js';
+import { ShardRoomSubscriptions } from './redis-shard-subscriber.js';
+import { type PubSubMode, type RoomChannels, RoomSubscriptions } from './redis-subscriptions.js';
 
 export interface RedisEngineOptions {
   /** Every key starts with `<prefix>:`. */
@@ -26,6 +28,11 @@ export interface RedisEngineOptions {
   heartbeatMs: number;
   /** How long a subscription may take to be answered, and `close()` waits for writes in flight. */
   requestTimeoutMs: number;
+  /**
+   * The primary can change (Sentinel, Redis Cluster): the scripts check that the primary that
+   * last wrote a room is this one, else the room starts a new epoch (redis-scripts.ts, EPOCH).
+   */
+  failover?: boolean;
   log: Logger;
 }
 
@@ -52,15 +59,18 @@ export function createRedisEngine(
   opts: RedisEngineOptions,
 ): Engine {
   const redis: ScriptedRedis = defineScripts(clients.command);
-  const publishCommand = opts.mode === 'sharded' ? 'SPUBLISH' : 'PUBLISH';
+  const failover = opts.failover || clients.kind === 'cluster' ? '1' : '0';
+  // On a Redis Cluster a script may only publish to its own slot: sharded pub/sub, whatever the mode.
+  const publishCommand = opts.mode === 'sharded' || clients.kind === 'cluster' ? 'SPUBLISH' : 'PUBLISH';
   const presence = new RedisPresence(redis, {
     prefix: opts.prefix,
+    cluster: clients.kind === 'cluster',
     ttlMs: opts.presenceTtlMs,
     heartbeatMs: opts.heartbeatMs,
     log: opts.log,
   });
-  const subscriptions = new RoomSubscriptions(clients.rooms, opts.mode, {
-    onMessage(channel, payload) {
+  const channelOpts = {
+    onMessage(channel: string, payload: Buffer) {
       const where = parseRoomChannel(opts.prefix, channel);
       const item = where ? unpackChannelItem(payload) : null;
       if (!where || !item) return opts.log.warn({ channel }, 'redis: a message roomcast cannot read');
@@ -69,7 +79,14 @@ export function createRedisEngine(
     },
     onResubscribed: () => sink.resync(),
     log: opts.log,
-  });
+  };
+  // A Redis Cluster has no one connection for every room: one per shard, routed by slot.
+  const subscriptions: RoomChannels = clients.rooms
+    ? new RoomSubscriptions(clients.rooms, opts.mode, channelOpts)
+    : new ShardRoomSubscriptions(clients.command as Cluster, {
+        ...channelOpts,
+        nodeOptions: clients.nodeOptions,
+      });
   const inFlight = new Set<Promise<unknown>>();
   const track = <T>(p: Promise<T>): Promise<T> => {
     inFlight.add(p);
@@ -83,7 +100,7 @@ export function createRedisEngine(
     const channel = roomKeys(opts.prefix, ns, event.room).channel;
     const payload = packPresence(event, except);
     const sent =
-      opts.mode === 'sharded'
+      opts.mode === 'sharded' || clients.kind === 'cluster'
         ? clients.pub.spublish(channel, payload)
         : clients.pub.publish(channel, payload);
     // Presence events are pub/sub only (no history): one lost while Redis is away is not retried.
@@ -112,6 +129,7 @@ export function createRedisEngine(
           k.channel,
           publishOpts.exceptConnId ?? '',
           key ? Math.max(1, publishOpts.idempotencyWindowMs ?? 0) : 0,
+          failover,
         ),
       );
       return { offset: Number(offset), epoch, duplicate: duplicate === 1 };
@@ -129,6 +147,7 @@ export function createRedisEngine(
           idle(policy),
           since?.epoch ?? '',
           query.create ? '1' : '0',
+          failover,
           policy.size,
         ),
       );
@@ -169,6 +188,7 @@ export function createRedisEngine(
     async close() {
       await withTimeout(Promise.allSettled([...inFlight]), opts.requestTimeoutMs);
       await withTimeout(presence.close(), opts.requestTimeoutMs);
+      subscriptions.close?.();
     },
   };
 }
@@ -202,9 +222,8 @@ async function readRooms(
     start ? `[${start}\u00ff` : '+',
   );
   if (names.length === 0) return [];
-  const pipe = redis.pipeline();
-  for (const room of names) pipe.hvals(roomKeys(prefix, ns, room).users);
-  const counts = await execAll(pipe);
+  // One command per room (rooms live on different slots of a Redis Cluster); sent together.
+  const counts = await Promise.all(names.map((room) => redis.hvals(roomKeys(prefix, ns, room).users)));
   return names
     .map((room, i) => {
       const values = (counts[i] as string[]).map(Number);

@@ -8,7 +8,12 @@
  * A namespace never holds `:` and neither name holds `{`, `}` or `|`, so no two rooms share a tag.
  */
 export const KEY_LAYOUT: ReadonlyArray<{ key: string; type: string; holds: string }> = [
-  { key: 'P:{ns:room}:s', type: 'hash', holds: "`e` epoch, `o` last offset (the room's stream)" },
+  {
+    key: 'P:{ns:room}:s',
+    type: 'hash',
+    holds:
+      "`e` epoch, `o` last offset, `r` the replication ID of the primary that wrote it (the room's stream)",
+  },
   { key: 'P:{ns:room}:h', type: 'list', holds: '`<offset>|<ts>|<msgpack draft>`, oldest first' },
   { key: 'P:{ns:room}:c', type: 'hash', holds: '`<node>|<connection id>` → user (`sub`)' },
   { key: 'P:{ns:room}:u', type: 'hash', holds: 'user → number of connections' },
@@ -16,8 +21,8 @@ export const KEY_LAYOUT: ReadonlyArray<{ key: string; type: string; holds: strin
   { key: 'P:{ns:room}:k:<key>', type: 'string', holds: "`<epoch>|<offset>` of a publish's idempotency key" },
   { key: 'P:{ns:room}:m', type: 'channel', holds: "the room's messages and presence events" },
   { key: 'P:rooms:<ns>', type: 'sorted set', holds: 'rooms with members (read by prefix)' },
-  { key: 'P:nodes', type: 'sorted set', holds: 'node id → alive until (Redis clock, ms)' },
-  { key: 'P:reaping', type: 'sorted set', holds: 'dead nodes being cleaned up → lease end' },
+  { key: 'P:{nodes}', type: 'sorted set', holds: 'node id → alive until (Redis clock, ms)' },
+  { key: 'P:{nodes}:reaping', type: 'sorted set', holds: 'dead nodes being cleaned up → lease end' },
   { key: 'P:node:<id>', type: 'set', holds: 'JSON `[ns, room, connection id]` of each membership of a node' },
   { key: 'P:reaped:<id>', type: 'string', holds: 'tombstone: the node was reaped (24 h)' },
   {
@@ -68,8 +73,9 @@ export function parseRoomChannel(prefix: string, channel: string): { ns: string;
 export function clusterKeys(prefix: string) {
   return {
     rooms: (ns: string) => `${prefix}:rooms:${ns}`,
-    nodes: `${prefix}:nodes`,
-    reaping: `${prefix}:reaping`,
+    // One hash tag: the heartbeat and claim scripts touch both, on one Redis Cluster slot.
+    nodes: `${prefix}:{nodes}`,
+    reaping: `${prefix}:{nodes}:reaping`,
     node: (id: string) => `${prefix}:node:${id}`,
     reaped: (id: string) => `${prefix}:reaped:${id}`,
     revoked: (ns: string, sub: string) => `${prefix}:revoked:${ns}:${sub}`,
@@ -79,4 +85,19 @@ export function clusterKeys(prefix: string) {
 /** The channel prefix of the Socket.IO adapter's requests between nodes. */
 export function adapterChannelPrefix(prefix: string): string {
   return prefix;
+}
+
+/** The Redis Cluster hash slot of a key or channel (CRC16/XMODEM of its hash tag, mod 16384). */
+export function hashSlot(key: string): number {
+  const open = key.indexOf('{');
+  if (open >= 0) {
+    const close = key.indexOf('}', open + 1);
+    if (close > open + 1) key = key.slice(open + 1, close);
+  }
+  let crc = 0;
+  for (const byte of Buffer.from(key)) {
+    crc ^= byte << 8;
+    for (let i = 0; i < 8; i++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc % 16384;
 }

@@ -11,10 +11,17 @@ export type PresenceListener = (
 ) => void;
 
 import { clusterKeys, roomKeys } from './redis-keys.js';
-import { execAll, type ScriptedPipeline, type ScriptedRedis, scriptedPipeline } from './redis-scripts.js';
+import type { ScriptedRedis } from './redis-scripts.js';
 
 export interface PresenceOptions {
   prefix: string;
+  /**
+   * A Redis Cluster: no script crosses slots. A room's scripts touch its own keys only; the node's
+   * set (`P:node:<id>`) and the rooms index (`P:rooms:<ns>`) are written by separate commands, in
+   * an order that leaves no ghost when a node dies in between (the node set is written first on a
+   * join and last on a leave, so a reaper finds every connection a room may hold).
+   */
+  cluster?: boolean;
   /** A node that has not sent a heartbeat for this long is dead; its members leave. */
   ttlMs: number;
   heartbeatMs: number;
@@ -100,11 +107,7 @@ export class RedisPresence {
     const id = memberId(ns, room, connId);
     this.local.set(id, { ns, room, connId, sub: member.sub, info: member.info });
     try {
-      const k = this.keys(ns, room);
-      const info = JSON.stringify(member.info ?? null);
-      const field = `${this.node}|${connId}`;
-      const ret = await this.redis.rcAdd(...k, field, member.sub, info, room, id);
-      return ret === 1;
+      return (await this.addOne(this.node, { ns, room, connId, sub: member.sub, info: member.info })) === 1;
     } catch (err) {
       this.reconcileNeeded = true;
       throw err;
@@ -116,7 +119,7 @@ export class RedisPresence {
     const id = memberId(ns, room, connId);
     this.local.delete(id);
     try {
-      const gone = await this.redis.rcRemove(...this.keys(ns, room), room, `${this.node}|${connId}`, id);
+      const gone = await this.removeFrom(this.node, ns, room, [`${this.node}|${connId}`, id]);
       return gone.length > 0;
     } catch (err) {
       this.reconcileNeeded = true;
@@ -133,16 +136,49 @@ export class RedisPresence {
     clearInterval(this.timer);
     await this.ticking;
     const nodeKey = this.nodeKey(this.node);
-    const pipe = this.redis.pipeline();
     const clean = this.local.size === 0 && !this.reconcileNeeded;
-    if (clean) pipe.zrem(this.nodesKey(), this.node).del(nodeKey);
-    else pipe.zadd(this.nodesKey(), 0, this.node);
-    await pipe.exec().catch(() => undefined);
+    const done = clean
+      ? [this.redis.zrem(this.nodesKey(), this.node), this.redis.del(nodeKey)]
+      : [this.redis.zadd(this.nodesKey(), 0, this.node)];
+    await Promise.all(done).catch(() => undefined);
   }
 
-  private keys(ns: string, room: string): [string, string, string, string, string] {
+  /** Registers one connection of `node`: 1 for the user's first in the room, -1 when it was there, else 0. */
+  private async addOne(node: string, m: Omit<LocalMember, 'info'> & { info: unknown }): Promise<number> {
+    const k = roomKeys(this.opts.prefix, m.ns, m.room);
+    const info = JSON.stringify(m.info ?? null);
+    const field = `${node}|${m.connId}`;
+    const id = memberId(m.ns, m.room, m.connId);
+    if (!this.opts.cluster) {
+      const keys = [k.connections, k.users, k.info, this.keys_.rooms(m.ns), this.nodeKey(node)] as const;
+      return this.redis.rcAdd(...keys, field, m.sub, info, m.room, id);
+    }
+    await this.redis.sadd(this.nodeKey(node), id);
+    const ret = await this.redis.rcAddRoom(k.connections, k.users, k.info, field, m.sub, info);
+    if (ret !== -1) await this.redis.zadd(this.keys_.rooms(m.ns), 0, m.room);
+    return ret;
+  }
+
+  /**
+   * Removes connections of `node` from one room; `pairs` alternate field and node-set member.
+   * Returns {sub, info, ...} for each user left with none.
+   */
+  private async removeFrom(node: string, ns: string, room: string, pairs: string[]): Promise<string[]> {
     const k = roomKeys(this.opts.prefix, ns, room);
-    return [k.connections, k.users, k.info, this.keys_.rooms(ns), this.nodeKey(this.node)];
+    const rooms = this.keys_.rooms(ns);
+    if (!this.opts.cluster) {
+      return this.redis.rcRemove(k.connections, k.users, k.info, rooms, this.nodeKey(node), room, ...pairs);
+    }
+    const fields = pairs.filter((_, i) => i % 2 === 0);
+    const ids = pairs.filter((_, i) => i % 2 === 1);
+    const [empty, ...gone] = await this.redis.rcRemoveRoom(k.connections, k.users, k.info, ...fields);
+    await this.redis.srem(this.nodeKey(node), ...ids);
+    if (Number(empty) === 1) {
+      await this.redis.zrem(rooms, room);
+      // A join on another node may have indexed the room between our script and the ZREM.
+      if ((await this.redis.hlen(k.users)) > 0) await this.redis.zadd(rooms, 0, room);
+    }
+    return gone;
   }
 
   private nodeKey(id: string): string {
@@ -223,27 +259,24 @@ export class RedisPresence {
 
   /** Makes Redis hold exactly this node's live memberships (after a failed write or a lost registration). */
   private async reconcile(): Promise<void> {
-    const stored = new Set(await this.redis.smembers(this.nodeKey(this.node)));
-    const pipe = scriptedPipeline(this.redis);
-    const added: LocalMember[] = [];
-    for (const [id, m] of this.local) {
-      if (stored.has(id)) continue;
-      const info = JSON.stringify(m.info ?? null);
-      pipe.rcAdd(...this.keys(m.ns, m.room), `${this.node}|${m.connId}`, m.sub, info, m.room, id);
-      added.push(m);
-    }
+    const node = this.node;
+    const stored = new Set(await this.redis.smembers(this.nodeKey(node)));
+    const missing = [...this.local].filter(([id]) => !stored.has(id)).map(([, m]) => m);
     const stale = [...stored].filter((id) => !this.local.has(id));
-    const rooms = this.queueRemovals(pipe, this.node, stale);
-    const results = await execAll(pipe);
+    // Sent together (one round trip on one Redis; spread over the shards of a Cluster).
+    const [results, gone] = await Promise.all([
+      Promise.all(missing.map((m) => this.addOne(node, m))),
+      this.removeAll(node, stale),
+    ]);
     // After a reap, a user back in a room is announced again, as on a first join.
     if (this.announceReturn) {
       this.announceReturn = false;
-      added.forEach((m, i) => {
+      missing.forEach((m, i) => {
         if (results[i] !== 1) return;
         for (const listener of this.listeners) listener(m.ns, m.room, 'join', { sub: m.sub, info: m.info });
       });
     }
-    this.reportGone(rooms, results);
+    this.reportGone(gone);
   }
 
   /** Claims a dead node and removes its memberships; only the claimer reports the leaves. */
@@ -251,22 +284,21 @@ export class RedisPresence {
     const claimed = await this.redis.rcClaim(this.nodesKey(), this.keys_.reaping, id, this.opts.ttlMs);
     if (claimed !== 1) return;
     const members = await this.redis.smembers(this.nodeKey(id));
-    const pipe = scriptedPipeline(this.redis);
-    const rooms = this.queueRemovals(pipe, id, members);
-    const results = await execAll(pipe);
-    await this.redis
-      .pipeline()
-      .del(this.nodeKey(id))
-      .zrem(this.keys_.reaping, id)
-      .set(this.reapedKey(id), '1', 'PX', REAPED_MARK_MS)
-      .exec();
+    const gone = await this.removeAll(id, members);
+    await Promise.all([
+      this.redis.del(this.nodeKey(id)),
+      this.redis.zrem(this.keys_.reaping, id),
+      this.redis.set(this.reapedKey(id), '1', 'PX', REAPED_MARK_MS),
+    ]);
     this.opts.log.info({ node: id, connections: members.length }, 'presence: reaped a dead node');
-    this.reportGone(rooms, results);
+    this.reportGone(gone);
   }
 
-  /** Queues one removal script per room; returns where each queued command's leaves belong (null: not a removal). */
-  private queueRemovals(pipe: ScriptedPipeline, node: string, ids: string[]): Array<[string, string] | null> {
-    const order: Array<[string, string] | null> = Array.from({ length: pipe.length }, () => null);
+  /** Removes memberships of `node`, one removal per room, all sent together; the leaves per room. */
+  private async removeAll(
+    node: string,
+    ids: string[],
+  ): Promise<Array<{ ns: string; room: string; gone: string[] }>> {
     const byRoom = new Map<string, { ns: string; room: string; args: string[] }>();
     for (const id of ids) {
       const parsed = parseMemberId(id);
@@ -276,24 +308,22 @@ export class RedisPresence {
       byRoom.set(key, entry);
       entry.args.push(`${node}|${parsed.connId}`, id);
     }
-    for (const { ns, room, args } of byRoom.values()) {
-      const k = roomKeys(this.opts.prefix, ns, room);
-      const rooms = this.keys_.rooms(ns);
-      pipe.rcRemove(k.connections, k.users, k.info, rooms, this.nodeKey(node), room, ...args);
-      order.push([ns, room]);
-    }
-    return order;
+    return Promise.all(
+      [...byRoom.values()].map(async ({ ns, room, args }) => ({
+        ns,
+        room,
+        gone: await this.removeFrom(node, ns, room, args),
+      })),
+    );
   }
 
-  private reportGone(rooms: Array<[string, string] | null>, results: unknown[]): void {
-    rooms.forEach((where, i) => {
-      if (!where) return;
-      const gone = results[i] as string[];
+  private reportGone(rooms: Array<{ ns: string; room: string; gone: string[] }>): void {
+    for (const { ns, room, gone } of rooms) {
       for (let j = 0; j + 1 < gone.length; j += 2) {
         const member = { sub: gone[j]!, info: JSON.parse(gone[j + 1]!) as unknown };
-        for (const listener of this.listeners) listener(where[0], where[1], 'leave', member);
+        for (const listener of this.listeners) listener(ns, room, 'leave', member);
       }
-    });
+    }
   }
 }
 

@@ -1,4 +1,4 @@
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander, Cluster, Redis } from 'ioredis';
 
 /**
  * The Lua scripts of the Redis engine. Each one is a single atomic step, sent as EVALSHA (ioredis
@@ -11,19 +11,42 @@ import type { ChainableCommander, Redis } from 'ioredis';
 const NOW = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
-/** Reads the room's epoch, starting a new one (and dropping stale history) when it is gone. */
-const EPOCH = `local epoch = redis.call('HGET', KEYS[1], 'e')
+/**
+ * Reads the room's epoch, starting a new one (and dropping stale history) when it is gone.
+ *
+ * With `ARGV[check] == '1'` (Sentinel and Redis Cluster, where the primary can change) it also
+ * starts a new epoch when this primary may lack writes that another primary acknowledged:
+ * replication is asynchronous, so a promoted replica may miss the last messages, and continuing
+ * the epoch would give one offset to two messages. The stream hash keeps `r`, the replication ID
+ * of the primary that last wrote it. A promotion gives the new primary a new replication ID and
+ * keeps the old one as `master_replid2`; a restart gives a new ID and no `master_replid2`. So:
+ * `r` differs and this primary was promoted since it started → new epoch (clients get
+ * `recovered: false`); `r` differs and it was not (a restart from its own AOF, which with
+ * `appendfsync always` lost nothing) → keep the epoch and take the new ID. A stream without `r`
+ * (written before 0.2, or in URL mode) adopts the current one.
+ */
+const EPOCH = (check: number) => `local epoch = redis.call('HGET', KEYS[1], 'e')
+local rid = false
+if ARGV[${check}] == '1' then
+  local info = redis.call('INFO', 'replication')
+  rid = string.match(info, 'master_replid:(%w+)')
+  local r = redis.call('HGET', KEYS[1], 'r')
+  if epoch and r ~= rid then
+    local promoted = not string.match(info, 'master_replid2:0+%s')
+    if r and promoted then epoch = false else redis.call('HSET', KEYS[1], 'r', rid) end
+  end
+end
 if not epoch then
   epoch = ARGV[1]
   redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[1], 'e', epoch, 'o', 0)
-  redis.call('PEXPIRE', KEYS[1], ARGV[5])
+  if rid then redis.call('HSET', KEYS[1], 'r', rid) end
 end`;
 
 /**
  * KEYS s h k (k: the idempotency key, or s again when there is none); ARGV epoch, size, ttlMs, ts,
  * idleMs, packed draft, publish command (SPUBLISH or PUBLISH), channel, except, idempotency window
- * in ms (0: no key). Idempotency check, offset, history append and trim, and the publish to the
+ * in ms (0: no key), failover check ('1': see EPOCH). Idempotency check, offset, history append and trim, and the publish to the
  * room's channel in one step, so an acknowledged message has been both stored and sent.
  * Returns {epoch, offset, 1 when it repeats an earlier publish of the key (nothing was sent)}.
  */
@@ -35,7 +58,7 @@ if window > 0 then
     return {string.sub(prev, 1, bar - 1), tonumber(string.sub(prev, bar + 1)), 1}
   end
 end
-${EPOCH}
+${EPOCH(11)}
 local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
 local size, ttl, idle = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[5])
 -- The idle TTL is a day or more: renewing it every 64th publish is plenty, and cheaper.
@@ -56,24 +79,19 @@ return {epoch, offset, 0}`;
 /**
  * KEYS s h; ARGV epoch, since offset (-1: the latest), limit, idleMs, since epoch ('' for none),
  * create ('1': start the room's stream when it has none, as a join does; '0': a read of a room
- * with no state answers {'', 0} and writes nothing), size (the history kept: the list may hold a
- * few more, trimmed in batches).
+ * with no state answers {'', 0} and writes nothing), failover check ('1': see EPOCH), size (the history kept:
+ * the list may hold a few more, trimmed in batches).
  * Returns {epoch, offset, items...}: the items after `since`, or the latest `limit`.
  */
 const HISTORY = `if ARGV[6] ~= '1' and redis.call('EXISTS', KEYS[1]) == 0 then return {'', 0} end
-local epoch = redis.call('HGET', KEYS[1], 'e')
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'e', epoch, 'o', 0)
-end
+${EPOCH(7)}
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[4]) then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
 local offset = tonumber(redis.call('HGET', KEYS[1], 'o'))
 local since, limit = tonumber(ARGV[2]), tonumber(ARGV[3])
 local len = redis.call('LLEN', KEYS[2])
 if limit <= 0 or len == 0 or since >= offset then return {epoch, offset} end
 if ARGV[5] ~= '' and ARGV[5] ~= epoch then return {epoch, offset} end
-local first = len - tonumber(ARGV[7])
+local first = len - tonumber(ARGV[8])
 if first < 0 then first = 0 end
 local start = len - limit
 if since >= 0 then start = since + 1 - (offset - len + 1) end
@@ -110,6 +128,36 @@ for k = 2, #ARGV, 2 do
   end
 end
 if redis.call('HLEN', KEYS[2]) == 0 then redis.call('ZREM', KEYS[4], ARGV[1]) end
+return gone`;
+
+/**
+ * Redis Cluster: the room's part of ADD (KEYS c u i; ARGV field, sub, info), so no script crosses
+ * slots; the node set and the rooms index are written by separate commands (redis-presence.ts).
+ * Returns -1 when the connection was there already, 1 for the user's first, else 0.
+ */
+const ADD_ROOM = `if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return -1 end
+if redis.call('HINCRBY', KEYS[2], ARGV[2], 1) > 1 then return 0 end
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
+return 1`;
+
+/**
+ * Redis Cluster: the room's part of REMOVE (KEYS c u i; ARGV fields). Returns {empty, sub, info,
+ * ...}: empty is 1 when the room has no users left, then each user left with no connection.
+ */
+const REMOVE_ROOM = `local gone = {0}
+for k = 1, #ARGV do
+  local sub = redis.call('HGET', KEYS[1], ARGV[k])
+  if sub then
+    redis.call('HDEL', KEYS[1], ARGV[k])
+    if redis.call('HINCRBY', KEYS[2], sub, -1) <= 0 then
+      gone[#gone + 1] = sub
+      gone[#gone + 1] = redis.call('HGET', KEYS[3], sub) or 'null'
+      redis.call('HDEL', KEYS[2], sub)
+      redis.call('HDEL', KEYS[3], sub)
+    end
+  end
+end
+if redis.call('HLEN', KEYS[2]) == 0 then gone[1] = 1 end
 return gone`;
 
 /** KEYS u i. Returns {sub, connections, info, ...}. */
@@ -159,13 +207,16 @@ export interface ScriptCommands {
   rcHistoryBuffer(s: string, h: string, ...argv: Str[]): Promise<[Buffer, number, ...Buffer[]]>;
   rcAdd(c: string, u: string, i: string, rooms: string, node: string, ...argv: Str[]): Promise<number>;
   rcRemove(c: string, u: string, i: string, rooms: string, node: string, ...argv: Str[]): Promise<string[]>;
+  rcAddRoom(c: string, u: string, i: string, ...argv: Str[]): Promise<number>;
+  rcRemoveRoom(c: string, u: string, i: string, ...argv: Str[]): Promise<[number, ...string[]]>;
   rcMembers(u: string, i: string): Promise<string[]>;
   rcRevoke(key: string, ...argv: Str[]): Promise<number>;
   rcHeartbeat(nodes: string, reaping: string, ...argv: Str[]): Promise<[number, string[], string[]]>;
   rcClaim(nodes: string, reaping: string, ...argv: Str[]): Promise<number>;
 }
 
-export type ScriptedRedis = Redis & ScriptCommands;
+/** A single Redis (URL or Sentinel) or a Redis Cluster client, with the scripts defined. */
+export type ScriptedRedis = (Redis | Cluster) & ScriptCommands;
 /** A pipeline that also carries the scripts; `exec()` gives `[error, result]` pairs. */
 export type ScriptedPipeline = ChainableCommander & {
   [K in keyof ScriptCommands]: (...args: Parameters<ScriptCommands[K]>) => ScriptedPipeline;
@@ -176,6 +227,8 @@ const SCRIPTS: Record<string, { keys: number; lua: string }> = {
   rcHistory: { keys: 2, lua: HISTORY },
   rcAdd: { keys: 5, lua: ADD },
   rcRemove: { keys: 5, lua: REMOVE },
+  rcAddRoom: { keys: 3, lua: ADD_ROOM },
+  rcRemoveRoom: { keys: 3, lua: REMOVE_ROOM },
   rcMembers: { keys: 2, lua: MEMBERS },
   rcRevoke: { keys: 1, lua: REVOKE },
   rcHeartbeat: { keys: 2, lua: HEARTBEAT },
@@ -189,7 +242,7 @@ const SCRIPTS: Record<string, { keys: number; lua: string }> = {
  * const redis = defineScripts(new Redis(url));
  * const [epoch, offset] = await redis.rcPublish(streamKey, historyKey, ...args);
  */
-export function defineScripts(redis: Redis): ScriptedRedis {
+export function defineScripts(redis: Redis | Cluster): ScriptedRedis {
   for (const [name, script] of Object.entries(SCRIPTS)) {
     redis.defineCommand(name, { numberOfKeys: script.keys, lua: script.lua });
   }

@@ -4,6 +4,17 @@ import type { Logger } from '../logger.js';
 /** SSUBSCRIBE (Redis 7 sharded pub/sub) or SUBSCRIBE (classic, Redis 6). */
 export type PubSubMode = 'sharded' | 'classic';
 
+/** The room channels a node subscribes to: on one connection, or one per shard (Redis Cluster). */
+export interface RoomChannels {
+  /** Subscribes to `channel`; resolves when Redis has answered, rejects after `timeoutMs`. */
+  watch(channel: string, timeoutMs: number): Promise<void>;
+  unwatch(channel: string): void;
+  /** True while every wanted channel is subscribed. */
+  isLive(): boolean;
+  channels(): ReadonlySet<string>;
+  close?(): void;
+}
+
 /**
  * The room channels this node subscribes to, on a connection of its own. The wanted set is the
  * truth; the connection follows it: a channel is subscribed while wanted, and after a reconnect
@@ -19,7 +30,7 @@ export type PubSubMode = 'sharded' | 'classic';
  * const subs = new RoomSubscriptions(subClient, 'sharded', { onMessage, onResubscribed, log });
  * await subs.watch('roomcast:{/:chat}:m');
  */
-export class RoomSubscriptions {
+export class RoomSubscriptions implements RoomChannels {
   private readonly wanted = new Set<string>();
   private readonly live = new Set<string>();
   /** Per channel: how many (un)subscribe commands were sent, and who waits for which. */

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { createRedisClients, type RedisClients } from '../../src/backends/redis-clients.js';
 import { createRedisEngine } from '../../src/backends/redis-engine.js';
+import type { RedisTarget } from '../../src/config.js';
 import type { Engine } from '../../src/rooms/engine.js';
 import { RecordingSink } from '../engine/engine-suite.js';
 import { until } from './broker.js';
@@ -25,11 +26,12 @@ export interface NodeOptions {
   mode?: 'sharded' | 'classic';
 }
 
-/** Starts one engine node on `url` and waits until it is ready. */
-export async function startNode(url: string, opts: NodeOptions = {}): Promise<TestNode> {
+/** Starts one engine node on `url` (or any Redis target) and waits until it is ready. */
+export async function startNode(url: string | RedisTarget, opts: NodeOptions = {}): Promise<TestNode> {
   const requestTimeoutMs = opts.requestTimeoutMs ?? 1000;
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const clients = createRedisClients(url, { requestTimeoutMs, log });
+  const target: RedisTarget = typeof url === 'string' ? { kind: 'url', url, tls: false } : url;
+  const clients = createRedisClients(target, { requestTimeoutMs, log });
   const sink = new RecordingSink();
   const engine = createRedisEngine(clients, sink, {
     prefix: opts.prefix ?? `t${randomUUID().slice(0, 8)}`,
@@ -37,12 +39,13 @@ export async function startNode(url: string, opts: NodeOptions = {}): Promise<Te
     presenceTtlMs: opts.presenceTtlMs ?? 2000,
     heartbeatMs: opts.heartbeatMs ?? 200,
     requestTimeoutMs,
+    failover: target.kind !== 'url',
     log,
   });
   await until(() => engine.isReady(), 5000, 'engine ready');
   return {
     engine,
-    client: clients.command,
+    client: clients.command as Redis,
     clients,
     sink,
     async close() {

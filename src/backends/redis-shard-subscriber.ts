@@ -1,0 +1,413 @@
+import { EventEmitter } from 'node:events';
+import { type Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { Logger } from '../logger.js';
+import { hashSlot } from './redis-keys.js';
+import type { RoomChannels } from './redis-subscriptions.js';
+
+interface Conn {
+  key: string;
+  redis: Redis;
+  /** Channels the server confirmed. */
+  subscribed: Set<string>;
+  pending: Set<string>;
+  dead: boolean;
+}
+
+export interface ShardSubscriberOptions {
+  /** Options of each per-shard connection (TLS, password). */
+  redisOptions?: RedisOptions;
+  /** Safety-net reconcile period. */
+  reconcileIntervalMs?: number;
+  /** An SSUBSCRIBE answered with MOVED never settles in ioredis: give up on it after this. */
+  subscribeTimeoutMs?: number;
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+}
+
+/**
+ * Sharded pub/sub on a Redis Cluster: one plain connection per shard primary that owns a wanted
+ * channel's slot, routed by the Cluster client's own slot map (kept fresh by its
+ * `slotsRefreshInterval`, MOVED replies and `refreshSlotsCache()`).
+ *
+ * ioredis's own `shardedSubscribers` loses a channel for good when a shard stops serving its slot
+ * gracefully (failover, migration: the server pushes `sunsubscribe`) and reconnects in a tight loop
+ * while a shard is down. Here `reconcile()` is idempotent and runs on the Cluster's `refresh`,
+ * `+node`, `-node`, on a connection's end, on a pushed `sunsubscribe`, on MOVED, and every second:
+ * it unsubscribes channels from nodes that no longer own their slot, subscribes missing channels on
+ * their owner (one SSUBSCRIBE per slot, bounded), and closes connections that hold none. Failing
+ * nodes back off (`min(50·2ⁿ, 1000)` ms).
+ *
+ * Events: `message(channel, payload)`, `subscribed(channel, { node, resubscribe })` (resubscribe:
+ * it was attached before, so messages may have been missed), `detached(channel, { node, reason })`.
+ */
+export class ShardSubscriber extends EventEmitter {
+  /** channel -> attached at least once. */
+  private readonly desired = new Map<string, boolean>();
+  private readonly conns = new Map<string, Conn>();
+  private readonly timer: NodeJS.Timeout;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private failures = 0;
+  private readonly nodeBackoff = new Map<string, { until: number; n: number }>();
+  private reconciling = false;
+  private again = false;
+  private closed = false;
+  private readonly o: Required<Omit<ShardSubscriberOptions, 'redisOptions'>> & ShardSubscriberOptions;
+  private readonly onRefresh = () => this.kick();
+
+  constructor(
+    private readonly cluster: Cluster,
+    opts: ShardSubscriberOptions = {},
+  ) {
+    super();
+    this.o = {
+      reconcileIntervalMs: 1000,
+      subscribeTimeoutMs: 2000,
+      backoffBaseMs: 50,
+      backoffMaxMs: 1000,
+      ...opts,
+    };
+    cluster.on('refresh', this.onRefresh);
+    cluster.on('+node', this.onRefresh);
+    cluster.on('-node', this.onRefresh);
+    this.timer = setInterval(() => this.kick(), this.o.reconcileIntervalMs);
+    this.timer.unref();
+  }
+
+  /** Resolves once the channel is attached on its shard's primary (waits through an outage). */
+  async subscribe(channel: string): Promise<void> {
+    if (!this.desired.has(channel)) this.desired.set(channel, false);
+    await this.reconcile();
+    if (this.isAttached(channel)) return;
+    await new Promise<void>((resolve, reject) => {
+      const on = (ch: string) => {
+        if (ch !== channel) return;
+        cleanup();
+        resolve();
+      };
+      const onClose = () => {
+        cleanup();
+        reject(new Error('shard subscriber closed'));
+      };
+      const cleanup = () => {
+        this.off('subscribed', on);
+        this.off('_closed', onClose);
+      };
+      this.on('subscribed', on);
+      this.once('_closed', onClose);
+    });
+  }
+
+  unsubscribe(channel: string): void {
+    this.desired.delete(channel);
+    for (const c of this.conns.values()) {
+      if (c.subscribed.delete(channel) && !c.dead) c.redis.sunsubscribe(channel).catch(() => undefined);
+    }
+    this.gcConns();
+  }
+
+  isAttached(channel: string): boolean {
+    const owner = this.ownerOf(channel);
+    return owner !== undefined && this.conns.get(owner)?.subscribed.has(channel) === true;
+  }
+
+  /** True when every wanted channel is attached on its slot's owner. */
+  allAttached(): boolean {
+    for (const ch of this.desired.keys()) if (!this.isAttached(ch)) return false;
+    return true;
+  }
+
+  channels(): ReadonlySet<string> {
+    return new Set(this.desired.keys());
+  }
+
+  /** channel -> the node it is attached to (tests, metrics). */
+  attachments(): Record<string, string | null> {
+    const out: Record<string, string | null> = {};
+    for (const ch of this.desired.keys()) {
+      out[ch] = [...this.conns.values()].find((x) => x.subscribed.has(ch))?.key ?? null;
+    }
+    return out;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.cluster.off('refresh', this.onRefresh);
+    this.cluster.off('+node', this.onRefresh);
+    this.cluster.off('-node', this.onRefresh);
+    clearInterval(this.timer);
+    clearTimeout(this.retryTimer);
+    for (const c of this.conns.values()) {
+      c.dead = true;
+      c.redis.disconnect();
+    }
+    this.conns.clear();
+    this.emit('_closed');
+  }
+
+  private kick(): void {
+    if (this.closed) return;
+    this.reconcile().catch((err: Error) => this.emit('debug', `reconcile failed: ${err.message}`));
+  }
+
+  private ownerOf(channel: string): string | undefined {
+    const slots = (this.cluster as unknown as { slots?: Array<string[] | undefined> }).slots;
+    return slots?.[hashSlot(channel)]?.[0];
+  }
+
+  private scheduleRetry(reason: string): void {
+    if (this.closed || this.retryTimer) return;
+    const delay = Math.min(this.o.backoffBaseMs * 2 ** this.failures, this.o.backoffMaxMs);
+    this.failures++;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      // A fresh slot map first; its `refresh` event runs reconcile again.
+      this.cluster.refreshSlotsCache(() => this.kick());
+    }, delay);
+    this.retryTimer.unref();
+    this.emit('debug', `retry in ${delay} ms: ${reason}`);
+  }
+
+  private detach(conn: Conn, channel: string, reason: string): void {
+    if (conn.subscribed.delete(channel)) this.emit('detached', channel, { node: conn.key, reason });
+  }
+
+  private killConn(conn: Conn, reason: string): void {
+    if (conn.dead) return;
+    conn.dead = true;
+    for (const ch of [...conn.subscribed]) this.detach(conn, ch, reason);
+    conn.pending.clear();
+    conn.redis.removeAllListeners('end');
+    conn.redis.disconnect();
+    if (this.conns.get(conn.key) === conn) this.conns.delete(conn.key);
+  }
+
+  private connFor(key: string): Conn {
+    const existing = this.conns.get(key);
+    if (existing && !existing.dead) return existing;
+    const i = key.lastIndexOf(':');
+    const redis = new Redis({
+      ...this.o.redisOptions,
+      host: key.slice(0, i),
+      port: Number(key.slice(i + 1)),
+      lazyConnect: true,
+      retryStrategy: () => null,
+      autoResubscribe: false,
+      enableOfflineQueue: true,
+      maxRetriesPerRequest: 0,
+      connectTimeout: 1000,
+      connectionName: 'roomcast-rooms',
+    });
+    const conn: Conn = { key, redis, subscribed: new Set(), pending: new Set(), dead: false };
+    redis.on('smessageBuffer', (ch: Buffer, msg: Buffer) => this.emit('message', ch.toString(), msg));
+    redis.on('error', (err: Error) => {
+      // A pushed `sunsubscribe` reaches ioredis with an empty command queue: "Command queue state
+      // error ... Last reply: sunsubscribe,<channel>,<n>".
+      const m = /Last reply: sunsubscribe,(.*),(\d+)$/.exec(err.message);
+      if (m) {
+        this.detach(conn, m[1] ?? '', 'the server unsubscribed (slot moved, failover)');
+        this.scheduleRetry('pushed sunsubscribe');
+        return;
+      }
+      this.emit('debug', `${key}: ${err.message}`);
+    });
+    redis.on('moved', () => this.scheduleRetry(`MOVED on ${key}`));
+    redis.once('end', () => {
+      this.killConn(conn, 'connection lost');
+      this.scheduleRetry(`${key} ended`);
+    });
+    this.conns.set(key, conn);
+    return conn;
+  }
+
+  private gcConns(): void {
+    for (const c of [...this.conns.values()]) {
+      if (c.subscribed.size === 0 && c.pending.size === 0) this.killConn(c, 'unused');
+    }
+  }
+
+  private async reconcile(): Promise<void> {
+    if (this.closed) return;
+    if (this.reconciling) {
+      this.again = true;
+      return;
+    }
+    this.reconciling = true;
+    try {
+      do {
+        this.again = false;
+        await this.reconcileOnce();
+      } while (this.again && !this.closed);
+    } finally {
+      this.reconciling = false;
+    }
+  }
+
+  private async reconcileOnce(): Promise<void> {
+    // 1. Channels attached to a node that no longer owns their slot.
+    for (const c of this.conns.values()) {
+      for (const ch of [...c.subscribed]) {
+        if (!this.desired.has(ch) || this.ownerOf(ch) === c.key) continue;
+        this.detach(c, ch, 'slot owner changed');
+        if (!c.dead) c.redis.sunsubscribe(ch).catch(() => undefined);
+      }
+    }
+    // 2. Missing channels by current owner.
+    const todo = new Map<string, string[]>();
+    for (const ch of this.desired.keys()) {
+      const owner = this.ownerOf(ch);
+      if (!owner) continue; // no slot map yet: `refresh` kicks again
+      const c = this.conns.get(owner);
+      if (c && (c.subscribed.has(ch) || c.pending.has(ch))) continue;
+      todo.set(owner, [...(todo.get(owner) ?? []), ch]);
+    }
+    let failed = false;
+    const now = Date.now();
+    for (const owner of [...todo.keys()]) {
+      const b = this.nodeBackoff.get(owner);
+      if (b && b.until > now) {
+        todo.delete(owner);
+        failed = true;
+      }
+    }
+    // 3. Attach: one SSUBSCRIBE per slot (all channels of one SSUBSCRIBE must share a slot).
+    await Promise.all(
+      [...todo].map(async ([owner, chans]) => {
+        const conn = this.connFor(owner);
+        try {
+          if (conn.redis.status === 'wait') await conn.redis.connect();
+        } catch (err) {
+          failed = true;
+          const n = (this.nodeBackoff.get(owner)?.n ?? 0) + 1;
+          const until = Date.now() + Math.min(this.o.backoffBaseMs * 2 ** n, this.o.backoffMaxMs);
+          this.nodeBackoff.set(owner, { n, until });
+          this.killConn(conn, `connect failed: ${(err as Error).message}`);
+          return;
+        }
+        this.nodeBackoff.delete(owner);
+        const bySlot = new Map<number, string[]>();
+        for (const ch of chans) bySlot.set(hashSlot(ch), [...(bySlot.get(hashSlot(ch)) ?? []), ch]);
+        await Promise.all([...bySlot.values()].map((group) => this.attach(conn, owner, group)));
+        if ([...bySlot.values()].some((g) => g.some((ch) => !conn.subscribed.has(ch)))) failed = true;
+      }),
+    );
+    this.gcConns();
+    if (failed) this.scheduleRetry('reconcile incomplete');
+    else if (todo.size) this.failures = 0;
+  }
+
+  private async attach(conn: Conn, owner: string, group: string[]): Promise<void> {
+    for (const ch of group) conn.pending.add(ch);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        conn.redis.ssubscribe(...group),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error('SSUBSCRIBE unanswered')), this.o.subscribeTimeoutMs);
+        }),
+      ]);
+      if (conn.dead) return;
+      for (const ch of group) {
+        if (!this.desired.has(ch)) {
+          conn.redis.sunsubscribe(ch).catch(() => undefined);
+          continue;
+        }
+        conn.subscribed.add(ch);
+        const resubscribe = this.desired.get(ch) === true;
+        this.desired.set(ch, true);
+        this.emit('subscribed', ch, { node: owner, resubscribe });
+      }
+    } catch (err) {
+      this.emit('debug', `SSUBSCRIBE on ${owner} failed: ${(err as Error).message}`);
+      // The connection's state is unknown now (a MOVED SSUBSCRIBE never settles): start clean.
+      this.killConn(conn, 'ssubscribe failed');
+    } finally {
+      clearTimeout(timer);
+      for (const ch of group) conn.pending.delete(ch);
+    }
+  }
+}
+
+/**
+ * The room subscriptions of a node on a Redis Cluster (the counterpart of RoomSubscriptions): each
+ * room channel on the shard that owns its slot. A channel attached again after it was lost (a
+ * failover, a slot migration) may have missed messages: `onResubscribed` then lets the hub fill
+ * every room from history (once per burst of re-attachments).
+ *
+ * @example
+ * const subs = new ShardRoomSubscriptions(cluster, { nodeOptions: {}, onMessage, onResubscribed, log });
+ * await subs.watch('roomcast:{/:chat}:m', 2500);
+ */
+export class ShardRoomSubscriptions implements RoomChannels {
+  private readonly sub: ShardSubscriber;
+  private resyncDue = false;
+  private settle: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly cluster: Cluster,
+    opts: {
+      nodeOptions: RedisOptions;
+      onMessage(channel: string, payload: Buffer): void;
+      onResubscribed(): void;
+      log: Logger;
+    },
+  ) {
+    this.sub = new ShardSubscriber(cluster, { redisOptions: opts.nodeOptions });
+    this.sub.on('message', opts.onMessage);
+    this.sub.on('debug', (msg: string) => opts.log.debug({ msg }, 'redis shard subscriber'));
+    this.sub.on('detached', (channel: string, info: { node: string; reason: string }) =>
+      opts.log.debug({ channel, ...info }, 'redis: room channel detached'),
+    );
+    this.sub.on('subscribed', (_channel: string, info: { resubscribe: boolean }) => {
+      if (!info.resubscribe || this.resyncDue) return;
+      this.resyncDue = true;
+      setImmediate(() => {
+        this.resyncDue = false;
+        opts.onResubscribed();
+      });
+      // Once more when the shards have settled: rooms re-attach one shard at a time during a
+      // failover, and a fill that ran while another shard was still switching is done again.
+      clearTimeout(this.settle);
+      this.settle = setTimeout(() => opts.onResubscribed(), SETTLE_MS);
+      this.settle.unref();
+    });
+  }
+
+  isLive(): boolean {
+    return this.cluster.status === 'ready' && this.sub.allAttached();
+  }
+
+  watch(channel: string, timeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`no answer to the subscription of ${channel} within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      this.sub.subscribe(channel).then(
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        (err: Error) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  unwatch(channel: string): void {
+    this.sub.unsubscribe(channel);
+  }
+
+  channels(): ReadonlySet<string> {
+    return this.sub.channels();
+  }
+
+  close(): void {
+    clearTimeout(this.settle);
+    this.sub.close();
+  }
+}
+
+/** After the last re-attachment of a burst, every room is checked against history once more. */
+const SETTLE_MS = 2000;
