@@ -139,6 +139,9 @@ export function createMemoryEngine(sink: DeliverySink, now: () => number = Date.
       state.members.delete(sub);
       return true;
     },
+    async memberConnections(ns, name, sub) {
+      return rooms.get(key(ns, name))?.members.get(sub)?.connections.size ?? 0;
+    },
     async members(ns, name): Promise<Member[]> {
       const state = rooms.get(key(ns, name));
       if (!state) return [];
@@ -150,6 +153,8 @@ export function createMemoryEngine(sink: DeliverySink, now: () => number = Date.
       for (const [k, s] of rooms) {
         if (!k.startsWith(head) || s.members.size === 0) continue;
         const name = k.slice(head.length);
+        // Rooms of roomcast's own (`#…`, a name no client can use) are not listed.
+        if (name.startsWith('#')) continue;
         if (!name.startsWith(prefix)) continue;
         let connections = 0;
         for (const m of s.members.values()) connections += m.connections.size;

@@ -161,6 +161,9 @@ export function createRedisEngine(
     addMember: (ns, room, member, connId) => track(unavailable(presence.add(ns, room, member, connId))),
     removeMember: (ns, room, _sub, connId) => track(unavailable(presence.remove(ns, room, connId))),
     members: (ns, room) => unavailable(readMembers(redis, opts.prefix, ns, room)),
+    async memberConnections(ns, room, sub) {
+      return Number((await unavailable(redis.hget(roomKeys(opts.prefix, ns, room).users, sub))) ?? 0);
+    },
     rooms: (ns, prefix) => unavailable(readRooms(redis, opts.prefix, ns, prefix)),
     async revoke(ns, sub, rule, ttlMs) {
       const k = clusterKeys(opts.prefix).revoked(ns, sub);
@@ -216,11 +219,13 @@ async function readRooms(
   ns: string,
   start: string,
 ): Promise<RoomStat[]> {
-  const names = await redis.zrangebylex(
+  const all = await redis.zrangebylex(
     clusterKeys(prefix).rooms(ns),
     `[${start}`,
     start ? `[${start}\u00ff` : '+',
   );
+  // Rooms of roomcast's own (`#…`, a name no client can use) are not listed.
+  const names = all.filter((n) => !n.startsWith('#'));
   if (names.length === 0) return [];
   // One command per room (rooms live on different slots of a Redis Cluster); sent together.
   const counts = await Promise.all(names.map((room) => redis.hvals(roomKeys(prefix, ns, room).users)));

@@ -128,6 +128,7 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
       namespaces,
       receivers: hub.receivers,
       engine: backend.engine,
+      nodeConnections: () => io.engine.clientsCount + hub.receivers.total(),
       schemas: createApiSchemas(config.api),
       accepting: () => state === 'listening',
     }),

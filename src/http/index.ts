@@ -101,7 +101,7 @@ export function registerApi(host: ApiHost): void {
 
 /** Adds `extra`'s hooks to `observer`, after any it already has. */
 function chainObserver(observer: RoomObserver, extra: Required<RoomObserver>): void {
-  const { published, joined } = observer;
+  const { published, joined, slowConsumer } = observer;
   observer.published = published
     ? (...args) => {
         published(...args);
@@ -114,4 +114,10 @@ function chainObserver(observer: RoomObserver, extra: Required<RoomObserver>): v
         extra.joined(...args);
       }
     : extra.joined;
+  observer.slowConsumer = slowConsumer
+    ? (ns) => {
+        slowConsumer(ns);
+        extra.slowConsumer(ns);
+      }
+    : extra.slowConsumer;
 }

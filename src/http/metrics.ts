@@ -83,6 +83,12 @@ export function createMetrics(opts: { redisReady: () => boolean; clustered: bool
       this.set({ mode: opts.clustered ? 'redis' : 'memory' }, opts.redisReady() ? 1 : 0);
     },
   });
+  const slow = new Counter({
+    name: 'roomcast_slow_consumers_total',
+    help: 'Connections closed because their unsent data passed limits.sendQueueBytes, by namespace.',
+    labelNames: ['namespace'],
+    registers: [registry],
+  });
   const joins = new Counter({
     name: 'roomcast_joins_total',
     help: 'Room joins (sockets and SSE streams), by namespace.',
@@ -124,6 +130,9 @@ export function createMetrics(opts: { redisReady: () => boolean; clustered: bool
       },
       joined(_room, ns) {
         joins.inc({ namespace: ns });
+      },
+      slowConsumer(ns) {
+        slow.inc({ namespace: ns });
       },
     },
     track(ns, nsp, sseCount) {

@@ -62,6 +62,11 @@ export class Receivers {
     return this.namespaces.get(ns)?.byUser.get(sub)?.size ?? 0;
   }
 
+  /** Receivers of every namespace on this node. */
+  total(): number {
+    return this.ids.size;
+  }
+
   count(ns: string): number {
     let n = 0;
     for (const set of this.namespaces.get(ns)?.byUser.values() ?? []) n += set.size;

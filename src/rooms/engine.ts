@@ -29,6 +29,8 @@ export interface Engine {
   addMember(ns: string, room: string, member: MemberRef, connId: string): Promise<boolean>;
   /** Removes one connection; true when it was the user's last in the room. */
   removeMember(ns: string, room: string, sub: string, connId: string): Promise<boolean>;
+  /** How many connections a user has in a room, across the cluster. */
+  memberConnections(ns: string, room: string, sub: string): Promise<number>;
   /** The room's members, one entry per user, across the cluster. */
   members(ns: string, room: string): Promise<Member[]>;
   /** Rooms that have members, with counts, across the cluster. */

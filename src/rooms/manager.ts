@@ -62,6 +62,8 @@ export interface RoomObserver {
   /** After a publish was stored and sent; `seconds` is how long that took. */
   published?(source: 'socket' | 'api', at: { ns: string; seconds: number }): void;
   joined?(room: string, ns: string): void;
+  /** A connection was closed for not reading (`slow_consumer`). */
+  slowConsumer?(ns: string): void;
 }
 
 /** The room rules of one namespace (its config block): limits, history and presence by room pattern. */

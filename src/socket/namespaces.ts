@@ -18,6 +18,8 @@ import {
   type RoomcastSocket,
   type SocketData,
 } from './connection.js';
+import { admitToNode, admitUser } from './limits.js';
+import { limitSendQueue } from './send-queue.js';
 
 export type RoomcastNamespace = Namespace<
   ClientToServerEvents,
@@ -92,6 +94,7 @@ export function setupNamespace(
   nsp.use(async (socket, next) => {
     if (!isAccepting()) return next(connectError('unavailable', 'the server is shutting down'));
     try {
+      admitToNode(io.engine.clientsCount + hub.receivers.total(), config.limits.maxConnections);
       const auth = socket.handshake.auth as Record<string, unknown> | undefined;
       const token = auth && typeof auth === 'object' ? auth.token : undefined;
       const claims = verifier.verify(token);
@@ -102,12 +105,22 @@ export function setupNamespace(
       socket.data.client = clientFor(socket.id, claims, ns);
       socket.data.expiresAt = expiresAtOf(claims);
       socket.data.tokenHash = hash;
+      const perUser = ns.limits.connectionsPerUser;
+      if (perUser !== null) {
+        const release = await admitUser(engine, ns.name, claims.sub, socket.id, perUser, log);
+        // Either ends it (a client gone before its connection was accepted fires no `disconnect`).
+        socket.once('disconnect', release);
+        socket.conn.once('close', release);
+      }
       next();
     } catch (err) {
       next(connectErrorOf(err));
     }
   });
   const bound = bindHandlers(context);
-  nsp.on('connection', (socket: RoomcastSocket) => attachConnection(socket, context, bound));
+  nsp.on('connection', (socket: RoomcastSocket) => {
+    attachConnection(socket, context, bound);
+    limitSendQueue(socket, config.limits.sendQueueBytes, log, () => observer.slowConsumer?.(ns.name));
+  });
   return { name: ns.name, config: ns, nsp, rooms, context };
 }

@@ -10,6 +10,7 @@ import type { Receivers } from '../hub/streams.js';
 import type { JoinReply } from '../protocol.js';
 import type { Engine } from '../rooms/engine.js';
 import { clientFor, expiresAtOf } from '../socket/connection.js';
+import { admitToNode, admitUser } from '../socket/limits.js';
 import type { NamespaceRuntime } from '../socket/namespaces.js';
 import { parsePayload } from '../socket/schemas.js';
 import { decodeEventId } from './id.js';
@@ -19,8 +20,10 @@ export interface SseDeps {
   config: Config;
   namespaces: ReadonlyMap<string, NamespaceRuntime>;
   receivers: Receivers;
-  /** For the revocation check. */
-  engine: Pick<Engine, 'isRevoked'>;
+  /** For the revocation check and the per-user connection count. */
+  engine: Pick<Engine, 'isRevoked' | 'addMember' | 'removeMember' | 'memberConnections'>;
+  /** Connections this node holds now (Engine.IO connections and streams), for `limits.maxConnections`. */
+  nodeConnections: () => number;
   schemas: ApiSchemas;
   /** False once the broker is shutting down. */
   accepting: () => boolean;
@@ -38,6 +41,7 @@ export function registerSse(app: FastifyInstance, deps: SseDeps): void {
   const { sse } = deps.config;
   app.get('/v1/events', async (req: FastifyRequest, reply: FastifyReply) => {
     if (!deps.accepting()) throw new RoomcastError('unavailable', 'the server is shutting down');
+    admitToNode(deps.nodeConnections() + 1, deps.config.limits.maxConnections);
     const query = parsePayload(deps.schemas.events, req.query);
     const ns = query.namespace ?? '/';
     const rt = deps.namespaces.get(ns);
@@ -61,9 +65,17 @@ export function registerSse(app: FastifyInstance, deps: SseDeps): void {
         retryAfter: 1,
       });
 
+    const perUser = rt.config.limits.connectionsPerUser;
+    const release =
+      perUser === null
+        ? undefined
+        : await admitUser(deps.engine, ns, claims.sub, client.id, perUser, req.log);
     const lastEventId = header(req, 'last-event-id') ?? query.lastEventId;
     const stream = new SseStream(ns, client, rooms, decodeEventId(lastEventId), hash);
-    stream.onClose(() => void leave(rt, stream));
+    stream.onClose(() => {
+      release?.();
+      void leave(rt, stream);
+    });
     deps.receivers.add(stream);
     // Settle every join before giving up, so a failed one never races the leave of the others.
     const settled = await Promise.allSettled(

@@ -12,8 +12,9 @@ export async function startCluster(
   n: number,
   url: string,
   redis: Record<string, unknown> = {},
+  overrides: Record<string, unknown> = {},
 ): Promise<RunningBroker[]> {
-  const config = () => testConfig({ redis: { ...TEST_REDIS, url, ...redis } });
+  const config = () => testConfig({ ...overrides, redis: { ...TEST_REDIS, url, ...redis } });
   return Promise.all(Array.from({ length: n }, () => startBroker(config())));
 }
 

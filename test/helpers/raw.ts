@@ -20,6 +20,10 @@ export interface RawClient {
   /** Resolves with the close code once the server (or we) closed the connection. */
   readonly closed: Promise<number>;
   readonly isOpen: () => boolean;
+  /** Stops reading from the socket (`ws`'s public `pause()`): a client that no longer reads. */
+  pause(): void;
+  /** Drops the connection at once (`ws`'s `terminate()`), as a client that vanished. */
+  terminate(): void;
   close(): void;
 }
 
@@ -66,6 +70,8 @@ export async function rawConnect(url: string, auth?: Record<string, unknown>, ns
   }
 
   const client: RawClient = {
+    pause: () => ws.pause(),
+    terminate: () => ws.terminate(),
     frames,
     send: (frame) => ws.send(frame),
     next,

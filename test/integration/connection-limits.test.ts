@@ -1,0 +1,111 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Envelope } from '../../src/protocol.js';
+import { api, closeStreams, isRefusal, openSse } from '../api/http.js';
+import {
+  closeClients,
+  connect,
+  connectError,
+  type RunningBroker,
+  request,
+  startBroker,
+  testConfig,
+  token,
+  until,
+} from '../helpers/broker.js';
+import { startCluster } from '../helpers/cluster.js';
+import { closeRaw, rawConnect } from '../helpers/raw.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+
+let brokers: RunningBroker[] = [];
+let redis: TestRedis | undefined;
+afterEach(async () => {
+  closeClients();
+  closeRaw();
+  closeStreams();
+  await Promise.all(brokers.map((b) => b.close()));
+  brokers = [];
+  await redis?.stop();
+  redis = undefined;
+});
+
+describe('limits.maxConnections (per node)', () => {
+  it('refuses connections past it with unavailable, sockets and SSE alike, and takes one when a place frees', async () => {
+    const b = await startBroker(testConfig({ limits: { maxConnections: 2 } }));
+    brokers.push(b);
+    const first = await connect(b.url, token('a'));
+    await connect(b.url, token('b'));
+    const err = await connectError(b.url, token('c'));
+    expect(err.message).toBe('unavailable');
+    expect(err.data?.message).toMatch(/maxConnections/);
+    const sse = await openSse(`${b.url}/v1/events?room=r&token=${token('d')}`);
+    expect(isRefusal(sse) && sse.status).toBe(503);
+    first.disconnect();
+    await until(
+      async () => (await connect(b.url, token('c')).catch(() => null)) !== null,
+      5000,
+      'a free place',
+    );
+  });
+});
+
+describe.each(['one node', 'two nodes over Redis'])('limits.connectionsPerUser (%s)', (mode) => {
+  async function start(): Promise<RunningBroker[]> {
+    const overrides = { namespaces: { '/': { limits: { connectionsPerUser: 2 } } } };
+    if (mode === 'one node') brokers = [await startBroker(testConfig(overrides))];
+    else {
+      redis = await startRedis();
+      brokers = await startCluster(2, redis.url, {}, overrides);
+    }
+    return brokers;
+  }
+
+  it('counts a user’s sockets and SSE streams across the cluster, and frees a place when one ends', async () => {
+    const [a, b = a] = (await start()) as [RunningBroker, RunningBroker?];
+    const one = await connect(a.url, token('alice'));
+    const sse = await openSse(`${b!.url}/v1/events?room=r&token=${token('alice')}`);
+    expect(isRefusal(sse)).toBe(false);
+    const err = await connectError(b!.url, token('alice'));
+    expect(err.message).toBe('too_many_connections');
+    expect(err.data).toMatchObject({ code: 'too_many_connections' });
+    const refused = await openSse(`${a.url}/v1/events?room=r&token=${token('alice')}`);
+    expect(isRefusal(refused) && refused.body.error.code).toBe('too_many_connections');
+    expect((await connect(b!.url, token('bob'))).connected).toBe(true);
+    one.disconnect();
+    await until(
+      async () => (await connect(b!.url, token('alice')).catch(() => null)) !== null,
+      5000,
+      'alice again once one of hers ended',
+    );
+    // roomcast's own counting room is not a room anyone sees.
+    const rooms = await api<{ rooms: Array<{ room: string }> }>(a.url, 'GET', '/v1/rooms');
+    expect(rooms.body.rooms?.map((r) => r.room)).toEqual(['r']);
+  });
+});
+
+describe('limits.sendQueueBytes (slow consumers)', () => {
+  it('closes a client that stops reading once its unsent data passes the limit; the others get everything', async () => {
+    const b = await startBroker(testConfig({ limits: { sendQueueBytes: 256 * 1024 } }));
+    brokers.push(b);
+    const stalled = await rawConnect(b.url, { token: token('stalled') });
+    stalled.send('421["join",{"room":"busy"}]');
+    await stalled.ack(1);
+    const reader = await connect(b.url, token('reader'));
+    await request(reader, 'join', { room: 'busy' });
+    const got: Envelope[] = [];
+    reader.on('message', (m: Envelope) => got.push(m));
+    const sockets = () => b.broker.io.of('/').sockets.size;
+    expect(sockets()).toBe(2);
+    stalled.pause();
+    const chunk = 'x'.repeat(60_000);
+    const count = 200; // 12 MB into the room
+    for (let i = 0; i < count; i++) {
+      const res = await api(b.url, 'POST', '/v1/publish', { room: 'busy', event: 'e', data: { i, chunk } });
+      expect(res.status).toBe(200);
+    }
+    await until(() => sockets() === 1, 10_000, 'the stalled client closed');
+    stalled.terminate();
+    await until(() => got.length === count, 10_000, 'every message to the reader');
+    const metrics = await (await fetch(`${b.url}/metrics`)).text();
+    expect(metrics).toMatch(/roomcast_slow_consumers_total\{namespace="\/"\} 1/);
+  });
+});
