@@ -237,7 +237,7 @@ async function readRooms(
     .filter((r) => r.members > 0);
 }
 
-/** Turns any Redis failure into the contract's `unavailable`. */
+/** Turns any Redis failure into `unavailable`. */
 async function unavailable<T>(p: Promise<T>): Promise<T> {
   try {
     return await p;

@@ -7,7 +7,7 @@ import type { Logger } from '../logger.js';
  * The one error handler and the one not-found handler of the HTTP side. Every failure leaves as
  * `{ ok: false, error: { code, message } }` with the status `httpStatus()` gives for the code.
  * Errors fastify raises itself (body parsing, body limit, the rate limiter) are translated here
- * into contract codes, and a route's schema validation (a `ZodError`) into `bad_request` naming
+ * into roomcast's error codes, and a route's schema validation (a `ZodError`) into `bad_request` naming
  * the fields, in the same words as for sockets; anything unexpected is `internal` and logged,
  * never shown.
  */
@@ -22,7 +22,7 @@ export function installErrorHandlers(app: FastifyInstance, log: Logger): void {
   );
 }
 
-/** Sends a contract error body with its status (and `Retry-After` when the error knows one). */
+/** Sends an error body (docs/api.md) with its status (and `Retry-After` when the error knows one). */
 export function sendError(reply: FastifyReply, error: RoomcastError): FastifyReply {
   if (error.retryAfter !== undefined) reply.header('retry-after', String(error.retryAfter));
   return reply.code(httpStatus(error.code)).send({ ok: false, error: error.toBody() });

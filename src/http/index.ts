@@ -35,11 +35,11 @@ export interface ApiHost {
   onShutdown(hook: () => void | Promise<void>): void;
 }
 
-/** Cluster-wide answers must come within the contract's 3 s, with room to reply. */
+/** Cluster-wide answers must come within the 3 s docs/api.md promises, with room to reply. */
 const MAX_CLUSTER_WAIT_MS = 2500;
 
 /**
- * Registers the server API (contract section 5), SSE (section 6), `/metrics` and
+ * Registers the server API (docs/api.md), SSE (the README's SSE section), `/metrics` and
  * `/v1/openapi.json` on the broker's fastify instance, plus the one error handler and the one
  * not-found handler of the HTTP side. Call it once, before `listen`.
  *

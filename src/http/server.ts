@@ -18,7 +18,7 @@ export function createHttp(config: Config, log: Logger, isReady: () => boolean):
     // A room in a path is up to 200 characters, more when percent-encoded (the default is 100).
     routerOptions: { maxParamLength: 2048 },
     // Errors the router raises before any route (bad percent-encoding, an overlong parameter)
-    // leave in the contract's shape too.
+    // leave in roomcast's error shape too.
     frameworkErrors: (err, _req, reply) => sendError(reply, fromHttpError(err)),
   });
   // Before every route, so that every reply (errors and 404s too) follows the one origin policy.

@@ -1,7 +1,7 @@
 /**
  * The typed Node publisher for roomcast's server API (`roomcast/publisher`): one HTTP call per
  * operation with the global `fetch`, a timeout on each, and failures as `RoomcastApiError` with
- * the contract's error code. It imports only the protocol's types.
+ * roomcast's error code (docs/api.md). It imports only the protocol's types.
  *
  * @example
  * import { createPublisher } from 'roomcast/publisher';
@@ -47,7 +47,7 @@ export type BatchMessage = ApiPublishRequest;
 /** A room's messages and where it stands; with `since`, `recovered` is false when history no longer reaches back that far. */
 export type HistoryResult = HistoryReply;
 
-/** A failed call: `code` is the contract's error code, `status` the HTTP status (0: no answer). */
+/** A failed call: `code` is roomcast's error code (docs/api.md), `status` the HTTP status (0: no answer). */
 export class RoomcastApiError extends Error {
   readonly code: ErrorCode;
   readonly status: number;

@@ -50,7 +50,7 @@ export type Handler = (payload: unknown, socket: RoomcastSocket) => Promise<obje
 /** The handler of one event, typed by the protocol: its parsed request in, its reply out. */
 type EventHandler<E extends ClientEvent> = (req: RequestOf<E>, socket: RoomcastSocket) => Promise<ReplyOf<E>>;
 
-/** One handler per contract event: do the work, reply with an ack (the payload is parsed before). */
+/** One handler per client event (docs/api.md): do the work, reply with an ack (the payload is parsed before). */
 const handlers: { [E in ClientEvent]: (ctx: NamespaceContext) => EventHandler<E> } = {
   join: (ctx) => async (req, socket) => ctx.rooms.join(socket.data.client, req.room, req.since),
   leave: (ctx) => async (req, socket) => {
@@ -82,7 +82,7 @@ const handlers: { [E in ClientEvent]: (ctx: NamespaceContext) => EventHandler<E>
     socket.data.expiresAt = expiresAt;
     armExpiry(socket, ctx);
     const left = await ctx.rooms.reauthorize(client, rightsFor(claims.rooms, claims.sub, ctx.config.rules));
-    // `left` only when something was left: the contract's reply is `{ ok, expiresAt }`.
+    // `left` only when something was left: the documented reply is `{ ok, expiresAt }`.
     return left.length > 0 ? { expiresAt, left } : { expiresAt };
   },
 };
