@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Repeated fault runs, kept out of `npm test`: the Redis-restart test N times in a row, then M more
-# with a CPU burner holding one core. Usage: scripts/soak.sh [N=10] [M=3]
+# with a CPU burner holding one core, then the Sentinel and Redis Cluster failover tests N times.
+# Usage: scripts/soak.sh [N=10] [M=3]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-10}
@@ -11,3 +12,8 @@ node -e 'const end = Date.now() + 3_600_000; while (Date.now() < end) {}' &
 burner=$!
 trap 'kill $burner 2>/dev/null || true' EXIT
 ROOMCAST_RESTART_RUNS=$m npx vitest run test/cluster/restarts.test.ts
+kill $burner 2>/dev/null || true
+# The Sentinel and Redis Cluster SIGKILL failovers under a stream, N times each.
+for i in $(seq 1 "$n"); do
+  ROOMCAST_FAILOVER_TESTS=1 npx vitest run test/cluster/sentinel.test.ts test/cluster/redis-cluster.test.ts
+done
