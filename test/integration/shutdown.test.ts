@@ -20,6 +20,7 @@ import {
   within,
 } from '../helpers/broker.js';
 import { assertBuilt, MAIN, startServer } from '../helpers/process.js';
+import { rawConnect } from '../helpers/raw.js';
 
 const ADMIN = 'admin-secret-0123456789abcdef0123';
 beforeAll(() => assertBuilt());
@@ -76,6 +77,9 @@ describe('broker.close()', () => {
     const b = await startBroker(testConfig({ shutdownGraceMs: 20_000 }));
     const holder = await connect(b.url, token('holder'), { transports: ['polling'] });
     const told = nextEvent<Closing>(holder, 'closing');
+    // An Engine.IO connection with no namespace keeps the drain open (the holder's own connection
+    // is closed with its namespace, and the drain may otherwise end before the checks below).
+    const idle = await rawConnect(b.url);
     const closed = b.broker.close();
     expect(b.broker.isReady()).toBe(false);
     const err = await connectError(b.url, token('late'));
@@ -87,6 +91,7 @@ describe('broker.close()', () => {
     expect(await ready.json()).toEqual({ ok: false });
     expect(await told).toMatchObject({ code: 'shutting_down' });
     closeClients();
+    idle.close();
     await closed;
   });
 
