@@ -108,4 +108,42 @@ describe('limits.sendQueueBytes (slow consumers)', () => {
     const metrics = await (await fetch(`${b.url}/metrics`)).text();
     expect(metrics).toMatch(/roomcast_slow_consumers_total\{namespace="\/"\} 1/);
   });
+
+  it('closes 50 stalled readers of a room that gets 20 MB, each once, and the node does not grow with them', async () => {
+    const b = await startBroker(testConfig());
+    brokers.push(b);
+    const stalled = await Promise.all(
+      Array.from({ length: 50 }, async (_, i) => {
+        const raw = await rawConnect(b.url, { token: token(`stalled${i}`) });
+        raw.send('421["join",{"room":"busy"}]');
+        await raw.ack(1);
+        return raw;
+      }),
+    );
+    const reader = await connect(b.url, token('reader'));
+    await request(reader, 'join', { room: 'busy' });
+    let got = 0;
+    reader.on('message', () => got++);
+    for (const raw of stalled) raw.pause();
+    const baseline = process.memoryUsage().rss;
+    let peak = baseline;
+    const chunk = 'x'.repeat(60_000);
+    const count = 350; // 21 MB into the room
+    for (let i = 0; i < count; i++) {
+      const res = await api(b.url, 'POST', '/v1/publish', { room: 'busy', event: 'e', data: { i, chunk } });
+      expect(res.status).toBe(200);
+      peak = Math.max(peak, process.memoryUsage().rss);
+    }
+    const open = () => b.broker.io.of('/').sockets.size - 1;
+    await until(() => open() === 0, 15_000, 'every stalled reader closed').catch((err: Error) => {
+      throw new Error(`${err.message}: ${open()} of 50 still open`);
+    });
+    await until(() => got === count, 15_000, 'every message to the reader');
+    const metrics = await (await fetch(`${b.url}/metrics`)).text();
+    expect(metrics).toMatch(/roomcast_slow_consumers_total\{namespace="\/"\} 50/);
+    for (const raw of stalled) raw.terminate();
+    const grewMb = (peak - baseline) / 1024 / 1024;
+    console.log(`50 stalled readers, 21 MB published: RSS grew ${grewMb.toFixed(1)} MB at most`);
+    expect(grewMb).toBeLessThan(100);
+  }, 60_000);
 });
