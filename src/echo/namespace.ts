@@ -10,12 +10,17 @@ import { type Client, RoomManager, type RoomObserver } from '../rooms/manager.js
 import {
   attachConnection,
   bindHandlers,
-  clientFor,
-  expiresAtOf,
   type NamespaceContext,
   type RoomcastSocket,
 } from '../socket/connection.js';
-import type { NamespaceRuntime, RoomcastServer } from '../socket/namespaces.js';
+import {
+  type Admission,
+  admitToken,
+  admitToThisNode,
+  boundSendQueue,
+  type NamespaceRuntime,
+  type RoomcastServer,
+} from '../socket/namespaces.js';
 import { createAuthorizer } from './authorizer.js';
 import { toEchoMember } from './channels.js';
 import { attachEchoConnection, type EchoContext } from './connection.js';
@@ -126,21 +131,22 @@ export function setupEchoNamespace(
       maxConcurrent: echo.maxConcurrentAuth,
     }),
   };
-  nsp.use((socket, next) => {
+  const admission: Admission = { io, config, ns, engine, hub, log, verifier };
+  nsp.use(async (socket, next) => {
     if (!isAccepting()) return next(connectError('unavailable', 'the server is shutting down'));
-    const auth = socket.handshake.auth as Record<string, unknown> | undefined;
-    const token = auth && typeof auth === 'object' ? auth.token : undefined;
-    if (token === undefined) {
-      // Laravel Echo sends `{ headers }` (socket.io-client 3+) or nothing (2.x): no token.
-      socket.data.client = echoClient(socket.id);
-      socket.data.expiresAt = null;
-      (socket.data as { echo?: object }).echo = {};
-      return next();
-    }
     try {
-      const claims = verifier.verify(token);
-      socket.data.client = clientFor(socket.id, claims, ns);
-      socket.data.expiresAt = expiresAtOf(claims);
+      admitToThisNode(admission);
+      const auth = socket.handshake.auth as Record<string, unknown> | undefined;
+      const token = auth && typeof auth === 'object' ? auth.token : undefined;
+      if (token === undefined) {
+        // Laravel Echo sends `{ headers }` (socket.io-client 3+) or nothing (2.x): no token.
+        socket.data.client = echoClient(socket.id);
+        socket.data.expiresAt = null;
+        (socket.data as { echo?: object }).echo = {};
+        return next();
+      }
+      // A roomcast client in an Echo namespace is admitted as in any namespace.
+      await admitToken(socket, admission, token);
       next();
     } catch (err) {
       const e = asRoomcastError(err);
@@ -152,6 +158,7 @@ export function setupEchoNamespace(
     if (isEchoSocket(socket as unknown as Socket))
       attachEchoConnection(socket as unknown as Socket, echoContext);
     else attachConnection(socket, context, bound);
+    boundSendQueue(socket, admission, observer);
   });
   return { name: ns.name, config: ns, nsp, rooms, context };
 }

@@ -220,7 +220,7 @@ export class Hub implements DeliverySink {
           space.rules.historyPolicy(room),
         );
         if (!space.interest.has(room)) break;
-        if (space.marks.filled(room, res, res.recovered, res.messages[0]?.offset ?? res.offset + 1)) continue;
+        if (space.marks.filled(room, since, res, res.recovered, res.messages[0]?.offset)) continue;
         for (const m of res.messages) this.deliver(space, m, undefined);
         const more = res.messages.length >= FILL_LIMIT || space.again.delete(room);
         if (!more) break;

@@ -78,13 +78,25 @@ export class DeliveryMarks {
   }
 
   /**
-   * History answered a fill of `room` with `position` (and `recovered: false` when it no longer
-   * reaches back to the fill's start, `oldest` being the first offset it still has): what is older
-   * is gone for good. Returns true when the room's epoch changed (fill again from its start).
+   * History answered a fill of `room` that started at `since` with `position`, `recovered` and
+   * `oldest`, the first offset it returned (undefined: none). Returns true when the fill should
+   * run again: the room's epoch changed (at Redis, or here while the read was out).
+   *
+   * With `recovered: false` what history no longer has is gone for good: below `oldest`, or, when
+   * it returned nothing, below the first offset delivered past the gap. Never above what was
+   * delivered: later offsets may still be on their way (one channel keeps them in order).
    */
-  filled(room: string, position: StreamPosition, recovered: boolean, oldest: number): boolean {
+  filled(
+    room: string,
+    since: StreamPosition,
+    position: StreamPosition,
+    recovered: boolean,
+    oldest: number | undefined,
+  ): boolean {
     const mark = this.marks.get(room);
     if (!mark) return false;
+    // A live message of a new epoch moved the mark while the read was out: read again from it.
+    if (since.epoch !== mark.epoch) return true;
     if (position.epoch !== mark.epoch) {
       if (position.epoch === '' || mark.retired.includes(position.epoch)) return false;
       const next = newMark(position.epoch, 0, false);
@@ -92,8 +104,10 @@ export class DeliveryMarks {
       this.marks.set(room, next);
       return true;
     }
-    if (!recovered && oldest - 1 > mark.floor) {
-      mark.floor = oldest - 1;
+    if (recovered) return false;
+    const gone = oldest !== undefined ? oldest - 1 : Math.min(...mark.seen) - 1;
+    if (Number.isFinite(gone) && gone > mark.floor) {
+      mark.floor = gone;
       for (const o of mark.seen) if (o <= mark.floor) mark.seen.delete(o);
       while (mark.seen.delete(mark.floor + 1)) mark.floor++;
     }

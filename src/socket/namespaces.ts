@@ -1,7 +1,7 @@
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Namespace, Server } from 'socket.io';
 import { checkNotRevoked, tokenHash } from '../auth/revocation.js';
-import { createVerifier } from '../auth/verify.js';
+import { createVerifier, type Verifier } from '../auth/verify.js';
 import type { Config, NamespaceConfig } from '../config.js';
 import { connectError, connectErrorOf } from '../errors.js';
 import type { Hub, LocalSockets } from '../hub/hub.js';
@@ -91,27 +91,13 @@ export function setupNamespace(
     tokenExpiryLeadMs: config.tokenExpiryLeadMs,
     log,
   };
+  const admission: Admission = { io, config, ns, engine, hub, log, verifier };
   nsp.use(async (socket, next) => {
     if (!isAccepting()) return next(connectError('unavailable', 'the server is shutting down'));
     try {
-      admitToNode(io.engine.clientsCount + hub.receivers.total(), config.limits.maxConnections);
+      admitToThisNode(admission);
       const auth = socket.handshake.auth as Record<string, unknown> | undefined;
-      const token = auth && typeof auth === 'object' ? auth.token : undefined;
-      const claims = verifier.verify(token);
-      const hash = tokenHash(token as string);
-      await checkNotRevoked(engine, ns.name, claims, hash, (err) =>
-        log.warn({ err }, 'revocation check unavailable; connection let in'),
-      );
-      socket.data.client = clientFor(socket.id, claims, ns);
-      socket.data.expiresAt = expiresAtOf(claims);
-      socket.data.tokenHash = hash;
-      const perUser = ns.limits.connectionsPerUser;
-      if (perUser !== null) {
-        const release = await admitUser(engine, ns.name, claims.sub, socket.id, perUser, log);
-        // Either ends it (a client gone before its connection was accepted fires no `disconnect`).
-        socket.once('disconnect', release);
-        socket.conn.once('close', release);
-      }
+      await admitToken(socket, admission, auth && typeof auth === 'object' ? auth.token : undefined);
       next();
     } catch (err) {
       next(connectErrorOf(err));
@@ -120,7 +106,50 @@ export function setupNamespace(
   const bound = bindHandlers(context);
   nsp.on('connection', (socket: RoomcastSocket) => {
     attachConnection(socket, context, bound);
-    limitSendQueue(socket, config.limits.sendQueueBytes, log, () => observer.slowConsumer?.(ns.name));
+    boundSendQueue(socket, admission, observer);
   });
   return { name: ns.name, config: ns, nsp, rooms, context };
+}
+
+/** What admitting a connection to a namespace needs. */
+export interface Admission {
+  io: RoomcastServer;
+  config: Config;
+  ns: NamespaceConfig;
+  engine: Engine;
+  hub: Hub;
+  log: Logger;
+  verifier: Verifier;
+}
+
+/** `limits.maxConnections`: throws `unavailable` when this node is full. */
+export function admitToThisNode(a: Admission): void {
+  admitToNode(a.io.engine.clientsCount + a.hub.receivers.total(), a.config.limits.maxConnections);
+}
+
+/**
+ * Admits a connection with a roomcast token: verified, not revoked, within the user's
+ * `connectionsPerUser`; fills `socket.data`. Throws the `RoomcastError` to refuse it with.
+ */
+export async function admitToken(socket: RoomcastSocket, a: Admission, token: unknown): Promise<void> {
+  const claims = a.verifier.verify(token);
+  const hash = tokenHash(token as string);
+  await checkNotRevoked(a.engine, a.ns.name, claims, hash, (err) =>
+    a.log.warn({ err }, 'revocation check unavailable; connection let in'),
+  );
+  socket.data.client = clientFor(socket.id, claims, a.ns);
+  socket.data.expiresAt = expiresAtOf(claims);
+  socket.data.tokenHash = hash;
+  const perUser = a.ns.limits.connectionsPerUser;
+  if (perUser !== null) {
+    const release = await admitUser(a.engine, a.ns.name, claims.sub, socket.id, perUser, a.log);
+    // Either ends it (a client gone before its connection was accepted fires no `disconnect`).
+    socket.once('disconnect', release);
+    socket.conn.once('close', release);
+  }
+}
+
+/** `limits.sendQueueBytes` for an accepted socket (`slow_consumer`). */
+export function boundSendQueue(socket: RoomcastSocket, a: Admission, observer: RoomObserver): void {
+  limitSendQueue(socket, a.config.limits.sendQueueBytes, a.log, () => observer.slowConsumer?.(a.ns.name));
 }

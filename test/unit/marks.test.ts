@@ -66,14 +66,41 @@ describe('DeliveryMarks', () => {
     const m = new DeliveryMarks();
     m.receive('r', 'e1', 2);
     m.receive('r', 'e1', 9);
-    expect(m.filled('r', { epoch: 'e1', offset: 9 }, false, 6)).toBe(false);
+    const since = { epoch: 'e1', offset: 2 };
+    expect(m.filled('r', since, { epoch: 'e1', offset: 9 }, false, 6)).toBe(false);
     expect(m.fillFrom('r')).toEqual({ epoch: 'e1', offset: 5 });
     expect(m.receive('r', 'e1', 4)).toBe('duplicate');
     expect(m.receive('r', 'e1', 6)).toBe('deliver');
-    expect(m.filled('r', { epoch: 'e2', offset: 3 }, false, 1)).toBe(true);
+    expect(m.filled('r', { epoch: 'e1', offset: 6 }, { epoch: 'e2', offset: 3 }, false, undefined)).toBe(
+      true,
+    );
     expect(m.fillFrom('r')).toEqual({ epoch: 'e2', offset: 0 });
-    expect(m.filled('r', { epoch: '', offset: 0 }, false, 1)).toBe(false);
+    expect(m.filled('r', { epoch: 'e2', offset: 0 }, { epoch: '', offset: 0 }, false, undefined)).toBe(false);
     expect(m.fillFrom('r')).toEqual({ epoch: 'e2', offset: 0 });
+  });
+
+  it('ignores a fill read for an epoch the room has left meanwhile (and never skips what is on its way)', () => {
+    const m = new DeliveryMarks();
+    m.receive('r', 'e1', 5);
+    const since = m.fillFrom('r')!;
+    // A live message of the new epoch arrives while the fill's read of e1 is out.
+    expect(m.receive('r', 'e2', 1)).toBe('deliver');
+    // The read answers with e2's position and nothing for e1 (recovered: false): no skip.
+    expect(m.filled('r', since, { epoch: 'e2', offset: 8 }, false, undefined)).toBe(true);
+    expect(m.fillFrom('r')).toEqual({ epoch: 'e2', offset: 1 });
+    expect(m.receive('r', 'e2', 2)).toBe('deliver');
+  });
+
+  it('without history, gives up a gap only below what was delivered past it', () => {
+    const m = new DeliveryMarks();
+    m.receive('r', 'e1', 1);
+    m.receive('r', 'e1', 4);
+    expect(m.filled('r', { epoch: 'e1', offset: 1 }, { epoch: 'e1', offset: 6 }, false, undefined)).toBe(
+      false,
+    );
+    expect(m.hasGap('r')).toBe(false);
+    expect(m.fillFrom('r')).toEqual({ epoch: 'e1', offset: 4 });
+    expect(m.receive('r', 'e1', 5)).toBe('deliver');
   });
 
   it('forgets a room nobody here has joined any more', () => {
