@@ -150,8 +150,8 @@ export class ShardSubscriber extends EventEmitter {
   }
 
   private ownerOf(channel: string): string | undefined {
-    const slots = (this.cluster as unknown as { slots?: Array<string[] | undefined> }).slots;
-    return slots?.[hashSlot(channel)]?.[0];
+    // `Cluster.slots`: ioredis's slot map (public in its typings), kept fresh by `refreshSlotsCache`.
+    return this.cluster.slots[hashSlot(channel)]?.[0];
   }
 
   private scheduleRetry(reason: string): void {
