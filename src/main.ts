@@ -133,7 +133,7 @@ function printDevBanner(cfg: Config, url: string): void {
     : null;
   const lines = [
     '',
-    `roomcast (development) on ${url}  — one node, in memory`,
+    `roomcast (development) on ${url}  — ${clustered(cfg) ? `cluster over Redis (${cfg.redis.target?.kind})` : 'one node, in memory'}`,
     cfg.generated.jwtSecret
       ? `  ROOMCAST_JWT_SECRET=${cfg.generated.jwtSecret}   (generated for this run)`
       : '',
