@@ -1,24 +1,17 @@
-import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Socket } from 'socket.io';
-import { createVerifier } from '../auth/verify.js';
 import type { Config, NamespaceConfig } from '../config.js';
 import { asRoomcastError } from '../errors.js';
-import type { Hub, LocalSockets, RoomRules } from '../hub/hub.js';
+import type { Hub, LocalSockets } from '../hub/hub.js';
 import type { Logger } from '../logger.js';
 import type { Engine } from '../rooms/engine.js';
-import { type Client, RoomManager, type RoomObserver } from '../rooms/manager.js';
+import type { Client, RoomObserver } from '../rooms/manager.js';
+import { attachConnection, bindHandlers, type RoomcastSocket } from '../socket/connection.js';
 import {
-  attachConnection,
-  bindHandlers,
-  type NamespaceContext,
-  type RoomcastSocket,
-} from '../socket/connection.js';
-import {
-  type Admission,
   admitToken,
   admitToThisNode,
   boundSendQueue,
   type NamespaceRuntime,
+  namespaceCore,
   type RoomcastServer,
 } from '../socket/namespaces.js';
 import { createAuthorizer } from './authorizer.js';
@@ -98,32 +91,14 @@ export function setupEchoNamespace(
   const echo = ns.echo;
   if (!echo) throw new Error(`namespace ${ns.name} has no echo config`);
   const nsp = io.of(ns.name);
-  const policy = { ...ns, presence: ECHO_PRESENCE };
-  let rooms: RoomManager | undefined;
-  const rules: RoomRules = {
-    presenceOn: (room) => rooms?.presenceOn(room) ?? false,
-    historyPolicy: (room) => rooms?.historyPolicy(room) ?? { size: 0, ttlMs: 0 },
-  };
-  const transport = hub.addNamespace(
-    ns.name,
-    echoLocalSockets(nsp as unknown as RoomcastNamespaceLike),
-    rules,
-  );
-  rooms = new RoomManager(policy, engine, transport, observer, config.api.idempotencyWindowMs);
-  const verifier = createVerifier(ns);
-  const limiter = new RateLimiterMemory({ points: ns.limits.eventsPerSecond, duration: 1 });
-  const context: NamespaceContext = {
-    config: ns,
-    verifier,
-    rooms,
-    limiter,
-    tokenExpiryLeadMs: config.tokenExpiryLeadMs,
-    log,
-  };
+  const { rooms, context, admission } = namespaceCore(io, config, ns, engine, hub, log, observer, {
+    sockets: echoLocalSockets(nsp as unknown as RoomcastNamespaceLike),
+    policy: { ...ns, presence: ECHO_PRESENCE },
+  });
   const echoContext: EchoContext = {
     config: ns,
     rooms,
-    limiter,
+    limiter: context.limiter,
     log,
     authorize: createAuthorizer({
       url: echo.authHost + echo.authEndpoint,
@@ -131,7 +106,6 @@ export function setupEchoNamespace(
       maxConcurrent: echo.maxConcurrentAuth,
     }),
   };
-  const admission: Admission = { io, config, ns, engine, hub, log, verifier };
   nsp.use(async (socket, next) => {
     if (!isAccepting()) return next(connectError('unavailable', 'the server is shutting down'));
     try {

@@ -8,7 +8,7 @@ import type { Hub, LocalSockets } from '../hub/hub.js';
 import type { Logger } from '../logger.js';
 import type { ClientToServerEvents, Envelope, ServerToClientEvents } from '../protocol.js';
 import type { Engine } from '../rooms/engine.js';
-import { RoomManager, type RoomObserver } from '../rooms/manager.js';
+import { RoomManager, type RoomObserver, type RoomPolicy } from '../rooms/manager.js';
 import {
   attachConnection,
   bindHandlers,
@@ -76,22 +76,10 @@ export function setupNamespace(
   observer: RoomObserver = {},
 ): NamespaceRuntime {
   const nsp = io.of(ns.name);
-  // The hub asks the room manager for its rules; both exist before the first message arrives.
-  const transport = hub.addNamespace(ns.name, localSockets(nsp), {
-    presenceOn: (room) => rooms.presenceOn(room),
-    historyPolicy: (room) => rooms.historyPolicy(room),
+  const { rooms, context, admission } = namespaceCore(io, config, ns, engine, hub, log, observer, {
+    sockets: localSockets(nsp),
+    policy: ns,
   });
-  const rooms = new RoomManager(ns, engine, transport, observer, config.api.idempotencyWindowMs);
-  const verifier = createVerifier(ns);
-  const context: NamespaceContext = {
-    config: ns,
-    verifier,
-    rooms,
-    limiter: new RateLimiterMemory({ points: ns.limits.eventsPerSecond, duration: 1 }),
-    tokenExpiryLeadMs: config.tokenExpiryLeadMs,
-    log,
-  };
-  const admission: Admission = { io, config, ns, engine, hub, log, verifier };
   nsp.use(async (socket, next) => {
     if (!isAccepting()) return next(connectError('unavailable', 'the server is shutting down'));
     try {
@@ -109,6 +97,39 @@ export function setupNamespace(
     boundSendQueue(socket, admission, observer);
   });
   return { name: ns.name, config: ns, nsp, rooms, context };
+}
+
+/**
+ * What every namespace has, whatever its clients speak: its room manager over the hub, the handler
+ * context of roomcast clients, and what admitting a connection needs. `sockets` is how the hub
+ * reaches this namespace's sockets; `policy` its room rules (the namespace config, or a variant).
+ */
+export function namespaceCore(
+  io: RoomcastServer,
+  config: Config,
+  ns: NamespaceConfig,
+  engine: Engine,
+  hub: Hub,
+  log: Logger,
+  observer: RoomObserver,
+  opts: { sockets: LocalSockets; policy: RoomPolicy },
+): { rooms: RoomManager; context: NamespaceContext; admission: Admission } {
+  // The hub asks the room manager for its rules; both exist before the first message arrives.
+  const transport = hub.addNamespace(ns.name, opts.sockets, {
+    presenceOn: (room) => rooms.presenceOn(room),
+    historyPolicy: (room) => rooms.historyPolicy(room),
+  });
+  const rooms = new RoomManager(opts.policy, engine, transport, observer, config.api.idempotencyWindowMs);
+  const verifier = createVerifier(ns);
+  const context: NamespaceContext = {
+    config: ns,
+    verifier,
+    rooms,
+    limiter: new RateLimiterMemory({ points: ns.limits.eventsPerSecond, duration: 1 }),
+    tokenExpiryLeadMs: config.tokenExpiryLeadMs,
+    log,
+  };
+  return { rooms, context, admission: { io, config, ns, engine, hub, log, verifier } };
 }
 
 /** What admitting a connection to a namespace needs. */
