@@ -132,6 +132,10 @@ export function invalidInput(issues: readonly z.core.$ZodIssue[], place: InputPl
  * const req = parseInput(joinSchema, payload, { root: 'join', prefixed: true });
  */
 export function parseInput<S extends z.ZodType>(schema: S, value: unknown, place: InputPlace): z.output<S> {
+  // Parsed without options first: zod's fast path, which options turn off (about 8× the cost of a
+  // valid publish payload). Only input that fails is parsed again for roomcast's messages.
+  const fast = schema.safeParse(value);
+  if (fast.success) return fast.data;
   const parsed = schema.safeParse(value, { error: inputErrorMap });
   if (parsed.success) return parsed.data;
   throw invalidInput(parsed.error.issues, place);

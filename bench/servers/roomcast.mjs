@@ -25,9 +25,8 @@ if (ablate.has('no-metrics')) {
   prom.Histogram.prototype.observeWithoutExemplar = () => undefined;
 }
 if (ablate.has('no-ratelimit')) {
-  const { RateLimiterMemory } = await import('rate-limiter-flexible');
-  const allowed = Promise.resolve({ remainingPoints: 1, msBeforeNext: 0, consumedPoints: 0 });
-  RateLimiterMemory.prototype.consume = () => allowed;
+  const { TokenBucket } = await import('limiter');
+  TokenBucket.prototype.tryRemoveTokens = () => true;
 }
 
 await runServer(async () => {

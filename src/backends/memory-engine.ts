@@ -13,16 +13,21 @@ import {
 import { holdsBinary } from '../rooms/payload.js';
 
 /**
- * One stored message. A long-lived envelope would be a graph of several objects (envelope, `from`,
- * the payload's own objects) that the GC copies and traces for as long as it is kept; as one JSON
- * string it is a single leaf, and the envelope's objects die young. Parsed only when read (rare).
- * Payloads with binary parts (Socket.IO attachments) do not survive JSON: those keep the envelope.
+ * One stored message. A kept envelope would hold its payload as a graph of objects that the GC
+ * copies and traces for as long as it is kept; here the payload is its JSON (one flat string, made
+ * already when the payload's size was checked), parsed only when read (rare). `from` is the
+ * publisher's shared author object, and room and epoch are the room's. Payloads with binary parts
+ * (Socket.IO attachments) do not survive JSON: those keep the data itself.
  */
 interface Stored {
   readonly offset: number;
   readonly ts: number;
-  readonly json?: string;
-  readonly envelope?: Envelope;
+  readonly id: string;
+  readonly event: string;
+  readonly from: Envelope['from'];
+  /** The payload as JSON, or `undefined` when `data` is kept as it is (binary parts). */
+  readonly json: string | undefined;
+  readonly data: unknown;
 }
 
 interface RoomState {
@@ -94,15 +99,28 @@ export function createMemoryEngine(sink: DeliverySink, now: () => number = Date.
       if (first && first.expires > now())
         return { offset: first.offset, epoch: first.epoch, duplicate: true };
       const state = room(ns, draft.room);
-      const envelope: Envelope = { ...draft, offset: ++state.offset, epoch: state.epoch };
+      const envelope: Envelope = {
+        id: draft.id,
+        room: draft.room,
+        event: draft.event,
+        data: draft.data,
+        ts: draft.ts,
+        from: draft.from,
+        offset: ++state.offset,
+        epoch: state.epoch,
+      };
       state.policy = policy;
       if (policy.size > 0) {
-        const { offset, ts } = envelope;
-        state.history.push(
-          (opts.binary ?? holdsBinary(envelope.data))
-            ? { offset, ts, envelope }
-            : { offset, ts, json: envelopeJson(envelope, opts.dataJson) },
-        );
+        const binary = opts.binary ?? holdsBinary(draft.data);
+        state.history.push({
+          offset: envelope.offset,
+          ts: draft.ts,
+          id: draft.id,
+          event: draft.event,
+          from: draft.from,
+          json: binary ? undefined : (opts.dataJson ?? JSON.stringify(draft.data)),
+          data: binary ? draft.data : undefined,
+        });
         if (state.history.length > policy.size * 2) trim(state, policy);
       }
       if (idem) {
@@ -118,7 +136,7 @@ export function createMemoryEngine(sink: DeliverySink, now: () => number = Date.
       const state = existing ?? room(ns, name);
       trim(state, policy);
       const picked = selectHistory(state.history, { offset: state.offset, epoch: state.epoch }, query);
-      return { ...picked, messages: picked.messages.map(envelopeOf) };
+      return { ...picked, messages: picked.messages.map((m) => envelopeOf(m, name, state.epoch)) };
     },
     async addMember(ns, name, member: MemberRef, connId) {
       const state = room(ns, name);
@@ -186,14 +204,9 @@ export function createMemoryEngine(sink: DeliverySink, now: () => number = Date.
   };
 }
 
-/** The envelope as JSON; with the payload's JSON at hand, only the small fields are serialized. */
-function envelopeJson(e: Envelope, dataJson: string | undefined): string {
-  if (dataJson === undefined) return JSON.stringify(e);
-  return `{"id":${JSON.stringify(e.id)},"room":${JSON.stringify(e.room)},"event":${JSON.stringify(e.event)},"data":${dataJson},"ts":${e.ts},"from":${JSON.stringify(e.from)},"offset":${e.offset},"epoch":${JSON.stringify(e.epoch)}}`;
-}
-
-function envelopeOf(stored: Stored): Envelope {
-  return stored.envelope ?? (JSON.parse(stored.json as string) as Envelope);
+function envelopeOf(s: Stored, room: string, epoch: string): Envelope {
+  const data = s.json === undefined ? s.data : JSON.parse(s.json);
+  return { id: s.id, room, event: s.event, data, ts: s.ts, from: s.from, offset: s.offset, epoch };
 }
 
 function newEpoch(): string {

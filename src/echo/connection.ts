@@ -1,9 +1,9 @@
-import type { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Socket } from 'socket.io';
 import type { NamespaceConfig } from '../config.js';
 import { asRoomcastError, httpStatus, RoomcastError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Client, RoomManager } from '../rooms/manager.js';
+import type { EventLimit, LimitHolder } from '../socket/event-limit.js';
 import type { AuthRequest, AuthResult } from './authorizer.js';
 import { channelKind, isEchoChannel, memberFromAuthReply, toEchoMember } from './channels.js';
 
@@ -11,13 +11,14 @@ import { channelKind, isEchoChannel, memberFromAuthReply, toEchoMember } from '.
 export interface EchoContext {
   config: NamespaceConfig;
   rooms: RoomManager;
-  limiter: RateLimiterMemory;
+  /** `limits.eventsPerSecond`, per connection. */
+  limit: EventLimit;
   log: Logger;
   authorize(req: AuthRequest): Promise<AuthResult>;
 }
 
 /** An Echo socket's channels: one room-manager client per channel, since each may name its own user. */
-interface EchoState {
+interface EchoState extends LimitHolder {
   channels: Map<string, Client>;
   /** The operation in progress per channel: subscribe and unsubscribe of one channel run in order. */
   ops: Map<string, Promise<void>>;
@@ -43,14 +44,13 @@ export function attachEchoConnection(socket: Socket, ctx: EchoContext): void {
   socket.on('disconnect', () => {
     for (const channel of new Set([...state.channels.keys(), ...state.ops.keys()]))
       inOrder(state, channel, ctx, () => unsubscribe(state, ctx, channel));
-    void ctx.limiter.delete(socket.id).catch(() => undefined);
   });
 }
 
 async function dispatch(socket: Socket, ctx: EchoContext, state: EchoState, event: string, payload: unknown) {
   const channel = channelOf(payload);
   try {
-    await consume(ctx.limiter, socket.id);
+    ctx.limit.take(state);
   } catch (err) {
     refuse(socket, event, channel, err);
     return;
@@ -206,13 +206,4 @@ function channelOf(payload: unknown): string | undefined {
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-async function consume(limiter: RateLimiterMemory, key: string): Promise<void> {
-  try {
-    await limiter.consume(key);
-  } catch (res) {
-    if (res instanceof Error) throw asRoomcastError(res);
-    throw new RoomcastError('rate_limited', 'too many events; slow down');
-  }
 }

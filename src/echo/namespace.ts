@@ -98,7 +98,7 @@ export function setupEchoNamespace(
   const echoContext: EchoContext = {
     config: ns,
     rooms,
-    limiter: context.limiter,
+    limit: context.limit,
     log,
     authorize: createAuthorizer({
       url: echo.authHost + echo.authEndpoint,

@@ -41,6 +41,8 @@ export interface NamespaceMetrics {
   delivered(envelope: Envelope, except: string | undefined, others: number): void;
 }
 
+const SOCKET = { source: 'socket' };
+const API = { source: 'api' };
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
 export function createMetrics(opts: { redisReady: () => boolean; clustered: boolean }): BrokerMetrics {
@@ -95,17 +97,37 @@ export function createMetrics(opts: { redisReady: () => boolean; clustered: bool
     labelNames: ['namespace'],
     registers: [registry],
   });
-  const published = new Counter({
+  // The two counters bumped on every message are plain numbers, added to the prom-client
+  // counters when scraped (their `collect`): labels are not hashed on the hot path.
+  const publishedBy = new Map<string, { socket: number; api: number }>();
+  const deliveredBy = new Map<string, { websocket: number; polling: number; sse: number }>();
+  new Counter({
     name: 'roomcast_messages_published_total',
     help: 'Messages published through this node, by namespace and source (socket, api).',
     labelNames: ['namespace', 'source'],
     registers: [registry],
+    collect() {
+      for (const [namespace, n] of publishedBy) {
+        for (const source of ['socket', 'api'] as const) {
+          this.inc({ namespace, source }, n[source]);
+          n[source] = 0;
+        }
+      }
+    },
   });
-  const delivered = new Counter({
+  new Counter({
     name: 'roomcast_messages_delivered_total',
     help: 'Message deliveries to connections on this node, by namespace and transport.',
     labelNames: ['namespace', 'transport'],
     registers: [registry],
+    collect() {
+      for (const [namespace, n] of deliveredBy) {
+        for (const transport of ['websocket', 'polling', 'sse'] as const) {
+          this.inc({ namespace, transport }, n[transport]);
+          n[transport] = 0;
+        }
+      }
+    },
   });
   const latency = new Histogram({
     name: 'roomcast_publish_duration_seconds',
@@ -124,9 +146,11 @@ export function createMetrics(opts: { redisReady: () => boolean; clustered: bool
   return {
     contentType: registry.contentType,
     observer: {
-      published(source, at) {
-        published.inc({ namespace: at.ns, source });
-        latency.observe({ source }, at.seconds);
+      published(source, ns, seconds) {
+        const n = publishedBy.get(ns);
+        if (n) n[source]++;
+        else publishedBy.set(ns, { socket: source === 'socket' ? 1 : 0, api: source === 'api' ? 1 : 0 });
+        latency.observe(source === 'socket' ? SOCKET : API, seconds);
       },
       joined(_room, ns) {
         joins.inc({ namespace: ns });
@@ -138,16 +162,14 @@ export function createMetrics(opts: { redisReady: () => boolean; clustered: bool
     track(ns, nsp, sseCount) {
       const tracker = createTransportTracker(nsp);
       trackers.set(ns, { tracker, sseCount });
-      const ws = delivered.labels({ namespace: ns, transport: 'websocket' });
-      const polling = delivered.labels({ namespace: ns, transport: 'polling' });
-      const sse = delivered.labels({ namespace: ns, transport: 'sse' });
+      const n = { websocket: 0, polling: 0, sse: 0 };
+      deliveredBy.set(ns, n);
       return {
         delivered(envelope, except, others) {
           const counts = tracker.recipients(envelope.room, except);
-          const websocket = counts.members - counts.polling;
-          if (websocket > 0) ws.inc(websocket);
-          if (counts.polling > 0) polling.inc(counts.polling);
-          if (others > 0) sse.inc(others);
+          n.websocket += counts.members - counts.polling;
+          n.polling += counts.polling;
+          n.sse += others;
         },
       };
     },

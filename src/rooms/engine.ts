@@ -72,11 +72,11 @@ export interface DeliverySink {
 
 export interface PublishOpts {
   /** Whether `draft.data` holds binary parts, when the caller knows (looked up otherwise). */
-  binary?: boolean;
+  binary?: boolean | undefined;
   /** `draft.data` as JSON, when the caller has it already (no binary parts). */
-  dataJson?: string;
+  dataJson?: string | undefined;
   /** The publishing connection, which does not get the message (a publish without echo). */
-  exceptConnId?: string;
+  exceptConnId?: string | undefined;
   idempotencyKey?: string;
   idempotencyWindowMs?: number;
 }

@@ -8,9 +8,9 @@ import type {
   PublishReply,
   StreamPosition,
 } from '../protocol.js';
-import type { Engine, HistoryPolicy, HistoryResult } from './engine.js';
+import type { Draft, Engine, HistoryPolicy, HistoryResult, PublishOpts } from './engine.js';
 import { parseRoomName } from './names.js';
-import { matchesAny } from './patterns.js';
+import { compilePattern, matchesAny } from './patterns.js';
 import { inspectPayload, type PayloadInfo } from './payload.js';
 import { can, type Rights } from './rights.js';
 
@@ -46,7 +46,7 @@ export interface PublishOptions {
   /** What `checkPayload(data)` answered, when the caller ran it already. */
   payload?: PayloadInfo;
   /** Within the idempotency window, a repeat of this key in this room gets the first result and no delivery. */
-  idempotencyKey?: string;
+  idempotencyKey?: string | undefined;
   /** A connection that does not get the message, for a publish by the server (Laravel's `toOthers`). */
   except?: string;
 }
@@ -60,7 +60,7 @@ export interface PublishInput {
 /** Observes what the manager does, for metrics; every hook is optional. */
 export interface RoomObserver {
   /** After a publish was stored and sent; `seconds` is how long that took. */
-  published?(source: 'socket' | 'api', at: { ns: string; seconds: number }): void;
+  published?(source: 'socket' | 'api', ns: string, seconds: number): void;
   joined?(room: string, ns: string): void;
   /** A connection was closed for not reading (`slow_consumer`). */
   slowConsumer?(ns: string): void;
@@ -80,6 +80,17 @@ export interface RoomPolicy {
 }
 
 const NO_HISTORY: HistoryPolicy = { size: 0, ttlMs: 0 };
+
+/** The `from` of a client's messages, made once per client and again only when its `info` changes. */
+const authors = new WeakMap<Client, { sub: string; info: unknown }>();
+
+function authorOf(client: Client): { sub: string; info: unknown } {
+  const author = authors.get(client);
+  if (author && author.info === client.info) return author;
+  const made = { sub: client.sub, info: client.info };
+  authors.set(client, made);
+  return made;
+}
 
 /**
  * The room manager of one namespace: every join, leave, publish, presence and history request,
@@ -186,27 +197,31 @@ export class RoomManager {
     if (from) this.require(from, 'publish', name);
     const data = input.data === undefined ? null : input.data;
     const payload = opts.payload ?? this.checkPayload(data);
-    const draft = {
+    // One object per publish, of one shape: what the engine stores and sends (fields in envelope order).
+    const draft: Draft = {
       id: randomUUID(),
       room: name,
       event: input.event,
       data,
       ts: Date.now(),
-      from: from ? { sub: from.sub, info: from.info } : null,
+      from: from ? authorOf(from) : null,
     };
-    const published = await this.engine.publish(this.ns, draft, this.historyPolicy(name), {
+    const engineOpts: PublishOpts = {
       binary: payload.binary,
-      ...(payload.json === undefined ? {} : { dataJson: payload.json }),
-      ...(from && !opts.echo ? { exceptConnId: from.id } : opts.except ? { exceptConnId: opts.except } : {}),
-      ...(opts.idempotencyKey
-        ? { idempotencyKey: opts.idempotencyKey, idempotencyWindowMs: this.idempotencyWindowMs }
-        : {}),
-    });
+      dataJson: payload.json,
+      exceptConnId: from ? (opts.echo ? undefined : from.id) : opts.except,
+    };
+    if (opts.idempotencyKey) {
+      engineOpts.idempotencyKey = opts.idempotencyKey;
+      engineOpts.idempotencyWindowMs = this.idempotencyWindowMs;
+    }
+    const published = await this.engine.publish(this.ns, draft, this.historyPolicy(name), engineOpts);
     if (!published.duplicate) {
-      this.observer.published?.(opts.source ?? (from ? 'socket' : 'api'), {
-        ns: this.ns,
-        seconds: (performance.now() - started) / 1000,
-      });
+      this.observer.published?.(
+        opts.source ?? (from ? 'socket' : 'api'),
+        this.ns,
+        (performance.now() - started) / 1000,
+      );
     }
     return { offset: published.offset, epoch: published.epoch };
   }
@@ -267,7 +282,7 @@ export class RoomManager {
 
   historyPolicy(room: string): HistoryPolicy {
     for (const rule of this.config.history) {
-      if (matchesAny([rule.pattern], room)) return { size: rule.size, ttlMs: rule.ttlMs };
+      if (compilePattern(rule.pattern)(room)) return rule;
     }
     return NO_HISTORY;
   }

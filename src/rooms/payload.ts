@@ -35,7 +35,7 @@ export interface PayloadInfo {
 export function inspectPayload(data: unknown): PayloadInfo {
   // Most payloads hold no binary: plain JSON.stringify keeps V8's fast path, which a replacer
   // function turns off (about twice the cost, on every publish).
-  if (!scan(data, MAX_PAYLOAD_DEPTH, true)) {
+  if (!check(data, 0)) {
     const json = JSON.stringify(data) ?? 'null';
     return { size: Buffer.byteLength(json), binary: false, json };
   }
@@ -52,49 +52,45 @@ export function inspectPayload(data: unknown): PayloadInfo {
   return { size: Buffer.byteLength(json ?? 'null') + binary, binary: true };
 }
 
-/** Whether any value inside `data` is an ArrayBuffer or a view of one. */
-export function holdsBinary(data: unknown): boolean {
-  return scan(data, Number.POSITIVE_INFINITY, false);
+/**
+ * Whether `value` holds binary parts; throws `bad_request` past `MAX_PAYLOAD_DEPTH` levels of
+ * objects and arrays, and for a binary placeholder look-alike. Recursive (the depth bound keeps
+ * the stack small) and allocation-free: it runs on every publish.
+ */
+function check(value: unknown, depth: number): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) return true;
+  if (depth >= MAX_PAYLOAD_DEPTH)
+    throw new RoomcastError('bad_request', `payload nests deeper than ${MAX_PAYLOAD_DEPTH} levels`);
+  let binary = false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (check(value[i], depth + 1)) binary = true;
+    return binary;
+  }
+  const record = value as Record<string, unknown>;
+  if (record._placeholder === true && Object.hasOwn(record, '_placeholder'))
+    throw new RoomcastError(
+      'bad_request',
+      'data must not hold a Socket.IO binary placeholder ("_placeholder": true)',
+    );
+  for (const key in record) if (Object.hasOwn(record, key) && check(record[key], depth + 1)) binary = true;
+  return binary;
 }
 
-/**
- * Walks `data` (iteratively: no recursion to overflow) for binary parts; throws `bad_request` past
- * `maxDepth` levels of objects and arrays, and (`strict`) for a binary placeholder look-alike.
- */
-function scan(data: unknown, maxDepth: number, strict: boolean): boolean {
+/** Whether any value inside `data` is an ArrayBuffer or a view of one. */
+export function holdsBinary(data: unknown): boolean {
+  return scan(data);
+}
+
+/** Walks `data` for binary parts, iteratively: it may nest without bound (no recursion to overflow). */
+function scan(data: unknown): boolean {
   const values: unknown[] = [data];
-  const depths: number[] = [0];
-  let binary = false;
   while (values.length > 0) {
     const value = values.pop();
-    const depth = depths.pop() as number;
     if (typeof value !== 'object' || value === null) continue;
-    if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) {
-      binary = true;
-      continue;
-    }
-    if (depth >= maxDepth)
-      throw new RoomcastError('bad_request', `payload nests deeper than ${maxDepth} levels`);
-    if (Array.isArray(value)) {
-      for (const item of value) {
-        values.push(item);
-        depths.push(depth + 1);
-      }
-    } else {
-      if (
-        strict &&
-        (value as { _placeholder?: unknown })._placeholder === true &&
-        Object.hasOwn(value, '_placeholder')
-      )
-        throw new RoomcastError(
-          'bad_request',
-          'data must not hold a Socket.IO binary placeholder ("_placeholder": true)',
-        );
-      for (const key of Object.keys(value)) {
-        values.push((value as Record<string, unknown>)[key]);
-        depths.push(depth + 1);
-      }
-    }
+    if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) return true;
+    if (Array.isArray(value)) for (const item of value) values.push(item);
+    else for (const key of Object.keys(value)) values.push((value as Record<string, unknown>)[key]);
   }
-  return binary;
+  return false;
 }

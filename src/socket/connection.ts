@@ -1,9 +1,8 @@
-import type { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Socket } from 'socket.io';
 import { createExpiryTimer, type ExpiryTimer } from '../auth/expiry.js';
 import type { Verifier } from '../auth/verify.js';
 import type { NamespaceConfig } from '../config.js';
-import { asRoomcastError, RoomcastError, toFailure } from '../errors.js';
+import { RoomcastError, toFailure } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type {
   ClientEvent,
@@ -16,9 +15,10 @@ import type {
 } from '../protocol.js';
 import type { Client, RoomManager } from '../rooms/manager.js';
 import { rightsFor } from '../rooms/rights.js';
+import type { EventLimit, LimitHolder } from './event-limit.js';
 import { parsePayload, requestSchemas } from './schemas.js';
 
-export interface SocketData {
+export interface SocketData extends LimitHolder {
   client: Client;
   /** The token's `exp` in ms; the connection is closed at it plus the clock tolerance. */
   expiresAt: number | null;
@@ -39,7 +39,8 @@ export interface NamespaceContext {
   config: NamespaceConfig;
   verifier: Verifier;
   rooms: RoomManager;
-  limiter: RateLimiterMemory;
+  /** `limits.eventsPerSecond`, per connection. */
+  limit: EventLimit;
   tokenExpiryLeadMs: number;
   log: Logger;
 }
@@ -57,14 +58,12 @@ const handlers: { [E in ClientEvent]: (ctx: NamespaceContext) => EventHandler<E>
     await ctx.rooms.leave(socket.data.client, req.room);
     return {};
   },
-  publish: (ctx) => async (req, socket) => {
-    const { room, event, data, echo, idempotencyKey } = req;
-    return ctx.rooms.publish(
+  publish: (ctx) => (req, socket) =>
+    ctx.rooms.publish(
       socket.data.client,
-      { room, event, data },
-      { echo: echo === true, source: 'socket', ...(idempotencyKey === undefined ? {} : { idempotencyKey }) },
-    );
-  },
+      { room: req.room, event: req.event, data: req.data },
+      { echo: req.echo === true, source: 'socket', idempotencyKey: req.idempotencyKey },
+    ),
   presence: (ctx) => async (req, socket) => ({
     members: await ctx.rooms.presence(socket.data.client, req.room),
   }),
@@ -91,7 +90,8 @@ const handlers: { [E in ClientEvent]: (ctx: NamespaceContext) => EventHandler<E>
 function bind<E extends ClientEvent>(event: E, ctx: NamespaceContext): Handler {
   const handle = handlers[event](ctx);
   const schema = requestSchemas[event];
-  return async (payload, socket) => handle(parsePayload(schema, payload, event), socket);
+  // Not async: a payload that does not parse throws here, inside `run`'s try (one promise less per event).
+  return (payload, socket) => handle(parsePayload(schema, payload, event), socket);
 }
 
 /** The `Client` of a verified token, as the room manager sees it. */
@@ -133,7 +133,6 @@ export function attachConnection(
   socket.on('disconnect', () => {
     socket.data.timer?.clear();
     void ctx.rooms.leaveAll(socket.data.client);
-    void ctx.limiter.delete(socket.id).catch(() => undefined);
   });
 }
 
@@ -171,7 +170,7 @@ async function run(
   // `emit('join', ack)` sends no payload: the ack is the only argument, not the payload.
   const payload = ack && args.length === 1 ? undefined : args[0];
   try {
-    await consume(ctx.limiter, socket.id);
+    ctx.limit.take(socket.data);
     const reply = await handle(payload, socket);
     ack?.({ ok: true, ...reply });
   } catch (err) {
@@ -179,16 +178,6 @@ async function run(
     if (failure.error.code === 'internal')
       ctx.log.error({ err, event, sid: socket.id }, 'event handler failed');
     ack?.(failure);
-  }
-}
-
-async function consume(limiter: RateLimiterMemory, key: string): Promise<void> {
-  try {
-    await limiter.consume(key);
-  } catch (res) {
-    if (res instanceof Error) throw asRoomcastError(res);
-    const retryAfter = Math.ceil(((res as { msBeforeNext?: number }).msBeforeNext ?? 1000) / 1000);
-    throw new RoomcastError('rate_limited', 'too many events; slow down', { retryAfter });
   }
 }
 

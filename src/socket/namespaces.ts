@@ -1,4 +1,3 @@
-import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Namespace, Server } from 'socket.io';
 import { checkNotRevoked, tokenHash } from '../auth/revocation.js';
 import { createVerifier, type Verifier } from '../auth/verify.js';
@@ -18,6 +17,7 @@ import {
   type RoomcastSocket,
   type SocketData,
 } from './connection.js';
+import { EventLimit } from './event-limit.js';
 import { admitToNode, admitUser } from './limits.js';
 import { limitSendQueue } from './send-queue.js';
 
@@ -125,7 +125,7 @@ export function namespaceCore(
     config: ns,
     verifier,
     rooms,
-    limiter: new RateLimiterMemory({ points: ns.limits.eventsPerSecond, duration: 1 }),
+    limit: new EventLimit(ns.limits.eventsPerSecond),
     tokenExpiryLeadMs: config.tokenExpiryLeadMs,
     log,
   };
