@@ -14,6 +14,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { bars, table } from './lib/report.mjs';
+import { formatSteps, stepsOf } from './lib/steps.mjs';
 import { SCENARIOS } from './scenarios/index.mjs';
 
 const OPTIONS = {
@@ -59,7 +60,11 @@ const OPTIONS = {
     default: '60',
     help: 'storm: s after which a client not joined failed',
   },
-  profile: { type: 'boolean', default: false, help: 'run servers under --cpu-prof' },
+  profile: {
+    type: 'boolean',
+    default: false,
+    help: 'CPU + allocation profiles of the servers; prints the per-step table',
+  },
   out: { type: 'string', default: 'bench/results/latest.json', help: 'JSON results file' },
   help: { type: 'boolean', default: false, help: 'this text' },
 };
@@ -148,6 +153,14 @@ for (const c of selected) {
   scenario.bars = bars(scenario);
   results.push(scenario);
   console.log(table(scenario));
+  // With --profile, each one-node scenario's per-step table (bench/lib/steps.mjs).
+  if (profileDir && scenario.kind !== 'cluster' && scenario.kind !== 'shards') {
+    const steps = stepsOf(scenario, profileDir);
+    if (steps) {
+      scenario.steps = steps;
+      console.log(formatSteps(scenario.name, steps));
+    }
+  }
 }
 
 /** The commit measured, and whether src/ had uncommitted changes (dist/ is built from the tree). */
