@@ -10,9 +10,9 @@
  *   node --expose-gc bench/micro.mjs [--n 200000]
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Session } from 'node:inspector/promises';
 import { parseArgs } from 'node:util';
 import { Server } from 'socket.io';
 import { Encoder } from 'socket.io-parser';

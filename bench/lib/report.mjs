@@ -90,6 +90,7 @@ export const ROWS = {
     ['failed', 'failed', 0],
     ['errors', '  why', 0],
     ['retries', 'reconnection attempts', 0],
+    ['retriedBecause', '  after connect_error', 0],
     ['serverRssMB', 'server RSS MB (median)', 1],
     ['loopDelayP99Ms', 'event-loop delay p99 ms', 0],
     ['otherBusyCores', 'other load (cores busy)', 2],

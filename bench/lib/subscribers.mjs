@@ -74,6 +74,7 @@ function stormGo({ startAt, deadlineMs }) {
     let lastJoinedAt = 0;
     let firstError;
     const errors = {};
+    const retriedBecause = {};
     let cpu0;
     let finished = false;
     const finish = () => {
@@ -88,6 +89,7 @@ function stormGo({ startAt, deadlineMs }) {
         joined,
         failed: failed + notJoined,
         retries,
+        retriedBecause,
         errors,
         firstError,
         lastJoinedAt,
@@ -120,6 +122,8 @@ function stormGo({ startAt, deadlineMs }) {
             if (!socket.active && state === 'open') {
               state = 'failed';
               settle(false, `connect_error ${err.message}`);
+            } else if (state === 'open') {
+              retriedBecause[err.message] = (retriedBecause[err.message] ?? 0) + 1;
             }
           });
           socket.on('connect', () => {

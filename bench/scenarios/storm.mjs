@@ -99,6 +99,7 @@ async function stormOnce(server, target, procs, shares, p, profile) {
 
   const times = createHistogram();
   const errors = {};
+  const retriedBecause = {};
   let joined = 0;
   let failed = 0;
   let retries = 0;
@@ -112,6 +113,8 @@ async function stormOnce(server, target, procs, shares, p, profile) {
     clientCpuUs += part.cpuUs;
     lastJoinedAt = Math.max(lastJoinedAt, part.lastJoinedAt);
     for (const [k, v] of Object.entries(part.errors)) errors[k] = (errors[k] ?? 0) + v;
+    for (const [k, v] of Object.entries(part.retriedBecause ?? {}))
+      retriedBecause[k] = (retriedBecause[k] ?? 0) + v;
   }
   const cpuUs = after.cpuUs - before.cpuUs;
   const t = summary(times);
@@ -122,6 +125,7 @@ async function stormOnce(server, target, procs, shares, p, profile) {
     joined,
     failed,
     retries,
+    retriedBecause,
     errors,
     cpuUs,
     userUs: after.userUs - before.userUs,
@@ -155,13 +159,18 @@ function pool(runs) {
   };
   const joined = sum('joined');
   const errors = {};
-  for (const r of runs) for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
+  const retriedBecause = {};
+  for (const r of runs) {
+    for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
+    for (const [k, v] of Object.entries(r.retriedBecause)) retriedBecause[k] = (retriedBecause[k] ?? 0) + v;
+  }
   return {
     storms: runs.length,
     clients: sum('clients'),
     joined,
     failed: sum('failed'),
     retries: sum('retries'),
+    retriedBecause,
     errors,
     cpuUsPerClient: joined ? sum('cpuUs') / joined : null,
     userUsPerClient: joined ? sum('userUs') / joined : null,
