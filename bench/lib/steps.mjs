@@ -19,6 +19,21 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 
+/** The steps issue 11 asks the table for. */
+const ISSUE = new Set([
+  'decode',
+  'validation',
+  'rights',
+  'ratelimit',
+  'history',
+  'envelope',
+  'encode',
+  'emit',
+  'ack',
+  'metrics',
+  'idempotency',
+]);
+
 /** The steps, in the order printed. `claims`: everything below it on the stack is its. */
 export const STEPS = [
   { id: 'read', label: 'read (socket, WebSocket frame)' },
@@ -83,6 +98,9 @@ export function stepOf({ functionName: fn, url, lineNumber }) {
         return /encode/i.test(fn) ? 'encode' : 'emit';
       case 'socket.io':
         if (file === 'dist/socket.js' && lineNumber + 1 === ACK_LINE) return 'ack';
+        // One socket's own packet: an ack here (broadcasts go through the adapter). The heap
+        // profiler does not see the inlined ack closure, so this is how its bytes are found.
+        if (file === 'dist/socket.js' && fn === 'packet') return 'ack';
         if (/broadcast-operator/.test(file)) return 'emit';
         if (/^(packet|_packet|writeToEngine)$/.test(fn)) return 'emit';
         return 'dispatch';
@@ -261,7 +279,8 @@ export function stepsOf(scenario, profileDir) {
 export function formatSteps(name, steps, { markdown = false } = {}) {
   const { unit, cols } = steps;
   const head = ['step', ...cols.flatMap((c) => [`${c.target} µs/${unit}`, `${c.target} B/${unit}`])];
-  const rows = STEPS.filter((s) => !s.excluded)
+  const shown = STEPS.filter((s) => !s.excluded);
+  const rows = shown
     .map((s) => [
       s.label,
       ...cols.flatMap((c) => [
@@ -269,7 +288,8 @@ export function formatSteps(name, steps, { markdown = false } = {}) {
         c.bytes ? Math.round(c.bytes[s.id]).toLocaleString('en-US') : '-',
       ]),
     ])
-    .filter((r) => r.slice(1).some((v) => !/^0\.0 \(0\.0%\)$|^0$|^-$/.test(v)));
+    // The steps issue 11 names always; the others when not all zero.
+    .filter((r, i) => ISSUE.has(shown[i].id) || r.slice(1).some((v) => !/^0\.0 \(0\.0%\)$|^0$|^-$/.test(v)));
   rows.push([
     'off the main thread (GC helpers, libuv)',
     ...cols.flatMap((c) => [c.offMainPerUnit.toFixed(1), '']),
