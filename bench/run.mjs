@@ -14,12 +14,13 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { bars, table } from './lib/report.mjs';
+import { formatSteps, stepsOf } from './lib/steps.mjs';
 import { SCENARIOS } from './scenarios/index.mjs';
 
 const OPTIONS = {
   scenarios: {
     type: 'string',
-    default: 'fanout,rooms,idle,cluster,http,redis-cluster',
+    default: 'fanout,rooms,idle,cluster,http,http-batch,storm,redis-cluster',
     help: 'names or prefixes',
   },
   targets: { type: 'string', default: 'roomcast,bare', help: 'servers to run' },
@@ -48,7 +49,22 @@ const OPTIONS = {
   'http-subs': { type: 'string', default: '1000', help: 'subscribers in the HTTP scenario' },
   'http-members': { type: 'string', default: '10', help: 'members per room in the HTTP scenario' },
   'http-rate': { type: 'string', default: '500', help: 'HTTP publishes/s over the rooms' },
-  profile: { type: 'boolean', default: false, help: 'run servers under --cpu-prof' },
+  'batch-subs': { type: 'string', default: '1000', help: 'subscribers in the HTTP batch scenario' },
+  'batch-members': { type: 'string', default: '10', help: 'members per room in the HTTP batch scenario' },
+  'batch-size': { type: 'string', default: '100', help: 'messages (to as many rooms) per batch request' },
+  'batch-rate': { type: 'string', default: '5', help: 'HTTP batch requests/s' },
+  storm: { type: 'string', default: '5000', help: 'clients in the reconnect storm' },
+  'storm-members': { type: 'string', default: '10', help: 'members per room in the storm (2 rooms/client)' },
+  'storm-deadline': {
+    type: 'string',
+    default: '60',
+    help: 'storm: s after which a client not joined failed',
+  },
+  profile: {
+    type: 'boolean',
+    default: false,
+    help: 'CPU + allocation profiles of the servers; prints the per-step table',
+  },
   out: { type: 'string', default: 'bench/results/latest.json', help: 'JSON results file' },
   help: { type: 'boolean', default: false, help: 'this text' },
 };
@@ -137,6 +153,14 @@ for (const c of selected) {
   scenario.bars = bars(scenario);
   results.push(scenario);
   console.log(table(scenario));
+  // With --profile, each one-node scenario's per-step table (bench/lib/steps.mjs).
+  if (profileDir && scenario.kind !== 'cluster' && scenario.kind !== 'shards') {
+    const steps = stepsOf(scenario, profileDir);
+    if (steps) {
+      scenario.steps = steps;
+      console.log(formatSteps(scenario.name, steps));
+    }
+  }
 }
 
 /** The commit measured, and whether src/ had uncommitted changes (dist/ is built from the tree). */

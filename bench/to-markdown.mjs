@@ -5,7 +5,7 @@
  *   node bench/to-markdown.mjs [bench/results/latest.json]
  */
 import { readFileSync } from 'node:fs';
-import { bootstrapMedian, median, ROWS, ratio, roundRatios } from './lib/report.mjs';
+import { ROWS, ratio } from './lib/report.mjs';
 
 const file = process.argv[2] ?? 'bench/results/latest.json';
 const run = JSON.parse(readFileSync(file, 'utf8'));
@@ -15,7 +15,7 @@ function fmt(v, digits) {
   if (Array.isArray(v)) return v.map((x) => fmt(x, digits)).join(' / ');
   if (typeof v === 'object') {
     return Object.entries(v)
-      .map(([k, x]) => `${k} ${x.toFixed(2)}`)
+      .map(([k, x]) => `${k} ${Number.isInteger(x) ? x : x.toFixed(2)}`)
       .join(', ');
   }
   return v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
@@ -41,18 +41,12 @@ for (const s of run.scenarios) {
       `| ${label.trim()} | ${fmt(a, digits)} | ${fmt(b, digits)} | ${r === null ? '' : r.toFixed(3)} |`,
     );
   }
-  const rounds = roundRatios(s, 'cpuUsPerDelivery');
-  if (rounds) {
-    const [lo, hi] = bootstrapMedian(rounds);
-    out.push(
-      '',
-      `CPU/delivery roomcast÷bare in ${rounds.length} alternating rounds: median **${median(rounds).toFixed(3)}** ` +
-        `(95% CI ${lo.toFixed(3)}–${hi.toFixed(3)}; rounds ${rounds.map((x) => x.toFixed(2)).join(' ')})`,
-    );
-  }
+  out.push('');
   for (const bar of s.bars ?? []) {
+    const ci = bar.ci ? ` (95% CI ${bar.ci[0].toFixed(3)}–${bar.ci[1].toFixed(3)})` : '';
+    const rounds = bar.rounds ? `; rounds ${bar.rounds.map((x) => x.toFixed(2)).join(' ')}` : '';
     out.push(
-      `${rounds ? '' : '\n'}- bar: ${bar.what} = ${fmt(bar.value, 3)} (limit ${bar.limit}): **${bar.holds ? 'holds' : 'missed'}**`,
+      `- bar: ${bar.what} = **${fmt(bar.value, 3)}**${ci} (limit ${bar.limit}): **${bar.holds ? 'holds' : 'missed'}**${rounds}`,
     );
   }
 }

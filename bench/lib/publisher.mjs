@@ -3,7 +3,9 @@
  * per connection, so a fast publisher spreads over several) publishing at a steady rate,
  * round-robin over rooms, each publish with an ack. The payload carries its publish time.
  * In HTTP mode the same publishes are POSTs over keep-alive connections (`POST /v1/publish` for
- * roomcast, the bare server's `POST /publish`), and the ack is the HTTP reply.
+ * roomcast, the bare server's `POST /publish`), and the ack is the HTTP reply. With `batch` > 1
+ * (HTTP only) each request carries `batch` messages to consecutive rooms (`POST /v1/batch` for
+ * roomcast, the bare server's `POST /batch`); `rate` and `total` then count requests.
  */
 import { Agent, request } from 'node:http';
 import jwt from 'jsonwebtoken';
@@ -64,6 +66,14 @@ function send(room, data, onAck, index) {
   else socket.emit('publish', { room, data }, onAck);
 }
 
+/** HTTP batch mode: one request of `items` (`[{ room, data }]`); `done(reply)` as for `post`. */
+function sendBatch(items, done) {
+  if (target === 'roomcast') {
+    const messages = items.map(({ room, data }) => ({ room, event: 'msg', data }));
+    post('/v1/batch', { messages }, { authorization: `Bearer ${http.apiKey}` }, done);
+  } else post('/batch', { messages: items }, {}, done);
+}
+
 serveRequests({
   /** HTTP mode: keep-alive connections to the server's publish endpoint. */
   async openHttp({ url, target: t, apiKey, connections = 16 }) {
@@ -90,7 +100,7 @@ serveRequests({
    * Publishes `total` messages at `rate` per second over `rooms`; `measured` marks the payloads
    * the subscribers count. Resolves when every ack is in (or after `ackTimeoutMs`).
    */
-  async run({ rooms, rate, total, measured, payloadBytes, seqBase = 0, ackTimeoutMs = 15_000 }) {
+  async run({ rooms, rate, total, measured, payloadBytes, seqBase = 0, ackTimeoutMs = 15_000, batch = 1 }) {
     const pad = 'x'.repeat(payloadBytes);
     const acks = createHistogram();
     const errors = {};
@@ -98,11 +108,34 @@ serveRequests({
     let sent = 0;
     let ok = 0;
     let answered = 0;
+    let requests = 0;
     const cpu0 = process.cpuUsage();
     const start = now();
-    while (sent < total) {
+    while (batch > 1 ? requests < total : sent < total) {
       const due = Math.min(total, Math.floor(((now() - start) * rate) / 1000) + 1);
-      while (sent < due) {
+      while (batch > 1 && requests < Math.min(total, Math.floor(((now() - start) * rate) / 1000) + 1)) {
+        // One request of `batch` messages to consecutive rooms; every message carries its time.
+        const t = now();
+        const items = [];
+        for (let j = 0; j < batch; j++) {
+          const seq = seqBase + sent + j;
+          items.push({ room: rooms[(sent + j) % rooms.length], data: { t, seq, m: measured ? 1 : 0, pad } });
+        }
+        sent += batch;
+        requests++;
+        sendBatch(items, (reply) => {
+          answered += batch;
+          record(acks, now() - t);
+          if (reply?.ok) {
+            ok += batch;
+            for (const { room } of items) perRoom[room] = (perRoom[room] ?? 0) + 1;
+          } else {
+            const code = reply?.error?.code ?? 'no_reply';
+            errors[code] = (errors[code] ?? 0) + batch;
+          }
+        });
+      }
+      while (batch <= 1 && sent < due) {
         const seq = seqBase + sent;
         const room = rooms[sent % rooms.length];
         const data = { t: now(), seq, m: measured ? 1 : 0, pad };
@@ -129,7 +162,17 @@ serveRequests({
     if (answered < sent) errors.ack_timeout = sent - answered;
     const cpu = process.cpuUsage(cpu0);
     const cpuUs = cpu.user + cpu.system;
-    return { sent, ok, errors, perRoom, startedAt: start, lastSentAt, acks: pack(acks), cpuUs };
+    return {
+      sent,
+      requests: batch > 1 ? requests : sent,
+      ok,
+      errors,
+      perRoom,
+      startedAt: start,
+      lastSentAt,
+      acks: pack(acks),
+      cpuUs,
+    };
   },
 
   close() {

@@ -56,6 +56,100 @@ function open(url, index, room, auth) {
   });
 }
 
+/**
+ * Reconnect storm: every client of `storm.plan` connects and joins its rooms at once. Clients use
+ * socket.io-client's default reconnection (on: a connection that fails at the transport level is
+ * retried after 1-5 s; a refusal by the server is not), over WebSocket only as everywhere here.
+ */
+let storm = { plan: [], sockets: [] };
+
+function stormGo({ startAt, deadlineMs }) {
+  return new Promise((resolve) => {
+    const { plan, url } = storm;
+    const times = createHistogram();
+    let done = 0;
+    let joined = 0;
+    let failed = 0;
+    let retries = 0;
+    let lastJoinedAt = 0;
+    let firstError;
+    const errors = {};
+    const retriedBecause = {};
+    let cpu0;
+    let finished = false;
+    const finish = () => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(deadline);
+      const cpu = process.cpuUsage(cpu0);
+      const notJoined = plan.length - done;
+      if (notJoined > 0) errors.not_joined_by_deadline = notJoined;
+      resolve({
+        clients: plan.length,
+        joined,
+        failed: failed + notJoined,
+        retries,
+        retriedBecause,
+        errors,
+        firstError,
+        lastJoinedAt,
+        times: pack(times),
+        cpuUs: cpu.user + cpu.system,
+      });
+    };
+    const settle = (ok, why) => {
+      done++;
+      if (ok) joined++;
+      else {
+        failed++;
+        firstError ??= why;
+        errors[why] = (errors[why] ?? 0) + 1;
+      }
+      if (done === plan.length) finish();
+    };
+    let deadline;
+    setTimeout(
+      () => {
+        cpu0 = process.cpuUsage();
+        deadline = setTimeout(finish, deadlineMs);
+        for (const { rooms, auth } of plan) {
+          const socket = io(url, { transports: ['websocket'], forceNew: true, auth });
+          storm.sockets.push(socket);
+          let state = 'open';
+          socket.io.on('reconnect_attempt', () => retries++);
+          socket.on('connect_error', (err) => {
+            // Not `active`: refused by the server (no retry); else the manager retries by itself.
+            if (!socket.active && state === 'open') {
+              state = 'failed';
+              settle(false, `connect_error ${err.message}`);
+            } else if (state === 'open') {
+              retriedBecause[err.message] = (retriedBecause[err.message] ?? 0) + 1;
+            }
+          });
+          socket.on('connect', () => {
+            let acks = 0;
+            for (const room of rooms) {
+              socket.emit('join', { room }, (reply) => {
+                if (state !== 'open') return;
+                if (!reply?.ok) {
+                  state = 'failed';
+                  settle(false, `join ${reply?.error?.code ?? JSON.stringify(reply)}`);
+                } else if (++acks === rooms.length) {
+                  state = 'joined';
+                  lastJoinedAt = now();
+                  record(times, lastJoinedAt - startAt);
+                  settle(true);
+                }
+              });
+            }
+          });
+        }
+      },
+      Math.max(0, startAt - now()),
+    );
+  });
+}
+
 function onMessage(index, m) {
   const p = target === 'roomcast' ? m?.data : m;
   if (!p?.m) {
@@ -127,6 +221,33 @@ serveRequests({
     return { opened: rooms.length - failed, failed, firstError };
   },
   reset,
+  /** Storm: signs the tokens of `clients` (`[{ index, rooms }]`) ahead of the storm. */
+  stormPrepare({ url, target: t, clients, secret }) {
+    const kind = t.split('/')[0];
+    storm = {
+      url,
+      sockets: [],
+      plan: clients.map(({ index, rooms }) => ({
+        rooms,
+        auth:
+          kind === 'roomcast'
+            ? {
+                token: jwt.sign({ sub: `storm${index}`, rooms: { subscribe: ['bench:*'] } }, secret, {
+                  expiresIn: 3600,
+                }),
+              }
+            : {},
+      })),
+    };
+    return { prepared: clients.length };
+  },
+  /** Storm: at `startAt` opens every client at once; answers when all joined or failed, or at the deadline. */
+  stormGo,
+  stormClose() {
+    for (const s of storm.sockets) s.disconnect();
+    storm = { plan: [], sockets: [] };
+    return true;
+  },
   /** Counts against `expected[room]` messages per connection: how many got less, and how much less. */
   report({ expected = {} }) {
     let short = 0;

@@ -41,7 +41,7 @@ export async function runBroadcast(targets, p) {
       rigs.push(await startRig(target, p));
     }
     for (const rig of rigs) await warmUp(rig, p);
-    if (p.profileDir) await forServers(rigs, (s) => s.request('profileStart'));
+    if (p.profileDir) await forServers(rigs, (s) => s.request('profileStart', { heap: true }));
     const rounds = Math.max(1, p.rounds);
     const windowSec = p.duration / rounds;
     const windows = Object.fromEntries(targets.map((t) => [t, []]));
@@ -55,7 +55,10 @@ export async function runBroadcast(targets, p) {
     }
     if (p.profileDir) {
       await forServers(rigs, (s) =>
-        s.request('profileStop', { file: `${p.profileDir}/${s.label}.cpuprofile` }),
+        s.request('profileStop', {
+          file: `${p.profileDir}/${s.label}.cpuprofile`,
+          heapFile: `${p.profileDir}/${s.label}.heapprofile`,
+        }),
       );
     }
     const results = {};
@@ -142,12 +145,14 @@ function diffCounts(a, b) {
   return out;
 }
 
+/** `total` publishes (with `p.batch`, requests of `p.batch` messages) at `p.rate` per second. */
 function publish(rig, p, total, measured) {
   const seqBase = rig.seq;
-  rig.seq += total;
+  const batch = p.batch ?? 1;
+  rig.seq += total * batch;
   return rig.pub.request(
     'run',
-    { rooms: p.publishRooms, rate: p.rate, total, measured, payloadBytes: p.payloadBytes, seqBase },
+    { rooms: p.publishRooms, rate: p.rate, total, measured, payloadBytes: p.payloadBytes, seqBase, batch },
     (total / p.rate + 60) * 1000,
   );
 }
@@ -224,6 +229,7 @@ function summarize(windows) {
   const acks = createHistogram();
   const errors = {};
   let published = 0;
+  let requests = 0;
   let expected = 0;
   let deliveries = 0;
   let lost = 0;
@@ -258,6 +264,7 @@ function summarize(windows) {
     merge(acks, w.run.acks);
     for (const [code, n] of Object.entries(w.run.errors)) errors[code] = (errors[code] ?? 0) + n;
     published += w.run.ok;
+    requests += w.run.requests ?? w.run.sent;
     expected += w.expected;
     complete &&= w.drained.complete;
     cpuUs += sum(w.after, (s) => s.cpuUs) - sum(w.before, (s) => s.cpuUs);
@@ -303,6 +310,8 @@ function summarize(windows) {
     mainThreadUsPerDelivery: deliveries && mainUs ? mainUs / deliveries : null,
     clientCpuUsPerDelivery: deliveries ? clientCpuUs / deliveries : null,
     cpuUsPerPublish: published ? cpuUs / published : null,
+    requests,
+    cpuUsPerRequest: requests ? cpuUs / requests : null,
     serverCpuPercent: (cpuUs / 1e6 / seconds) * 100,
     serverRssMB: rss / 2 ** 20,
     loopDelayP99Ms: loopDelay,

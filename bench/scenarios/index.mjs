@@ -7,6 +7,7 @@ import { medianOf } from '../lib/report.mjs';
 import { runBroadcast } from './broadcast.mjs';
 import { runIdle } from './idle.mjs';
 import { runShards } from './shards.mjs';
+import { runStorm } from './storm.mjs';
 
 const num = (v) => Number(v);
 const list = (v) => String(v).split(',').filter(Boolean).map(Number);
@@ -166,6 +167,78 @@ function httpPublish(opts, profileDir) {
   ];
 }
 
+/**
+ * HTTP batch: `POST /v1/batch` of `batch` messages, one to each of `batch` rooms (consecutive
+ * rooms, round-robin), against bare's `POST /batch` doing one `io.to(room).emit` per message.
+ */
+function httpBatch(opts, profileDir) {
+  const n = num(opts['batch-subs']);
+  const members = num(opts['batch-members']);
+  const rate = num(opts['batch-rate']);
+  const batch = num(opts['batch-size']);
+  const names = Array.from({ length: Math.ceil(n / members) }, (_, r) => `bench:batch${r}`);
+  const params = {
+    ...common(opts, profileDir),
+    label: 'http-batch',
+    http: true,
+    batch,
+    rooms: Array.from({ length: n }, (_, i) => names[Math.floor(i / members)]),
+    publishRooms: names,
+    rate,
+  };
+  return [
+    {
+      name: 'http-batch',
+      kind: 'http-batch',
+      description:
+        `${n} subscribers in ${names.length} rooms of ${members}, ${rate} HTTP requests/s of ${batch} ` +
+        `messages to ${Math.min(batch, names.length)} rooms (roomcast POST /v1/batch, bare POST /batch -> ` +
+        `${batch} × io.to(room).emit) for ${params.duration} s`,
+      params: {
+        subscribers: n,
+        members,
+        rate,
+        batch,
+        duration: params.duration,
+        payloadBytes: params.payloadBytes,
+      },
+      measure: (targets) => runBroadcast(targets, params),
+    },
+  ];
+}
+
+/** Reconnect storm: `storm` clients connect and join two rooms each, all at once, per round. */
+function storm(opts, profileDir) {
+  const clients = num(opts.storm);
+  const roomCount = Math.max(1, Math.round((clients * 2) / num(opts['storm-members'])));
+  const params = {
+    clients,
+    roomCount,
+    rounds: num(opts.rounds),
+    procs: num(opts.procs),
+    deadlineMs: num(opts['storm-deadline']) * 1000,
+    profileDir,
+    label: 'storm',
+  };
+  return [
+    {
+      name: 'storm',
+      kind: 'storm',
+      description:
+        `reconnect storm: ${clients} clients connect and join 2 rooms each (${roomCount} rooms of ` +
+        `${num(opts['storm-members'])}), all at once, from ${params.procs} processes; roomcast with a ` +
+        `token each (distinct users), bare with no auth; ${params.rounds} alternating rounds`,
+      params: {
+        clients,
+        rooms: roomCount,
+        membersPerRoom: num(opts['storm-members']),
+        rounds: params.rounds,
+      },
+      measure: (targets) => runStorm(targets, params),
+    },
+  ];
+}
+
 /** Runs each target `repeat` times, alternating the order; figures are medians. */
 async function repeated(targets, repeat, run) {
   const runs = Object.fromEntries(targets.map((t) => [t, []]));
@@ -201,4 +274,4 @@ function redisShards(opts) {
   ];
 }
 
-export const SCENARIOS = [fanout, manyRooms, idle, cluster, httpPublish, redisShards];
+export const SCENARIOS = [fanout, manyRooms, idle, cluster, httpPublish, httpBatch, storm, redisShards];

@@ -1,7 +1,8 @@
 /**
  * Bare Socket.IO, the baseline: no auth, no rights, no offsets, no history, no presence.
  * `join` puts the socket in a room; `publish` is `io.to(room).emit('message', data)` and an ack,
- * the least a broker does. `POST /publish` does the same from HTTP. With `BENCH_REDIS_URL` it
+ * the least a broker does. `POST /publish` does the same from HTTP, and `POST /batch`
+ * (`{ messages: [{ room, data }] }`) one `io.to(room).emit` per message of one request. With `BENCH_REDIS_URL` it
  * uses the stock `@socket.io/redis-adapter` (classic `createAdapter` over ioredis).
  */
 import { createServer } from 'node:http';
@@ -11,7 +12,7 @@ import { runServer } from './harness.mjs';
 await runServer(async () => {
   let io;
   const http = createServer((req, res) => {
-    if (req.method !== 'POST' || req.url !== '/publish') {
+    if (req.method !== 'POST' || (req.url !== '/publish' && req.url !== '/batch')) {
       res.writeHead(404).end();
       return;
     }
@@ -25,7 +26,9 @@ await runServer(async () => {
         res.writeHead(400).end();
         return;
       }
-      io.to(body.room).emit('message', body.data);
+      if (req.url === '/batch') {
+        for (const m of body.messages) io.to(m.room).emit('message', m.data);
+      } else io.to(body.room).emit('message', body.data);
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
     });
   });

@@ -29,6 +29,7 @@ export async function runServer(start) {
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
   let profiler;
+  let heapSampling = false;
   serveRequests({
     stats: () => {
       const cpu = process.cpuUsage();
@@ -49,17 +50,35 @@ export async function runServer(start) {
       };
     },
     resetLoopDelay: () => loop.reset(),
-    /** CPU profile of the measured part only (not the connects); `profileStop` writes it to `file`. */
-    profileStart: async () => {
+    /**
+     * CPU profile of the measured part only (not the connects); `profileStop` writes it to `file`.
+     * With `heap`, also V8's sampling heap profiler with the objects the GC collected kept in
+     * (so its samples are all that was allocated, not only what lived), written to `heapFile`.
+     */
+    profileStart: async ({ heap = false } = {}) => {
       profiler ??= new Session();
       profiler.connect();
       await profiler.post('Profiler.enable');
       await profiler.post('Profiler.setSamplingInterval', { interval: 200 });
+      if (heap) {
+        await profiler.post('HeapProfiler.enable');
+        await profiler.post('HeapProfiler.startSampling', {
+          samplingInterval: 4096,
+          includeObjectsCollectedByMajorGC: true,
+          includeObjectsCollectedByMinorGC: true,
+        });
+        heapSampling = true;
+      }
       await profiler.post('Profiler.start');
       return true;
     },
-    profileStop: async ({ file }) => {
+    profileStop: async ({ file, heapFile }) => {
       const { profile } = await profiler.post('Profiler.stop');
+      if (heapSampling) {
+        const heap = await profiler.post('HeapProfiler.stopSampling');
+        heapSampling = false;
+        if (heapFile) writeFileSync(heapFile, JSON.stringify(heap.profile));
+      }
       profiler.disconnect();
       writeFileSync(file, JSON.stringify(profile));
       return file;
