@@ -112,7 +112,7 @@ export function stepOf({ functionName: fn, url, lineNumber }) {
       case 'zod':
       case 'fastify-type-provider-zod':
         return 'validation';
-      case 'rate-limiter-flexible':
+      case 'limiter':
       case '@fastify/rate-limit':
         return 'ratelimit';
       case 'prom-client':
@@ -155,7 +155,8 @@ export function stepOf({ functionName: fn, url, lineNumber }) {
       if (fn === 'publish') return 'envelope';
       return 'dispatch';
     }
-    if (file.startsWith('socket/connection')) return fn === 'consume' ? 'ratelimit' : 'dispatch';
+    if (file.startsWith('socket/event-limit')) return 'ratelimit';
+    if (file.startsWith('socket/connection')) return 'dispatch';
     if (file.startsWith('backends/')) return 'history';
     if (file.startsWith('hub/') || file.startsWith('socket/namespaces')) return 'emit';
     if (file.startsWith('http/publish')) return 'dispatch';
