@@ -29,11 +29,15 @@ export function can(rights: Rights, right: Right, room: string): boolean {
   return matchesAny(rights[right], room);
 }
 
+const NONE: readonly string[] = Object.freeze([]);
+
+/** The token's patterns and the rules' (expanded for `sub`); no copy when one side is empty (kept per connection). */
 function combine(
   fromToken: readonly string[] | undefined,
   fromRules: readonly string[],
   sub: string,
-): string[] {
+): readonly string[] {
+  if (fromRules.length === 0) return fromToken?.length ? fromToken : NONE;
   const expanded = fromRules.map((p) => expandSub(p, sub)).filter((p): p is string => p !== null);
   return fromToken?.length ? [...fromToken, ...expanded] : expanded;
 }

@@ -1,5 +1,5 @@
 import type { Socket } from 'socket.io';
-import { createExpiryTimer, type ExpiryTimer } from '../auth/expiry.js';
+import { clearExpiry, type Expiring, type ExpiryHooks, scheduleExpiry } from '../auth/expiry.js';
 import type { Verifier } from '../auth/verify.js';
 import type { NamespaceConfig } from '../config.js';
 import { RoomcastError, toFailure } from '../errors.js';
@@ -18,13 +18,10 @@ import { rightsFor } from '../rooms/rights.js';
 import type { EventLimit, LimitHolder } from './event-limit.js';
 import { parsePayload, requestSchemas } from './schemas.js';
 
-export interface SocketData extends LimitHolder {
+export interface SocketData extends LimitHolder, Expiring {
   client: Client;
-  /** The token's `exp` in ms; the connection is closed at it plus the clock tolerance. */
-  expiresAt: number | null;
   /** The token's fingerprint, for `POST /v1/disconnect { reconnect: false }`. */
   tokenHash: string;
-  timer?: ExpiryTimer;
 }
 
 export type RoomcastSocket = Socket<
@@ -128,10 +125,12 @@ export function attachConnection(
     const handle = (typeof event === 'string' ? bound.get(event) : undefined) ?? unknownEvent(event);
     void run(socket, ctx, String(event), handle, args);
   });
-  countNamespace(socket);
+  namespacesOpen.set(socket.conn, (namespacesOpen.get(socket.conn) ?? 0) + 1);
   armExpiry(socket, ctx);
+  // One listener does all the cleanup (each listener is kept for the connection's lifetime).
   socket.on('disconnect', () => {
-    socket.data.timer?.clear();
+    namespacesOpen.set(socket.conn, (namespacesOpen.get(socket.conn) ?? 1) - 1);
+    clearExpiry(socket.data);
     void ctx.rooms.leaveAll(socket.data.client);
   });
 }
@@ -145,17 +144,25 @@ function unknownEvent(event: unknown): Handler {
 
 /** (Re)schedules `token_expiring` and the close at expiry; a token without `exp` needs no timer. */
 function armExpiry(socket: RoomcastSocket, ctx: NamespaceContext): void {
-  if (socket.data.expiresAt === null || socket.disconnected) {
-    socket.data.timer?.clear();
-    return;
+  if (socket.disconnected) clearExpiry(socket.data);
+  else scheduleExpiry(socket, socket.data, expiryHooks(ctx));
+}
+
+/** The expiry hooks of a namespace, shared by all its connections. */
+const hooksOf = new WeakMap<NamespaceContext, ExpiryHooks<RoomcastSocket>>();
+
+function expiryHooks(ctx: NamespaceContext): ExpiryHooks<RoomcastSocket> {
+  let hooks = hooksOf.get(ctx);
+  if (!hooks) {
+    hooks = {
+      leadMs: ctx.tokenExpiryLeadMs,
+      graceMs: ctx.config.jwt.clockToleranceSec * 1000,
+      warn: (socket, expiresAt) => socket.emit('token_expiring', { expiresAt }),
+      expire: (socket) => closeConnection(socket, 'token_expired', 'the token has expired'),
+    };
+    hooksOf.set(ctx, hooks);
   }
-  socket.data.timer ??= createExpiryTimer(
-    ctx.tokenExpiryLeadMs,
-    (expiresAt) => socket.emit('token_expiring', { expiresAt }),
-    () => closeConnection(socket, 'token_expired', 'the token has expired'),
-    ctx.config.jwt.clockToleranceSec * 1000,
-  );
-  socket.data.timer.schedule(socket.data.expiresAt);
+  return hooks;
 }
 
 async function run(
@@ -181,16 +188,8 @@ async function run(
   }
 }
 
-/** How many namespace sockets each Engine.IO connection has open (a WeakMap: nothing to clean). */
+/** How many namespace sockets each Engine.IO connection has open (a WeakMap: nothing to clean); counted in `attachConnection`. */
 const namespacesOpen = new WeakMap<object, number>();
-
-/** Counts one more namespace socket on its connection until it disconnects (call on `connection`). */
-export function countNamespace(socket: RoomcastSocket): void {
-  namespacesOpen.set(socket.conn, (namespacesOpen.get(socket.conn) ?? 0) + 1);
-  socket.once('disconnect', () =>
-    namespacesOpen.set(socket.conn, (namespacesOpen.get(socket.conn) ?? 1) - 1),
-  );
-}
 
 /**
  * Tells the client why, then closes its connection: this namespace only, since other namespaces

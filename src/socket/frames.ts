@@ -2,8 +2,9 @@ import type { Server } from 'socket.io';
 
 interface EngineConnection {
   id: string;
+  transport: { name: string };
   close(): void;
-  once(event: 'close', listener: () => void): unknown;
+  once(event: 'close' | 'upgrade', listener: () => void): unknown;
 }
 
 /**
@@ -19,8 +20,12 @@ interface EngineConnection {
 export function closeOversizedPolling(io: Server): void {
   const open = new Map<string, EngineConnection>();
   io.engine.on('connection', (conn: EngineConnection) => {
+    // Only sessions on long-polling can post an oversized frame (not kept for WebSocket ones).
+    if (conn.transport.name !== 'polling') return;
     open.set(conn.id, conn);
-    conn.once('close', () => open.delete(conn.id));
+    const forget = () => open.delete(conn.id);
+    conn.once('close', forget);
+    conn.once('upgrade', forget);
   });
   io.engine.use(
     (

@@ -57,6 +57,9 @@ export function localSockets(nsp: RoomcastNamespace): LocalSockets {
       nsp.sockets.get(id)?.leave(channel);
     },
     emit(channel, event, payload, except) {
+      // Nobody here (a presence event in a room whose members may not see presence): Socket.IO
+      // would still encode the packet. `adapter.rooms` is the adapter's public room map.
+      if (!nsp.adapter.rooms.has(channel)) return;
       const target = nsp.local.to(channel);
       // The event map types `message` and `presence` apart; the hub passes the matching payload.
       (except ? target.except(except) : target).emit(event as 'message', payload as Envelope);

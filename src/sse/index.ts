@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { createExpiryTimer } from '../auth/expiry.js';
+import { clearExpiry, type Expiring, scheduleExpiry } from '../auth/expiry.js';
 import { checkNotRevoked, tokenHash } from '../auth/revocation.js';
 import type { Config } from '../config.js';
 import { RoomcastError } from '../errors.js';
@@ -97,18 +97,18 @@ export function registerSse(app: FastifyInstance, deps: SseDeps): void {
     reply.hijack();
     const heartbeat = setInterval(() => stream.heartbeat(), sse.heartbeatMs);
     heartbeat.unref();
-    const expiry = createExpiryTimer(
-      0,
-      () => undefined,
-      () => stream.close('token_expired', 'the token has expired'),
-      rt.config.jwt.clockToleranceSec * 1000,
-    );
+    const expiry: Expiring = { expiresAt: expiresAtOf(claims) };
     stream.onClose(() => {
       clearInterval(heartbeat);
-      expiry.clear();
+      clearExpiry(expiry);
     });
     stream.start(reply.raw, joins, streamHeaders(reply));
-    expiry.schedule(expiresAtOf(claims));
+    scheduleExpiry(stream, expiry, {
+      leadMs: 0,
+      graceMs: rt.config.jwt.clockToleranceSec * 1000,
+      warn: () => undefined,
+      expire: (s) => s.close('token_expired', 'the token has expired'),
+    });
     return reply;
   });
 }
