@@ -91,11 +91,16 @@ export function createMetrics(opts: { redisReady: () => boolean; clustered: bool
     labelNames: ['namespace'],
     registers: [registry],
   });
-  const joins = new Counter({
+  const joinsBy = new Map<string, number>();
+  new Counter({
     name: 'roomcast_joins_total',
     help: 'Room joins (sockets and SSE streams), by namespace.',
     labelNames: ['namespace'],
     registers: [registry],
+    collect() {
+      for (const [namespace, n] of joinsBy) this.inc({ namespace }, n);
+      joinsBy.clear();
+    },
   });
   // The two counters bumped on every message are plain numbers, added to the prom-client
   // counters when scraped (their `collect`): labels are not hashed on the hot path.
@@ -153,7 +158,7 @@ export function createMetrics(opts: { redisReady: () => boolean; clustered: bool
         latency.observe(source === 'socket' ? SOCKET : API, seconds);
       },
       joined(_room, ns) {
-        joins.inc({ namespace: ns });
+        joinsBy.set(ns, (joinsBy.get(ns) ?? 0) + 1);
       },
       slowConsumer(ns) {
         slow.inc({ namespace: ns });
