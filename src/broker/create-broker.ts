@@ -65,6 +65,8 @@ export interface Broker {
  * const { url } = await broker.listen();
  * process.on('SIGTERM', () => broker.close().then(() => process.exit(0)));
  */
+const LISTEN_BACKLOG = 4096;
+
 export async function createBroker(config: Config, opts: BrokerOptions = {}): Promise<Broker> {
   const log = opts.logger ?? createLogger(config.logLevel);
   const hub = new Hub({ log });
@@ -163,7 +165,10 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
     onShutdown: (hook) => void shutdownHooks.push(hook),
     close,
     async listen() {
-      await http.listen({ host: config.host, port: config.port });
+      // After a node restart every client reconnects at once: Node's default accept backlog (511)
+      // overflows, and the kernel drops the rest until their SYN is retried seconds later. The
+      // kernel caps this at net.core.somaxconn (4096 on current Linux).
+      await http.listen({ host: config.host, port: config.port, backlog: LISTEN_BACKLOG });
       // A failure here leaves the main port open: the caller closes the broker (as main does).
       if (metricsHttp && config.metrics.port !== null)
         await metricsHttp.listen({ host: config.host, port: config.metrics.port });
