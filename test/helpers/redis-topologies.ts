@@ -339,6 +339,9 @@ export interface SentinelSet {
   kill(which: SentinelKillTarget): Promise<Addr>;
   /** Restart a previously killed data node on the same port/dir (sentinel will turn it into a replica). */
   restart(which: 'primary' | 'replica'): Promise<void>;
+  /** SIGSTOP / SIGCONT a data node: frozen, its connections open. */
+  freeze(which: 'primary' | 'replica'): void;
+  thaw(which: 'primary' | 'replica'): void;
   stop(): Promise<void>;
   timings: { upMs: number };
 }
@@ -565,6 +568,8 @@ export async function startSentinelSet(opts: SentinelSetOptions = {}): Promise<S
         spawnProc(p);
         await waitUntil(`${p.name} restart`, async () => (await cmd(A(p.port), 'PING')) === 'PONG');
       },
+      freeze: (which) => void dataProcs[which].child?.kill('SIGSTOP'),
+      thaw: (which) => void dataProcs[which].child?.kill('SIGCONT'),
       stop: cleanup,
       timings: { upMs: 0 },
     };
@@ -623,6 +628,11 @@ export interface RedisClusterHandle {
   ): Promise<{ from: ClusterNode; to: ClusterNode; ms: number }>;
   /** Restart a killed node (same port/dir/nodes.conf) — it rejoins as a replica of the promoted node. */
   restart(port: number): Promise<void>;
+  /** SIGKILL one node (by port) and wait until it has exited. */
+  kill(port: number): Promise<void>;
+  /** SIGSTOP / SIGCONT one node (by port). */
+  freeze(port: number): void;
+  thaw(port: number): void;
   waitForHealthy(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
   dirs: string[];
@@ -898,6 +908,13 @@ export async function startRedisCluster(opts: ClusterOptions = {}): Promise<Redi
           async () => (await cmd({ host: HOST, port }, 'PING')) === 'PONG',
         );
       },
+      async kill(port) {
+        const p = byPort.get(String(port));
+        if (!p) throw new Error(`unknown port ${port}`);
+        await killProc(p, 'SIGKILL');
+      },
+      freeze: (port) => void byPort.get(String(port))?.child?.kill('SIGSTOP'),
+      thaw: (port) => void byPort.get(String(port))?.child?.kill('SIGCONT'),
       waitForHealthy,
       stop: cleanup,
       dirs: [root],
