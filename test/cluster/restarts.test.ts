@@ -11,7 +11,7 @@ import {
   until,
 } from '../helpers/broker.js';
 import { startCluster } from '../helpers/cluster.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { type ModeRedis, modesFromEnv, startModeRedis } from '../helpers/redis-modes.js';
 import { readyz } from './stream-scenario.js';
 
 /**
@@ -24,7 +24,7 @@ import { readyz } from './stream-scenario.js';
 const ROOMS = ['r:1', 'r:2', 'r:3', 'r:4', 'r:5'].map((r) => `restart:${r}`);
 const RUNS = Number(process.env.ROOMCAST_RESTART_RUNS ?? 1);
 
-let redis: TestRedis | undefined;
+let redis: ModeRedis | undefined;
 let nodes: RunningBroker[] = [];
 
 afterEach(async () => {
@@ -34,11 +34,13 @@ afterEach(async () => {
   await redis?.stop();
 });
 
-describe('cluster: Redis restarted without its data, three times', () => {
+const MODES = modesFromEnv().filter((m) => m !== 'cluster');
+
+describe.each(MODES)('cluster: Redis restarted without its data, three times (%s mode)', (mode) => {
   for (let run = 1; run <= RUNS; run++) {
     it(`delivers every acknowledged message once per offset (run ${run} of ${RUNS})`, async () => {
-      redis = await startRedis();
-      nodes = await startCluster(3, redis.url);
+      redis = await startModeRedis(mode);
+      nodes = await startCluster(3, '', redis.config);
       const urls = nodes.map((n) => n.url);
       const members = await Promise.all(urls.map((url, i) => connect(url, token(`member${i}`))));
       for (const m of members)
