@@ -931,3 +931,60 @@ export async function startRedisCluster(opts: ClusterOptions = {}): Promise<Redi
     throw e;
   }
 }
+
+// =================================================================== TLS
+
+export interface TlsRedis {
+  /** The TLS port (the plain port is off). */
+  port: number;
+  certs: TlsMaterial;
+  stop(): Promise<void>;
+}
+
+/** One TLS-only redis-server (`port 0`, `tls-port N`) with a throwaway CA made by openssl. */
+export async function startTlsRedis(): Promise<TlsRedis> {
+  const root = mkdtempSync(join(tmpdir(), 'rc-tls-'));
+  liveRoots.add(root);
+  const certs = makeTestCerts(join(root, 'tls'));
+  const tls = { ca: certs.ca, servername: 'localhost' };
+  const p = await startRedisLike(
+    (port) => ({
+      proc: {
+        name: 'tls',
+        bin: 'redis-server',
+        dir: root,
+        port,
+        args: [
+          '--port',
+          '0',
+          '--tls-port',
+          String(port),
+          '--tls-cert-file',
+          certs.certFile,
+          '--tls-key-file',
+          certs.keyFile,
+          '--tls-ca-cert-file',
+          certs.caFile,
+          '--tls-auth-clients',
+          'no',
+          '--bind',
+          HOST,
+          '--dir',
+          root,
+          ...NO_PERSIST,
+        ],
+      },
+    }),
+    10_000,
+    tls,
+  );
+  return {
+    port: p.port,
+    certs,
+    async stop() {
+      await killProc(p);
+      rmSync(root, { recursive: true, force: true });
+      liveRoots.delete(root);
+    },
+  };
+}
