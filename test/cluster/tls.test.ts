@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Envelope } from '../../src/protocol.js';
 import { closeClients, connect, nextEvent, request, token, until } from '../helpers/broker.js';
 import { type BrokerProcess, startProcess } from '../helpers/cluster.js';
-import { startSentinelSet, startTlsRedis } from '../helpers/redis-topologies.js';
+import { startRedisCluster, startSentinelSet, startTlsRedis } from '../helpers/redis-topologies.js';
 import { readyz } from './stream-scenario.js';
 
 /**
@@ -64,5 +64,16 @@ describe('cluster mode over TLS', () => {
     const env = { NODE_EXTRA_CA_CERTS: `${set.dirs[0]}/tls/ca.crt` };
     procs = await Promise.all([startProcess(null, redis, env), startProcess(null, redis, env)]);
     await deliversAcross(procs[0]!, procs[1]!, 'tls:sentinel');
+  }, 60_000);
+
+  it('Redis Cluster mode: redis.tls to TLS-only cluster nodes (tls-cluster yes)', async () => {
+    const cluster = await startRedisCluster({ primaries: 3, replicasPerPrimary: 0, tls: true });
+    stops.push(() => cluster.stop());
+    const redis = { url: null, cluster: cluster.seeds.map((s) => `${s.host}:${s.port}`), tls: true };
+    const env = { NODE_EXTRA_CA_CERTS: cluster.caFile! };
+    procs = await Promise.all([startProcess(null, redis, env), startProcess(null, redis, env)]);
+    // Rooms on every shard: the shard subscriber's own connections use TLS too.
+    for (const room of ['tls:c0', 'tls:c1', 'tls:c2', 'tls:c3'])
+      await deliversAcross(procs[0]!, procs[1]!, room);
   }, 60_000);
 });

@@ -596,6 +596,8 @@ export interface ClusterOptions {
   /** default false here so one dead shard doesn't take the whole cluster to CLUSTERDOWN during failover */
   requireFullCoverage?: boolean;
   extraArgs?: string[];
+  /** TLS only (port 0, tls-port N, tls-cluster and tls-replication yes), with a throwaway CA. */
+  tls?: boolean;
 }
 
 export interface ClusterNode extends Addr {
@@ -608,6 +610,8 @@ export interface ClusterNode extends Addr {
 
 export interface RedisClusterHandle {
   seeds: Addr[];
+  /** The test CA's certificate file, when started with tls: true. */
+  caFile?: string;
   nodes(): Promise<ClusterNode[]>;
   /** Current owner (primary) of a slot, as seen by a live node. */
   primaryOf(slotOrKey: number | string): Promise<ClusterNode>;
@@ -642,7 +646,7 @@ export interface RedisClusterHandle {
 export const slotOf = (slotOrKey: number | string): number =>
   typeof slotOrKey === 'number' ? slotOrKey : calculateSlot(slotOrKey);
 
-function parseClusterNodes(text: string, ports: Map<string, Proc>): ClusterNode[] {
+function parseClusterNodes(text: string, ports: Map<string, Proc>, tls?: ConnectionOptions): ClusterNode[] {
   return text
     .trim()
     .split('\n')
@@ -662,6 +666,7 @@ function parseClusterNodes(text: string, ports: Map<string, Proc>): ClusterNode[
         id: f[0],
         host: HOST,
         port,
+        ...(tls ? { tls } : {}),
         role: flags.includes('master') ? 'primary' : 'replica',
         primaryId: f[3] === '-' ? undefined : f[3],
         slots,
@@ -692,51 +697,80 @@ export async function startRedisCluster(opts: ClusterOptions = {}): Promise<Redi
   };
   const byPort = new Map<string, Proc>();
   const isAlive = (p: Proc) => !!p.child && p.child.exitCode === null && p.child.signalCode === null;
-  const liveAddrs = () => procs.filter(isAlive).map((p) => ({ host: HOST, port: p.port }));
+  const certs = opts.tls ? makeTestCerts(join(root, 'tls')) : undefined;
+  const clientTls: ConnectionOptions | undefined = certs
+    ? { ca: certs.ca, servername: 'localhost' }
+    : undefined;
+  const A = (port: number): Addr => (clientTls ? { host: HOST, port, tls: clientTls } : { host: HOST, port });
+  const portArgs = (port: number) =>
+    certs
+      ? [
+          '--port',
+          '0',
+          '--tls-port',
+          String(port),
+          '--tls-cert-file',
+          certs.certFile,
+          '--tls-key-file',
+          certs.keyFile,
+          '--tls-ca-cert-file',
+          certs.caFile,
+          '--tls-auth-clients',
+          'no',
+          '--tls-replication',
+          'yes',
+          '--tls-cluster',
+          'yes',
+        ]
+      : ['--port', String(port)];
+  const liveAddrs = () => procs.filter(isAlive).map((p) => A(p.port));
 
   try {
     const started = await Promise.all(
       Array.from({ length: total }, (_, i) =>
-        startRedisLike((port, busPort) => {
-          const name = `node${i}`;
-          const dir = join(root, name);
-          return {
-            proc: {
-              name,
-              bin: 'redis-server',
-              dir,
-              port,
-              args: [
-                '--port',
-                String(port),
-                '--bind',
-                HOST,
-                '--dir',
+        startRedisLike(
+          (port, busPort) => {
+            const name = `node${i}`;
+            const dir = join(root, name);
+            return {
+              proc: {
+                name,
+                bin: 'redis-server',
                 dir,
-                ...NO_PERSIST,
-                '--cluster-enabled',
-                'yes',
-                '--cluster-config-file',
-                join(dir, 'nodes.conf'),
-                '--cluster-node-timeout',
-                String(nodeTimeout),
-                // Redis 7: explicit bus port, so we don't need port+10000 to be free.
-                '--cluster-port',
-                String(busPort),
-                '--cluster-announce-ip',
-                HOST,
-                '--cluster-require-full-coverage',
-                opts.requireFullCoverage ? 'yes' : 'no',
-                '--cluster-allow-reads-when-down',
-                'no',
-                '--cluster-allow-pubsubshard-when-down',
-                'yes',
-                ...(opts.extraArgs ?? []),
-              ],
-            },
-            writeFiles: () => mkdirSync(dir, { recursive: true }),
-          };
-        }),
+                port,
+                args: [
+                  ...portArgs(port),
+                  '--bind',
+                  HOST,
+                  '--dir',
+                  dir,
+                  ...NO_PERSIST,
+                  '--cluster-enabled',
+                  'yes',
+                  '--cluster-config-file',
+                  join(dir, 'nodes.conf'),
+                  '--cluster-node-timeout',
+                  String(nodeTimeout),
+                  // Redis 7: explicit bus port, so we don't need port+10000 to be free.
+                  '--cluster-port',
+                  String(busPort),
+                  '--cluster-announce-ip',
+                  HOST,
+                  '--cluster-require-full-coverage',
+                  opts.requireFullCoverage ? 'yes' : 'no',
+                  '--cluster-allow-reads-when-down',
+                  'no',
+                  '--cluster-allow-pubsubshard-when-down',
+                  'yes',
+                  ...(opts.extraArgs ?? []),
+                ],
+              },
+              writeFiles: () => mkdirSync(dir, { recursive: true }),
+            };
+          },
+          10_000,
+          clientTls,
+        ),
       ),
     );
     procs.push(...started);
@@ -747,7 +781,15 @@ export async function startRedisCluster(opts: ClusterOptions = {}): Promise<Redi
     await new Promise<void>((resolve, reject) => {
       execFile(
         'redis-cli',
-        ['--cluster', 'create', ...addrs, '--cluster-replicas', String(rpp), '--cluster-yes'],
+        [
+          ...(certs ? ['--tls', '--cacert', certs.caFile] : []),
+          '--cluster',
+          'create',
+          ...addrs,
+          '--cluster-replicas',
+          String(rpp),
+          '--cluster-yes',
+        ],
         { timeout: 60_000 },
         (err, stdout, stderr) => {
           if (err)
@@ -761,7 +803,7 @@ export async function startRedisCluster(opts: ClusterOptions = {}): Promise<Redi
     const nodesNow = async (): Promise<ClusterNode[]> => {
       for (const a of liveAddrs()) {
         try {
-          return parseClusterNodes(await cmd(a, 'CLUSTER', 'NODES'), byPort);
+          return parseClusterNodes(await cmd(a, 'CLUSTER', 'NODES'), byPort, clientTls);
         } catch {
           /* next */
         }
@@ -806,7 +848,8 @@ export async function startRedisCluster(opts: ClusterOptions = {}): Promise<Redi
     };
 
     const handle: RedisClusterHandle = {
-      seeds: started.map((p) => ({ host: HOST, port: p.port })),
+      seeds: started.map((p) => A(p.port)),
+      caFile: certs?.caFile,
       nodes: nodesNow,
       primaryOf,
       async killPrimaryOf(slotOrKey) {
@@ -826,7 +869,7 @@ export async function startRedisCluster(opts: ClusterOptions = {}): Promise<Redi
                 for (const a of liveAddrs()) {
                   const info = parseInfo(await cmd(a, 'CLUSTER', 'INFO'));
                   if (info.cluster_state !== 'ok') return null;
-                  const ns = parseClusterNodes(await cmd(a, 'CLUSTER', 'NODES'), byPort);
+                  const ns = parseClusterNodes(await cmd(a, 'CLUSTER', 'NODES'), byPort, clientTls);
                   const o = ns.find(
                     (n) => n.role === 'primary' && n.slots.some(([x, y]) => slot >= x && slot <= y),
                   );
@@ -888,7 +931,7 @@ export async function startRedisCluster(opts: ClusterOptions = {}): Promise<Redi
         }
         await waitUntil('slot migration visible everywhere', async () => {
           for (const a of liveAddrs()) {
-            const ns = parseClusterNodes(await cmd(a, 'CLUSTER', 'NODES'), byPort);
+            const ns = parseClusterNodes(await cmd(a, 'CLUSTER', 'NODES'), byPort, clientTls);
             const o = ns.find(
               (n) => n.role === 'primary' && n.slots.some(([x, y]) => slot >= x && slot <= y),
             );
@@ -903,10 +946,7 @@ export async function startRedisCluster(opts: ClusterOptions = {}): Promise<Redi
         if (!p) throw new Error(`unknown port ${port}`);
         await killProc(p);
         spawnProc(p);
-        await waitUntil(
-          `node ${port} restart`,
-          async () => (await cmd({ host: HOST, port }, 'PING')) === 'PONG',
-        );
+        await waitUntil(`node ${port} restart`, async () => (await cmd(A(port), 'PING')) === 'PONG');
       },
       async kill(port) {
         const p = byPort.get(String(port));
