@@ -1,5 +1,5 @@
 import { startRedis } from './redis.js';
-import { cmd, HOST, startRedisCluster, startSentinelSet } from './redis-topologies.js';
+import { type Addr, cmd, HOST, startRedisCluster, startSentinelSet } from './redis-topologies.js';
 
 /**
  * One Redis deployment in each of roomcast's three modes, behind one interface, so that a fault
@@ -28,6 +28,8 @@ export interface ModeRedis {
   readonly mode: RedisMode;
   /** The `redis` block that points a broker at it (for `startCluster(n, '', config)`). */
   readonly config: Record<string, unknown>;
+  /** The data nodes that take writes (one, or every Cluster primary); no failover happens here. */
+  readonly primaries: Addr[];
   /** SIGKILL (every primary on a Cluster), and wait until it has exited. */
   kill(): Promise<void>;
   /** Starts it again on the same ports, without its data, and waits until it serves. */
@@ -110,6 +112,7 @@ async function urlRedis(): Promise<ModeRedis> {
   return tracked({
     mode: 'url',
     config: { url: redis.url },
+    primaries: [{ host: HOST, port: redis.port }],
     kill: () => redis.kill(),
     restart: () => redis.restart(),
     freeze: () => redis.freeze(),
@@ -124,6 +127,7 @@ async function sentinelRedis(): Promise<ModeRedis> {
   const set = await startSentinelSet({ downAfterMs: NO_FAILOVER_MS, failoverTimeoutMs: NO_FAILOVER_MS });
   return tracked({
     mode: 'sentinel',
+    primaries: [set.primary],
     config: {
       url: null,
       sentinels: set.sentinels.map((s) => `${s.host}:${s.port}`),
@@ -148,6 +152,7 @@ async function clusterRedis(): Promise<ModeRedis> {
   const ports = cluster.seeds.map((s) => s.port);
   return tracked({
     mode: 'cluster',
+    primaries: cluster.seeds,
     config: { url: null, cluster: cluster.seeds.map((s) => `${s.host}:${s.port}`) },
     kill: async () => void (await Promise.all(ports.map((p) => cluster.kill(p)))),
     async restart() {
