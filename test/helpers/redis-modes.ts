@@ -10,8 +10,9 @@ import { type Addr, cmd, HOST, startRedisCluster, startSentinelSet } from './red
  * here, so a kill is an outage, not a failover: failovers have their own tests); on a Redis
  * Cluster every primary at once (no replicas, `cluster-node-timeout` far above any outage, so no
  * shard fails over; `nodes.conf` survives a kill, so the restarted nodes form the same cluster).
- * `kill` then `restart` is Redis restarted without its data in every mode: in Sentinel mode the
- * replica resynchronises from the empty primary, as it would in production.
+ * `kill` then `restart` is Redis restarted without its data in every mode (in Sentinel mode the
+ * replica resynchronises from the empty primary, as it would in production), or with it when
+ * started with `persist`.
  *
  * @example
  * const redis = await startModeRedis('sentinel');
@@ -59,10 +60,11 @@ export function modesFromEnv(): RedisMode[] {
 /** Long enough that no outage in the fault suites reads as a dead primary. */
 const NO_FAILOVER_MS = 120_000;
 
-export async function startModeRedis(mode: RedisMode): Promise<ModeRedis> {
-  if (mode === 'url') return urlRedis();
-  if (mode === 'sentinel') return sentinelRedis();
-  return clusterRedis();
+/** `persist`: an append-only file (fsync always), so `restart` brings the data back. */
+export async function startModeRedis(mode: RedisMode, opts: { persist?: boolean } = {}): Promise<ModeRedis> {
+  if (mode === 'url') return urlRedis(opts.persist);
+  if (mode === 'sentinel') return sentinelRedis(opts.persist);
+  return clusterRedis(opts.persist);
 }
 
 /** CLIENT KILL of every connection named `name` on the node at `port` (ids are per node). */
@@ -107,8 +109,8 @@ function tracked(ops: Ops): ModeRedis {
   return self;
 }
 
-async function urlRedis(): Promise<ModeRedis> {
-  const redis = await startRedis();
+async function urlRedis(persist?: boolean): Promise<ModeRedis> {
+  const redis = await startRedis({ persist });
   return tracked({
     mode: 'url',
     config: { url: redis.url },
@@ -123,8 +125,12 @@ async function urlRedis(): Promise<ModeRedis> {
   });
 }
 
-async function sentinelRedis(): Promise<ModeRedis> {
-  const set = await startSentinelSet({ downAfterMs: NO_FAILOVER_MS, failoverTimeoutMs: NO_FAILOVER_MS });
+async function sentinelRedis(persist?: boolean): Promise<ModeRedis> {
+  const set = await startSentinelSet({
+    downAfterMs: NO_FAILOVER_MS,
+    failoverTimeoutMs: NO_FAILOVER_MS,
+    persist,
+  });
   return tracked({
     mode: 'sentinel',
     primaries: [set.primary],
@@ -143,11 +149,12 @@ async function sentinelRedis(): Promise<ModeRedis> {
   });
 }
 
-async function clusterRedis(): Promise<ModeRedis> {
+async function clusterRedis(persist?: boolean): Promise<ModeRedis> {
   const cluster = await startRedisCluster({
     primaries: 3,
     replicasPerPrimary: 0,
     nodeTimeoutMs: NO_FAILOVER_MS,
+    persist,
   });
   const ports = cluster.seeds.map((s) => s.port);
   return tracked({

@@ -238,6 +238,18 @@ async function startRedisLike(
 // repl-diskless-sync-delay defaults to 5s in Redis 7: with it, every initial replica sync
 // (and every rejoin after a restart) waits 5s. 0 makes topologies come up ~5s faster.
 const NO_PERSIST = ['--save', '', '--appendonly', 'no', '--repl-diskless-sync-delay', '0'];
+// With `persist`: an append-only file fsynced on every write, so a SIGKILL loses nothing acknowledged.
+const PERSIST = [
+  '--save',
+  '',
+  '--appendonly',
+  'yes',
+  '--appendfsync',
+  'always',
+  '--repl-diskless-sync-delay',
+  '0',
+];
+const persistence = (persist?: boolean) => (persist ? PERSIST : NO_PERSIST);
 
 // ============================================================== SENTINEL
 
@@ -252,6 +264,8 @@ export interface SentinelSetOptions {
    * made by openssl. Every returned Addr carries `tls: { ca, servername }` for clients.
    */
   tls?: boolean;
+  /** Data nodes keep an append-only file (fsync always): a restarted node comes back with its data. */
+  persist?: boolean;
 }
 
 export interface TlsMaterial {
@@ -405,7 +419,7 @@ export async function startSentinelSet(opts: SentinelSetOptions = {}): Promise<S
             'yes',
             '--dir',
             dir,
-            ...NO_PERSIST,
+            ...persistence(opts.persist),
             // make replicas advertise the loopback address sentinels can reach
             '--replica-announce-ip',
             HOST,
@@ -598,6 +612,8 @@ export interface ClusterOptions {
   extraArgs?: string[];
   /** TLS only (port 0, tls-port N, tls-cluster and tls-replication yes), with a throwaway CA. */
   tls?: boolean;
+  /** Nodes keep an append-only file (fsync always): a restarted node comes back with its data. */
+  persist?: boolean;
 }
 
 export interface ClusterNode extends Addr {
@@ -744,7 +760,7 @@ export async function startRedisCluster(opts: ClusterOptions = {}): Promise<Redi
                   HOST,
                   '--dir',
                   dir,
-                  ...NO_PERSIST,
+                  ...persistence(opts.persist),
                   '--cluster-enabled',
                   'yes',
                   '--cluster-config-file',
