@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 n=${1:-10}
 m=${2:-3}
 npm run build >/dev/null
-ROOMCAST_RESTART_RUNS=$n npx vitest run test/cluster/restarts.test.ts
+ROOMCAST_RESTART_RUNS=$n ROOMCAST_RESTART_MODES=url,sentinel,cluster npx vitest run test/cluster/restarts.test.ts
 node -e 'const end = Date.now() + 3_600_000; while (Date.now() < end) {}' &
 burner=$!
 trap 'kill $burner 2>/dev/null || true' EXIT
