@@ -1,7 +1,9 @@
 import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
-import type { Namespace } from 'socket.io';
+import type { Cluster } from 'ioredis';
 import type { RedisClients } from './redis-clients.js';
+import { clusterAdapter } from './redis-cluster-adapter.js';
 import { adapterChannelPrefix } from './redis-keys.js';
+import type { ShardSubscriber } from './redis-shard-subscriber.js';
 import type { PubSubMode } from './redis-subscriptions.js';
 
 /**
@@ -13,6 +15,8 @@ import type { PubSubMode } from './redis-subscriptions.js';
  * step that stores them (the adapter can only publish after the script, as a second command),
  * and each node subscribes to the rooms it serves, SSE streams included (see docs/cluster.md).
  * So the sharded adapter runs in `static` mode: two channels per namespace, none per room.
+ * On a Redis Cluster the same channels are served by redis-cluster-adapter.ts, whose
+ * subscriptions run on `shards` (roomcast's per-shard subscriber, see there why).
  *
  * @example
  * new Server(http, { adapter: socketAdapter(clients, { mode: 'sharded', keyPrefix: 'roomcast', requestTimeoutMs: 2500 }) });
@@ -20,9 +24,14 @@ import type { PubSubMode } from './redis-subscriptions.js';
 export function socketAdapter(
   clients: RedisClients,
   redis: { mode: PubSubMode; keyPrefix: string; requestTimeoutMs: number },
-): (nsp: Namespace) => unknown {
+  shards?: ShardSubscriber,
+): unknown {
   const prefix = adapterChannelPrefix(redis.keyPrefix);
-  return redis.mode === 'classic' && clients.kind !== 'cluster'
+  if (clients.kind === 'cluster' || !clients.adapter) {
+    if (!shards) throw new Error('a Redis Cluster adapter needs a shard subscriber');
+    return clusterAdapter(clients.pub as Cluster, shards, prefix);
+  }
+  return redis.mode === 'classic'
     ? createAdapter(clients.pub, clients.adapter, { key: prefix, requestsTimeout: redis.requestTimeoutMs })
     : createShardedAdapter(clients.pub, clients.adapter, {
         channelPrefix: prefix,

@@ -11,7 +11,9 @@ import type { Logger } from '../logger.js';
  * - `rooms`: this node's room subscriptions (redis-subscriptions.ts decides them; ioredis's own
  *   resubscription is off).
  * - `adapter`: the Socket.IO adapter's own subscriptions (its namespace and response channels;
- *   ioredis resubscribes them after a reconnect, and queues them while Redis is away).
+ *   ioredis resubscribes them after a reconnect, and queues them while Redis is away). None on a
+ *   Redis Cluster: there the adapter subscribes through a per-shard subscriber of its own
+ *   (redis-cluster-adapter.ts).
  *
  * Every connection but `adapter` fails fast: no offline queue, no retries, a command timeout and
  * no resend after a reconnect. While Redis is away a call fails at once (`unavailable`), and a
@@ -24,7 +26,7 @@ export interface RedisClients {
   readonly pub: Redis | Cluster;
   /** The room subscriptions' connection; null on a Redis Cluster (one per shard, redis-shard-subscriber.ts). */
   readonly rooms: Redis | null;
-  readonly adapter: Redis | Cluster;
+  readonly adapter: Redis | null;
   /** Options for one more connection to a data node (TLS, password): the shard subscriber's. */
   readonly nodeOptions: RedisOptions;
   close(): Promise<void>;
@@ -107,8 +109,8 @@ export function createRedisClients(
  * Redis Cluster: ioredis Cluster clients for commands (a script runs on the shard that owns its
  * room's slot; `defineCommand` sends EVALSHA and falls back to EVAL on a newly promoted primary),
  * retried through a failover up to about `requestTimeoutMs`, the slot map refreshed every second.
- * `rooms` is null: the room channels get one connection per shard (redis-shard-subscriber.ts).
- * `adapter` uses ioredis's per-shard subscribers for the Socket.IO adapter's few channels.
+ * `rooms` and `adapter` are null: room channels and the Socket.IO adapter's channels get one
+ * connection per shard (redis-shard-subscriber.ts), routed by the `command` client's slot map.
  */
 function createClusterClients(
   target: Extract<RedisTarget, { kind: 'cluster' }>,
@@ -141,21 +143,12 @@ function createClusterClients(
   });
   const command = new Cluster(target.nodes, clusterOptions('roomcast-command'));
   const pub = new Cluster(target.nodes, clusterOptions('roomcast-pub'));
-  const adapter = new Cluster(
-    target.nodes,
-    clusterOptions('roomcast-adapter', { shardedSubscribers: true, enableOfflineQueue: true }),
-  );
-  // A shard that stops serving a slot (failover, migration) pushes `sunsubscribe`; ioredis reports
-  // it as a queue error and drops the channel: refresh the slot map so it subscribes again.
-  adapter.on('nodeError', (err: Error) => {
-    if (/Last reply: sunsubscribe/.test(err.message)) adapter.refreshSlotsCache();
-  });
-  return finish('cluster', { command, pub, rooms: null, adapter }, nodeOptions, opts);
+  return finish('cluster', { command, pub, rooms: null, adapter: null }, nodeOptions, opts);
 }
 
 function finish(
   kind: RedisClients['kind'],
-  all: { command: Redis | Cluster; pub: Redis | Cluster; rooms: Redis | null; adapter: Redis | Cluster },
+  all: { command: Redis | Cluster; pub: Redis | Cluster; rooms: Redis | null; adapter: Redis | null },
   nodeOptions: RedisOptions,
   opts: { requestTimeoutMs: number; log: Logger },
 ): RedisClients {

@@ -1,3 +1,4 @@
+import type { Cluster } from 'ioredis';
 import type { Config, RedisTarget } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { DeliverySink } from '../rooms/engine.js';
@@ -5,6 +6,7 @@ import type { Backend } from './index.js';
 import { socketAdapter } from './redis-adapter.js';
 import { createRedisClients } from './redis-clients.js';
 import { createRedisEngine } from './redis-engine.js';
+import { ShardSubscriber } from './redis-shard-subscriber.js';
 
 /** How long a new node waits for Redis before it starts anyway (not ready, retrying). */
 const STARTUP_WAIT_MS = 5000;
@@ -38,15 +40,24 @@ export async function createRedisBackend(config: Config, log: Logger, sink: Deli
     failover: target.kind !== 'url',
     log: clog,
   });
+  // On a Redis Cluster the Socket.IO adapter's channels get per-shard connections of their own.
+  const shards =
+    clients.kind === 'cluster'
+      ? new ShardSubscriber(clients.command as Cluster, {
+          redisOptions: clients.nodeOptions,
+          connectionName: 'roomcast-adapter',
+        })
+      : undefined;
   if (!(await waitFor(engine.isReady, STARTUP_WAIT_MS))) {
     clog.warn({ redis: describe(target) }, 'redis is not reachable yet; starting not ready and retrying');
   }
   clog.info({ mode: r.mode, redis: describe(target), prefix: r.keyPrefix }, 'cluster mode over redis');
   return {
     engine,
-    adapter: socketAdapter(clients, r),
+    adapter: socketAdapter(clients, r, shards),
     async close() {
       await engine.close();
+      shards?.close();
       await clients.close();
     },
   };

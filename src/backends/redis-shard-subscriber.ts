@@ -22,6 +22,8 @@ export interface ShardSubscriberOptions {
   subscribeTimeoutMs?: number;
   backoffBaseMs?: number;
   backoffMaxMs?: number;
+  /** CLIENT SETNAME of the per-shard connections (default `roomcast-rooms`). */
+  connectionName?: string;
 }
 
 /**
@@ -51,7 +53,8 @@ export class ShardSubscriber extends EventEmitter {
   private reconciling = false;
   private again = false;
   private closed = false;
-  private readonly o: Required<Omit<ShardSubscriberOptions, 'redisOptions'>> & ShardSubscriberOptions;
+  private readonly o: Required<Omit<ShardSubscriberOptions, 'redisOptions' | 'connectionName'>> &
+    ShardSubscriberOptions;
   private readonly onRefresh = () => this.kick();
 
   constructor(
@@ -195,7 +198,7 @@ export class ShardSubscriber extends EventEmitter {
       enableOfflineQueue: true,
       maxRetriesPerRequest: 0,
       connectTimeout: 1000,
-      connectionName: 'roomcast-rooms',
+      connectionName: this.o.connectionName ?? 'roomcast-rooms',
     });
     const conn: Conn = { key, redis, subscribed: new Set(), pending: new Set(), dead: false };
     redis.on('smessageBuffer', (ch: Buffer, msg: Buffer) => this.emit('message', ch.toString(), msg));

@@ -13,31 +13,34 @@ import {
   until,
 } from '../helpers/broker.js';
 import { api, startCluster } from '../helpers/cluster.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { type ModeRedis, modesFromEnv, startModeRedis } from '../helpers/redis-modes.js';
+import { cmd } from '../helpers/redis-topologies.js';
 
-let redis: TestRedis;
-let nodes: RunningBroker[];
 let room = 0;
 const next = () => `chat:${++room}:${Date.now()}`;
 
-beforeAll(async () => {
-  redis = await startRedis();
-  nodes = await startCluster(3, redis.url);
-});
-afterEach(() => closeClients());
-afterAll(async () => {
-  await Promise.all(nodes.map((n) => n.close()));
-  await redis.stop();
-});
+/** Three nodes on one Redis, on a Sentinel primary, or on a 3-shard Redis Cluster (redis-modes.ts). */
+describe.each(modesFromEnv())('cluster: delivery across three nodes (%s mode)', (mode) => {
+  let redis: ModeRedis;
+  let nodes: RunningBroker[];
 
-/** One client per node, each joined to `name`. */
-async function joinedOnEveryNode(name: string, subs = ['alice', 'bob', 'carol']): Promise<TestClient[]> {
-  const clients = await Promise.all(nodes.map((n, i) => connect(n.url, token(subs[i]))));
-  for (const c of clients) expect(await request(c, 'join', { room: name })).toMatchObject({ ok: true });
-  return clients;
-}
+  beforeAll(async () => {
+    redis = await startModeRedis(mode);
+    nodes = await startCluster(3, '', redis.config);
+  }, 60_000);
+  afterEach(() => closeClients());
+  afterAll(async () => {
+    await Promise.all((nodes ?? []).map((n) => n.close()));
+    await redis?.stop();
+  });
 
-describe('cluster: delivery across three nodes', () => {
+  /** One client per node, each joined to `name`. */
+  async function joinedOnEveryNode(name: string, subs = ['alice', 'bob', 'carol']): Promise<TestClient[]> {
+    const clients = await Promise.all(nodes.map((n, i) => connect(n.url, token(subs[i]))));
+    for (const c of clients) expect(await request(c, 'join', { room: name })).toMatchObject({ ok: true });
+    return clients;
+  }
+
   it('delivers a message published on one node to members on the others', async () => {
     const name = next();
     const [alice, bob, carol] = await joinedOnEveryNode(name);
@@ -151,19 +154,24 @@ describe('cluster: delivery across three nodes', () => {
   it('sends one Redis command per published message: the script stores and publishes in one step', async () => {
     const name = next();
     const [alice] = await joinedOnEveryNode(name);
-    const monitor = await new Redis(redis.url).monitor();
+    // Once first: a shard that has not run the script yet answers NOSCRIPT, and ioredis sends EVAL.
+    await request(alice!, 'publish', { room: name, event: 'e', data: -1 });
+    // Every primary (a Redis Cluster has three): the room's shard must be among them.
+    const clients = redis.primaries.map((p) => new Redis(p.port, p.host));
+    const monitors = await Promise.all(clients.map((c) => c.monitor()));
     const outside: string[] = [];
     let published = 0;
-    monitor.on('monitor', (_time: string, args: string[], source: string) => {
-      if (!args.some((a) => a.includes(name))) return;
-      if (source === 'lua') {
-        if (args[0]!.toLowerCase() === 'spublish') published++;
-      } else outside.push(args[0]!.toLowerCase());
-    });
+    for (const monitor of monitors)
+      monitor.on('monitor', (_time: string, args: string[], source: string) => {
+        if (!args.some((a) => a.includes(name))) return;
+        if (source === 'lua') {
+          if (args[0]!.toLowerCase() === 'spublish') published++;
+        } else outside.push(args[0]!.toLowerCase());
+      });
     const count = 50;
     for (let i = 0; i < count; i++) await request(alice!, 'publish', { room: name, event: 'e', data: i });
     await until(() => published === count, 5000, 'every SPUBLISH seen, inside the script');
-    monitor.disconnect();
+    for (const c of [...monitors, ...clients]) c.disconnect();
     const perMessage = outside.length / count;
     console.log(`redis commands per published message: ${perMessage} (${[...new Set(outside)].join(', ')})`);
     expect(perMessage).toBe(1);
@@ -173,9 +181,14 @@ describe('cluster: delivery across three nodes', () => {
   it('subscribes a node only to the rooms it serves', async () => {
     const name = next();
     const channel = (room: string) => `roomcast:{/:${room}}:m`;
+    // Summed over every primary: on a Redis Cluster only the room's shard has any.
     const subscribers = async () => {
-      const reply = await redis.command('PUBSUB', 'SHARDNUMSUB', channel(name));
-      return Number(/:(\d+)\s*$/.exec(reply)?.[1]);
+      const replies = await Promise.all(
+        redis.primaries.map(
+          (p) => cmd(p, 'PUBSUB', 'SHARDNUMSUB', channel(name)) as Promise<[string, number]>,
+        ),
+      );
+      return replies.reduce((sum, r) => sum + Number(r[1]), 0);
     };
     expect(await subscribers()).toBe(0);
     const alice = await connect(nodes[0]!.url, token('alice'));

@@ -4,31 +4,39 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Envelope } from '../../src/protocol.js';
 import { closeClients, connect, request, token } from '../helpers/broker.js';
 import { type BrokerProcess, startProcess } from '../helpers/cluster.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { type ModeRedis, type RedisMode, startModeRedis } from '../helpers/redis-modes.js';
 import { redisOutageDuringStream } from './stream-scenario.js';
 
-// Brokers as separate processes (`node dist/main.js`): run `npm run build` first.
-let redis: TestRedis;
-let procs: BrokerProcess[] = [];
+/**
+ * Brokers as separate processes (`node dist/main.js`): run `npm run build` first. One Redis by
+ * default (25 s is the longest test of the suite); `ROOMCAST_OUTAGE_MODES=url,sentinel,cluster`
+ * runs it in the other modes too (scripts/soak.sh does): the Sentinel primary, or every Cluster
+ * primary, away 25 s and back with its data.
+ */
+const MODES = (process.env.ROOMCAST_OUTAGE_MODES ?? 'url').split(',') as RedisMode[];
 
-beforeAll(async () => {
-  if (!existsSync(resolve(import.meta.dirname, '../../dist/main.js'))) {
-    throw new Error('dist/main.js is missing: run `npm run build` before the cluster tests');
-  }
-  // Persistent (fsync always): the data survives, so the epoch and offsets go on after the outage.
-  redis = await startRedis({ persist: true });
-  procs = await Promise.all([0, 1, 2].map(() => startProcess(redis.url)));
-});
-afterAll(async () => {
-  if (process.env.DUMP_LOGS) {
-    for (const [i, p] of procs.entries()) for (const l of p.logs) console.log(i, JSON.stringify(l));
-  }
-  closeClients();
-  await Promise.all(procs.map((p) => p.stop()));
-  await redis.stop();
-});
+describe.each(MODES)('cluster: a long Redis outage (three broker processes, %s mode)', (mode) => {
+  let redis: ModeRedis;
+  let procs: BrokerProcess[] = [];
 
-describe('cluster: a long Redis outage (three broker processes)', () => {
+  beforeAll(async () => {
+    if (!existsSync(resolve(import.meta.dirname, '../../dist/main.js'))) {
+      throw new Error('dist/main.js is missing: run `npm run build` before the cluster tests');
+    }
+    // Persistent (fsync always): the data survives, so the epoch and offsets go on after the outage.
+    redis = await startModeRedis(mode, { persist: true });
+    const { url, ...rest } = redis.config;
+    procs = await Promise.all([0, 1, 2].map(() => startProcess((url as string | null) ?? null, rest)));
+  }, 60_000);
+  afterAll(async () => {
+    if (process.env.DUMP_LOGS) {
+      for (const [i, p] of procs.entries()) for (const l of p.logs) console.log(i, JSON.stringify(l));
+    }
+    closeClients();
+    await Promise.all(procs.map((p) => p.stop()));
+    await redis?.stop();
+  });
+
   it('survives Redis killed for 25 s during a steady stream: no exit, no loss, no restart', async () => {
     const room = 'chat:stream25';
     const result = await redisOutageDuringStream(

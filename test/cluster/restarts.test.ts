@@ -11,7 +11,7 @@ import {
   until,
 } from '../helpers/broker.js';
 import { startCluster } from '../helpers/cluster.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { type ModeRedis, type RedisMode, startModeRedis } from '../helpers/redis-modes.js';
 import { readyz } from './stream-scenario.js';
 
 /**
@@ -20,11 +20,18 @@ import { readyz } from './stream-scenario.js';
  * reaches every member (live, or filled from history by the member's node), and no member gets
  * one offset twice within an epoch. `ROOMCAST_RESTART_RUNS=10 npx vitest run
  * test/cluster/restarts.test.ts` repeats it (scripts/soak.sh runs it that way).
+ *
+ * It can run in the three modes of test/helpers/redis-modes.ts: one Redis, Sentinel (the primary
+ * restarted without its data within the sentinels' down-after time: an outage, not a failover;
+ * the replica resynchronises from the empty primary) and a Redis Cluster (every shard at once).
+ * `npm test` runs it with one Redis (faults.test.ts restarts Redis without its data under a
+ * stream in every mode); `ROOMCAST_RESTART_MODES=url,sentinel,cluster` (scripts/soak.sh) runs all.
  */
+const MODES = (process.env.ROOMCAST_RESTART_MODES ?? 'url').split(',') as RedisMode[];
 const ROOMS = ['r:1', 'r:2', 'r:3', 'r:4', 'r:5'].map((r) => `restart:${r}`);
 const RUNS = Number(process.env.ROOMCAST_RESTART_RUNS ?? 1);
 
-let redis: TestRedis | undefined;
+let redis: ModeRedis | undefined;
 let nodes: RunningBroker[] = [];
 
 afterEach(async () => {
@@ -34,11 +41,11 @@ afterEach(async () => {
   await redis?.stop();
 });
 
-describe('cluster: Redis restarted without its data, three times', () => {
+describe.each(MODES)('cluster: Redis restarted without its data, three times (%s mode)', (mode) => {
   for (let run = 1; run <= RUNS; run++) {
     it(`delivers every acknowledged message once per offset (run ${run} of ${RUNS})`, async () => {
-      redis = await startRedis();
-      nodes = await startCluster(3, redis.url);
+      redis = await startModeRedis(mode);
+      nodes = await startCluster(3, '', redis.config);
       const urls = nodes.map((n) => n.url);
       const members = await Promise.all(urls.map((url, i) => connect(url, token(`member${i}`))));
       for (const m of members)

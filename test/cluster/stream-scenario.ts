@@ -20,7 +20,7 @@ export interface StreamResult {
 
 export async function redisOutageDuringStream(
   urls: string[],
-  redis: TestRedis,
+  redis: Pick<TestRedis, 'kill' | 'restart'>,
   outageMs: number,
   room: string,
 ): Promise<StreamResult> {

@@ -34,12 +34,14 @@ export interface BrokerProcess {
 const MAIN = resolve(import.meta.dirname, '../../dist/main.js');
 
 /**
- * Starts `node dist/main.js` with PORT=0 against `redisUrl` and resolves once it logs
- * `roomcast listening` (its `url` field says where).
+ * Starts `node dist/main.js` with PORT=0 against `redisUrl` (null: the config file's `redis` block
+ * says where Redis is) and resolves once it logs `roomcast listening` (its `url` field says where).
+ * `env` adds variables (e.g. NODE_EXTRA_CA_CERTS for a Redis behind a private CA).
  */
 export async function startProcess(
-  redisUrl: string,
+  redisUrl: string | null,
   redis: Record<string, unknown> = {},
+  env: Record<string, string> = {},
 ): Promise<BrokerProcess> {
   const file = tempFile('node-config.json', JSON.stringify({ redis: { ...TEST_REDIS, ...redis } }));
   const proc = spawn(process.execPath, [MAIN, 'serve'], {
@@ -47,13 +49,14 @@ export async function startProcess(
       PATH: process.env.PATH,
       HOST: '127.0.0.1',
       PORT: '0',
-      ROOMCAST_REDIS_URL: redisUrl,
+      ...(redisUrl === null ? {} : { ROOMCAST_REDIS_URL: redisUrl }),
       ROOMCAST_JWT_SECRET: SECRET,
       ROOMCAST_API_KEYS: API_KEY,
       ROOMCAST_CONFIG: file,
       ROOMCAST_LOG_LEVEL: 'info',
       NODE_ENV: 'production',
       ROOMCAST_ALLOWED_ORIGINS: '*',
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

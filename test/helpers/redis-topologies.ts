@@ -238,6 +238,18 @@ async function startRedisLike(
 // repl-diskless-sync-delay defaults to 5s in Redis 7: with it, every initial replica sync
 // (and every rejoin after a restart) waits 5s. 0 makes topologies come up ~5s faster.
 const NO_PERSIST = ['--save', '', '--appendonly', 'no', '--repl-diskless-sync-delay', '0'];
+// With `persist`: an append-only file fsynced on every write, so a SIGKILL loses nothing acknowledged.
+const PERSIST = [
+  '--save',
+  '',
+  '--appendonly',
+  'yes',
+  '--appendfsync',
+  'always',
+  '--repl-diskless-sync-delay',
+  '0',
+];
+const persistence = (persist?: boolean) => (persist ? PERSIST : NO_PERSIST);
 
 // ============================================================== SENTINEL
 
@@ -252,6 +264,8 @@ export interface SentinelSetOptions {
    * made by openssl. Every returned Addr carries `tls: { ca, servername }` for clients.
    */
   tls?: boolean;
+  /** Data nodes keep an append-only file (fsync always): a restarted node comes back with its data. */
+  persist?: boolean;
 }
 
 export interface TlsMaterial {
@@ -339,6 +353,9 @@ export interface SentinelSet {
   kill(which: SentinelKillTarget): Promise<Addr>;
   /** Restart a previously killed data node on the same port/dir (sentinel will turn it into a replica). */
   restart(which: 'primary' | 'replica'): Promise<void>;
+  /** SIGSTOP / SIGCONT a data node: frozen, its connections open. */
+  freeze(which: 'primary' | 'replica'): void;
+  thaw(which: 'primary' | 'replica'): void;
   stop(): Promise<void>;
   timings: { upMs: number };
 }
@@ -402,7 +419,7 @@ export async function startSentinelSet(opts: SentinelSetOptions = {}): Promise<S
             'yes',
             '--dir',
             dir,
-            ...NO_PERSIST,
+            ...persistence(opts.persist),
             // make replicas advertise the loopback address sentinels can reach
             '--replica-announce-ip',
             HOST,
@@ -565,6 +582,8 @@ export async function startSentinelSet(opts: SentinelSetOptions = {}): Promise<S
         spawnProc(p);
         await waitUntil(`${p.name} restart`, async () => (await cmd(A(p.port), 'PING')) === 'PONG');
       },
+      freeze: (which) => void dataProcs[which].child?.kill('SIGSTOP'),
+      thaw: (which) => void dataProcs[which].child?.kill('SIGCONT'),
       stop: cleanup,
       timings: { upMs: 0 },
     };
@@ -591,6 +610,10 @@ export interface ClusterOptions {
   /** default false here so one dead shard doesn't take the whole cluster to CLUSTERDOWN during failover */
   requireFullCoverage?: boolean;
   extraArgs?: string[];
+  /** TLS only (port 0, tls-port N, tls-cluster and tls-replication yes), with a throwaway CA. */
+  tls?: boolean;
+  /** Nodes keep an append-only file (fsync always): a restarted node comes back with its data. */
+  persist?: boolean;
 }
 
 export interface ClusterNode extends Addr {
@@ -603,6 +626,8 @@ export interface ClusterNode extends Addr {
 
 export interface RedisClusterHandle {
   seeds: Addr[];
+  /** The test CA's certificate file, when started with tls: true. */
+  caFile?: string;
   nodes(): Promise<ClusterNode[]>;
   /** Current owner (primary) of a slot, as seen by a live node. */
   primaryOf(slotOrKey: number | string): Promise<ClusterNode>;
@@ -623,6 +648,11 @@ export interface RedisClusterHandle {
   ): Promise<{ from: ClusterNode; to: ClusterNode; ms: number }>;
   /** Restart a killed node (same port/dir/nodes.conf) — it rejoins as a replica of the promoted node. */
   restart(port: number): Promise<void>;
+  /** SIGKILL one node (by port) and wait until it has exited. */
+  kill(port: number): Promise<void>;
+  /** SIGSTOP / SIGCONT one node (by port). */
+  freeze(port: number): void;
+  thaw(port: number): void;
   waitForHealthy(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
   dirs: string[];
@@ -632,7 +662,7 @@ export interface RedisClusterHandle {
 export const slotOf = (slotOrKey: number | string): number =>
   typeof slotOrKey === 'number' ? slotOrKey : calculateSlot(slotOrKey);
 
-function parseClusterNodes(text: string, ports: Map<string, Proc>): ClusterNode[] {
+function parseClusterNodes(text: string, ports: Map<string, Proc>, tls?: ConnectionOptions): ClusterNode[] {
   return text
     .trim()
     .split('\n')
@@ -652,6 +682,7 @@ function parseClusterNodes(text: string, ports: Map<string, Proc>): ClusterNode[
         id: f[0],
         host: HOST,
         port,
+        ...(tls ? { tls } : {}),
         role: flags.includes('master') ? 'primary' : 'replica',
         primaryId: f[3] === '-' ? undefined : f[3],
         slots,
@@ -682,51 +713,80 @@ export async function startRedisCluster(opts: ClusterOptions = {}): Promise<Redi
   };
   const byPort = new Map<string, Proc>();
   const isAlive = (p: Proc) => !!p.child && p.child.exitCode === null && p.child.signalCode === null;
-  const liveAddrs = () => procs.filter(isAlive).map((p) => ({ host: HOST, port: p.port }));
+  const certs = opts.tls ? makeTestCerts(join(root, 'tls')) : undefined;
+  const clientTls: ConnectionOptions | undefined = certs
+    ? { ca: certs.ca, servername: 'localhost' }
+    : undefined;
+  const A = (port: number): Addr => (clientTls ? { host: HOST, port, tls: clientTls } : { host: HOST, port });
+  const portArgs = (port: number) =>
+    certs
+      ? [
+          '--port',
+          '0',
+          '--tls-port',
+          String(port),
+          '--tls-cert-file',
+          certs.certFile,
+          '--tls-key-file',
+          certs.keyFile,
+          '--tls-ca-cert-file',
+          certs.caFile,
+          '--tls-auth-clients',
+          'no',
+          '--tls-replication',
+          'yes',
+          '--tls-cluster',
+          'yes',
+        ]
+      : ['--port', String(port)];
+  const liveAddrs = () => procs.filter(isAlive).map((p) => A(p.port));
 
   try {
     const started = await Promise.all(
       Array.from({ length: total }, (_, i) =>
-        startRedisLike((port, busPort) => {
-          const name = `node${i}`;
-          const dir = join(root, name);
-          return {
-            proc: {
-              name,
-              bin: 'redis-server',
-              dir,
-              port,
-              args: [
-                '--port',
-                String(port),
-                '--bind',
-                HOST,
-                '--dir',
+        startRedisLike(
+          (port, busPort) => {
+            const name = `node${i}`;
+            const dir = join(root, name);
+            return {
+              proc: {
+                name,
+                bin: 'redis-server',
                 dir,
-                ...NO_PERSIST,
-                '--cluster-enabled',
-                'yes',
-                '--cluster-config-file',
-                join(dir, 'nodes.conf'),
-                '--cluster-node-timeout',
-                String(nodeTimeout),
-                // Redis 7: explicit bus port, so we don't need port+10000 to be free.
-                '--cluster-port',
-                String(busPort),
-                '--cluster-announce-ip',
-                HOST,
-                '--cluster-require-full-coverage',
-                opts.requireFullCoverage ? 'yes' : 'no',
-                '--cluster-allow-reads-when-down',
-                'no',
-                '--cluster-allow-pubsubshard-when-down',
-                'yes',
-                ...(opts.extraArgs ?? []),
-              ],
-            },
-            writeFiles: () => mkdirSync(dir, { recursive: true }),
-          };
-        }),
+                port,
+                args: [
+                  ...portArgs(port),
+                  '--bind',
+                  HOST,
+                  '--dir',
+                  dir,
+                  ...persistence(opts.persist),
+                  '--cluster-enabled',
+                  'yes',
+                  '--cluster-config-file',
+                  join(dir, 'nodes.conf'),
+                  '--cluster-node-timeout',
+                  String(nodeTimeout),
+                  // Redis 7: explicit bus port, so we don't need port+10000 to be free.
+                  '--cluster-port',
+                  String(busPort),
+                  '--cluster-announce-ip',
+                  HOST,
+                  '--cluster-require-full-coverage',
+                  opts.requireFullCoverage ? 'yes' : 'no',
+                  '--cluster-allow-reads-when-down',
+                  'no',
+                  '--cluster-allow-pubsubshard-when-down',
+                  'yes',
+                  ...(opts.extraArgs ?? []),
+                ],
+              },
+              writeFiles: () => mkdirSync(dir, { recursive: true }),
+            };
+          },
+          10_000,
+          clientTls,
+        ),
       ),
     );
     procs.push(...started);
@@ -737,7 +797,15 @@ export async function startRedisCluster(opts: ClusterOptions = {}): Promise<Redi
     await new Promise<void>((resolve, reject) => {
       execFile(
         'redis-cli',
-        ['--cluster', 'create', ...addrs, '--cluster-replicas', String(rpp), '--cluster-yes'],
+        [
+          ...(certs ? ['--tls', '--cacert', certs.caFile] : []),
+          '--cluster',
+          'create',
+          ...addrs,
+          '--cluster-replicas',
+          String(rpp),
+          '--cluster-yes',
+        ],
         { timeout: 60_000 },
         (err, stdout, stderr) => {
           if (err)
@@ -751,7 +819,7 @@ export async function startRedisCluster(opts: ClusterOptions = {}): Promise<Redi
     const nodesNow = async (): Promise<ClusterNode[]> => {
       for (const a of liveAddrs()) {
         try {
-          return parseClusterNodes(await cmd(a, 'CLUSTER', 'NODES'), byPort);
+          return parseClusterNodes(await cmd(a, 'CLUSTER', 'NODES'), byPort, clientTls);
         } catch {
           /* next */
         }
@@ -796,7 +864,8 @@ export async function startRedisCluster(opts: ClusterOptions = {}): Promise<Redi
     };
 
     const handle: RedisClusterHandle = {
-      seeds: started.map((p) => ({ host: HOST, port: p.port })),
+      seeds: started.map((p) => A(p.port)),
+      caFile: certs?.caFile,
       nodes: nodesNow,
       primaryOf,
       async killPrimaryOf(slotOrKey) {
@@ -816,7 +885,7 @@ export async function startRedisCluster(opts: ClusterOptions = {}): Promise<Redi
                 for (const a of liveAddrs()) {
                   const info = parseInfo(await cmd(a, 'CLUSTER', 'INFO'));
                   if (info.cluster_state !== 'ok') return null;
-                  const ns = parseClusterNodes(await cmd(a, 'CLUSTER', 'NODES'), byPort);
+                  const ns = parseClusterNodes(await cmd(a, 'CLUSTER', 'NODES'), byPort, clientTls);
                   const o = ns.find(
                     (n) => n.role === 'primary' && n.slots.some(([x, y]) => slot >= x && slot <= y),
                   );
@@ -878,7 +947,7 @@ export async function startRedisCluster(opts: ClusterOptions = {}): Promise<Redi
         }
         await waitUntil('slot migration visible everywhere', async () => {
           for (const a of liveAddrs()) {
-            const ns = parseClusterNodes(await cmd(a, 'CLUSTER', 'NODES'), byPort);
+            const ns = parseClusterNodes(await cmd(a, 'CLUSTER', 'NODES'), byPort, clientTls);
             const o = ns.find(
               (n) => n.role === 'primary' && n.slots.some(([x, y]) => slot >= x && slot <= y),
             );
@@ -893,11 +962,15 @@ export async function startRedisCluster(opts: ClusterOptions = {}): Promise<Redi
         if (!p) throw new Error(`unknown port ${port}`);
         await killProc(p);
         spawnProc(p);
-        await waitUntil(
-          `node ${port} restart`,
-          async () => (await cmd({ host: HOST, port }, 'PING')) === 'PONG',
-        );
+        await waitUntil(`node ${port} restart`, async () => (await cmd(A(port), 'PING')) === 'PONG');
       },
+      async kill(port) {
+        const p = byPort.get(String(port));
+        if (!p) throw new Error(`unknown port ${port}`);
+        await killProc(p, 'SIGKILL');
+      },
+      freeze: (port) => void byPort.get(String(port))?.child?.kill('SIGSTOP'),
+      thaw: (port) => void byPort.get(String(port))?.child?.kill('SIGCONT'),
       waitForHealthy,
       stop: cleanup,
       dirs: [root],
@@ -913,4 +986,61 @@ export async function startRedisCluster(opts: ClusterOptions = {}): Promise<Redi
     await cleanup();
     throw e;
   }
+}
+
+// =================================================================== TLS
+
+export interface TlsRedis {
+  /** The TLS port (the plain port is off). */
+  port: number;
+  certs: TlsMaterial;
+  stop(): Promise<void>;
+}
+
+/** One TLS-only redis-server (`port 0`, `tls-port N`) with a throwaway CA made by openssl. */
+export async function startTlsRedis(): Promise<TlsRedis> {
+  const root = mkdtempSync(join(tmpdir(), 'rc-tls-'));
+  liveRoots.add(root);
+  const certs = makeTestCerts(join(root, 'tls'));
+  const tls = { ca: certs.ca, servername: 'localhost' };
+  const p = await startRedisLike(
+    (port) => ({
+      proc: {
+        name: 'tls',
+        bin: 'redis-server',
+        dir: root,
+        port,
+        args: [
+          '--port',
+          '0',
+          '--tls-port',
+          String(port),
+          '--tls-cert-file',
+          certs.certFile,
+          '--tls-key-file',
+          certs.keyFile,
+          '--tls-ca-cert-file',
+          certs.caFile,
+          '--tls-auth-clients',
+          'no',
+          '--bind',
+          HOST,
+          '--dir',
+          root,
+          ...NO_PERSIST,
+        ],
+      },
+    }),
+    10_000,
+    tls,
+  );
+  return {
+    port: p.port,
+    certs,
+    async stop() {
+      await killProc(p);
+      rmSync(root, { recursive: true, force: true });
+      liveRoots.delete(root);
+    },
+  };
 }
