@@ -77,8 +77,9 @@ export function registerApi(host: ApiHost): void {
   host.onShutdown(() => receivers.closeAll('shutting_down', 'the server is shutting down'));
 
   installErrorHandlers(http, log);
-  http.addHook('onResponse', async (req: FastifyRequest, reply: FastifyReply) => {
+  http.addHook('onResponse', (req: FastifyRequest, reply: FastifyReply, done: () => void) => {
     metrics.apiRequest(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode);
+    done();
   });
   registerMetricsRoute(host.metricsHttp ?? http, metrics, config.metrics.token);
 

@@ -141,11 +141,18 @@ export function createMetrics(opts: { redisReady: () => boolean; clustered: bool
     buckets: LATENCY_BUCKETS,
     registers: [registry],
   });
-  const api = new Counter({
+  const apiBy = new Map<string, { method: string; route: string; status: string; n: number }>();
+  new Counter({
     name: 'roomcast_api_requests_total',
     help: 'HTTP requests, by method, route pattern and status.',
     labelNames: ['method', 'route', 'status'],
     registers: [registry],
+    collect() {
+      for (const c of apiBy.values()) {
+        this.inc({ method: c.method, route: c.route, status: c.status }, c.n);
+        c.n = 0;
+      }
+    },
   });
 
   return {
@@ -179,7 +186,10 @@ export function createMetrics(opts: { redisReady: () => boolean; clustered: bool
       };
     },
     apiRequest(method, route, status) {
-      api.inc({ method, route, status: String(status) });
+      const key = `${method} ${status} ${route}`;
+      const c = apiBy.get(key);
+      if (c) c.n++;
+      else apiBy.set(key, { method, route, status: String(status), n: 1 });
     },
     text: () => registry.metrics(),
   };
