@@ -81,8 +81,9 @@ describe.each(modesFromEnv())('cluster: delivery across three nodes (%s mode)', 
     const first = await connect(nodes[0]!.url, token('dave'));
     const joined = await request<{ offset: number; epoch: string }>(first, 'join', { room: name });
     const pub = await connect(nodes[1]!.url, token('pub'));
-    await request(pub, 'publish', { room: name, event: 'e', data: 0 });
+    // Listening before the publish: the message may reach `first` before the ack reaches `pub`.
     const seen = collect<Envelope>(first, 'message');
+    await request(pub, 'publish', { room: name, event: 'e', data: 0 });
     await until(() => seen.length === 1, 5000, 'live message');
     first.disconnect();
     for (let i = 1; i <= 5; i++) await request(pub, 'publish', { room: name, event: 'e', data: i });
@@ -166,16 +167,19 @@ describe.each(modesFromEnv())('cluster: delivery across three nodes (%s mode)', 
         if (!args.some((a) => a.includes(name))) return;
         if (source === 'lua') {
           if (args[0]!.toLowerCase() === 'spublish') published++;
-        } else outside.push(args[0]!.toLowerCase());
+        } else outside.push(`${args[0]!.toLowerCase()} ${args[2]} keys`);
       });
     const count = 50;
     for (let i = 0; i < count; i++) await request(alice!, 'publish', { room: name, event: 'e', data: i });
     await until(() => published === count, 5000, 'every SPUBLISH seen, inside the script');
     for (const c of [...monitors, ...clients]) c.disconnect();
-    const perMessage = outside.length / count;
+    // The publish script is the EVALSHA with 3 keys. A history read (EVALSHA, 2 keys) may also come
+    // when a node's subscriber reconnected meanwhile and it checks its rooms: not a publish's.
+    const publishing = outside.filter((c) => c !== 'evalsha 2 keys');
+    const perMessage = publishing.length / count;
     console.log(`redis commands per published message: ${perMessage} (${[...new Set(outside)].join(', ')})`);
     expect(perMessage).toBe(1);
-    expect(new Set(outside)).toEqual(new Set(['evalsha']));
+    expect(new Set(publishing)).toEqual(new Set(['evalsha 3 keys']));
   });
 
   it('subscribes a node only to the rooms it serves', async () => {
