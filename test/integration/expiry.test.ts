@@ -224,7 +224,8 @@ describe('token expiry', () => {
   });
 
   it('closes the underlying connection of a client that does not close it itself', async () => {
-    const raw = await rawConnect(b.url, { token: token('raw', undefined, { ttlSec: 1 }) });
+    // 2 s: `exp` counts whole seconds, so a 1 s token can expire before a slow handshake ends.
+    const raw = await rawConnect(b.url, { token: token('raw', undefined, { ttlSec: 2 }) });
     await raw.next((f) => f.startsWith('42["closing",{"code":"token_expired"'), 5000);
     await raw.next((f) => f === '41', 5000);
     await raw.closed;
