@@ -376,25 +376,7 @@ export async function startSentinelSet(opts: SentinelSetOptions = {}): Promise<S
     ? { ca: certs.ca, servername: 'localhost' }
     : undefined;
   const A = (port: number): Addr => (clientTls ? { host: HOST, port, tls: clientTls } : { host: HOST, port });
-  const tlsArgs = (port: number) =>
-    certs
-      ? [
-          '--port',
-          '0',
-          '--tls-port',
-          String(port),
-          '--tls-cert-file',
-          certs.certFile,
-          '--tls-key-file',
-          certs.keyFile,
-          '--tls-ca-cert-file',
-          certs.caFile,
-          '--tls-auth-clients',
-          'no',
-          '--tls-replication',
-          'yes',
-        ]
-      : ['--port', String(port)];
+  const tlsArgs = (port: number) => listenArgs(certs, port);
 
   const cleanup = async () => {
     await Promise.all(procs.map((p) => killProc(p)));
@@ -718,27 +700,7 @@ export async function startRedisCluster(opts: ClusterOptions = {}): Promise<Redi
     ? { ca: certs.ca, servername: 'localhost' }
     : undefined;
   const A = (port: number): Addr => (clientTls ? { host: HOST, port, tls: clientTls } : { host: HOST, port });
-  const portArgs = (port: number) =>
-    certs
-      ? [
-          '--port',
-          '0',
-          '--tls-port',
-          String(port),
-          '--tls-cert-file',
-          certs.certFile,
-          '--tls-key-file',
-          certs.keyFile,
-          '--tls-ca-cert-file',
-          certs.caFile,
-          '--tls-auth-clients',
-          'no',
-          '--tls-replication',
-          'yes',
-          '--tls-cluster',
-          'yes',
-        ]
-      : ['--port', String(port)];
+  const portArgs = (port: number) => listenArgs(certs, port, ['--tls-cluster', 'yes']);
   const liveAddrs = () => procs.filter(isAlive).map((p) => A(p.port));
 
   try {
@@ -1010,25 +972,7 @@ export async function startTlsRedis(): Promise<TlsRedis> {
         bin: 'redis-server',
         dir: root,
         port,
-        args: [
-          '--port',
-          '0',
-          '--tls-port',
-          String(port),
-          '--tls-cert-file',
-          certs.certFile,
-          '--tls-key-file',
-          certs.keyFile,
-          '--tls-ca-cert-file',
-          certs.caFile,
-          '--tls-auth-clients',
-          'no',
-          '--bind',
-          HOST,
-          '--dir',
-          root,
-          ...NO_PERSIST,
-        ],
+        args: [...listenArgs(certs, port), '--bind', HOST, '--dir', root, ...NO_PERSIST],
       },
     }),
     10_000,
@@ -1043,4 +987,26 @@ export async function startTlsRedis(): Promise<TlsRedis> {
       liveRoots.delete(root);
     },
   };
+}
+
+/** A server's port arguments: plain, or TLS only (the plain port off) with the test CA's certificate. */
+function listenArgs(certs: TlsMaterial | undefined, port: number, extra: string[] = []): string[] {
+  if (!certs) return ['--port', String(port)];
+  return [
+    '--port',
+    '0',
+    '--tls-port',
+    String(port),
+    '--tls-cert-file',
+    certs.certFile,
+    '--tls-key-file',
+    certs.keyFile,
+    '--tls-ca-cert-file',
+    certs.caFile,
+    '--tls-auth-clients',
+    'no',
+    '--tls-replication',
+    'yes',
+    ...extra,
+  ];
 }
