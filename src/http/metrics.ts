@@ -41,6 +41,41 @@ export interface NamespaceMetrics {
   delivered(envelope: Envelope, except: string | undefined, others: number): void;
 }
 
+/** One label set of a tally: its count since the last scrape. */
+interface Slot {
+  n: number;
+}
+
+/**
+ * A prom-client Counter counted in plain numbers: `slot(key, labels)` gives the count of one label
+ * set (made the first time; keep it where the key is fixed), and the counts are added to the
+ * counter when it is scraped (its documented `collect`), so an increment hashes no labels.
+ */
+function tally(registry: Registry, spec: { name: string; help: string; labelNames: string[] }) {
+  const slots = new Map<string, Slot & { labels: Record<string, string> }>();
+  new Counter({
+    ...spec,
+    registers: [registry],
+    collect() {
+      for (const s of slots.values()) {
+        if (s.n === 0) continue;
+        this.inc(s.labels, s.n);
+        s.n = 0;
+      }
+    },
+  });
+  return {
+    slot(key: string, labels: () => Record<string, string>): Slot {
+      let s = slots.get(key);
+      if (!s) {
+        s = { n: 0, labels: labels() };
+        slots.set(key, s);
+      }
+      return s;
+    },
+  };
+}
+
 const SOCKET = { source: 'socket' };
 const API = { source: 'api' };
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -91,48 +126,24 @@ export function createMetrics(opts: { redisReady: () => boolean; clustered: bool
     labelNames: ['namespace'],
     registers: [registry],
   });
-  const joinsBy = new Map<string, number>();
-  new Counter({
+  // The counters bumped on every message, join and request count in plain numbers, added to
+  // prom-client when scraped: no labels are hashed on the hot path.
+  const joins = tally(registry, {
     name: 'roomcast_joins_total',
     help: 'Room joins (sockets and SSE streams), by namespace.',
     labelNames: ['namespace'],
-    registers: [registry],
-    collect() {
-      for (const [namespace, n] of joinsBy) this.inc({ namespace }, n);
-      joinsBy.clear();
-    },
   });
-  // The two counters bumped on every message are plain numbers, added to the prom-client
-  // counters when scraped (their `collect`): labels are not hashed on the hot path.
-  const publishedBy = new Map<string, { socket: number; api: number }>();
-  const deliveredBy = new Map<string, { websocket: number; polling: number; sse: number }>();
-  new Counter({
+  const published = tally(registry, {
     name: 'roomcast_messages_published_total',
     help: 'Messages published through this node, by namespace and source (socket, api).',
     labelNames: ['namespace', 'source'],
-    registers: [registry],
-    collect() {
-      for (const [namespace, n] of publishedBy) {
-        for (const source of ['socket', 'api'] as const) {
-          this.inc({ namespace, source }, n[source]);
-          n[source] = 0;
-        }
-      }
-    },
   });
-  new Counter({
+  /** Per namespace, so a publish builds no key. */
+  const publishedIn = new Map<string, Record<'socket' | 'api', Slot>>();
+  const delivered = tally(registry, {
     name: 'roomcast_messages_delivered_total',
     help: 'Message deliveries to connections on this node, by namespace and transport.',
     labelNames: ['namespace', 'transport'],
-    registers: [registry],
-    collect() {
-      for (const [namespace, n] of deliveredBy) {
-        for (const transport of ['websocket', 'polling', 'sse'] as const) {
-          this.inc({ namespace, transport }, n[transport]);
-          n[transport] = 0;
-        }
-      }
-    },
   });
   const latency = new Histogram({
     name: 'roomcast_publish_duration_seconds',
@@ -141,31 +152,28 @@ export function createMetrics(opts: { redisReady: () => boolean; clustered: bool
     buckets: LATENCY_BUCKETS,
     registers: [registry],
   });
-  const apiBy = new Map<string, { method: string; route: string; status: string; n: number }>();
-  new Counter({
+  const api = tally(registry, {
     name: 'roomcast_api_requests_total',
     help: 'HTTP requests, by method, route pattern and status.',
     labelNames: ['method', 'route', 'status'],
-    registers: [registry],
-    collect() {
-      for (const c of apiBy.values()) {
-        this.inc({ method: c.method, route: c.route, status: c.status }, c.n);
-        c.n = 0;
-      }
-    },
   });
 
   return {
     contentType: registry.contentType,
     observer: {
       published(source, ns, seconds) {
-        const n = publishedBy.get(ns);
-        if (n) n[source]++;
-        else publishedBy.set(ns, { socket: source === 'socket' ? 1 : 0, api: source === 'api' ? 1 : 0 });
+        let by = publishedIn.get(ns);
+        if (!by) {
+          const slot = (from: 'socket' | 'api') =>
+            published.slot(`${ns}\u0000${from}`, () => ({ namespace: ns, source: from }));
+          by = { socket: slot('socket'), api: slot('api') };
+          publishedIn.set(ns, by);
+        }
+        by[source].n++;
         latency.observe(source === 'socket' ? SOCKET : API, seconds);
       },
       joined(_room, ns) {
-        joinsBy.set(ns, (joinsBy.get(ns) ?? 0) + 1);
+        joins.slot(ns, () => ({ namespace: ns })).n++;
       },
       slowConsumer(ns) {
         slow.inc({ namespace: ns });
@@ -174,22 +182,20 @@ export function createMetrics(opts: { redisReady: () => boolean; clustered: bool
     track(ns, nsp, sseCount) {
       const tracker = createTransportTracker(nsp);
       trackers.set(ns, { tracker, sseCount });
-      const n = { websocket: 0, polling: 0, sse: 0 };
-      deliveredBy.set(ns, n);
+      const [ws, polling, sse] = (['websocket', 'polling', 'sse'] as const).map((transport) =>
+        delivered.slot(`${ns}\u0000${transport}`, () => ({ namespace: ns, transport })),
+      ) as [Slot, Slot, Slot];
       return {
         delivered(envelope, except, others) {
           const counts = tracker.recipients(envelope.room, except);
-          n.websocket += counts.members - counts.polling;
-          n.polling += counts.polling;
-          n.sse += others;
+          ws.n += counts.members - counts.polling;
+          polling.n += counts.polling;
+          sse.n += others;
         },
       };
     },
     apiRequest(method, route, status) {
-      const key = `${method} ${status} ${route}`;
-      const c = apiBy.get(key);
-      if (c) c.n++;
-      else apiBy.set(key, { method, route, status: String(status), n: 1 });
+      api.slot(`${method} ${status} ${route}`, () => ({ method, route, status: String(status) })).n++;
     },
     text: () => registry.metrics(),
   };

@@ -38,7 +38,8 @@ export interface NamespaceContext {
   rooms: RoomManager;
   /** `limits.eventsPerSecond`, per connection. */
   limit: EventLimit;
-  tokenExpiryLeadMs: number;
+  /** `token_expiring` and the close at expiry (`tokenExpiryLeadMs`, the clock tolerance). */
+  expiry: ExpiryHooks<RoomcastSocket>;
   log: Logger;
 }
 
@@ -145,24 +146,17 @@ function unknownEvent(event: unknown): Handler {
 /** (Re)schedules `token_expiring` and the close at expiry; a token without `exp` needs no timer. */
 function armExpiry(socket: RoomcastSocket, ctx: NamespaceContext): void {
   if (socket.disconnected) clearExpiry(socket.data);
-  else scheduleExpiry(socket, socket.data, expiryHooks(ctx));
+  else scheduleExpiry(socket, socket.data, ctx.expiry);
 }
 
-/** The expiry hooks of a namespace, shared by all its connections. */
-const hooksOf = new WeakMap<NamespaceContext, ExpiryHooks<RoomcastSocket>>();
-
-function expiryHooks(ctx: NamespaceContext): ExpiryHooks<RoomcastSocket> {
-  let hooks = hooksOf.get(ctx);
-  if (!hooks) {
-    hooks = {
-      leadMs: ctx.tokenExpiryLeadMs,
-      graceMs: ctx.config.jwt.clockToleranceSec * 1000,
-      warn: (socket, expiresAt) => socket.emit('token_expiring', { expiresAt }),
-      expire: (socket) => closeConnection(socket, 'token_expired', 'the token has expired'),
-    };
-    hooksOf.set(ctx, hooks);
-  }
-  return hooks;
+/** The token-expiry hooks of a namespace, shared by all its connections (`NamespaceContext.expiry`). */
+export function socketExpiryHooks(leadMs: number, graceMs: number): ExpiryHooks<RoomcastSocket> {
+  return {
+    leadMs,
+    graceMs,
+    warn: (socket, expiresAt) => socket.emit('token_expiring', { expiresAt }),
+    expire: (socket) => closeConnection(socket, 'token_expired', 'the token has expired'),
+  };
 }
 
 async function run(

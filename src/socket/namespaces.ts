@@ -16,6 +16,7 @@ import {
   type NamespaceContext,
   type RoomcastSocket,
   type SocketData,
+  socketExpiryHooks,
 } from './connection.js';
 import { EventLimit } from './event-limit.js';
 import { admitToNode, admitUser } from './limits.js';
@@ -129,7 +130,7 @@ export function namespaceCore(
     verifier,
     rooms,
     limit: new EventLimit(ns.limits.eventsPerSecond),
-    tokenExpiryLeadMs: config.tokenExpiryLeadMs,
+    expiry: socketExpiryHooks(config.tokenExpiryLeadMs, ns.jwt.clockToleranceSec * 1000),
     log,
   };
   return { rooms, context, admission: { io, config, ns, engine, hub, log, verifier } };
