@@ -57,7 +57,9 @@ await runServer(async () => {
       ack?.({ ok: true });
     });
   });
-  await new Promise((resolve) => http.listen(0, '127.0.0.1', resolve));
+  // The same accept backlog as roomcast's (4096; Node's default is 511), so a storm's connects
+  // are not dropped by one kernel queue and not the other.
+  await new Promise((resolve) => http.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, resolve));
   return {
     port: http.address().port,
     clients: () => io.engine.clientsCount,

@@ -1,10 +1,14 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Config } from '../config.js';
 import { RoomcastError } from '../errors.js';
+import type { LimitHolder } from '../socket/event-limit.js';
 
-/** Who called the server API: one configured key, and the namespaces it opens. */
-export interface ApiCaller {
-  /** A short, non-secret id of the key (a hash prefix): the rate-limit bucket and log field. */
+/**
+ * Who called the server API: one configured key, and the namespaces it opens. There is one caller
+ * object per key, so it also holds the key's rate-limit bucket.
+ */
+export interface ApiCaller extends LimitHolder {
+  /** A short, non-secret id of the key (a hash prefix), for logs. */
   readonly keyId: string;
   readonly namespaces: ReadonlySet<string>;
 }
@@ -27,7 +31,7 @@ export interface ApiKeyring {
 
 interface KeyEntry {
   digest: Buffer;
-  namespaces: Set<string>;
+  caller: ApiCaller & { namespaces: Set<string> };
 }
 
 export function createApiKeyring(config: Config): ApiKeyring {
@@ -36,8 +40,11 @@ export function createApiKeyring(config: Config): ApiKeyring {
     for (const key of ns.apiKeys) {
       const digest = sha256(key);
       const hex = digest.toString('hex');
-      const entry = entries.get(hex) ?? { digest, namespaces: new Set<string>() };
-      entry.namespaces.add(ns.name);
+      const entry = entries.get(hex) ?? {
+        digest,
+        caller: { keyId: hex.slice(0, 16), namespaces: new Set<string>() },
+      };
+      entry.caller.namespaces.add(ns.name);
       entries.set(hex, entry);
     }
   }
@@ -55,7 +62,7 @@ export function createApiKeyring(config: Config): ApiKeyring {
         if (timingSafeEqual(entry.digest, digest) && !match) match = entry;
       }
       if (!match) throw new RoomcastError('unauthorized', 'the API key is not valid');
-      return { keyId: digest.subarray(0, 8).toString('hex'), namespaces: match.namespaces };
+      return match.caller;
     },
     authorize(caller, ns) {
       if (!Object.hasOwn(config.namespaces, ns))

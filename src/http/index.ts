@@ -1,18 +1,17 @@
-import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Backend } from '../backends/index.js';
 import { type Config, clustered } from '../config.js';
-import { RoomcastError } from '../errors.js';
 import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../logger.js';
 import type { RoomObserver } from '../rooms/manager.js';
+import { EventLimit } from '../socket/event-limit.js';
 import type { NamespaceRuntime } from '../socket/namespaces.js';
 import { createApiKeyring } from './api-keys.js';
 import { createDisconnector } from './disconnect.js';
 import { installErrorHandlers } from './errors.js';
 import { createMetrics, registerMetricsRoute } from './metrics.js';
 import { registerOpenApi } from './openapi.js';
-import { apiRoutes, callerOf } from './routes.js';
+import { apiRoutes } from './routes.js';
 import { createApiSchemas } from './schemas.js';
 
 /** What the HTTP API, SSE and metrics need from the broker that hosts them. */
@@ -50,6 +49,8 @@ export function registerApi(host: ApiHost): void {
   const { config, http, backend, namespaces, log } = host;
   const receivers = host.hub.receivers;
   const keys = createApiKeyring(config);
+  const perSecond = config.api.rateLimitPerSecond;
+  const limit = new EventLimit(perSecond, `more than ${perSecond} requests per second with this API key`);
   const schemas = createApiSchemas(config.api);
   const metrics = createMetrics({
     redisReady: () => host.backendReady(),
@@ -83,20 +84,9 @@ export function registerApi(host: ApiHost): void {
   });
   registerMetricsRoute(host.metricsHttp ?? http, metrics, config.metrics.token);
 
-  void http.register(rateLimit, {
-    global: false,
-    hook: 'onRequest',
-    max: config.api.rateLimitPerSecond,
-    timeWindow: 1000,
-    keyGenerator: (req) => callerOf(req).keyId,
-    errorResponseBuilder: (_req, ctx) =>
-      new RoomcastError('rate_limited', `more than ${ctx.max} requests per second with this API key`, {
-        retryAfter: Math.max(1, Math.ceil(ctx.ttl / 1000)),
-      }),
-  });
   registerOpenApi(http, schemas);
   void http.register(async (scope) => {
-    await scope.register(apiRoutes, { keys, schemas, engine: backend.engine, namespaces, disconnect });
+    await scope.register(apiRoutes, { keys, schemas, engine: backend.engine, namespaces, disconnect, limit });
   });
 }
 

@@ -53,7 +53,8 @@ export function socketIoOrigins(policy: OriginPolicy): Pick<ServerOptions, 'cors
 /**
  * Applies the policy to every route of `app`: a request from an origin that is not allowed gets
  * 403 `forbidden` with the error body; every reply to an allowed origin (errors included, and
- * preflights) carries the CORS headers, written by @fastify/cors. Register it before any route.
+ * preflights) carries the CORS headers, written by @fastify/cors; a request with no `Origin` gets
+ * none. Register it before any route.
  */
 export function registerOriginPolicy(app: FastifyInstance, policy: OriginPolicy): void {
   app.addHook('onRequest', (req: FastifyRequest, reply: FastifyReply, done: () => void) => {
@@ -61,10 +62,17 @@ export function registerOriginPolicy(app: FastifyInstance, policy: OriginPolicy)
     if (policy.allows(origin)) return done();
     sendError(reply, new RoomcastError('forbidden', `origin ${origin} is not in allowedOrigins`));
   });
-  void app.register(cors, {
+  const browser = {
     origin: policy.any ? '*' : [...policy.origins],
     credentials: policy.credentials,
     // Browsers let a page read only these response headers of a cross-origin reply.
     exposedHeaders: ['retry-after'],
+  };
+  // A request without `Origin` is not a cross-origin browser request: it gets no CORS headers
+  // (fewer headers to write on every server-API call), only `Vary: Origin`, so a cache never
+  // hands its reply to a browser that sent one.
+  const server = { origin: false };
+  void app.register(cors, {
+    delegator: (req, callback) => callback(null, req.headers.origin === undefined ? server : browser),
   });
 }

@@ -7,17 +7,20 @@ export interface LimitHolder {
 }
 
 /**
- * `limits.eventsPerSecond` of a namespace, per connection: a token bucket (the `limiter` package)
- * that holds one second's events and refills continuously. The check is synchronous, so an event
- * that passes costs no promise, no timer and no map lookup (the per-key async limiter did all
- * three on every event).
+ * A per-second limit, per holder: a token bucket (the `limiter` package) that holds one second's
+ * events and refills continuously. `limits.eventsPerSecond` uses it per connection, and
+ * `api.rateLimitPerSecond` per API key. The check is synchronous, so an event that passes costs no
+ * promise, no timer and no map lookup.
  *
  * @example
  * const limit = new EventLimit(100);
  * limit.take(socket.data); // throws RoomcastError('rate_limited', ..., { retryAfter })
  */
 export class EventLimit {
-  constructor(private readonly perSecond: number) {}
+  constructor(
+    private readonly perSecond: number,
+    private readonly message = 'too many events; slow down',
+  ) {}
 
   /** Counts one event of the connection; throws `rate_limited` (with `retryAfter` in seconds) past the limit. */
   take(holder: LimitHolder): void {
@@ -34,6 +37,6 @@ export class EventLimit {
     }
     if (bucket.tryRemoveTokens(1)) return;
     const retryAfter = Math.max(1, Math.ceil(bucket.getWaitTime(1) / 1000));
-    throw new RoomcastError('rate_limited', 'too many events; slow down', { retryAfter });
+    throw new RoomcastError('rate_limited', this.message, { retryAfter });
   }
 }

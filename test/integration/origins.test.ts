@@ -146,6 +146,26 @@ describe('the rest of the port follows the same policy', () => {
     expect(res.status).toBe(200);
   });
 
+  it('sends CORS headers only to requests with an Origin, and Vary: Origin to every one', async () => {
+    for (const broker of [listed, wildcard]) {
+      const bare = await api(broker.url, 'POST', '/v1/publish', { room: 'o:6', event: 'e', data: 1 });
+      expect(bare.status).toBe(200);
+      expect(bare.headers.get('access-control-allow-origin')).toBeNull();
+      expect(bare.headers.get('access-control-allow-credentials')).toBeNull();
+      expect(bare.headers.get('vary')).toMatch(/origin/i);
+    }
+    const browser = await api(
+      listed.url,
+      'POST',
+      '/v1/publish',
+      { room: 'o:6', event: 'e', data: 1 },
+      { headers: { origin: APP } },
+    );
+    expect(browser.status).toBe(200);
+    expectListedCors(browser.headers);
+    expect(browser.headers.get('vary')).toMatch(/origin/i);
+  });
+
   it('Socket.IO polling: the listed origin is echoed with credentials; "*" gets no credentials', async () => {
     const handshake = (base: string, origin: string) =>
       get(`${base}/socket.io/?EIO=4&transport=polling`, { origin });
