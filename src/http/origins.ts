@@ -62,17 +62,15 @@ export function registerOriginPolicy(app: FastifyInstance, policy: OriginPolicy)
     if (policy.allows(origin)) return done();
     sendError(reply, new RoomcastError('forbidden', `origin ${origin} is not in allowedOrigins`));
   });
-  const browser = {
-    origin: policy.any ? '*' : [...policy.origins],
+  void app.register(cors, {
+    // Called with the request's `Origin` (the hook above has refused origins not allowed). A
+    // request without one is not a cross-origin browser request: `false` writes no CORS headers
+    // (fewer headers on every server-API call), only `Vary: Origin`, so a cache never hands its
+    // reply to a browser that sent one. `*` for the wildcard; `true` echoes a listed origin.
+    origin: (origin: string | undefined, callback: (err: Error | null, origin: string | boolean) => void) =>
+      callback(null, origin === undefined || !policy.allows(origin) ? false : policy.any ? '*' : true),
     credentials: policy.credentials,
     // Browsers let a page read only these response headers of a cross-origin reply.
     exposedHeaders: ['retry-after'],
-  };
-  // A request without `Origin` is not a cross-origin browser request: it gets no CORS headers
-  // (fewer headers to write on every server-API call), only `Vary: Origin`, so a cache never
-  // hands its reply to a browser that sent one.
-  const server = { origin: false };
-  void app.register(cors, {
-    delegator: (req, callback) => callback(null, req.headers.origin === undefined ? server : browser),
   });
 }
