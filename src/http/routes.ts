@@ -84,7 +84,7 @@ export const apiRoutes: FastifyPluginAsyncZod<RouteDeps> = async (app, deps) => 
   // Callback hooks, not async ones: no promise per request.
   app.addHook('onRequest', (req, _reply, done) => {
     try {
-      const caller = deps.keys.identify(req.headers.authorization);
+      const caller = deps.keys.identify(req.headers.authorization, req.raw.socket);
       deps.limit.take(caller);
       req.apiCaller = caller;
     } catch (err) {

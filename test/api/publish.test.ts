@@ -1,6 +1,8 @@
+import { Agent, request as httpRequest } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Envelope } from '../../src/protocol.js';
 import {
+  API_KEY,
   closeClients,
   collect,
   connect,
@@ -121,6 +123,40 @@ describe('POST /v1/publish', () => {
     const res = await api(b.url, 'POST', '/v1/publish', 'body' in input ? input.body : undefined, opts);
     expect(res.status).toBe(status);
     expect(res.body).toEqual({ ok: false, error: { code, message: expect.any(String) } });
+  });
+
+  it('checks the key of every request on one keep-alive connection, not only the first', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const ports = new Set<number>();
+    const post = (key: string) =>
+      new Promise<number>((resolve, reject) => {
+        const body = JSON.stringify({ room: 'keys', event: 'e' });
+        const req = httpRequest(
+          `${b.url}/v1/publish`,
+          {
+            method: 'POST',
+            agent,
+            headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+          },
+          (res) => {
+            ports.add(res.socket.localPort ?? -1);
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          },
+        );
+        req.on('error', reject);
+        req.end(body);
+      });
+    try {
+      expect(await post(API_KEY)).toBe(200);
+      // Same length as the valid key, one character off; then another namespace's key.
+      expect(await post(`${API_KEY.slice(0, -1)}x`)).toBe(401);
+      expect(await post('ops-key-00000001')).toBe(401);
+      expect(await post(API_KEY)).toBe(200);
+      expect(ports.size).toBe(1);
+    } finally {
+      agent.destroy();
+    }
   });
 
   it('needs a key valid for the namespace; several keys are valid at once', async () => {
