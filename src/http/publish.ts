@@ -29,24 +29,25 @@ function preparePublish(deps: PublishDeps, caller: ApiCaller, body: PublishBody)
   const rt = deps.namespaces.get(ns);
   if (!rt) throw new RoomcastError('not_found', `unknown namespace "${ns}"`);
   const rooms = (body.rooms ?? [body.room]).map((r) => rt.rooms.roomName(r));
-  if (new Set(rooms).size !== rooms.length)
+  if (rooms.length > 1 && new Set(rooms).size !== rooms.length)
     throw new RoomcastError('bad_request', 'rooms: a room is listed twice');
   const data = body.data === undefined ? null : body.data;
   // Checked once here for every room, before anything is published: a batch stays
   // all-or-nothing on bad input.
   const payload = rt.rooms.checkPayload(data);
-  const publishAll = async (): Promise<ApiPublishResult[]> =>
-    Promise.all(
-      rooms.map(async (room) => {
-        const { offset, epoch } = await rt.rooms.publish(
-          null,
-          { room, event: body.event, data },
-          { source: 'api', payload, ...(body.idempotencyKey ? { idempotencyKey: body.idempotencyKey } : {}) },
-        );
-        return { room, offset, epoch };
-      }),
-    );
-  return { rooms: rooms.map((r) => `${ns}\u0000${r}`), run: publishAll };
+  const opts = {
+    source: 'api' as const,
+    payload,
+    ...(body.idempotencyKey ? { idempotencyKey: body.idempotencyKey } : {}),
+  };
+  const publishTo = async (room: string): Promise<ApiPublishResult> => {
+    const { offset, epoch } = await rt.rooms.publish(null, { room, event: body.event, data }, opts);
+    return { room, offset, epoch };
+  };
+  // One room (most publishes, every message of a typical batch): no list of promises to wait on.
+  const run =
+    rooms.length === 1 ? async () => [await publishTo(rooms[0]!)] : () => Promise.all(rooms.map(publishTo));
+  return { rooms: rooms.map((r) => `${ns}\u0000${r}`), run };
 }
 
 /** `POST /v1/publish`: one message to one room or to each of `rooms`. */
@@ -80,7 +81,8 @@ export async function publishBatch(
   const tails = new Map<string, Promise<unknown>>();
   const runs = prepared.map((p) => {
     const before = p.rooms.map((r) => tails.get(r)).filter((t) => t !== undefined);
-    const done = Promise.all(before).then(() => p.run());
+    // A message whose rooms nothing earlier in the batch touches starts at once.
+    const done = before.length === 0 ? p.run() : Promise.all(before).then(() => p.run());
     for (const r of p.rooms) tails.set(r, done);
     return done;
   });
