@@ -109,6 +109,31 @@ describe('limits.sendQueueBytes (slow consumers)', () => {
     expect(metrics).toMatch(/roomcast_slow_consumers_total\{namespace="\/"\} 1/);
   });
 
+  it.each([
+    ['WebSocket', ['websocket']],
+    ['long-polling', ['polling']],
+    ['long-polling, then WebSocket', ['polling', 'websocket']],
+  ])('keeps a %s client that reads, however much passes through it', async (_what, transports) => {
+    const b = await startBroker(testConfig({ limits: { sendQueueBytes: 64 * 1024 } }));
+    brokers.push(b);
+    const reader = await connect(b.url, token('reader'), { transports });
+    await request(reader, 'join', { room: 'steady' });
+    let got = 0;
+    reader.on('message', () => got++);
+    const chunk = 'x'.repeat(4_000);
+    const count = 300; // 1.2 MB, about 19 times the limit, one message at a time
+    for (let i = 0; i < count; i++) {
+      const res = await api(b.url, 'POST', '/v1/publish', { room: 'steady', event: 'e', data: { i, chunk } });
+      expect(res.status).toBe(200);
+    }
+    await until(() => got === count, 15_000, 'every message to the reader').catch((err: Error) => {
+      throw new Error(`${err.message}: ${got} of ${count}, connected: ${reader.connected}`);
+    });
+    expect(reader.connected).toBe(true);
+    const metrics = await (await fetch(`${b.url}/metrics`)).text();
+    expect(metrics).not.toMatch(/roomcast_slow_consumers_total\{namespace="\/"\} [1-9]/);
+  });
+
   it('closes 50 stalled readers of a room that gets 20 MB, each once, and the node does not grow with them', async () => {
     const b = await startBroker(testConfig());
     brokers.push(b);
