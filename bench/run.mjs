@@ -30,6 +30,11 @@ const OPTIONS = {
   repeat: { type: 'string', default: '1', help: 'idle scenario: runs per target (medians)' },
   procs: { type: 'string', default: '4', help: 'subscriber processes' },
   payload: { type: 'string', default: '100', help: 'padding bytes in each payload' },
+  'bare-pad': {
+    type: 'string',
+    default: '0',
+    help: "more padding in bare's payloads only (180: bare's frames as long as roomcast's envelopes)",
+  },
   fanout: { type: 'string', default: '1000,5000', help: 'subscriber counts of the fan-out scenarios' },
   'fanout-deliveries': { type: 'string', default: '20000', help: 'asked deliveries/s: rate = this / N' },
   rooms: { type: 'string', default: '1000', help: 'rooms in the many-rooms scenario' },
@@ -81,6 +86,8 @@ function options() {
 }
 
 const opts = options();
+// The publisher reads it (a child process with this environment).
+process.env.BENCH_BARE_PAD = opts['bare-pad'];
 if (opts.help) {
   console.log('usage: node bench/run.mjs [options]   (each option also as BENCH_<NAME> env var)');
   for (const [name, spec] of Object.entries(OPTIONS)) {

@@ -101,7 +101,10 @@ serveRequests({
    * the subscribers count. Resolves when every ack is in (or after `ackTimeoutMs`).
    */
   async run({ rooms, rate, total, measured, payloadBytes, seqBase = 0, ackTimeoutMs = 15_000, batch = 1 }) {
-    const pad = 'x'.repeat(payloadBytes);
+    // --bare-pad: bare's frames as long as roomcast's envelopes, to tell the envelope's share of
+    // the cost from the rest of roomcast's.
+    const extra = target === 'bare' ? Number(process.env.BENCH_BARE_PAD ?? 0) : 0;
+    const pad = 'x'.repeat(payloadBytes + extra);
     const acks = createHistogram();
     const errors = {};
     const perRoom = {};
