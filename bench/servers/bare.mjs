@@ -5,9 +5,26 @@
  * (`{ messages: [{ room, data }] }`) one `io.to(room).emit` per message of one request. With `BENCH_REDIS_URL` it
  * uses the stock `@socket.io/redis-adapter` (classic `createAdapter` over ioredis).
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Server } from 'socket.io';
 import { runServer } from './harness.mjs';
+
+// `bare/with-roomcast-loaded`: the same bare server, in a process that has also loaded and started
+// a roomcast broker (idle, no clients), to see how much of a gap the bigger process alone makes.
+if ((process.env.BENCH_ABLATE ?? '').split('/').includes('with-roomcast-loaded')) {
+  const { createBroker, loadConfig } = await import('../../dist/index.js');
+  const file = join(mkdtempSync(join(tmpdir(), 'roomcast-bench-')), 'config.json');
+  writeFileSync(file, JSON.stringify({ host: '127.0.0.1', port: 0, logLevel: 'silent' }));
+  const env = {
+    ROOMCAST_JWT_SECRET: process.env.BENCH_SECRET,
+    ROOMCAST_API_KEYS: process.env.BENCH_API_KEY,
+    ROOMCAST_CONFIG: file,
+  };
+  await (await createBroker(loadConfig(env))).listen();
+}
 
 await runServer(async () => {
   let io;

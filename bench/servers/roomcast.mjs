@@ -8,6 +8,7 @@
  *   no-metrics    prom-client counters and histograms do nothing
  *   no-ratelimit  the per-connection event limiter always allows
  *   no-history    no room keeps history (offsets still count)
+ *   no-sendqueue  connections carry no send-queue count (limits.sendQueueBytes' packetCreate listener)
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +17,7 @@ import { createBroker, loadConfig } from '../../dist/index.js';
 import { runServer } from './harness.mjs';
 
 const ablate = new Set((process.env.BENCH_ABLATE || '').split('/').filter(Boolean));
-const KNOWN = ['no-metrics', 'no-ratelimit', 'no-history'];
+const KNOWN = ['no-metrics', 'no-ratelimit', 'no-history', 'no-sendqueue'];
 for (const a of ablate) if (!KNOWN.includes(a)) throw new Error(`unknown ablation "${a}"`);
 
 if (ablate.has('no-metrics')) {
@@ -41,6 +42,10 @@ await runServer(async () => {
   };
   if (process.env.BENCH_REDIS_URL) env.ROOMCAST_REDIS_URL = process.env.BENCH_REDIS_URL;
   const broker = await createBroker(loadConfig(env));
+  if (ablate.has('no-sendqueue')) {
+    // Runs after roomcast's own connection handler, which added the listener.
+    broker.io.of('/').on('connection', (socket) => socket.conn.removeAllListeners('packetCreate'));
+  }
   const { port } = await broker.listen();
   return { port, close: () => broker.close(), clients: () => broker.io.engine.clientsCount };
 });
