@@ -1,4 +1,5 @@
 import type { Socket } from 'socket.io';
+import { tokenHash } from '../auth/revocation.js';
 import { clearExpiry, type Expiring, type ExpiryHooks, scheduleExpiry } from '../auth/expiry.js';
 import type { Verifier } from '../auth/verify.js';
 import type { NamespaceConfig } from '../config.js';
@@ -40,6 +41,8 @@ export interface NamespaceContext {
   limit: EventLimit;
   /** `token_expiring` and the close at expiry (`tokenExpiryLeadMs`, the clock tolerance). */
   expiry: ExpiryHooks<RoomcastSocket>;
+  /** Throws `token_revoked` for a token `POST /v1/disconnect { reconnect: false }` revoked. */
+  checkNotRevoked(claims: UserClaims, hash: string): Promise<void>;
   log: Logger;
 }
 
@@ -72,11 +75,15 @@ const handlers: { [E in ClientEvent]: (ctx: NamespaceContext) => EventHandler<E>
     const client = socket.data.client;
     if (claims.sub !== client.sub)
       throw new RoomcastError('forbidden', 'a refreshed token must have the same sub');
+    // A revoked token renews nothing: it would be refused at connect, so it is refused here too.
+    const hash = tokenHash(req.token as string);
+    await ctx.checkNotRevoked(claims, hash);
     // Rights, info and expiry change together before any await: two refreshes in flight cannot
     // leave one token's rights with the other's expiry (reauthorize sets the rights synchronously).
     client.info = claims.info ?? null;
     const expiresAt = expiresAtOf(claims);
     socket.data.expiresAt = expiresAt;
+    socket.data.tokenHash = hash;
     armExpiry(socket, ctx);
     const left = await ctx.rooms.reauthorize(client, rightsFor(claims.rooms, claims.sub, ctx.config.rules));
     // `left` only when something was left: the documented reply is `{ ok, expiresAt }`.

@@ -131,6 +131,10 @@ export function namespaceCore(
     rooms,
     limit: new EventLimit(ns.limits.eventsPerSecond),
     expiry: socketExpiryHooks(config.tokenExpiryLeadMs, ns.jwt.clockToleranceSec * 1000),
+    checkNotRevoked: (claims, hash) =>
+      checkNotRevoked(engine, ns.name, claims, hash, (err) =>
+        log.warn({ err }, 'revocation check unavailable; token refresh let through'),
+      ),
     log,
   };
   return { rooms, context, admission: { io, config, ns, engine, hub, log, verifier } };

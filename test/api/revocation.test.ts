@@ -72,6 +72,38 @@ describe.each(['one node', 'two nodes over Redis'])('revocation (%s)', (mode) =>
     expect(await request(again, 'join', { room: 'rev:room' })).toMatchObject({ ok: true });
   });
 
+  it('refuses a revoked token in `refresh`, and keeps the connection on its own token', async () => {
+    const sub = `rev-${mode.length}-e`;
+    const live = token(sub);
+    const older = issuedAgo(sub, 10);
+    await connect(nodes[0]!.url, live);
+    await api(nodes[0]!.url, 'POST', '/v1/disconnect', { sub, reconnect: false });
+    const fresh = token(sub, EVERY, { info: { name: 'later' } });
+    const socket = await connect(last().url, fresh);
+    for (const tok of [live, older]) {
+      expect(await request(socket, 'refresh', { token: tok })).toMatchObject({
+        ok: false,
+        error: { code: 'token_revoked' },
+      });
+    }
+    // Refused refreshes changed nothing: the connection still works, and a good token renews it.
+    expect(await request(socket, 'join', { room: 'rev:after' })).toMatchObject({ ok: true });
+    const renewed = token(sub, EVERY, { info: { name: 'renewed' } });
+    expect(await request(socket, 'refresh', { token: renewed })).toMatchObject({ ok: true });
+  });
+
+  it('revokes the refreshed token of a connection, not the one it connected with', async () => {
+    const sub = `rev-${mode.length}-f`;
+    const first = token(sub, EVERY, { info: { n: 1 } });
+    const socket = await connect(nodes[0]!.url, first);
+    // Issued within the same second as the revocation below: only its hash can refuse it.
+    const second = token(sub, EVERY, { info: { n: 2 } });
+    expect(await request(socket, 'refresh', { token: second })).toMatchObject({ ok: true });
+    await api(nodes[0]!.url, 'POST', '/v1/disconnect', { sub, reconnect: false });
+    const err = await connectError(last().url, second);
+    expect(err.message).toBe('token_revoked');
+  });
+
   it('lets the user reconnect by default (reconnect: true)', async () => {
     const sub = `rev-${mode.length}-b`;
     const tok = token(sub);
