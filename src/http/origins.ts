@@ -51,6 +51,22 @@ export function socketIoOrigins(policy: OriginPolicy): Pick<ServerOptions, 'cors
 }
 
 /**
+ * The CORS headers @fastify/cors writes on a reply to an allowed origin (not a preflight), for the
+ * replies fastify sends before any hook runs (`frameworkErrors`: a URL the router cannot read).
+ */
+export function corsHeaders(policy: OriginPolicy, origin: string): Record<string, string> {
+  return {
+    'access-control-allow-origin': policy.any ? '*' : origin,
+    ...(policy.credentials ? { 'access-control-allow-credentials': 'true' } : {}),
+    'access-control-expose-headers': EXPOSED_HEADERS,
+    vary: 'Origin',
+  };
+}
+
+/** Browsers let a page read only these response headers of a cross-origin reply. */
+const EXPOSED_HEADERS = 'retry-after';
+
+/**
  * Applies the policy to every route of `app`: a request from an origin that is not allowed gets
  * 403 `forbidden` with the error body; every reply to an allowed origin (errors included, and
  * preflights) carries the CORS headers, written by @fastify/cors; a request with no `Origin` gets
@@ -70,7 +86,6 @@ export function registerOriginPolicy(app: FastifyInstance, policy: OriginPolicy)
     origin: (origin: string | undefined, callback: (err: Error | null, origin: string | boolean) => void) =>
       callback(null, origin === undefined || !policy.allows(origin) ? false : policy.any ? '*' : true),
     credentials: policy.credentials,
-    // Browsers let a page read only these response headers of a cross-origin reply.
-    exposedHeaders: ['retry-after'],
+    exposedHeaders: EXPOSED_HEADERS,
   });
 }

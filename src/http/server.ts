@@ -1,14 +1,16 @@
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { Config } from '../config.js';
+import { RoomcastError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { fromHttpError, sendError } from './errors.js';
-import { originPolicy, registerOriginPolicy } from './origins.js';
+import { corsHeaders, originPolicy, registerOriginPolicy } from './origins.js';
 
 /**
  * The HTTP side of the single port: health and readiness here; the server API, SSE, metrics and
  * the demo page register their routes on the same instance. Socket.IO attaches to its server.
  */
 export function createHttp(config: Config, log: Logger, isReady: () => boolean): FastifyInstance {
+  const policy = originPolicy(config.allowedOrigins);
   const app = Fastify({
     loggerInstance: log.child({ component: 'http' }),
     logController: new LogController({ disableRequestLogging: true }),
@@ -17,12 +19,18 @@ export function createHttp(config: Config, log: Logger, isReady: () => boolean):
     return503OnClosing: true,
     // A room in a path is up to 200 characters, more when percent-encoded (the default is 100).
     routerOptions: { maxParamLength: 2048 },
-    // Errors the router raises before any route (bad percent-encoding, an overlong parameter)
-    // leave in roomcast's error shape too.
-    frameworkErrors: (err, _req, reply) => sendError(reply, fromHttpError(err)),
+    // Errors the router raises before any route or hook (bad percent-encoding, an overlong
+    // parameter) leave in roomcast's error shape too, under the same origin policy.
+    frameworkErrors: (err, req, reply) => {
+      const origin = req.headers.origin;
+      if (!policy.allows(origin))
+        return sendError(reply, new RoomcastError('forbidden', `origin ${origin} is not in allowedOrigins`));
+      reply.headers(origin === undefined ? { vary: 'Origin' } : corsHeaders(policy, origin));
+      return sendError(reply, fromHttpError(err));
+    },
   });
   // Before every route, so that every reply (errors and 404s too) follows the one origin policy.
-  registerOriginPolicy(app as unknown as FastifyInstance, originPolicy(config.allowedOrigins));
+  registerOriginPolicy(app as unknown as FastifyInstance, policy);
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/readyz', async (_req, reply) => {
     const ready = isReady();

@@ -166,6 +166,26 @@ describe('the rest of the port follows the same policy', () => {
     expect(browser.headers.get('vary')).toMatch(/origin/i);
   });
 
+  it('follows the policy on URLs the router cannot read (400 bad_request before any route)', async () => {
+    const path = '/v1/rooms/%ZZ/presence';
+    const fromApp = await get(`${listed.url}${path}`, { origin: APP });
+    expect(fromApp.status).toBe(400);
+    expect(await fromApp.json()).toMatchObject({ ok: false, error: { code: 'bad_request' } });
+    expectListedCors(fromApp.headers);
+    const fromEvil = await get(`${listed.url}${path}`, { origin: EVIL });
+    expect(fromEvil.status).toBe(403);
+    expect(await fromEvil.json()).toMatchObject({ ok: false, error: { code: 'forbidden' } });
+    expect(fromEvil.headers.get('access-control-allow-origin')).toBeNull();
+    const anyOrigin = await get(`${wildcard.url}${path}`, { origin: EVIL });
+    expect(anyOrigin.status).toBe(400);
+    expect(anyOrigin.headers.get('access-control-allow-origin')).toBe('*');
+    expect(anyOrigin.headers.get('access-control-allow-credentials')).toBeNull();
+    const noOrigin = await get(`${listed.url}${path}`);
+    expect(noOrigin.status).toBe(400);
+    expect(noOrigin.headers.get('access-control-allow-origin')).toBeNull();
+    expect(noOrigin.headers.get('vary')).toMatch(/origin/i);
+  });
+
   it('Socket.IO polling: the listed origin is echoed with credentials; "*" gets no credentials', async () => {
     const handshake = (base: string, origin: string) =>
       get(`${base}/socket.io/?EIO=4&transport=polling`, { origin });
