@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Envelope } from '../../src/protocol.js';
 import { closeClients, connect, nextEvent, request, token, until } from '../helpers/broker.js';
-import { type BrokerProcess, startProcess } from '../helpers/cluster.js';
+import { api, type BrokerProcess, startProcess } from '../helpers/cluster.js';
 import { startRedisCluster, startSentinelSet, startTlsRedis } from '../helpers/redis-topologies.js';
 import { readyz } from './stream-scenario.js';
 
@@ -75,5 +75,25 @@ describe('cluster mode over TLS', () => {
     // Rooms on every shard: the shard subscriber's own connections use TLS too.
     for (const room of ['tls:c0', 'tls:c1', 'tls:c2', 'tls:c3'])
       await deliversAcross(procs[0]!, procs[1]!, room);
+  }, 60_000);
+
+  it('a certificate the broker does not trust: it runs not ready, names the error, and refuses publishes', async () => {
+    const redis = await startTlsRedis();
+    stops.push(() => redis.stop());
+    // No NODE_EXTRA_CA_CERTS: the server certificate's CA is unknown here, and is not skipped.
+    procs = [await startProcess(`rediss://127.0.0.1:${redis.port}/0`)];
+    const p = procs[0]!;
+    await until(
+      () =>
+        p.logs.some(
+          (l) => l.msg === 'redis connection error' && /certificate/i.test(String(l.err ?? '')),
+        ),
+      15_000,
+      'a log entry naming the certificate error',
+    );
+    expect(await readyz(p.url)).toBe(503);
+    const res = await api(p.url, 'POST', '/v1/publish', { room: 'tls:untrusted', event: 'e', data: 1 });
+    expect(res.status).toBe(503);
+    expect(res.body).toMatchObject({ ok: false, error: { code: 'unavailable' } });
   }, 60_000);
 });
