@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   closeClients,
   connect,
+  nextEvent,
   type RunningBroker,
   request,
   startBroker,
@@ -87,5 +88,24 @@ describe('cluster over Redis Sentinel', () => {
     // Sentinel: down after 1 s, then election and promotion; the nodes follow within a few seconds.
     expect(result.resumedMs).toBeLessThan(10_000);
     expect(result.refused).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('a sentinel down: a node that starts with it first in its list finds the primary through the others', async () => {
+    await set!.kill('sentinel0');
+    const sentinels = set!.sentinels.map((s) => `${s.host}:${s.port}`);
+    const late = await startBroker(
+      testConfig({ redis: { ...TEST_REDIS, sentinels, sentinelMaster: set!.masterName } }),
+    );
+    nodes.push(late);
+    const alice = await connect(nodes[0]!.url, token('alice'));
+    const carol = await connect(late.url, token('carol'));
+    for (const c of [alice, carol])
+      expect(await request(c, 'join', { room: 's:one-down' })).toMatchObject({ ok: true });
+    const got = nextEvent<{ data: unknown }>(carol, 'message');
+    const ack = await request(alice, 'publish', { room: 's:one-down', event: 'e', data: 'through two' });
+    expect(ack).toMatchObject({ ok: true, offset: 1 });
+    expect(await got).toMatchObject({ data: 'through two' });
+    const history = await request<{ messages: unknown[] }>(carol, 'history', { room: 's:one-down' });
+    expect(history.messages).toHaveLength(1);
   }, 60_000);
 });
