@@ -74,7 +74,8 @@ export const ERROR_CATALOGUE = {
     status: 401,
     temporary: false,
     connectError: true,
-    meaning: 'the user token was issued before a `POST /v1/disconnect` with `reconnect: false` for its user',
+    meaning:
+      'the user token was revoked by a `POST /v1/disconnect` with `reconnect: false` for its user (issued before it, or presented by a connection it closed)',
   },
   forbidden: {
     status: 403,

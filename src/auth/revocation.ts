@@ -12,6 +12,32 @@ export function tokenHash(token: string): string {
   return createHash('sha256').update(token).digest('base64url').slice(0, 32);
 }
 
+/** A token a connection presented (at connect, or in a `refresh`), kept so a revocation can name it. */
+export interface PresentedToken {
+  readonly hash: string;
+  readonly iat: number | undefined;
+}
+
+/** Seconds of clock difference between nodes that `rememberToken` allows for. */
+const CLOCK_MARGIN_SEC = 5;
+
+/**
+ * The tokens a connection presented, `token` added. A revocation refuses every token issued in an
+ * earlier second by `iat` alone (and every token without `iat`), so only tokens issued in the last
+ * few seconds, or in the future, need their hash kept: the list stays at one or two entries
+ * however often a connection refreshes.
+ */
+export function rememberToken(
+  list: readonly PresentedToken[] | undefined,
+  token: PresentedToken,
+  nowMs = Date.now(),
+): PresentedToken[] {
+  const oldest = Math.floor(nowMs / 1000) - CLOCK_MARGIN_SEC;
+  const kept = (list ?? []).filter((t) => t.iat !== undefined && t.iat >= oldest);
+  kept.push(token);
+  return kept;
+}
+
 /** What the revocation check needs of the engine (src/rooms/engine.ts). */
 interface RevocationStore {
   isRevoked(ns: string, sub: string, iat: number | undefined, tokenHash: string): Promise<boolean>;

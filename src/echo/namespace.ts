@@ -116,6 +116,7 @@ export function setupEchoNamespace(
         // Laravel Echo sends `{ headers }` (socket.io-client 3+) or nothing (2.x): no token.
         socket.data.client = echoClient(socket.id);
         socket.data.expiresAt = null;
+        socket.data.tokens = [];
         (socket.data as { echo?: object }).echo = {};
         return next();
       }

@@ -60,7 +60,12 @@ export function createDisconnector(deps: DisconnectDeps): Disconnect {
     if (!rt) return 0;
     const sockets = [...rt.nsp.sockets.values()].filter((s) => s.connected && s.data.client?.sub === sub);
     if (revokeBefore !== undefined) {
-      const tokens = [...sockets.map((s) => s.data.tokenHash), ...receivers.tokensOf(ns, sub)];
+      // From here a `refresh` on these connections is refused: its token may not be in this list.
+      for (const s of sockets) s.data.revoking = true;
+      const tokens = [
+        ...sockets.flatMap((s) => (s.data.tokens ?? []).map((t) => t.hash)),
+        ...receivers.tokensOf(ns, sub),
+      ];
       await deps.engine.revoke(ns, sub, { before: revokeBefore, tokens }, REVOCATION_TTL_MS);
     }
     for (const socket of sockets) closeConnection(socket, 'disconnected', 'disconnected by the server API');

@@ -1,5 +1,5 @@
 import type { Socket } from 'socket.io';
-import { tokenHash } from '../auth/revocation.js';
+import { type PresentedToken, rememberToken, tokenHash } from '../auth/revocation.js';
 import { clearExpiry, type Expiring, type ExpiryHooks, scheduleExpiry } from '../auth/expiry.js';
 import type { Verifier } from '../auth/verify.js';
 import type { NamespaceConfig } from '../config.js';
@@ -21,8 +21,13 @@ import { parsePayload, requestSchemas } from './schemas.js';
 
 export interface SocketData extends LimitHolder, Expiring {
   client: Client;
-  /** The token's fingerprint, for `POST /v1/disconnect { reconnect: false }`. */
-  tokenHash: string;
+  /**
+   * The tokens this connection presented (connect, refreshes), for `POST /v1/disconnect
+   * { reconnect: false }` to revoke by hash.
+   */
+  tokens: PresentedToken[];
+  /** Set when a revocation has taken this connection's tokens: a `refresh` after that is refused. */
+  revoking?: boolean;
 }
 
 export type RoomcastSocket = Socket<
@@ -75,21 +80,25 @@ const handlers: { [E in ClientEvent]: (ctx: NamespaceContext) => EventHandler<E>
     const client = socket.data.client;
     if (claims.sub !== client.sub)
       throw new RoomcastError('forbidden', 'a refreshed token must have the same sub');
-    // A revoked token renews nothing: it would be refused at connect, so it is refused here too.
+    // Kept before the check, so a revocation that takes this connection's tokens meanwhile names
+    // this one too. A revoked token renews nothing: it would be refused at connect, so here too.
     const hash = tokenHash(req.token as string);
+    socket.data.tokens = rememberToken(socket.data.tokens, { hash, iat: claims.iat });
     await ctx.checkNotRevoked(claims, hash);
-    // Rights, info and expiry change together before any await: two refreshes in flight cannot
-    // leave one token's rights with the other's expiry (reauthorize sets the rights synchronously).
+    if (socket.data.revoking) throw new RoomcastError('token_revoked', REVOKED_MESSAGE);
+    // Rights, info and expiry change together, with no await in between: two refreshes in flight
+    // cannot leave one token's rights with the other's expiry (reauthorize sets the rights at once).
     client.info = claims.info ?? null;
     const expiresAt = expiresAtOf(claims);
     socket.data.expiresAt = expiresAt;
-    socket.data.tokenHash = hash;
     armExpiry(socket, ctx);
     const left = await ctx.rooms.reauthorize(client, rightsFor(claims.rooms, claims.sub, ctx.config.rules));
     // `left` only when something was left: the documented reply is `{ ok, expiresAt }`.
     return left.length > 0 ? { expiresAt, left } : { expiresAt };
   },
 };
+
+const REVOKED_MESSAGE = 'this connection is being disconnected with its tokens revoked';
 
 /** One event's handler over the raw payload: parsed by its schema (`bad_request` in roomcast's words). */
 function bind<E extends ClientEvent>(event: E, ctx: NamespaceContext): Handler {

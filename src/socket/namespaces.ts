@@ -1,5 +1,5 @@
 import type { Namespace, Server } from 'socket.io';
-import { checkNotRevoked, tokenHash } from '../auth/revocation.js';
+import { checkNotRevoked, rememberToken, tokenHash } from '../auth/revocation.js';
 import { createVerifier, type Verifier } from '../auth/verify.js';
 import type { Config, NamespaceConfig } from '../config.js';
 import { connectError, connectErrorOf } from '../errors.js';
@@ -168,7 +168,7 @@ export async function admitToken(socket: RoomcastSocket, a: Admission, token: un
   );
   socket.data.client = clientFor(socket.id, claims, a.ns);
   socket.data.expiresAt = expiresAtOf(claims);
-  socket.data.tokenHash = hash;
+  socket.data.tokens = rememberToken(undefined, { hash, iat: claims.iat });
   const perUser = a.ns.limits.connectionsPerUser;
   if (perUser !== null) {
     const release = await admitUser(a.engine, a.ns.name, claims.sub, socket.id, perUser, a.log);
