@@ -8,10 +8,12 @@ import {
   startBroker,
   testConfig,
   token,
+  until,
 } from '../helpers/broker.js';
 import { TEST_REDIS } from '../helpers/cluster.js';
 import { cmd, type SentinelSet, startSentinelSet } from '../helpers/redis-topologies.js';
 import { failoverDuringStream } from './failover-scenario.js';
+import { readyz } from './stream-scenario.js';
 
 /**
  * Sentinel mode against real processes: a primary, one replica and three sentinels (down after
@@ -97,6 +99,7 @@ describe('cluster over Redis Sentinel', () => {
       testConfig({ redis: { ...TEST_REDIS, sentinels, sentinelMaster: set!.masterName } }),
     );
     nodes.push(late);
+    await until(async () => (await readyz(late.url)) === 200, 15_000, 'the late node ready');
     const alice = await connect(nodes[0]!.url, token('alice'));
     const carol = await connect(late.url, token('carol'));
     for (const c of [alice, carol])

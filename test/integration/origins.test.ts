@@ -166,12 +166,15 @@ describe('the rest of the port follows the same policy', () => {
     expect(browser.headers.get('vary')).toMatch(/origin/i);
   });
 
-  it('follows the policy on URLs the router cannot read (400 bad_request before any route)', async () => {
-    const path = '/v1/rooms/%ZZ/presence';
+  it.each([
+    ['bad percent-encoding', '/v1/rooms/%ZZ/presence'],
+    ['an overlong path parameter', `/v1/rooms/${'a'.repeat(3000)}/presence`],
+  ])('follows the policy on URLs the router cannot read (%s: 400 before any route)', async (_, path) => {
     const fromApp = await get(`${listed.url}${path}`, { origin: APP });
     expect(fromApp.status).toBe(400);
     expect(await fromApp.json()).toMatchObject({ ok: false, error: { code: 'bad_request' } });
     expectListedCors(fromApp.headers);
+    expect(fromApp.headers.get('access-control-expose-headers')).toBe('retry-after');
     const fromEvil = await get(`${listed.url}${path}`, { origin: EVIL });
     expect(fromEvil.status).toBe(403);
     expect(await fromEvil.json()).toMatchObject({ ok: false, error: { code: 'forbidden' } });
