@@ -37,6 +37,13 @@ describe('redis codec', () => {
     expect(unpackChannelItem(message(''))).toMatchObject({ kind: 'message', except: undefined });
   });
 
+  it('builds the envelope in envelope order, with the envelope fields only', () => {
+    const extra = Buffer.concat([Buffer.from('m|ep|7||'), encode({ ...draft, injected: true })]);
+    const item = unpackChannelItem(extra);
+    const envelope = item?.kind === 'message' ? item.envelope : null;
+    expect(Object.keys(envelope ?? {})).toEqual(['id', 'room', 'event', 'data', 'ts', 'from', 'offset', 'epoch']);
+  });
+
   it('reads back a presence event', () => {
     const event = { room: 'chat:1', action: 'join' as const, member: { sub: 'bob', info: null } };
     expect(unpackChannelItem(packPresence(event, 'x'))).toEqual({ kind: 'presence', event, except: 'x' });
