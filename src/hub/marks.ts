@@ -60,6 +60,11 @@ export class DeliveryMarks {
       mark.provisional = false;
       if (offset <= mark.floor) mark.floor = offset - 1;
     }
+    // The usual case: the next offset, nothing out of order.
+    if (offset === mark.floor + 1 && mark.seen.size === 0) {
+      mark.floor = offset;
+      return 'deliver';
+    }
     if (offset <= mark.floor || mark.seen.has(offset)) return 'duplicate';
     mark.seen.add(offset);
     while (mark.seen.delete(mark.floor + 1)) mark.floor++;
