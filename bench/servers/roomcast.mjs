@@ -9,6 +9,7 @@
  *   no-ratelimit  the per-connection event limiter always allows
  *   no-history    no room keeps history (offsets still count)
  *   no-sendqueue  connections carry no send-queue count (limits.sendQueueBytes' packetCreate listener)
+ *   no-jwt        tokens are decoded, not verified (jsonwebtoken's verify replaced by its decode)
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,13 +18,17 @@ import { createBroker, loadConfig } from '../../dist/index.js';
 import { runServer } from './harness.mjs';
 
 const ablate = new Set((process.env.BENCH_ABLATE || '').split('/').filter(Boolean));
-const KNOWN = ['no-metrics', 'no-ratelimit', 'no-history', 'no-sendqueue'];
+const KNOWN = ['no-metrics', 'no-ratelimit', 'no-history', 'no-sendqueue', 'no-jwt'];
 for (const a of ablate) if (!KNOWN.includes(a)) throw new Error(`unknown ablation "${a}"`);
 
 if (ablate.has('no-metrics')) {
   const prom = await import('prom-client');
   prom.Counter.prototype.incWithoutExemplar = () => undefined;
   prom.Histogram.prototype.observeWithoutExemplar = () => undefined;
+}
+if (ablate.has('no-jwt')) {
+  const { default: jwt } = await import('jsonwebtoken');
+  jwt.verify = (token) => jwt.decode(token);
 }
 if (ablate.has('no-ratelimit')) {
   const { TokenBucket } = await import('limiter');
