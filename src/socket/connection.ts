@@ -1,6 +1,6 @@
 import type { Socket } from 'socket.io';
-import { type PresentedToken, rememberToken, tokenHash } from '../auth/revocation.js';
 import { clearExpiry, type Expiring, type ExpiryHooks, scheduleExpiry } from '../auth/expiry.js';
+import { type PresentedToken, rememberToken, tokenHash } from '../auth/revocation.js';
 import type { Verifier } from '../auth/verify.js';
 import type { NamespaceConfig } from '../config.js';
 import { RoomcastError, toFailure } from '../errors.js';

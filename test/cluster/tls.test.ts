@@ -85,9 +85,7 @@ describe('cluster mode over TLS', () => {
     const p = procs[0]!;
     await until(
       () =>
-        p.logs.some(
-          (l) => l.msg === 'redis connection error' && /certificate/i.test(String(l.err ?? '')),
-        ),
+        p.logs.some((l) => l.msg === 'redis connection error' && /certificate/i.test(String(l.err ?? ''))),
       15_000,
       'a log entry naming the certificate error',
     );

@@ -41,7 +41,16 @@ describe('redis codec', () => {
     const extra = Buffer.concat([Buffer.from('m|ep|7||'), encode({ ...draft, injected: true })]);
     const item = unpackChannelItem(extra);
     const envelope = item?.kind === 'message' ? item.envelope : null;
-    expect(Object.keys(envelope ?? {})).toEqual(['id', 'room', 'event', 'data', 'ts', 'from', 'offset', 'epoch']);
+    expect(Object.keys(envelope ?? {})).toEqual([
+      'id',
+      'room',
+      'event',
+      'data',
+      'ts',
+      'from',
+      'offset',
+      'epoch',
+    ]);
   });
 
   it('reads back a presence event', () => {

@@ -15,12 +15,15 @@ describe('rememberToken (the tokens a connection presented, for revocation by ha
     let list = rememberToken(undefined, { hash: 'old', iat: 100 }, at(100));
     list = rememberToken(list, { hash: 'no-iat', iat: undefined }, at(100));
     // An hour of refreshes, one a minute.
-    for (let m = 1; m <= 60; m++) list = rememberToken(list, { hash: `t${m}`, iat: 100 + m * 60 }, at(100 + m * 60));
+    for (let m = 1; m <= 60; m++)
+      list = rememberToken(list, { hash: `t${m}`, iat: 100 + m * 60 }, at(100 + m * 60));
     expect(list.map((t) => t.hash)).toEqual(['t60']);
   });
 
   it('always keeps the token just presented, whatever its iat', () => {
-    expect(rememberToken([], { hash: 'x', iat: undefined }, at(1000))).toEqual([{ hash: 'x', iat: undefined }]);
+    expect(rememberToken([], { hash: 'x', iat: undefined }, at(1000))).toEqual([
+      { hash: 'x', iat: undefined },
+    ]);
     expect(rememberToken([], { hash: 'y', iat: 1 }, at(1000))).toEqual([{ hash: 'y', iat: 1 }]);
   });
 
