@@ -17,6 +17,26 @@ describe('DeliveryMarks', () => {
     expect(m.fillFrom('r')).toEqual({ epoch: 'e1', offset: 4 });
   });
 
+  it('refuses an offset delivered out of order a second time, while the gap below it is open', () => {
+    const m = new DeliveryMarks();
+    expect(m.receive('r', 'e1', 1)).toBe('deliver');
+    expect(m.receive('r', 'e1', 3)).toBe('deliver');
+    expect(m.receive('r', 'e1', 3)).toBe('duplicate');
+    expect(m.receive('r', 'e1', 2)).toBe('deliver');
+    expect(m.receive('r', 'e1', 4)).toBe('deliver');
+    expect(m.fillFrom('r')).toEqual({ epoch: 'e1', offset: 4 });
+  });
+
+  it('starts a new epoch at offset 1 even when the old one was just below it', () => {
+    const m = new DeliveryMarks();
+    expect(m.receive('r', 'e1', 7)).toBe('deliver');
+    // The next offset of the old epoch, in a new epoch: a reset, not the old stream continuing.
+    expect(m.receive('r', 'e2', 8)).toBe('deliver');
+    expect(m.fillFrom('r')).toEqual({ epoch: 'e2', offset: 0 });
+    expect(m.hasGap('r')).toBe(true);
+    expect(m.receive('r', 'e1', 8)).toBe('stale');
+  });
+
   it('starts a room at its first message when nothing was read before', () => {
     const m = new DeliveryMarks();
     expect(m.receive('r', 'e1', 10)).toBe('deliver');
