@@ -9,6 +9,7 @@ import {
   type HistoryResult,
   type MemberRef,
   selectHistory,
+  toEnvelope,
 } from '../rooms/engine.js';
 import { holdsBinary } from '../rooms/payload.js';
 
@@ -99,16 +100,7 @@ export function createMemoryEngine(sink: DeliverySink, now: () => number = Date.
       if (first && first.expires > now())
         return { offset: first.offset, epoch: first.epoch, duplicate: true };
       const state = room(ns, draft.room);
-      const envelope: Envelope = {
-        id: draft.id,
-        room: draft.room,
-        event: draft.event,
-        data: draft.data,
-        ts: draft.ts,
-        from: draft.from,
-        offset: ++state.offset,
-        epoch: state.epoch,
-      };
+      const envelope = toEnvelope(draft, ++state.offset, state.epoch);
       state.policy = policy;
       if (policy.size > 0) {
         const binary = opts.binary ?? holdsBinary(draft.data);

@@ -115,6 +115,24 @@ export interface HistoryResult extends StreamPosition {
 }
 
 /**
+ * The envelope of a draft once the engine gave it an offset, field by field in envelope order
+ * (`{ ...draft, offset, epoch }` adds properties after a spread, which V8 in Node 20 runs on a slow
+ * path: about 2 µs, once per message). Fields a draft does not have are not carried over.
+ */
+export function toEnvelope(draft: Draft, offset: number, epoch: string): Envelope {
+  return {
+    id: draft.id,
+    room: draft.room,
+    event: draft.event,
+    data: draft.data,
+    ts: draft.ts,
+    from: draft.from,
+    offset,
+    epoch,
+  };
+}
+
+/**
  * Picks what a history query returns from an ordered window of stored messages (oldest first).
  * Shared by both engines so they answer alike.
  */
