@@ -110,6 +110,32 @@ describe.each(['one node', 'two nodes over Redis'])('revocation (%s)', (mode) =>
     }
   });
 
+  it('revokes a refreshed token whose check is still in flight when the revocation starts', async () => {
+    // Needs Redis to hold the refresh's revocation check in flight (CLIENT PAUSE, shorter than the
+    // nodes' request timeout): on one node in memory the check never waits.
+    if (!redis) return;
+    const sub = `rev-${mode.length}-g`;
+    const first = issuedAgo(sub, -60, { n: 1 });
+    const second = issuedAgo(sub, -60, { n: 2 });
+    const socket = await connect(nodes[0]!.url, first);
+    await redis.command('CLIENT', 'PAUSE', '600', 'ALL');
+    const refreshed = request(socket, 'refresh', { token: second }).catch(() => null);
+    // Events of a connection are handled in order: once this one is answered (`not_joined`, no
+    // Redis involved), the refresh has started and its revocation check waits in Redis.
+    expect(await request(socket, 'leave', { room: 'rev:never-joined' })).toMatchObject({
+      error: { code: 'not_joined' },
+    });
+    const res = await api(nodes[0]!.url, 'POST', '/v1/disconnect', { sub, reconnect: false });
+    expect(res.body).toEqual({ ok: true, disconnected: 1 });
+    // The refresh does not come back renewed (no ack at all when the close came first) ...
+    const ack = await refreshed;
+    if (ack) expect(ack).toMatchObject({ ok: false, error: { code: 'token_revoked' } });
+    // ... and its token is revoked with the rest, by hash (its `iat` alone would let it through).
+    for (const tok of [first, second]) {
+      expect((await connectError(last().url, tok)).message).toBe('token_revoked');
+    }
+  });
+
   it('lets the user reconnect by default (reconnect: true)', async () => {
     const sub = `rev-${mode.length}-b`;
     const tok = token(sub);
