@@ -62,13 +62,13 @@ function unpack(payload: Buffer): ChannelItem | null {
     const b = payload.indexOf(BAR, a + 1);
     const c = payload.indexOf(BAR, b + 1);
     if (a < 0 || b < 0 || c < 0) return null;
+    // An offset that is not a whole number from 1 would break the delivery marks (NaN never
+    // compares): such a message was not written by roomcast's script.
+    const offset = Number(payload.toString('latin1', a + 1, b));
+    if (!Number.isSafeInteger(offset) || offset < 1) return null;
     const draft = decode(payload.subarray(c + 1)) as Draft;
     if (typeof draft !== 'object' || draft === null || typeof draft.room !== 'string') return null;
-    const envelope = toEnvelope(
-      draft,
-      Number(payload.toString('latin1', a + 1, b)),
-      payload.toString('latin1', 2, a),
-    );
+    const envelope = toEnvelope(draft, offset, payload.toString('latin1', 2, a));
     return { kind: 'message', envelope, except: payload.toString('latin1', b + 1, c) || undefined };
   }
   if (kind === 0x70 /* p */) {

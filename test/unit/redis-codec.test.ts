@@ -71,6 +71,12 @@ describe('redis codec', () => {
     expect(unpackChannelItem(Buffer.from([...Buffer.from('m|ep|7||'), 0xc1, 0xff]))).toBeNull();
     expect(unpackChannelItem(Buffer.concat([Buffer.from('m|ep|7||'), encode(5)]))).toBeNull();
     expect(unpackChannelItem(Buffer.concat([Buffer.from('p||'), encode('x')]))).toBeNull();
+    // Offsets roomcast's script never writes: not a whole number from 1.
+    for (const offset of ['NaN', 'Infinity', '-1', '0', '1.5', '', '9007199254740993']) {
+      expect(
+        unpackChannelItem(Buffer.concat([Buffer.from(`m|ep|${offset}||`), packDraft(draft)])),
+      ).toBeNull();
+    }
     expect(encode(1)).toBeInstanceOf(Buffer);
   });
 });
