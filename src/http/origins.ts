@@ -65,6 +65,26 @@ export function corsHeaders(policy: OriginPolicy, origin: string): Record<string
 
 /** Browsers let a page read only these response headers of a cross-origin reply. */
 const EXPOSED_HEADERS = 'retry-after';
+/** The methods a preflight allows (@fastify/cors's default, named so both paths say the same). */
+const PREFLIGHT_METHODS = 'GET,HEAD,POST';
+
+/**
+ * A preflight's headers as @fastify/cors writes them (its `methods`, the requested headers
+ * echoed), for a preflight fastify answers before any hook: its URL cannot be read.
+ */
+export function preflightHeaders(
+  policy: OriginPolicy,
+  origin: string,
+  requestHeaders: string | undefined,
+): Record<string, string> {
+  return {
+    ...corsHeaders(policy, origin),
+    'access-control-allow-methods': PREFLIGHT_METHODS,
+    ...(requestHeaders === undefined ? {} : { 'access-control-allow-headers': requestHeaders }),
+    vary: 'Origin, Access-Control-Request-Headers',
+    'content-length': '0',
+  };
+}
 
 /**
  * Applies the policy to every route of `app`: a request from an origin that is not allowed gets
@@ -87,5 +107,6 @@ export function registerOriginPolicy(app: FastifyInstance, policy: OriginPolicy)
       callback(null, origin === undefined || !policy.allows(origin) ? false : policy.any ? '*' : true),
     credentials: policy.credentials,
     exposedHeaders: EXPOSED_HEADERS,
+    methods: PREFLIGHT_METHODS,
   });
 }

@@ -189,6 +189,34 @@ describe('the rest of the port follows the same policy', () => {
     expect(noOrigin.headers.get('vary')).toMatch(/origin/i);
   });
 
+  it('answers a preflight to a URL the router cannot read as it answers any preflight', async () => {
+    const preflight = (path: string, origin: string) =>
+      fetch(`${listed.url}${path}`, {
+        method: 'OPTIONS',
+        headers: {
+          origin,
+          'access-control-request-method': 'GET',
+          'access-control-request-headers': 'authorization',
+        },
+        signal: AbortSignal.timeout(10_000),
+      });
+    const normal = await preflight('/v1/rooms/o%3A1/presence', APP);
+    const bad = await preflight('/v1/rooms/%ZZ/presence', APP);
+    expect(normal.status).toBe(204);
+    expect(bad.status).toBe(204);
+    for (const name of [
+      'access-control-allow-origin',
+      'access-control-allow-credentials',
+      'access-control-allow-methods',
+      'access-control-allow-headers',
+      'access-control-expose-headers',
+    ]) {
+      expect(bad.headers.get(name), name).toBe(normal.headers.get(name));
+    }
+    expect(bad.headers.get('vary')).toMatch(/origin/i);
+    expect((await preflight('/v1/rooms/%ZZ/presence', EVIL)).status).toBe(403);
+  });
+
   it('Socket.IO polling: the listed origin is echoed with credentials; "*" gets no credentials', async () => {
     const handshake = (base: string, origin: string) =>
       get(`${base}/socket.io/?EIO=4&transport=polling`, { origin });
