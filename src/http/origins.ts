@@ -2,7 +2,7 @@ import cors from '@fastify/cors';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerOptions } from 'socket.io';
 import { RoomcastError } from '../errors.js';
-import { sendError } from './errors.js';
+import { fromHttpError, sendError } from './errors.js';
 
 /**
  * The one origin policy of the port, read from `allowedOrigins` and applied by the libraries made
@@ -54,7 +54,7 @@ export function socketIoOrigins(policy: OriginPolicy): Pick<ServerOptions, 'cors
  * The CORS headers @fastify/cors writes on a reply to an allowed origin (not a preflight), for the
  * replies fastify sends before any hook runs (`frameworkErrors`: a URL the router cannot read).
  */
-export function corsHeaders(policy: OriginPolicy, origin: string): Record<string, string> {
+function corsHeaders(policy: OriginPolicy, origin: string): Record<string, string> {
   return {
     'access-control-allow-origin': policy.any ? '*' : origin,
     ...(policy.credentials ? { 'access-control-allow-credentials': 'true' } : {}),
@@ -72,7 +72,7 @@ const PREFLIGHT_METHODS = 'GET,HEAD,POST';
  * A preflight's headers as @fastify/cors writes them (its `methods`, the requested headers
  * echoed), for a preflight fastify answers before any hook: its URL cannot be read.
  */
-export function preflightHeaders(
+function preflightHeaders(
   policy: OriginPolicy,
   origin: string,
   requestHeaders: string | undefined,
@@ -86,6 +86,33 @@ export function preflightHeaders(
   };
 }
 
+/** The refusal of a request from an origin the policy does not allow. */
+function refused(origin: string | undefined): RoomcastError {
+  return new RoomcastError('forbidden', `origin ${origin} is not in allowedOrigins`);
+}
+
+/**
+ * fastify's `frameworkErrors` under the policy: the errors the router raises before any route or
+ * hook (bad percent-encoding, an overlong parameter) leave in roomcast's error shape with the CORS
+ * headers @fastify/cors would have written, 403 for a refused origin, and a preflight to such a
+ * URL is answered as any preflight (the request that follows gets the 400).
+ */
+export function frameworkErrorsUnder(policy: OriginPolicy) {
+  return (err: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply => {
+    const origin = req.headers.origin;
+    if (!policy.allows(origin)) return sendError(reply, refused(origin));
+    if (origin !== undefined && req.method === 'OPTIONS' && req.headers['access-control-request-method']) {
+      const requested = req.headers['access-control-request-headers'];
+      return reply
+        .code(204)
+        .headers(preflightHeaders(policy, origin, requested))
+        .send();
+    }
+    reply.headers(origin === undefined ? { vary: 'Origin' } : corsHeaders(policy, origin));
+    return sendError(reply, fromHttpError(err));
+  };
+}
+
 /**
  * Applies the policy to every route of `app`: a request from an origin that is not allowed gets
  * 403 `forbidden` with the error body; every reply to an allowed origin (errors included, and
@@ -96,7 +123,7 @@ export function registerOriginPolicy(app: FastifyInstance, policy: OriginPolicy)
   app.addHook('onRequest', (req: FastifyRequest, reply: FastifyReply, done: () => void) => {
     const origin = req.headers.origin;
     if (policy.allows(origin)) return done();
-    sendError(reply, new RoomcastError('forbidden', `origin ${origin} is not in allowedOrigins`));
+    sendError(reply, refused(origin));
   });
   void app.register(cors, {
     // Called with the request's `Origin` (the hook above has refused origins not allowed). A

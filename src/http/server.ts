@@ -1,9 +1,7 @@
-import Fastify, { type FastifyInstance, type FastifyReply, LogController } from 'fastify';
+import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { Config } from '../config.js';
-import { RoomcastError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { fromHttpError, sendError } from './errors.js';
-import { corsHeaders, originPolicy, preflightHeaders, registerOriginPolicy } from './origins.js';
+import { frameworkErrorsUnder, originPolicy, registerOriginPolicy } from './origins.js';
 
 /**
  * The HTTP side of the single port: health and readiness here; the server API, SSE, metrics and
@@ -21,23 +19,7 @@ export function createHttp(config: Config, log: Logger, isReady: () => boolean):
     routerOptions: { maxParamLength: 2048 },
     // Errors the router raises before any route or hook (bad percent-encoding, an overlong
     // parameter) leave in roomcast's error shape too, under the same origin policy.
-    frameworkErrors: (err, req, reply) => {
-      const origin = req.headers.origin;
-      if (!policy.allows(origin))
-        return sendError(reply, new RoomcastError('forbidden', `origin ${origin} is not in allowedOrigins`));
-      const preflight = req.method === 'OPTIONS' && req.headers['access-control-request-method'];
-      if (origin !== undefined && preflight) {
-        // As @fastify/cors answers a preflight: the request that follows gets the 400 below.
-        const requested = req.headers['access-control-request-headers'];
-        const plain = reply as FastifyReply;
-        return plain
-          .code(204)
-          .headers(preflightHeaders(policy, origin, requested))
-          .send();
-      }
-      reply.headers(origin === undefined ? { vary: 'Origin' } : corsHeaders(policy, origin));
-      return sendError(reply, fromHttpError(err));
-    },
+    frameworkErrors: frameworkErrorsUnder(policy),
   });
   // Before every route, so that every reply (errors and 404s too) follows the one origin policy.
   registerOriginPolicy(app as unknown as FastifyInstance, policy);
