@@ -12,6 +12,7 @@ export interface PublishDeps {
 
 /** One validated publish body: its namespace, its rooms, and the work that publishes it. */
 interface PreparedPublish {
+  ns: string;
   rooms: string[];
   run(): Promise<ApiPublishResult[]>;
 }
@@ -47,7 +48,7 @@ function preparePublish(deps: PublishDeps, caller: ApiCaller, body: PublishBody)
   // One room (most publishes, every message of a typical batch): no list of promises to wait on.
   const run =
     rooms.length === 1 ? async () => [await publishTo(rooms[0]!)] : () => Promise.all(rooms.map(publishTo));
-  return { rooms: rooms.map((r) => `${ns}\u0000${r}`), run };
+  return { ns, rooms, run };
 }
 
 /** `POST /v1/publish`: one message to one room or to each of `rooms`. */
@@ -80,10 +81,11 @@ export async function publishBatch(
   });
   const tails = new Map<string, Promise<unknown>>();
   const runs = prepared.map((p) => {
-    const before = p.rooms.map((r) => tails.get(r)).filter((t) => t !== undefined);
+    const keys = p.rooms.map((r) => `${p.ns}\u0000${r}`);
+    const before = keys.map((k) => tails.get(k)).filter((t) => t !== undefined);
     // A message whose rooms nothing earlier in the batch touches starts at once.
     const done = before.length === 0 ? p.run() : Promise.all(before).then(() => p.run());
-    for (const r of p.rooms) tails.set(r, done);
+    for (const k of keys) tails.set(k, done);
     return done;
   });
   const settled = await Promise.allSettled(runs);
