@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { RoomcastError } from '../errors.js';
 import type {
   HistoryReply,
@@ -9,6 +8,7 @@ import type {
   StreamPosition,
 } from '../protocol.js';
 import type { Draft, Engine, HistoryPolicy, HistoryResult, PublishOpts } from './engine.js';
+import { nextMessageId } from './message-id.js';
 import { parseRoomName } from './names.js';
 import { compilePattern, matchesAny } from './patterns.js';
 import { inspectPayload, type PayloadInfo } from './payload.js';
@@ -199,7 +199,7 @@ export class RoomManager {
     const payload = opts.payload ?? this.checkPayload(data);
     // One object per publish, of one shape: what the engine stores and sends (fields in envelope order).
     const draft: Draft = {
-      id: randomUUID(),
+      id: nextMessageId(),
       room: name,
       event: input.event,
       data,
