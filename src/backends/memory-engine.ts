@@ -53,18 +53,27 @@ const IDLE_ROOM_MS = 10 * 60 * 1000;
  * const env = await engine.publish('/', draft, { size: 100, ttlMs: 300_000 });
  */
 export function createMemoryEngine(sink: DeliverySink, now: () => number = Date.now): Engine {
-  const rooms = new Map<string, RoomState>();
+  /** Rooms by namespace, then by name: no joined key to build and hash on every publish. */
+  const spaces = new Map<string, Map<string, RoomState>>();
   const revoked = new Map<string, { before: number; tokens: Set<string>; expires: number }>();
   /** Idempotency keys of publishes: `ns, room, key` -> the first result. */
   const published = new Map<string, StreamPosition & { expires: number }>();
   const key = (ns: string, room: string) => `${ns}\u0000${room}`;
 
+  function existing(ns: string, name: string): RoomState | undefined {
+    return spaces.get(ns)?.get(name);
+  }
+
   function room(ns: string, name: string): RoomState {
-    const k = key(ns, name);
-    let state = rooms.get(k);
+    let space = spaces.get(ns);
+    if (!space) {
+      space = new Map();
+      spaces.set(ns, space);
+    }
+    let state = space.get(name);
     if (!state) {
       state = { epoch: newEpoch(), offset: 0, history: [], members: new Map(), lastUsed: now() };
-      rooms.set(k, state);
+      space.set(name, state);
     }
     state.lastUsed = now();
     return state;
@@ -82,10 +91,11 @@ export function createMemoryEngine(sink: DeliverySink, now: () => number = Date.
 
   const sweep = setInterval(() => {
     const cutoff = now() - IDLE_ROOM_MS;
-    for (const [k, s] of rooms) {
-      if (s.policy) trim(s, s.policy);
-      if (s.members.size === 0 && s.history.length === 0 && s.lastUsed < cutoff) rooms.delete(k);
-    }
+    for (const space of spaces.values())
+      for (const [name, s] of space) {
+        if (s.policy) trim(s, s.policy);
+        if (s.members.size === 0 && s.history.length === 0 && s.lastUsed < cutoff) space.delete(name);
+      }
     const t = now();
     for (const [k, p] of published) if (p.expires < t) published.delete(k);
     for (const [k, r] of revoked) if (r.expires < t) revoked.delete(k);
@@ -123,9 +133,9 @@ export function createMemoryEngine(sink: DeliverySink, now: () => number = Date.
       return { offset: envelope.offset, epoch: envelope.epoch, duplicate: false };
     },
     async history(ns, name, query: HistoryQuery, policy): Promise<HistoryResult> {
-      const existing = rooms.get(key(ns, name));
-      if (!existing && !query.create) return selectHistory([], { offset: 0, epoch: '' }, query);
-      const state = existing ?? room(ns, name);
+      const found = existing(ns, name);
+      if (!found && !query.create) return selectHistory([], { offset: 0, epoch: '' }, query);
+      const state = found ?? room(ns, name);
       trim(state, policy);
       const picked = selectHistory(state.history, { offset: state.offset, epoch: state.epoch }, query);
       return { ...picked, messages: picked.messages.map((m) => envelopeOf(m, name, state.epoch)) };
@@ -142,7 +152,7 @@ export function createMemoryEngine(sink: DeliverySink, now: () => number = Date.
       return first;
     },
     async removeMember(ns, name, sub, connId) {
-      const state = rooms.get(key(ns, name));
+      const state = existing(ns, name);
       const entry = state?.members.get(sub);
       if (!state || !entry?.connections.delete(connId)) return false;
       if (entry.connections.size > 0) return false;
@@ -150,19 +160,17 @@ export function createMemoryEngine(sink: DeliverySink, now: () => number = Date.
       return true;
     },
     async memberConnections(ns, name, sub) {
-      return rooms.get(key(ns, name))?.members.get(sub)?.connections.size ?? 0;
+      return existing(ns, name)?.members.get(sub)?.connections.size ?? 0;
     },
     async members(ns, name): Promise<Member[]> {
-      const state = rooms.get(key(ns, name));
+      const state = existing(ns, name);
       if (!state) return [];
       return [...state.members].map(([sub, m]) => ({ sub, info: m.info, connections: m.connections.size }));
     },
     async rooms(ns, prefix): Promise<RoomStat[]> {
       const out: RoomStat[] = [];
-      const head = key(ns, '');
-      for (const [k, s] of rooms) {
-        if (!k.startsWith(head) || s.members.size === 0) continue;
-        const name = k.slice(head.length);
+      for (const [name, s] of spaces.get(ns) ?? []) {
+        if (s.members.size === 0) continue;
         // Rooms of roomcast's own (`#…`, a name no client can use) are not listed.
         if (name.startsWith('#')) continue;
         if (!name.startsWith(prefix)) continue;
