@@ -77,13 +77,13 @@ function sendBatch(items, done) {
 serveRequests({
   /** HTTP mode: keep-alive connections to the server's publish endpoint. */
   async openHttp({ url, target: t, apiKey, connections = 16 }) {
-    target = t.split('/')[0];
+    target = t.split('/')[0].split(':')[0];
     http = { url, apiKey, agent: new Agent({ keepAlive: true, maxSockets: connections }) };
     return { ok: true };
   },
 
   async open({ url, target: t, connections, secret }) {
-    target = t.split('/')[0];
+    target = t.split('/')[0].split(':')[0];
     const auth = (i) =>
       target === 'roomcast'
         ? {

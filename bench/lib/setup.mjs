@@ -19,8 +19,13 @@ const SERVER_SCRIPTS = { roomcast: here('../servers/roomcast.mjs'), bare: here('
 export async function startServer(target, { redisUrl, config = {}, label = target } = {}) {
   // BENCH_SERVER_NODE_FLAGS adds node flags to the servers (e.g. --trace-gc); their output shows.
   const execArgv = ['--expose-gc', ...(process.env.BENCH_SERVER_NODE_FLAGS ?? '').split(' ').filter(Boolean)];
-  const [kind, ...ablate] = target.split('/');
-  if (!SERVER_SCRIPTS[kind]) throw new Error(`unknown target "${target}"`);
+  const [name, ...ablate] = target.split('/');
+  // `roomcast:NAME` runs another build of roomcast: ROOMCAST_DIST_NAME=/path/to/dist/index.js, a
+  // copy of dist/ inside this checkout (so it finds node_modules), to compare two builds in one run.
+  const [kind, build] = name.split(':');
+  if (!SERVER_SCRIPTS[kind] || (build && kind !== 'roomcast')) throw new Error(`unknown target "${target}"`);
+  const dist = build ? process.env[`ROOMCAST_DIST_${build.toUpperCase()}`] : undefined;
+  if (build && !dist) throw new Error(`set ROOMCAST_DIST_${build.toUpperCase()} for "${target}"`);
   let onReady;
   const ready = new Promise((resolve) => {
     onReady = resolve;
@@ -34,6 +39,7 @@ export async function startServer(target, { redisUrl, config = {}, label = targe
       BENCH_CONFIG: JSON.stringify(config),
       BENCH_REDIS_URL: redisUrl ?? '',
       BENCH_ABLATE: ablate.join('/'),
+      ...(dist ? { ROOMCAST_DIST: dist } : {}),
     },
     onEvent: (msg) => msg.event === 'ready' && onReady(msg),
   });
@@ -46,7 +52,7 @@ export async function startServer(target, { redisUrl, config = {}, label = targe
   ]);
   return {
     ...handle,
-    label: label.replaceAll('/', '_'),
+    label: label.replaceAll('/', '_').replaceAll(':', '_'),
     port: msg.port,
     url: `http://127.0.0.1:${msg.port}`,
   };

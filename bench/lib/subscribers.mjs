@@ -188,7 +188,7 @@ serveRequests({
    * so a 5,000-member room does not send 5,000² presence events while it fills).
    */
   async open({ url, target: t, rooms, base, secret, concurrency = 50 }) {
-    target = t.split('/')[0];
+    target = t.split('/')[0].split(':')[0];
     const first = sockets.length;
     sockets.length = first + rooms.length;
     rooms.forEach((room, i) => {
@@ -223,7 +223,7 @@ serveRequests({
   reset,
   /** Storm: signs the tokens of `clients` (`[{ index, rooms }]`) ahead of the storm. */
   stormPrepare({ url, target: t, clients, secret }) {
-    const kind = t.split('/')[0];
+    const kind = t.split('/')[0].split(':')[0];
     storm = {
       url,
       sockets: [],

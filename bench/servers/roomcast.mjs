@@ -3,6 +3,8 @@
  * rights, history and presence on) plus what the bench passes in `BENCH_CONFIG` (JSON merged
  * as a ROOMCAST_CONFIG file) and `BENCH_REDIS_URL`.
  *
+ * `roomcast:NAME` runs the build at ROOMCAST_DIST_NAME instead of dist/ (two builds in one run).
+ *
  * `BENCH_ABLATE` (a target like `roomcast/no-metrics/no-ratelimit`) switches parts off, only to find
  * out what each costs; the figures that count are those of plain `roomcast`:
  *   no-metrics    prom-client counters and histograms do nothing
@@ -14,8 +16,10 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createBroker, loadConfig } from '../../dist/index.js';
 import { runServer } from './harness.mjs';
+
+// `roomcast:NAME` targets (bench/lib/setup.mjs) run another build, from ROOMCAST_DIST.
+const { createBroker, loadConfig } = await import(process.env.ROOMCAST_DIST ?? '../../dist/index.js');
 
 const ablate = new Set((process.env.BENCH_ABLATE || '').split('/').filter(Boolean));
 const KNOWN = ['no-metrics', 'no-ratelimit', 'no-history', 'no-sendqueue', 'no-jwt'];
