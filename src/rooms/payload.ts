@@ -79,18 +79,25 @@ function check(value: unknown, depth: number): boolean {
 
 /** Whether any value inside `data` is an ArrayBuffer or a view of one. */
 export function holdsBinary(data: unknown): boolean {
-  return scan(data);
+  return binaryParts(data, 1) > 0;
 }
 
-/** Walks `data` for binary parts, iteratively: it may nest without bound (no recursion to overflow). */
-function scan(data: unknown): boolean {
+/**
+ * How many binary parts (ArrayBuffers and views of one: Socket.IO's attachments) `data` holds,
+ * counting no further than `enough`. Iterative: `data` may nest without bound.
+ */
+export function binaryParts(data: unknown, enough = Number.POSITIVE_INFINITY): number {
+  let parts = 0;
   const values: unknown[] = [data];
   while (values.length > 0) {
     const value = values.pop();
     if (typeof value !== 'object' || value === null) continue;
-    if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) return true;
+    if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) {
+      if (++parts >= enough) return parts;
+      continue;
+    }
     if (Array.isArray(value)) for (const item of value) values.push(item);
     else for (const key of Object.keys(value)) values.push((value as Record<string, unknown>)[key]);
   }
-  return false;
+  return parts;
 }

@@ -16,6 +16,7 @@ import type {
 } from '../protocol.js';
 import type { Client, RoomManager } from '../rooms/manager.js';
 import { rightsFor } from '../rooms/rights.js';
+import { withinAttachmentLimit } from './attachments.js';
 import type { EventLimit, LimitHolder } from './event-limit.js';
 import { parsePayload, requestSchemas } from './schemas.js';
 
@@ -59,7 +60,8 @@ type EventHandler<E extends ClientEvent> = (req: RequestOf<E>, socket: RoomcastS
 
 /** One handler per client event (docs/api.md): do the work, reply with an ack (the payload is parsed before). */
 const handlers: { [E in ClientEvent]: (ctx: NamespaceContext) => EventHandler<E> } = {
-  join: (ctx) => async (req, socket) => ctx.rooms.join(socket.data.client, req.room, req.since),
+  join: (ctx) => async (req, socket) =>
+    withinAttachmentLimit(await ctx.rooms.join(socket.data.client, req.room, req.since)),
   leave: (ctx) => async (req, socket) => {
     await ctx.rooms.leave(socket.data.client, req.room);
     return {};
@@ -74,7 +76,7 @@ const handlers: { [E in ClientEvent]: (ctx: NamespaceContext) => EventHandler<E>
     members: await ctx.rooms.presence(socket.data.client, req.room),
   }),
   history: (ctx) => async (req, socket) =>
-    ctx.rooms.historyOf(socket.data.client, req.room, req.since, req.limit),
+    withinAttachmentLimit(await ctx.rooms.historyOf(socket.data.client, req.room, req.since, req.limit)),
   refresh: (ctx) => async (req, socket) => {
     const claims = ctx.verifier.verify(req.token);
     const client = socket.data.client;

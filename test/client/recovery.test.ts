@@ -121,6 +121,35 @@ describe('SDK recovery on one node', () => {
     }
   });
 
+  it('recovers binary messages past the 10 attachments one Socket.IO packet may carry', async () => {
+    const client = sdkClient({ url: b.url, token: token('bin') });
+    const room = client.join('chat:bin');
+    const seen = record(room);
+    await room.joined;
+    client.disconnect();
+    await until(() => client.state === 'disconnected', 5000, 'disconnected');
+    const pub = await connect(b.url, token('pub'));
+    // 14 messages of 2 binary parts each (28 parts), a JSON one in the middle.
+    for (let i = 0; i < 15; i++) {
+      const data = i === 7 ? { i } : { i, a: Buffer.from([i, 1]), b: Buffer.from([i, 2]) };
+      const ack = await request(pub, 'publish', { room: 'chat:bin', event: 'n', data });
+      if (!ack.ok) throw new Error(`publish ${i}: ${ack.error?.code}`);
+    }
+    const states: string[] = [];
+    client.on('state', (state) => states.push(state));
+    client.connect();
+    await until(() => seen.offsets.length === 15, 5000, 'every binary message');
+    expect(seen.offsets).toEqual(range(1, 15));
+    const bytes = (seen.data as Array<{ a?: ArrayBuffer }>).map((d) =>
+      d.a ? [...new Uint8Array(d.a)] : null,
+    );
+    expect(bytes[14]).toEqual([14, 1]);
+    expect(bytes[7]).toBeNull();
+    // The connection was never dropped by a reply the client could not decode.
+    expect(client.state).toBe('connected');
+    expect(states).not.toContain('reconnecting');
+  });
+
   it('says when history no longer reaches back, and goes on from what is there', async () => {
     const short = await startBroker(sdkConfig({ history: [{ pattern: '*', size: 3, ttlMs: 0 }] }));
     try {

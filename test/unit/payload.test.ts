@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_PAYLOAD_DEPTH, payloadSize } from '../../src/rooms/payload.js';
+import { binaryParts, holdsBinary, MAX_PAYLOAD_DEPTH, payloadSize } from '../../src/rooms/payload.js';
 
 /** `[[...[]...]]`, `levels` arrays deep. */
 function nested(levels: number): unknown {
@@ -47,5 +47,27 @@ describe('payloadSize', () => {
   it('does not take a look-alike object for binary', () => {
     const fake = { type: 'Buffer', data: [1, 2, 3] };
     expect(payloadSize(fake)).toBe(JSON.stringify(fake).length);
+  });
+});
+
+describe('binaryParts', () => {
+  it('counts ArrayBuffers and views anywhere in the data, and nothing else', () => {
+    const data = {
+      a: Buffer.from([1]),
+      list: [new Uint8Array(2), { deep: new ArrayBuffer(3) }, 'text', 7, null],
+      view: new DataView(new ArrayBuffer(4)),
+      obj: { type: 'Buffer', data: [1, 2] },
+    };
+    expect(binaryParts(data)).toBe(4);
+    expect(binaryParts({ text: 'none' })).toBe(0);
+    expect(binaryParts(Buffer.alloc(1))).toBe(1);
+    expect(holdsBinary(data)).toBe(true);
+    expect(holdsBinary([1, [2, [3]]])).toBe(false);
+  });
+
+  it('stops counting at `enough`', () => {
+    const many = Array.from({ length: 50 }, () => Buffer.alloc(1));
+    expect(binaryParts(many, 11)).toBe(11);
+    expect(binaryParts(many)).toBe(50);
   });
 });

@@ -1,0 +1,105 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Envelope } from '../../src/protocol.js';
+import {
+  closeClients,
+  connect,
+  type RunningBroker,
+  request,
+  startBroker,
+  testConfig,
+  token,
+} from '../helpers/broker.js';
+import { startCluster } from '../helpers/cluster.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+
+interface Reply {
+  ok: boolean;
+  offset: number;
+  epoch: string;
+  recovered?: boolean;
+  messages: Envelope[];
+}
+
+/** Binary parts of a message as the test publishes them: `parts` Buffers under `b0`, `b1`, ... */
+function parts(data: unknown): number {
+  return Object.values(data as Record<string, unknown>).filter(
+    (v) => v instanceof ArrayBuffer || ArrayBuffer.isView(v),
+  ).length;
+}
+
+// Socket.IO's decoder (socket.io-client's too) refuses a packet with more than 10 binary
+// attachments and drops the connection: a reply that replays binary messages must stay within it.
+describe.each(['one node', 'two nodes over Redis'])('replies that replay binary messages (%s)', (mode) => {
+  let nodes: RunningBroker[] = [];
+  let redis: TestRedis | undefined;
+  beforeAll(async () => {
+    const config = { namespaces: { '/': { limits: { eventsPerSecond: 10_000 } } } };
+    if (mode === 'one node') nodes = [await startBroker(testConfig(config))];
+    else {
+      redis = await startRedis();
+      nodes = await startCluster(2, redis.url, {}, config);
+    }
+  });
+  afterAll(async () => {
+    closeClients();
+    await Promise.all(nodes.map((n) => n.close()));
+    await redis?.stop();
+  });
+
+  /** Publishes messages of `sizes[i]` binary parts (0: a JSON one) to `room`; returns its epoch. */
+  async function publish(room: string, sizes: number[]): Promise<string> {
+    const pub = await connect(nodes[0]!.url, token('pub'));
+    let epoch = '';
+    for (const [i, n] of sizes.entries()) {
+      const data: Record<string, unknown> = { i };
+      for (let k = 0; k < n; k++) data[`b${k}`] = Buffer.from([i, k]);
+      const ack = await request<{ epoch: string }>(pub, 'publish', { room, event: 'n', data });
+      expect(ack.ok).toBe(true);
+      epoch = ack.epoch!;
+    }
+    return epoch;
+  }
+
+  it('history stops before the message that would pass 10 parts, and pages on from there', async () => {
+    // 3 + 4 + 0 + 3 = 10 parts fit; the next 2 would make 12.
+    const epoch = await publish('bin:h', [3, 4, 0, 3, 2, 5, 1]);
+    const c = await connect(nodes.at(-1)!.url, token('reader'));
+    const first = await request<Reply>(c, 'history', { room: 'bin:h' });
+    expect(first).toMatchObject({ ok: true, offset: 7, epoch });
+    expect(first.messages.map((m) => m.offset)).toEqual([1, 2, 3, 4]);
+    expect(first.messages.map((m) => parts(m.data))).toEqual([3, 4, 0, 3]);
+    const b0 = (first.messages[3]!.data as { b0: ArrayBuffer }).b0;
+    expect([...new Uint8Array(b0)]).toEqual([3, 0]);
+    const rest = await request<Reply>(c, 'history', { room: 'bin:h', since: { offset: 4, epoch } });
+    expect(rest.messages.map((m) => m.offset)).toEqual([5, 6, 7]);
+    expect(c.connected).toBe(true);
+  });
+
+  it('join with since answers what fits, recovered, with the room offset to go on from', async () => {
+    const epoch = await publish('bin:j', [6, 6, 6]);
+    const c = await connect(nodes.at(-1)!.url, token('joiner'));
+    const reply = await request<Reply>(c, 'join', { room: 'bin:j', since: { offset: 0, epoch } });
+    expect(reply).toMatchObject({ ok: true, offset: 3, epoch, recovered: true });
+    expect(reply.messages.map((m) => m.offset)).toEqual([1]);
+    const rest = await request<Reply>(c, 'history', { room: 'bin:j', since: { offset: 1, epoch } });
+    expect(rest.messages.map((m) => m.offset)).toEqual([2]);
+    expect(c.connected).toBe(true);
+  });
+
+  it('closes the connection of a publish with more than 10 parts (Socket.IO refuses the packet); others go on', async () => {
+    const other = await connect(nodes[0]!.url, token('bystander'));
+    const c = await connect(nodes[0]!.url, token('eleven'));
+    const closed = new Promise<string>((resolve) => c.once('disconnect', resolve));
+    const data = Object.fromEntries(Array.from({ length: 11 }, (_, k) => [`b${k}`, Buffer.from([k])]));
+    c.emit('publish', { room: 'bin:x', event: 'n', data }, () => undefined);
+    expect(await closed).toMatch(/transport close|parse error/);
+    expect(await request(other, 'history', { room: 'bin:x' })).toMatchObject({ ok: true, messages: [] });
+  });
+
+  it('leaves replies of JSON messages whole, and a publish of 10 parts is accepted', async () => {
+    const epoch = await publish('bin:w', [0, 0, 0, 10, 0]);
+    const c = await connect(nodes.at(-1)!.url, token('whole'));
+    const reply = await request<Reply>(c, 'join', { room: 'bin:w', since: { offset: 0, epoch } });
+    expect(reply.messages.map((m) => m.offset)).toEqual([1, 2, 3, 4, 5]);
+  });
+});
