@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { asRoomcastError, httpStatus, type InputPlace, invalidInput, RoomcastError } from '../errors.js';
@@ -20,6 +22,30 @@ export function installErrorHandlers(app: FastifyInstance, log: Logger): void {
   app.setNotFoundHandler((req: FastifyRequest, reply: FastifyReply) =>
     sendError(reply, new RoomcastError('not_found', `no route ${req.method} ${req.url.split('?')[0]}`)),
   );
+}
+
+/**
+ * Fastify's `clientErrorHandler`: a request that Node's HTTP parser cannot read (a garbled request
+ * line, a bad `Content-Length`, headers past Node's size limit, a request not received in time)
+ * never reaches a route or hook. It gets the error body too, with the status fastify's default
+ * handler uses (400, 431, 408), and the connection is closed, as Node and fastify do.
+ */
+export function clientErrorReply(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, message] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'the request was not received in time']
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'the request headers are larger than the limit']
+        : [400, 'the request is not valid HTTP'];
+  const body = JSON.stringify({ ok: false, error: new RoomcastError('bad_request', message).toBody() });
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(err);
 }
 
 /** Sends an error body (docs/api.md) with its status (and `Retry-After` when the error knows one). */

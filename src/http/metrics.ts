@@ -12,7 +12,7 @@ import type { Envelope } from '../protocol.js';
 import type { RoomObserver } from '../rooms/manager.js';
 import type { RoomcastNamespace } from '../socket/namespaces.js';
 import { bearer } from './api-keys.js';
-import { installErrorHandlers, sendError } from './errors.js';
+import { clientErrorReply, installErrorHandlers, sendError } from './errors.js';
 import { createTransportTracker, type TransportTracker } from './transport-tracker.js';
 
 /**
@@ -243,6 +243,7 @@ export function createMetricsHttp(log: Logger): FastifyInstance {
     loggerInstance: log.child({ component: 'metrics' }),
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: true,
+    clientErrorHandler: clientErrorReply,
   }) as unknown as FastifyInstance;
   installErrorHandlers(app, log);
   return app;

@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
+import { clientErrorReply } from './errors.js';
 import { frameworkErrorsUnder, originPolicy, registerOriginPolicy } from './origins.js';
 
 /**
@@ -20,6 +21,8 @@ export function createHttp(config: Config, log: Logger, isReady: () => boolean):
     // Errors the router raises before any route or hook (bad percent-encoding, an overlong
     // parameter) leave in roomcast's error shape too, under the same origin policy.
     frameworkErrors: frameworkErrorsUnder(policy),
+    // Requests Node's parser cannot read get the error body too.
+    clientErrorHandler: clientErrorReply,
   });
   // Before every route, so that every reply (errors and 404s too) follows the one origin policy.
   registerOriginPolicy(app as unknown as FastifyInstance, policy);

@@ -1,3 +1,4 @@
+import { connect as tcpConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CATALOGUE, ERROR_CODES } from '../../src/error-codes.js';
 import { type RunningBroker, startBroker, testConfig } from '../helpers/broker.js';
@@ -103,6 +104,47 @@ describe('validation errors in roomcast words', () => {
     expect(res.status).toBe(401);
     expect(res.body.error?.code).toBe('token_missing');
     expect(res.body.error?.message).not.toMatch(/auth/);
+  });
+});
+
+/** Sends `raw` bytes to the broker's port and reads until the server closes the connection. */
+function rawHttp(url: string, raw: string): Promise<{ status: number; headers: string; body: string }> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = tcpConnect(Number(port), hostname, () => socket.end(raw));
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      const [head = '', body = ''] = text.split('\r\n\r\n');
+      resolve({ status: Number(head.split(' ')[1]), headers: head, body });
+    });
+  });
+}
+
+describe('requests the HTTP parser cannot read', () => {
+  it.each([
+    ['a garbled request line', 'GARBAGE\r\n\r\n', 400, 'the request is not valid HTTP'],
+    [
+      'a Content-Length that is not a number',
+      'POST /v1/publish HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n{}',
+      400,
+      'the request is not valid HTTP',
+    ],
+    [
+      'headers past the size limit',
+      `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
+      431,
+      'the request headers are larger than the limit',
+    ],
+  ])('%s: the error body, then the connection closes', async (_what, raw, status, message) => {
+    const res = await rawHttp(b.url, raw);
+    expect(res.status).toBe(status);
+    expect(res.headers).toMatch(/content-type: application\/json/i);
+    expect(JSON.parse(res.body)).toEqual({ ok: false, error: { code: 'bad_request', message } });
+    // The broker serves the next request as usual.
+    expect((await fetch(`${b.url}/healthz`)).status).toBe(200);
   });
 });
 

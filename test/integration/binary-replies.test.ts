@@ -66,12 +66,12 @@ describe.each(['one node', 'two nodes over Redis'])('replies that replay binary 
     const c = await connect(nodes.at(-1)!.url, token('reader'));
     const first = await request<Reply>(c, 'history', { room: 'bin:h' });
     expect(first).toMatchObject({ ok: true, offset: 7, epoch });
-    expect(first.messages.map((m) => m.offset)).toEqual([1, 2, 3, 4]);
-    expect(first.messages.map((m) => parts(m.data))).toEqual([3, 4, 0, 3]);
-    const b0 = (first.messages[3]!.data as { b0: ArrayBuffer }).b0;
+    expect(first.messages!.map((m) => m.offset)).toEqual([1, 2, 3, 4]);
+    expect(first.messages!.map((m) => parts(m.data))).toEqual([3, 4, 0, 3]);
+    const b0 = (first.messages![3]!.data as { b0: ArrayBuffer }).b0;
     expect([...new Uint8Array(b0)]).toEqual([3, 0]);
     const rest = await request<Reply>(c, 'history', { room: 'bin:h', since: { offset: 4, epoch } });
-    expect(rest.messages.map((m) => m.offset)).toEqual([5, 6, 7]);
+    expect(rest.messages!.map((m) => m.offset)).toEqual([5, 6, 7]);
     expect(c.connected).toBe(true);
   });
 
@@ -80,9 +80,9 @@ describe.each(['one node', 'two nodes over Redis'])('replies that replay binary 
     const c = await connect(nodes.at(-1)!.url, token('joiner'));
     const reply = await request<Reply>(c, 'join', { room: 'bin:j', since: { offset: 0, epoch } });
     expect(reply).toMatchObject({ ok: true, offset: 3, epoch, recovered: true });
-    expect(reply.messages.map((m) => m.offset)).toEqual([1]);
+    expect(reply.messages!.map((m) => m.offset)).toEqual([1]);
     const rest = await request<Reply>(c, 'history', { room: 'bin:j', since: { offset: 1, epoch } });
-    expect(rest.messages.map((m) => m.offset)).toEqual([2]);
+    expect(rest.messages!.map((m) => m.offset)).toEqual([2]);
     expect(c.connected).toBe(true);
   });
 
@@ -100,6 +100,6 @@ describe.each(['one node', 'two nodes over Redis'])('replies that replay binary 
     const epoch = await publish('bin:w', [0, 0, 0, 10, 0]);
     const c = await connect(nodes.at(-1)!.url, token('whole'));
     const reply = await request<Reply>(c, 'join', { room: 'bin:w', since: { offset: 0, epoch } });
-    expect(reply.messages.map((m) => m.offset)).toEqual([1, 2, 3, 4, 5]);
+    expect(reply.messages!.map((m) => m.offset)).toEqual([1, 2, 3, 4, 5]);
   });
 });
