@@ -30,6 +30,8 @@ interface RoomEvents {
 
 /** Temporary join failures are retried after this long while the connection stays up. */
 const JOIN_RETRY_MS = 1_000;
+/** After a fill failed with a temporary error (rate limited, unavailable). */
+const FILL_RETRY_MS = 1_000;
 
 /**
  * One joined room: its messages in order and exactly once (across reconnects), presence, history
@@ -276,7 +278,15 @@ export class Room<M extends MessageMap = Record<string, unknown>> implements Roo
     );
     if (res.ok) return this.seq.filled(res, id);
     this.seq.fillFailed(id);
-    if (res.error.code !== 'disconnected') this.report(res.error);
+    if (res.error.code === 'disconnected') return; // the rejoin fills
+    this.report(res.error);
+    // Rate limited, or the broker briefly unavailable: ask again (recovering many binary messages
+    // takes a page per 10 binary parts, which can pass the connection's event limit).
+    if (res.error.temporary) {
+      setTimeout(() => {
+        if (!this.ended) this.seq.retryFill(id);
+      }, FILL_RETRY_MS);
+    }
   }
 
   private deliver(m: Envelope, replayed: boolean): void {

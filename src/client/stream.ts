@@ -161,6 +161,14 @@ export class Sequencer {
     if (this.mode === 'filling' && id === this.fillId) this.mode = 'live';
   }
 
+  /**
+   * Asks again after fill `id` failed with a temporary error, from where the stream stands now;
+   * nothing when another fill or a rejoin came since (that one carries on).
+   */
+  retryFill(id: number): void {
+    if (this.mode === 'live' && id === this.fillId) this.startFill();
+  }
+
   private accept(m: Envelope, replayed: boolean): void {
     if (!this.pos) return;
     if (m.epoch !== this.pos.epoch) {

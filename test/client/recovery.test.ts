@@ -150,6 +150,32 @@ describe('SDK recovery on one node', () => {
     expect(states).not.toContain('reconnecting');
   });
 
+  it('recovers past the event limit: a page refused as rate_limited is asked again', async () => {
+    // The default limit of 100 events a second, and 600 messages of 2 binary parts: 120 pages.
+    const strict = await startBroker(sdkConfig({ limits: { eventsPerSecond: 100 } }));
+    try {
+      const client = sdkClient({ url: strict.url, token: token('slow') });
+      const room = client.join('chat:many');
+      const seen = record(room);
+      await room.joined;
+      client.disconnect();
+      await until(() => client.state === 'disconnected', 5000, 'disconnected');
+      const rooms = strict.broker.namespaces.get('/')!.rooms;
+      for (let i = 0; i < 600; i++) {
+        const data = { i, a: Buffer.from([i % 256]), b: Buffer.from([1]) };
+        await rooms.publish(null, { room: 'chat:many', event: 'n', data });
+      }
+      const refused: string[] = [];
+      client.on('error', (err) => refused.push(err.code));
+      client.connect();
+      await until(() => seen.offsets.length === 600, 20_000, 'every message, page by page');
+      expect(seen.offsets).toEqual(range(1, 600));
+      expect(refused).toContain('rate_limited');
+    } finally {
+      await strict.close();
+    }
+  });
+
   it('says when history no longer reaches back, and goes on from what is there', async () => {
     const short = await startBroker(sdkConfig({ history: [{ pattern: '*', size: 3, ttlMs: 0 }] }));
     try {
