@@ -155,6 +155,7 @@ export function stepOf({ functionName: fn, url, lineNumber }) {
       if (fn === 'publish') return 'envelope';
       return 'dispatch';
     }
+    if (file.startsWith('rooms/message-id')) return 'envelope';
     if (file.startsWith('socket/event-limit')) return 'ratelimit';
     if (file.startsWith('socket/connection')) return 'dispatch';
     if (file.startsWith('backends/')) return 'history';
@@ -163,7 +164,7 @@ export function stepOf({ functionName: fn, url, lineNumber }) {
     return 'dispatch';
   }
   if (url.startsWith('node:')) {
-    if (/crypto\/random/.test(url)) return 'envelope'; // randomUUID of the envelope's id
+    if (/crypto\/random/.test(url)) return 'envelope'; // randomUUID (an envelope's id before 0.2)
     if (/streams\/writable|stream_base_commons/.test(url)) return /onStreamRead/.test(fn) ? 'read' : 'write';
     if (/streams\/readable|node:net/.test(url)) return 'read';
     if (/_http_|node:http/.test(url)) return 'http';

@@ -8,7 +8,7 @@ import type {
   StreamPosition,
 } from '../protocol.js';
 import type { Draft, Engine, HistoryPolicy, HistoryResult, PublishOpts } from './engine.js';
-import { nextMessageId } from './message-id.js';
+import { MessageIds } from './message-id.js';
 import { parseRoomName } from './names.js';
 import { compilePattern, matchesAny } from './patterns.js';
 import { inspectPayload, type PayloadInfo } from './payload.js';
@@ -103,6 +103,7 @@ function authorOf(client: Client): { sub: string; info: unknown } {
  */
 export class RoomManager {
   readonly ns: string;
+  private readonly ids = new MessageIds();
 
   constructor(
     private readonly config: RoomPolicy,
@@ -199,7 +200,7 @@ export class RoomManager {
     const payload = opts.payload ?? this.checkPayload(data);
     // One object per publish, of one shape: what the engine stores and sends (fields in envelope order).
     const draft: Draft = {
-      id: nextMessageId(),
+      id: this.ids.next(),
       room: name,
       event: input.event,
       data,

@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { MessageIds, nextMessageId } from '../../src/rooms/message-id.js';
+import { MessageIds } from '../../src/rooms/message-id.js';
 
 const UUID_V8 = /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 describe('message ids', () => {
   it('are UUID-shaped (version 8, the RFC 9562 variant) and never repeat', () => {
+    const ids = new MessageIds();
     const seen = new Set<string>();
     for (let i = 0; i < 10_000; i++) {
-      const id = nextMessageId();
+      const id = ids.next();
       expect(id).toMatch(UUID_V8);
       seen.add(id);
     }
