@@ -42,6 +42,17 @@ async function publishMany(room: string, count: number, from = 0): Promise<void>
   }
 }
 
+/** An SDK client that joined `room` and then went offline; `seen` records what it hands over. */
+async function joinedThenOffline(url: string, user: string, room: string) {
+  const client = sdkClient({ url, token: token(user) });
+  const joined = client.join(room);
+  const seen = record(joined);
+  await joined.joined;
+  client.disconnect();
+  await until(() => client.state === 'disconnected', 5000, 'disconnected');
+  return { client, seen };
+}
+
 describe('SDK recovery on one node', () => {
   it('rejoins after a dropped connection and hands over what was missed, once, in order', async () => {
     const client = sdkClient({ url: b.url, token: token('alice') });
@@ -105,12 +116,7 @@ describe('SDK recovery on one node', () => {
   it('pages through history when more was missed than one reply holds', async () => {
     const small = await startBroker(sdkConfig({ limits: { historyLimit: 5 } }));
     try {
-      const client = sdkClient({ url: small.url, token: token('dave') });
-      const room = client.join('chat:pages');
-      const seen = record(room);
-      await room.joined;
-      client.disconnect();
-      await until(() => client.state === 'disconnected', 5000, 'disconnected');
+      const { client, seen } = await joinedThenOffline(small.url, 'dave', 'chat:pages');
       const pub = await connect(small.url, token('pub'));
       for (let i = 0; i < 17; i++) await request(pub, 'publish', { room: 'chat:pages', event: 'n', data: i });
       client.connect();
@@ -122,12 +128,7 @@ describe('SDK recovery on one node', () => {
   });
 
   it('recovers binary messages past the 10 attachments one Socket.IO packet may carry', async () => {
-    const client = sdkClient({ url: b.url, token: token('bin') });
-    const room = client.join('chat:bin');
-    const seen = record(room);
-    await room.joined;
-    client.disconnect();
-    await until(() => client.state === 'disconnected', 5000, 'disconnected');
+    const { client, seen } = await joinedThenOffline(b.url, 'bin', 'chat:bin');
     const pub = await connect(b.url, token('pub'));
     // 14 messages of 2 binary parts each (28 parts), a JSON one in the middle.
     for (let i = 0; i < 15; i++) {
@@ -154,12 +155,7 @@ describe('SDK recovery on one node', () => {
     // The default limit of 100 events a second, and 600 messages of 2 binary parts: 120 pages.
     const strict = await startBroker(sdkConfig({ limits: { eventsPerSecond: 100 } }));
     try {
-      const client = sdkClient({ url: strict.url, token: token('slow') });
-      const room = client.join('chat:many');
-      const seen = record(room);
-      await room.joined;
-      client.disconnect();
-      await until(() => client.state === 'disconnected', 5000, 'disconnected');
+      const { client, seen } = await joinedThenOffline(strict.url, 'slow', 'chat:many');
       const rooms = strict.broker.namespaces.get('/')!.rooms;
       for (let i = 0; i < 600; i++) {
         const data = { i, a: Buffer.from([i % 256]), b: Buffer.from([1]) };
@@ -179,12 +175,7 @@ describe('SDK recovery on one node', () => {
   it('says when history no longer reaches back, and goes on from what is there', async () => {
     const short = await startBroker(sdkConfig({ history: [{ pattern: '*', size: 3, ttlMs: 0 }] }));
     try {
-      const client = sdkClient({ url: short.url, token: token('erin') });
-      const room = client.join('chat:lost');
-      const seen = record(room);
-      await room.joined;
-      client.disconnect();
-      await until(() => client.state === 'disconnected', 5000, 'disconnected');
+      const { client, seen } = await joinedThenOffline(short.url, 'erin', 'chat:lost');
       const pub = await connect(short.url, token('pub'));
       for (let i = 0; i < 10; i++) await request(pub, 'publish', { room: 'chat:lost', event: 'n', data: i });
       const lost = nextClientEvent(client, 'unrecovered');
