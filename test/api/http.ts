@@ -1,4 +1,5 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { connect as tcpConnect } from 'node:net';
 import { API_KEY } from '../helpers/broker.js';
 
 /** A JSON reply as the API tests read it. */
@@ -166,4 +167,23 @@ export function closeStreams(): void {
 
 export function isRefusal(s: SseStreamClient | SseRefusal): s is SseRefusal {
   return !('events' in s);
+}
+
+/** Sends `raw` bytes to the broker's port and reads until the server closes the connection. */
+export function rawHttp(
+  url: string,
+  raw: string,
+): Promise<{ status: number; headers: string; body: string }> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = tcpConnect(Number(port), hostname, () => socket.end(raw));
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      const [head = '', body = ''] = text.split('\r\n\r\n');
+      resolve({ status: Number(head.split(' ')[1]), headers: head, body });
+    });
+  });
 }

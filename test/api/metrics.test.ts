@@ -13,7 +13,7 @@ import {
   token,
   until,
 } from '../helpers/broker.js';
-import { api, closeStreams, isRefusal, openSse } from './http.js';
+import { api, closeStreams, isRefusal, openSse, rawHttp } from './http.js';
 
 let b: RunningBroker;
 beforeAll(async () => {
@@ -196,6 +196,10 @@ describe('metrics.port', () => {
       const onMain = await fetch(`${main}/metrics`);
       expect(onMain.status).toBe(404);
       expect(((await onMain.json()) as { error: { code: string } }).error.code).toBe('not_found');
+      // A request its HTTP parser cannot read gets the error body there too.
+      const garbled = await rawHttp(metrics, 'GARBAGE\r\n\r\n');
+      expect(garbled.status).toBe(400);
+      expect(JSON.parse(garbled.body)).toMatchObject({ ok: false, error: { code: 'bad_request' } });
       // Only /metrics lives on the metrics port.
       expect((await fetch(`${metrics}/healthz`)).status).toBe(404);
       expect((await fetch(`${metrics}/v1/rooms`)).status).toBe(404);

@@ -1,8 +1,7 @@
-import { connect as tcpConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CATALOGUE, ERROR_CODES } from '../../src/error-codes.js';
 import { type RunningBroker, startBroker, testConfig } from '../helpers/broker.js';
-import { api } from './http.js';
+import { api, rawHttp } from './http.js';
 
 let b: RunningBroker;
 beforeAll(async () => {
@@ -106,22 +105,6 @@ describe('validation errors in roomcast words', () => {
     expect(res.body.error?.message).not.toMatch(/auth/);
   });
 });
-
-/** Sends `raw` bytes to the broker's port and reads until the server closes the connection. */
-function rawHttp(url: string, raw: string): Promise<{ status: number; headers: string; body: string }> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve, reject) => {
-    const socket = tcpConnect(Number(port), hostname, () => socket.end(raw));
-    const chunks: Buffer[] = [];
-    socket.on('data', (c: Buffer) => chunks.push(c));
-    socket.on('error', reject);
-    socket.on('close', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      const [head = '', body = ''] = text.split('\r\n\r\n');
-      resolve({ status: Number(head.split(' ')[1]), headers: head, body });
-    });
-  });
-}
 
 describe('requests the HTTP parser cannot read', () => {
   it.each([
