@@ -8,6 +8,7 @@ import {
   type HistoryQuery,
   type HistoryResult,
   type MemberRef,
+  type Published,
   selectHistory,
   toEnvelope,
 } from '../rooms/engine.js';
@@ -104,7 +105,8 @@ export function createMemoryEngine(sink: DeliverySink, now: () => number = Date.
 
   return {
     kind: 'memory',
-    async publish(ns, draft: Draft, policy, opts = {}) {
+    // Not async: everything here happens now (see Engine.publish).
+    publish(ns, draft: Draft, policy, opts = {}): Published {
       const idem = opts.idempotencyKey ? `${key(ns, draft.room)}\u0000${opts.idempotencyKey}` : undefined;
       const first = idem ? published.get(idem) : undefined;
       if (first && first.expires > now())

@@ -51,13 +51,15 @@ export function startEchoRedis(opts: EchoRedisOptions): EchoRedisSubscriber {
       return;
     }
     const key = `laravel:${occurrence(seen, channel, text, opts.windowMs)}`;
-    opts.rooms
-      .publish(
+    // Async, so that a refusal thrown at once (publish returns or throws without a promise when
+    // it can) is logged like one that comes later.
+    const publish = async () =>
+      opts.rooms.publish(
         null,
         { room: channel, event: message.event, data: message.data },
         { source: 'api', idempotencyKey: key, ...(message.socket ? { except: message.socket } : {}) },
-      )
-      .catch((err: unknown) => opts.log.warn({ err, channel }, 'echo: broadcast not published'));
+      );
+    publish().catch((err: unknown) => opts.log.warn({ err, channel }, 'echo: broadcast not published'));
   });
   return {
     async close() {

@@ -17,9 +17,15 @@ export interface Engine {
    * Assigns the room's next offset, stores the message in history and sends it to the room's
    * watchers, in one atomic step. With `idempotencyKey`, a repeat within its window (even a
    * concurrent one, even on another node) returns the first result with `duplicate: true` and
-   * sends nothing.
+   * sends nothing. An engine that can answer at once (the memory engine) returns the result
+   * itself, not a promise: the socket path then acks in the same tick, with no promise between.
    */
-  publish(ns: string, draft: Draft, policy: HistoryPolicy, opts?: PublishOpts): Promise<Published>;
+  publish(
+    ns: string,
+    draft: Draft,
+    policy: HistoryPolicy,
+    opts?: PublishOpts,
+  ): Published | Promise<Published>;
   /**
    * Messages after `since` (or the latest ones), with where the room's stream stands now. A room
    * with no stream answers `{ offset: 0, epoch: '' }` and none is created, unless `create` (a join).

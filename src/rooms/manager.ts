@@ -7,7 +7,7 @@ import type {
   PublishReply,
   StreamPosition,
 } from '../protocol.js';
-import type { Draft, Engine, HistoryPolicy, HistoryResult, PublishOpts } from './engine.js';
+import type { Draft, Engine, HistoryPolicy, HistoryResult, Published, PublishOpts } from './engine.js';
 import { MessageIds } from './message-id.js';
 import { parseRoomName } from './names.js';
 import { compilePattern, matchesAny } from './patterns.js';
@@ -191,8 +191,15 @@ export class RoomManager {
    * publishing connection, or null for the server API (which has every right). `payload`: what
    * `checkPayload(data)` answered when the caller ran it already (the HTTP API, once per message
    * for all its rooms).
+   *
+   * Not async: with an engine that answers at once (memory) the reply is returned, not a promise,
+   * and bad input throws here; callers `await` it (or check for a promise, as the socket handler).
    */
-  async publish(from: Client | null, input: PublishInput, opts: PublishOptions = {}): Promise<PublishReply> {
+  publish(
+    from: Client | null,
+    input: PublishInput,
+    opts: PublishOptions = {},
+  ): PublishReply | Promise<PublishReply> {
     const started = performance.now();
     const name = this.roomName(input.room);
     if (from) this.require(from, 'publish', name);
@@ -216,15 +223,16 @@ export class RoomManager {
       engineOpts.idempotencyKey = opts.idempotencyKey;
       engineOpts.idempotencyWindowMs = this.idempotencyWindowMs;
     }
-    const published = await this.engine.publish(this.ns, draft, this.historyPolicy(name), engineOpts);
-    if (!published.duplicate) {
-      this.observer.published?.(
-        opts.source ?? (from ? 'socket' : 'api'),
-        this.ns,
-        (performance.now() - started) / 1000,
-      );
-    }
-    return { offset: published.offset, epoch: published.epoch };
+    const source = opts.source ?? (from ? 'socket' : 'api');
+    const published = this.engine.publish(this.ns, draft, this.historyPolicy(name), engineOpts);
+    return published instanceof Promise
+      ? published.then((p) => this.published(p, source, started))
+      : this.published(published, source, started);
+  }
+
+  private published(p: Published, source: 'socket' | 'api', started: number): PublishReply {
+    if (!p.duplicate) this.observer.published?.(source, this.ns, (performance.now() - started) / 1000);
+    return { offset: p.offset, epoch: p.epoch };
   }
 
   /**

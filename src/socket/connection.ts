@@ -52,11 +52,17 @@ export interface NamespaceContext {
   log: Logger;
 }
 
-/** A bound handler as the dispatcher calls it: the raw payload in, the reply's fields out. */
-export type Handler = (payload: unknown, socket: RoomcastSocket) => Promise<object>;
+/**
+ * A bound handler as the dispatcher calls it: the raw payload in, the reply's fields out, or a
+ * promise of them (a reply known at once, a publish on the memory engine, is acked in the same tick).
+ */
+export type Handler = (payload: unknown, socket: RoomcastSocket) => object | Promise<object>;
 
 /** The handler of one event, typed by the protocol: its parsed request in, its reply out. */
-type EventHandler<E extends ClientEvent> = (req: RequestOf<E>, socket: RoomcastSocket) => Promise<ReplyOf<E>>;
+type EventHandler<E extends ClientEvent> = (
+  req: RequestOf<E>,
+  socket: RoomcastSocket,
+) => ReplyOf<E> | Promise<ReplyOf<E>>;
 
 /** One handler per client event (docs/api.md): do the work, reply with an ack (the payload is parsed before). */
 const handlers: { [E in ClientEvent]: (ctx: NamespaceContext) => EventHandler<E> } = {
@@ -142,7 +148,7 @@ export function attachConnection(
   socket.onAny((event: unknown, ...args: unknown[]) => {
     // Unknown events count against the rate limit too, so a flood of them costs the sender alone.
     const handle = (typeof event === 'string' ? bound.get(event) : undefined) ?? unknownEvent(event);
-    void run(socket, ctx, String(event), handle, args);
+    run(socket, ctx, String(event), handle, args);
   });
   namespacesOpen.set(socket.conn, (namespacesOpen.get(socket.conn) ?? 0) + 1);
   armExpiry(socket, ctx);
@@ -177,26 +183,28 @@ export function socketExpiryHooks(leadMs: number, graceMs: number): ExpiryHooks<
   };
 }
 
-async function run(
-  socket: RoomcastSocket,
-  ctx: NamespaceContext,
-  event: string,
-  handle: Handler,
-  args: unknown[],
-) {
+/**
+ * Runs one event and acks it. Not async: a handler that answers at once is acked in this tick,
+ * and only a handler that returns a promise is waited for.
+ */
+function run(socket: RoomcastSocket, ctx: NamespaceContext, event: string, handle: Handler, args: unknown[]) {
   const last = args[args.length - 1];
   const ack = typeof last === 'function' ? (last as (reply: object) => void) : undefined;
   // `emit('join', ack)` sends no payload: the ack is the only argument, not the payload.
   const payload = ack && args.length === 1 ? undefined : args[0];
-  try {
-    ctx.limit.take(socket.data);
-    const reply = await handle(payload, socket);
-    ack?.({ ok: true, ...reply });
-  } catch (err) {
+  const fail = (err: unknown) => {
     const failure = toFailure(err);
     if (failure.error.code === 'internal')
       ctx.log.error({ err, event, sid: socket.id }, 'event handler failed');
     ack?.(failure);
+  };
+  try {
+    ctx.limit.take(socket.data);
+    const reply = handle(payload, socket);
+    if (reply instanceof Promise) reply.then((r: object) => ack?.({ ok: true, ...r })).catch(fail);
+    else ack?.({ ok: true, ...reply });
+  } catch (err) {
+    fail(err);
   }
 }
 

@@ -92,6 +92,26 @@ describe('GET /metrics', () => {
     expect(value(last, 'roomcast_api_requests_total{method="GET",route="unmatched",status="404"}')).toBe(1);
   });
 
+  it('has every publish in the latency histogram at each scrape, across its batches', async () => {
+    const before = await scrape();
+    // 3 × 100 publishes: more than one batch of observations (256), and a part batch that only
+    // the scrape can flush.
+    for (let i = 0; i < 3; i++) {
+      const messages = Array.from({ length: 100 }, (_, j) => ({ room: `h:${j}`, event: 'e', data: i }));
+      expect((await api(b.url, 'POST', '/v1/batch', { messages })).status).toBe(200);
+    }
+    const after = await scrape();
+    const delta = (key: string) => value(after, key) - value(before, key);
+    expect(delta('roomcast_publish_duration_seconds_count{source="api"}')).toBe(300);
+    expect(delta('roomcast_publish_duration_seconds_bucket{le="+Inf",source="api"}')).toBe(300);
+    expect(delta('roomcast_publish_duration_seconds_sum{source="api"}')).toBeGreaterThan(0);
+    expect(delta('roomcast_messages_published_total{namespace="/",source="api"}')).toBe(300);
+    // Nothing is left over for the next scrape.
+    expect(value(await scrape(), 'roomcast_publish_duration_seconds_count{source="api"}')).toBe(
+      value(after, 'roomcast_publish_duration_seconds_count{source="api"}'),
+    );
+  });
+
   it('counts a socket that joined while polling and then upgraded as websocket', async () => {
     const s = await connect(b.url, token('upgrader'), { transports: ['polling', 'websocket'] });
     expect(await request(s, 'join', { room: 'm:up' })).toMatchObject({ ok: true });

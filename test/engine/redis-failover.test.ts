@@ -57,7 +57,13 @@ describe('redis engine: writes lost in a failover', () => {
     expect(lost.map((p) => p.offset)).toEqual([6, 7, 8, 9, 10]);
     await set.waitForFailover({ from: set.primary, timeoutMs: 20_000 });
     const after = await until(
-      () => node!.engine.publish('/', draft(room), KEEP).catch(() => null),
+      async () => {
+        try {
+          return await node!.engine.publish('/', draft(room), KEEP);
+        } catch {
+          return null;
+        }
+      },
       15_000,
       'a publish on the new primary',
     );
