@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { Envelope, Member, RoomStat, StreamPosition } from '../protocol.js';
 import {
   type DeliverySink,
@@ -13,6 +12,7 @@ import {
   toEnvelope,
 } from '../rooms/engine.js';
 import { holdsBinary } from '../rooms/payload.js';
+import { newEpoch } from './epoch.js';
 
 /**
  * One stored message. A kept envelope would hold its payload as a graph of objects that the GC
@@ -211,8 +211,4 @@ export function createMemoryEngine(sink: DeliverySink, now: () => number = Date.
 function envelopeOf(s: Stored, room: string, epoch: string): Envelope {
   const data = s.json === undefined ? s.data : JSON.parse(s.json);
   return { id: s.id, room, event: s.event, data, ts: s.ts, from: s.from, offset: s.offset, epoch };
-}
-
-function newEpoch(): string {
-  return randomBytes(6).toString('base64url');
 }

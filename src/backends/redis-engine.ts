@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import type { Cluster } from 'ioredis';
 import { RoomcastError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Member, PresenceEvent, RoomStat } from '../protocol.js';
 import { type DeliverySink, type Engine, type HistoryPolicy, selectHistory } from '../rooms/engine.js';
+import { newEpoch } from './epoch.js';
 import type { RedisClients } from './redis-clients.js';
 import {
   historyItemHead,
@@ -252,10 +252,6 @@ async function unavailable<T>(p: Promise<T>): Promise<T> {
 
 function idle(policy: HistoryPolicy): number {
   return Math.max(policy.ttlMs, ROOM_IDLE_MS);
-}
-
-function newEpoch(): string {
-  return randomBytes(6).toString('base64url');
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
