@@ -150,11 +150,12 @@ for (const [target, file] of files) {
 const targets = [...files.keys()];
 const published = (t) => scenario.results[t.replace(/-\d+$/, '')]?.published ?? Number.NaN;
 const us = (samples, t) => ((samples / freq) * 1e6) / published(t);
-const cell = (samples, t) => `${us(samples ?? 0, t).toFixed(1)}`.padStart(12);
+const width = Math.max(12, ...targets.map((t) => t.length + 2));
+const cell = (samples, t) => `${us(samples ?? 0, t).toFixed(1)}`.padStart(width);
 console.log(
   `\n-- perf split of ${scenario.name}: server CPU µs per publish (${freq} Hz cpu-clock, all threads)`,
 );
-console.log(`${'category'.padEnd(48)}${targets.map((t) => t.padStart(12)).join('')}`);
+console.log(`${'category'.padEnd(48)}${targets.map((t) => t.padStart(width)).join('')}`);
 for (const [label, row] of rows)
   console.log(`${label.padEnd(48)}${targets.map((t) => cell(row.get(t), t)).join('')}`);
 console.log(
