@@ -59,6 +59,9 @@ export function createTransportTracker(nsp: RoomcastNamespace): TransportTracker
       const members = adapter.rooms.get(channel);
       if (!members) return { members: 0, polling: 0 };
       let count = members.size;
+      // Most nodes have no socket left on long-polling: then no count to look up.
+      if (polling.size === 0)
+        return { members: except !== undefined && members.has(except) ? count - 1 : count, polling: 0 };
       let poll = pollingIn.get(channel) ?? 0;
       if (except !== undefined && members.has(except)) {
         count--;

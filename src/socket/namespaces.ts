@@ -50,6 +50,11 @@ export interface NamespaceRuntime {
  * message from the engine, not from the adapter).
  */
 export function localSockets(nsp: RoomcastNamespace): LocalSockets {
+  // `nsp.local` makes two broadcast operators each time it is read; an operator never changes
+  // (`to` and `except` return new ones), so one is kept, and made again only if the namespace's
+  // adapter was replaced (`io.adapter()`).
+  let adapter = nsp.adapter;
+  let local = nsp.local;
   return {
     join(id, channels) {
       nsp.sockets.get(id)?.join(channels);
@@ -60,8 +65,12 @@ export function localSockets(nsp: RoomcastNamespace): LocalSockets {
     emit(channel, event, payload, except) {
       // Nobody here (a presence event in a room whose members may not see presence): Socket.IO
       // would still encode the packet. `adapter.rooms` is the adapter's public room map.
-      if (!nsp.adapter.rooms.has(channel)) return;
-      const target = nsp.local.to(channel);
+      if (nsp.adapter !== adapter) {
+        adapter = nsp.adapter;
+        local = nsp.local;
+      }
+      if (!adapter.rooms.has(channel)) return;
+      const target = local.to(channel);
       // The event map types `message` and `presence` apart; the hub passes the matching payload.
       (except ? target.except(except) : target).emit(event as 'message', payload as Envelope);
     },

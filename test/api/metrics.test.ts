@@ -92,6 +92,25 @@ describe('GET /metrics', () => {
     expect(value(last, 'roomcast_api_requests_total{method="GET",route="unmatched",status="404"}')).toBe(1);
   });
 
+  it('does not count the sender of a publish without echo when no socket polls', async () => {
+    const a = await connect(b.url, token('wsa'));
+    const c = await connect(b.url, token('wsc'));
+    for (const s of [a, c]) expect(await request(s, 'join', { room: 'm:ws' })).toMatchObject({ ok: true });
+    await until(
+      async () => value(await scrape(), 'roomcast_connections{namespace="/",transport="polling"}') === 0,
+      5000,
+      'no polling connection left from earlier tests',
+    );
+    const before = await scrape();
+    const got = nextEvent(c, 'message');
+    expect(await request(a, 'publish', { room: 'm:ws', event: 'e', data: 1 })).toMatchObject({ ok: true });
+    await got;
+    const after = await scrape();
+    const delta = (key: string) => value(after, key) - value(before, key);
+    expect(delta('roomcast_messages_delivered_total{namespace="/",transport="websocket"}')).toBe(1);
+    expect(delta('roomcast_messages_delivered_total{namespace="/",transport="polling"}')).toBe(0);
+  });
+
   it('has every publish in the latency histogram at each scrape, across its batches', async () => {
     const before = await scrape();
     // 3 × 100 publishes: more than one batch of observations (256), and a part batch that only
