@@ -44,6 +44,14 @@ async function scrape(): Promise<Samples> {
 
 const value = (s: Samples, key: string) => s.get(key) ?? 0;
 
+/** Waits until /metrics counts no socket on long-polling. */
+const noPolling = (what: string) =>
+  until(
+    async () => value(await scrape(), 'roomcast_connections{namespace="/",transport="polling"}') === 0,
+    5000,
+    what,
+  );
+
 describe('GET /metrics', () => {
   it('parses and has the process defaults in a registry of its own', async () => {
     const s = await scrape();
@@ -96,11 +104,7 @@ describe('GET /metrics', () => {
     const a = await connect(b.url, token('wsa'));
     const c = await connect(b.url, token('wsc'));
     for (const s of [a, c]) expect(await request(s, 'join', { room: 'm:ws' })).toMatchObject({ ok: true });
-    await until(
-      async () => value(await scrape(), 'roomcast_connections{namespace="/",transport="polling"}') === 0,
-      5000,
-      'no polling connection left from earlier tests',
-    );
+    await noPolling('no polling connection left from earlier tests');
     const before = await scrape();
     const got = nextEvent(c, 'message');
     expect(await request(a, 'publish', { room: 'm:ws', event: 'e', data: 1 })).toMatchObject({ ok: true });
@@ -135,11 +139,7 @@ describe('GET /metrics', () => {
     const s = await connect(b.url, token('upgrader'), { transports: ['polling', 'websocket'] });
     expect(await request(s, 'join', { room: 'm:up' })).toMatchObject({ ok: true });
     await until(() => s.io.engine.transport.name === 'websocket', 5000, 'the upgrade');
-    await until(
-      async () => value(await scrape(), 'roomcast_connections{namespace="/",transport="polling"}') === 0,
-      5000,
-      'the server to see the upgrade',
-    );
+    await noPolling('the server to see the upgrade');
     const before = await scrape();
     const got = nextEvent(s, 'message');
     await api(b.url, 'POST', '/v1/publish', { room: 'm:up', event: 'e' });
