@@ -192,20 +192,31 @@ function run(socket: RoomcastSocket, ctx: NamespaceContext, event: string, handl
   const ack = typeof last === 'function' ? (last as (reply: object) => void) : undefined;
   // `emit('join', ack)` sends no payload: the ack is the only argument, not the payload.
   const payload = ack && args.length === 1 ? undefined : args[0];
-  const fail = (err: unknown) => {
-    const failure = toFailure(err);
-    if (failure.error.code === 'internal')
-      ctx.log.error({ err, event, sid: socket.id }, 'event handler failed');
-    ack?.(failure);
-  };
   try {
     ctx.limit.take(socket.data);
     const reply = handle(payload, socket);
-    if (reply instanceof Promise) reply.then((r: object) => ack?.({ ok: true, ...r })).catch(fail);
+    if (reply instanceof Promise)
+      reply
+        .then((r: object) => ack?.({ ok: true, ...r }))
+        .catch((err: unknown) => fail(err, socket, ctx, event, ack));
     else ack?.({ ok: true, ...reply });
   } catch (err) {
-    fail(err);
+    fail(err, socket, ctx, event, ack);
   }
+}
+
+/** Acks a failed event in roomcast's error shape; an unexpected error is logged as `internal`. */
+function fail(
+  err: unknown,
+  socket: RoomcastSocket,
+  ctx: NamespaceContext,
+  event: string,
+  ack: ((reply: object) => void) | undefined,
+) {
+  const failure = toFailure(err);
+  if (failure.error.code === 'internal')
+    ctx.log.error({ err, event, sid: socket.id }, 'event handler failed');
+  ack?.(failure);
 }
 
 /** How many namespace sockets each Engine.IO connection has open (a WeakMap: nothing to clean); counted in `attachConnection`. */
