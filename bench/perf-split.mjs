@@ -16,7 +16,7 @@
  * category (in the order printed) that one of its frames belongs to.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -25,11 +25,16 @@ import { parseArgs } from 'node:util';
 const split = process.argv.indexOf('--');
 const { values } = parseArgs({
   args: process.argv.slice(2, split === -1 ? undefined : split),
-  options: { freq: { type: 'string', default: '999' }, keep: { type: 'string' } },
+  options: {
+    freq: { type: 'string', default: '999' },
+    keep: { type: 'string' },
+    /** Splits the recording kept in this directory again (after a change of categories). */
+    analyze: { type: 'string' },
+  },
 });
 const benchArgs = split === -1 ? [] : process.argv.slice(split + 1);
 const freq = Number(values.freq);
-const dir = values.keep ?? mkdtempSync(join(tmpdir(), 'roomcast-perf-'));
+const dir = values.analyze ?? values.keep ?? mkdtempSync(join(tmpdir(), 'roomcast-perf-'));
 mkdirSync(dir, { recursive: true });
 const out = join(dir, 'results.json');
 
@@ -43,6 +48,7 @@ const CATEGORIES = [
   ['read and decode', /socketOnData|onStreamRead|ws\/lib\/receiver\.js/],
   ['GC (any thread)', /Scaveng|Marking|Sweeper|Heap::|GCTracer|MarkCompact/],
   ['write completion', /afterWriteTick|onwrite|_onSentLast|onDrain/],
+  ['HTTP (node:http, fastify)', /_http_|fastify|find-my-way|parserOn/],
   ['event loop (poll, timers)', /uv__io_poll|uv__run_timers|epoll/],
 ];
 
@@ -77,52 +83,64 @@ function serverPids() {
   }
 }
 
-const bench = spawn(process.execPath, ['bench/run.mjs', ...benchArgs, '--out', out], {
-  env: { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --perf-basic-prof-only-functions` },
-  stdio: ['ignore', 'pipe', 'pipe'],
-});
-const benchDone = new Promise((resolve) => bench.once('close', resolve));
-const recorders = []; // promises of the perf processes' exits
-const files = new Map(); // target -> perf.data
-let stopping = false;
-const stop = []; // kills the perf processes
-// run.mjs reports progress on stderr and its tables on stdout: both are watched, and passed on.
-function watch(line) {
-  if (recorders.length === 0 && /round 1\//.test(line)) {
-    for (const pid of serverPids()) {
-      let target = targetOf(pid);
-      if (files.has(target)) target += `-${pid}`;
-      const file = join(dir, `${target.replace(/[/:]/g, '_')}.data`);
-      files.set(target, file);
-      const perf = spawn(
-        'perf',
-        ['record', '-e', 'cpu-clock', '-F', String(freq), '-g', '-p', String(pid), '-o', file],
-        {
-          stdio: 'ignore',
-        },
-      );
-      recorders.push(new Promise((resolve) => perf.once('close', resolve)));
-      stop.push(() => perf.kill('SIGINT'));
+/** Runs the bench with perf recording each server over the measured rounds; target -> perf.data. */
+async function record() {
+  const bench = spawn(process.execPath, ['bench/run.mjs', ...benchArgs, '--out', out], {
+    env: {
+      ...process.env,
+      NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --perf-basic-prof-only-functions`,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const benchDone = new Promise((resolve) => bench.once('close', resolve));
+  const recorders = []; // promises of the perf processes' exits
+  const files = new Map(); // target -> perf.data
+  let stopping = false;
+  const stop = []; // kills the perf processes
+  // run.mjs reports progress on stderr and its tables on stdout: both are watched, and passed on.
+  function watch(line) {
+    if (recorders.length === 0 && /round 1\//.test(line)) {
+      for (const pid of serverPids()) {
+        let target = targetOf(pid);
+        if (files.has(target)) target += `-${pid}`;
+        const file = join(dir, `${target.replace(/[/:]/g, '_')}.data`);
+        files.set(target, file);
+        const perf = spawn(
+          'perf',
+          ['record', '-e', 'cpu-clock', '-F', String(freq), '-g', '-p', String(pid), '-o', file],
+          {
+            stdio: 'ignore',
+          },
+        );
+        recorders.push(new Promise((resolve) => perf.once('close', resolve)));
+        stop.push(() => perf.kill('SIGINT'));
+      }
+    }
+    // The scenario's table follows its measured rounds: stop recording there.
+    if (recorders.length > 0 && !stopping && line.startsWith('== ')) {
+      stopping = true;
+      for (const kill of stop) kill();
     }
   }
-  // The scenario's table follows its measured rounds: stop recording there.
-  if (recorders.length > 0 && !stopping && line.startsWith('== ')) {
-    stopping = true;
-    for (const kill of stop) kill();
-  }
+  createInterface({ input: bench.stdout }).on('line', (line) => {
+    console.log(line);
+    watch(line);
+  });
+  createInterface({ input: bench.stderr }).on('line', (line) => {
+    console.error(line);
+    watch(line);
+  });
+  await benchDone;
+  for (const kill of stop) kill();
+  await Promise.all(recorders);
+  if (files.size === 0) throw new Error('no server was recorded (did the scenario reach its rounds?)');
+  writeFileSync(join(dir, 'targets.json'), JSON.stringify(Object.fromEntries(files)));
+  return files;
 }
-createInterface({ input: bench.stdout }).on('line', (line) => {
-  console.log(line);
-  watch(line);
-});
-createInterface({ input: bench.stderr }).on('line', (line) => {
-  console.error(line);
-  watch(line);
-});
-await benchDone;
-for (const kill of stop) kill();
-await Promise.all(recorders);
-if (files.size === 0) throw new Error('no server was recorded (did the scenario reach its rounds?)');
+
+const files = values.analyze
+  ? new Map(Object.entries(JSON.parse(readFileSync(join(dir, 'targets.json'), 'utf8'))))
+  : await record();
 
 const scenario = JSON.parse(readFileSync(out, 'utf8')).scenarios[0];
 const rows = new Map(CATEGORIES.map(([label]) => [label, new Map()]));
