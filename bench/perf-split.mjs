@@ -8,6 +8,8 @@
  *
  *   node bench/perf-split.mjs [--freq 999] [--keep dir] -- --scenarios rooms --rounds 2 --duration 40
  *
+ *   node bench/perf-split.mjs --analyze dir     # split a recording kept with --keep dir again
+ *
  * Everything after `--` goes to bench/run.mjs (one single-node scenario; the first one is split).
  * Needs `perf` and the right to profile other processes (root, or kernel.perf_event_paranoid ≤ 1).
  * The servers run with `--perf-basic-prof-only-functions` (through NODE_OPTIONS) so that perf can
