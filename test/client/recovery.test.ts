@@ -152,20 +152,23 @@ describe('SDK recovery on one node', () => {
   });
 
   it('recovers past the event limit: a page refused as rate_limited is asked again', async () => {
-    // The default limit of 100 events a second, and 600 messages of 2 binary parts: 120 pages.
-    const strict = await startBroker(sdkConfig({ limits: { eventsPerSecond: 100 } }));
+    // 100 messages of 2 binary parts: 20 pages of 5 against a limit of 5 events a second (a
+    // bucket of 5, refilled at 5 a second). Pages come back in milliseconds, so the sixth is
+    // refused unless the first six took a second: refusal does not depend on the machine's speed,
+    // as it did with 120 pages against the default 100 a second (a slow run refilled the bucket).
+    const strict = await startBroker(sdkConfig({ limits: { eventsPerSecond: 5 } }));
     try {
       const { client, seen } = await joinedThenOffline(strict.url, 'slow', 'chat:many');
       const rooms = strict.broker.namespaces.get('/')!.rooms;
-      for (let i = 0; i < 600; i++) {
+      for (let i = 0; i < 100; i++) {
         const data = { i, a: Buffer.from([i % 256]), b: Buffer.from([1]) };
         await rooms.publish(null, { room: 'chat:many', event: 'n', data });
       }
       const refused: string[] = [];
       client.on('error', (err) => refused.push(err.code));
       client.connect();
-      await until(() => seen.offsets.length === 600, 20_000, 'every message, page by page');
-      expect(seen.offsets).toEqual(range(1, 600));
+      await until(() => seen.offsets.length === 100, 20_000, 'every message, page by page');
+      expect(seen.offsets).toEqual(range(1, 100));
       expect(refused).toContain('rate_limited');
     } finally {
       await strict.close();
