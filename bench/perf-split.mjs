@@ -23,6 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { ACK_LINE } from './lib/steps.mjs';
 
 const split = process.argv.indexOf('--');
 const { values } = parseArgs({
@@ -42,7 +43,11 @@ const out = join(dir, 'results.json');
 
 const CATEGORIES = [
   ['broadcast (encode, emit, write of deliveries)', /broadcast-operator\.js/],
-  ['ack and other own packets', /socket\.io\/dist\/socket\.js:(47\d|347)/],
+  // The closure `Socket#ack` returns (its line in the installed socket.io) and `Socket#packet`.
+  [
+    'ack and other own packets',
+    new RegExp(`socket\\.io/dist/socket\\.js:${ACK_LINE}:|JS:\\S*packet \\S*socket\\.io/dist/socket\\.js`),
+  ],
   [
     "server's own code (handlers, rooms, engine)",
     /\/dist\/(socket|rooms|backends|hub|http|auth|sse|echo)\/|bench\/servers\/bare/,
@@ -74,9 +79,12 @@ function targetOf(pid) {
   return name;
 }
 
-function serverPids() {
+/** The bench's own server processes (its children: servers of another bench run are left out). */
+function serverPids(parent) {
   try {
-    return execFileSync('pgrep', ['-f', 'bench/servers/(roomcast|bare)\\.mjs'], { encoding: 'utf8' })
+    return execFileSync('pgrep', ['-P', String(parent), '-f', 'bench/servers/(roomcast|bare)\\.mjs'], {
+      encoding: 'utf8',
+    })
       .split('\n')
       .filter(Boolean)
       .map(Number);
@@ -102,7 +110,7 @@ async function record() {
   // run.mjs reports progress on stderr and its tables on stdout: both are watched, and passed on.
   function watch(line) {
     if (recorders.length === 0 && /round 1\//.test(line)) {
-      for (const pid of serverPids()) {
+      for (const pid of serverPids(bench.pid)) {
         let target = targetOf(pid);
         if (files.has(target)) target += `-${pid}`;
         const file = join(dir, `${target.replace(/[/:]/g, '_')}.data`);

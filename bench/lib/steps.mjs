@@ -69,7 +69,7 @@ function ackClosureLine() {
   } catch {}
   return -1;
 }
-const ACK_LINE = ackClosureLine();
+export const ACK_LINE = ackClosureLine();
 
 const pkg = (url) => /node_modules\/((?:@[^/]+\/)?[^/]+)\/(.*)$/.exec(url);
 

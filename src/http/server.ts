@@ -13,9 +13,10 @@ export function createHttp(config: Config, log: Logger, isReady: () => boolean):
   const app = Fastify({
     loggerInstance: log.child({ component: 'http' }),
     logController: new LogController({ disableRequestLogging: true }),
-    // Requests log nothing of their own (request logging is off; errors go to the broker's log),
-    // so they share this logger instead of a child each: pino serializes a child's bindings when
-    // it is made, about 7 µs per request in the HTTP benchmark (docs/benchmarks.md).
+    // Requests share this logger instead of a child each: pino serializes a child's bindings when
+    // it is made, about 7 µs per request in the HTTP benchmark (docs/benchmarks.md). Request
+    // logging is off and errors go to the broker's log; the few warnings logged through `req.log`
+    // (SSE admission) carry no `reqId`, and no route sets its own log level.
     childLoggerFactory: (logger) => logger,
     bodyLimit: config.api.bodyLimitBytes,
     forceCloseConnections: true,
