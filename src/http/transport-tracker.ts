@@ -58,15 +58,11 @@ export function createTransportTracker(nsp: RoomcastNamespace): TransportTracker
       const channel = messageChannel(room);
       const members = adapter.rooms.get(channel);
       if (!members) return { members: 0, polling: 0 };
-      let count = members.size;
+      const excluded = except !== undefined && members.has(except);
+      const count = excluded ? members.size - 1 : members.size;
       // Most nodes have no socket left on long-polling: then no count to look up.
-      if (polling.size === 0)
-        return { members: except !== undefined && members.has(except) ? count - 1 : count, polling: 0 };
-      let poll = pollingIn.get(channel) ?? 0;
-      if (except !== undefined && members.has(except)) {
-        count--;
-        if (polling.has(except)) poll--;
-      }
+      if (polling.size === 0) return { members: count, polling: 0 };
+      const poll = (pollingIn.get(channel) ?? 0) - (excluded && polling.has(except) ? 1 : 0);
       return { members: count, polling: poll };
     },
     socketCount: () => nsp.sockets.size,
