@@ -38,12 +38,15 @@ const broker = await createBroker(
   }),
 );
 const rt = broker.namespaces.get('/');
-const handle = bindHandlers(rt.context).get('publish');
+const bound = bindHandlers(rt.context);
+const handle = bound.get('publish');
+const handleJoin = bound.get('join');
+const handleLeave = bound.get('leave');
 const client = {
   id: 'publisher-socket-id',
   sub: 'publisher0',
   info: null,
-  rights: { subscribe: [], publish: ['bench:*'], presence: [] },
+  rights: { subscribe: ['bench:*'], publish: ['bench:*'], presence: [] },
   rooms: new Set(),
 };
 const socket = { id: client.id, data: { client } };
@@ -121,6 +124,14 @@ const steps = [
   [
     'publish handler (zod + RoomManager.publish)',
     (i) => handle({ room: room(i), event: 'msg', data: payload(i) }, socket),
+  ],
+  // A join of a room with no other member, then its leave (the storm's per-room work, no socket).
+  [
+    'join + leave handlers (rights, membership, presence, history position)',
+    async (i) => {
+      await handleJoin({ room: room(i) }, socket);
+      await handleLeave({ room: room(i) }, socket);
+    },
   ],
 ];
 console.log(`per-publish CPU and bytes allocated, ${N} calls each, node ${process.version}`);

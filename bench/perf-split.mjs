@@ -11,6 +11,8 @@
  *   node bench/perf-split.mjs --analyze dir     # split a recording kept with --keep dir again
  *
  * Everything after `--` goes to bench/run.mjs (one single-node scenario; the first one is split).
+ * Figures are per publish, or per client in the storm (its connect and two joins, and also its
+ * disconnect, which falls between the storms recorded).
  * Needs `perf` and the right to profile other processes (root, or kernel.perf_event_paranoid ≤ 1).
  * The servers run with `--perf-basic-prof-only-functions` (through NODE_OPTIONS) so that perf can
  * name JavaScript frames. That map can misname a frame whose code V8 moved, which is why the
@@ -48,6 +50,8 @@ const CATEGORIES = [
     'ack and other own packets',
     new RegExp(`socket\\.io/dist/socket\\.js:${ACK_LINE}:|JS:\\S*packet \\S*socket\\.io/dist/socket\\.js`),
   ],
+  // The token check of a connection (the storm): jsonwebtoken and what it calls, HMAC included.
+  ['JWT verification (jsonwebtoken)', /node_modules\/(jsonwebtoken|jws|jwa)\//],
   [
     "server's own code (handlers, rooms, engine)",
     /\/dist\/(socket|rooms|backends|hub|http|auth|sse|echo)\/|bench\/servers\/bare/,
@@ -176,12 +180,17 @@ for (const [target, file] of files) {
 }
 
 const targets = [...files.keys()];
-const published = (t) => scenario.results[t.replace(/-\d+$/, '')]?.published ?? Number.NaN;
-const us = (samples, t) => ((samples / freq) * 1e6) / published(t);
+// The storm counts clients (connect + 2 joins, and the disconnect between storms), the others publishes.
+const unit = scenario.name === 'storm' ? 'client' : 'publish';
+const count = (t) => {
+  const r = scenario.results[t.replace(/-\d+$/, '')];
+  return (unit === 'client' ? r?.joined : r?.published) ?? Number.NaN;
+};
+const us = (samples, t) => ((samples / freq) * 1e6) / count(t);
 const width = Math.max(12, ...targets.map((t) => t.length + 2));
 const cell = (samples, t) => `${us(samples ?? 0, t).toFixed(1)}`.padStart(width);
 console.log(
-  `\n-- perf split of ${scenario.name}: server CPU µs per publish (${freq} Hz cpu-clock, all threads)`,
+  `\n-- perf split of ${scenario.name}: server CPU µs per ${unit} (${freq} Hz cpu-clock, all threads)`,
 );
 console.log(`${'category'.padEnd(48)}${targets.map((t) => t.padStart(width)).join('')}`);
 for (const [label, row] of rows)

@@ -44,6 +44,7 @@ export async function runStorm(targets, p) {
       const order = r % 2 ? [...targets].reverse() : targets;
       for (const t of order) {
         const profile = p.profileDir && r === 0 ? `${p.profileDir}/${servers[t].label}` : undefined;
+        progress(`${p.label}: round ${r + 1}/${rounds} ${t}: connecting ${p.clients} clients`);
         const run = await stormOnce(servers[t], t, procs, shares, p, profile);
         progress(
           `${p.label}: round ${r + 1}/${rounds} ${t}: ${run.joined} joined, ${run.failed} failed, ` +
