@@ -56,6 +56,8 @@ export class Room<M extends MessageMap = Record<string, unknown>> implements Roo
   private attachId = 0;
   private ownPending = 0;
   private deferredFill: [StreamPosition, number] | undefined;
+  /** Retries waiting (a join, a fill): cleared when the room ends, so none outlives it. */
+  private readonly retries = new Set<ReturnType<typeof setTimeout>>();
   private everJoined = false;
 
   constructor(
@@ -234,17 +236,28 @@ export class Room<M extends MessageMap = Record<string, unknown>> implements Roo
     if (error.code === 'disconnected') return; // the next connection rejoins
     this.report(error);
     if (error.temporary) {
-      setTimeout(() => {
+      this.later(JOIN_RETRY_MS, () => {
         if (id === this.attachId) void this.attach();
-      }, JOIN_RETRY_MS);
+      });
       return;
     }
     this.end('failed', { ok: false, error });
   }
 
+  /** Runs `f` in `ms`, unless the room ends first. */
+  private later(ms: number, f: () => void): void {
+    const timer = setTimeout(() => {
+      this.retries.delete(timer);
+      f();
+    }, ms);
+    this.retries.add(timer);
+  }
+
   private end(status: 'left' | 'failed', result: Result<JoinInfo>): void {
     this.status = status;
     this.attachId++;
+    for (const timer of this.retries) clearTimeout(timer);
+    this.retries.clear();
     this.settle(result);
     this.host.forget(this);
   }
@@ -283,9 +296,9 @@ export class Room<M extends MessageMap = Record<string, unknown>> implements Roo
     // Rate limited, or the broker briefly unavailable: ask again (recovering many binary messages
     // takes a page per 10 binary parts, which can pass the connection's event limit).
     if (res.error.temporary) {
-      setTimeout(() => {
+      this.later(FILL_RETRY_MS, () => {
         if (!this.ended) this.seq.retryFill(id);
-      }, FILL_RETRY_MS);
+      });
     }
   }
 
