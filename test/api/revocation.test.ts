@@ -136,6 +136,22 @@ describe.each(['one node', 'two nodes over Redis'])('revocation (%s)', (mode) =>
     }
   });
 
+  it('refuses a refresh that arrives while a revocation of its connection is under way', async () => {
+    // A revocation marks its connections before it stores the rule and closes them; a refresh in
+    // between passes the stored check (nothing stored yet) and must be refused by the mark. The
+    // mark is set here as `POST /v1/disconnect` sets it, so the refresh falls in that window.
+    const sub = `rev-${mode.length}-h`;
+    const socket = await connect(nodes[0]!.url, issuedAgo(sub, -60, { n: 1 }));
+    const onServer = nodes[0]!.broker.namespaces.get('/')!.nsp.sockets.get(socket.id!)!;
+    onServer.data.revoking = true;
+    expect(await request(socket, 'refresh', { token: issuedAgo(sub, -60, { n: 2 }) })).toMatchObject({
+      ok: false,
+      error: { code: 'token_revoked' },
+    });
+    // The refused token is remembered with the connection's, for the revocation to take it too.
+    expect(onServer.data.tokens).toHaveLength(2);
+  });
+
   it('lets the user reconnect by default (reconnect: true)', async () => {
     const sub = `rev-${mode.length}-b`;
     const tok = token(sub);
