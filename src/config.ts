@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { inferAlgorithms, JWT_ALGORITHMS, type JwtAlgorithm, parsePublicKey } from './auth/keys.js';
 import { envOverrides } from './config-env.js';
 import { ConfigError } from './config-error.js';
+import { deepFreeze, deepMerge, readJson } from './config-files.js';
 import { type RawRedisConfig, type RedisTarget, redisSchema, redisTarget } from './config-redis.js';
 import { compilePattern } from './rooms/patterns.js';
 
@@ -373,47 +373,4 @@ function isValidPattern(p: string): boolean {
 function defaultConfigPath(): string {
   // dist/config.js and src/config.ts both sit one level below the package root.
   return resolve(dirname(fileURLToPath(import.meta.url)), '..', 'config', 'default.json');
-}
-
-function readJson(path: string, field: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new ConfigError(field, `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw new ConfigError(field, `${path} is not valid JSON (${(err as Error).message})`);
-  }
-  if (!isPlainObject(value)) throw new ConfigError(field, `${path} must hold a JSON object`);
-  return value;
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** Objects merge key by key; arrays and scalars from `over` replace. Prototype keys are ignored. */
-export function deepMerge(
-  base: Record<string, unknown>,
-  over: Record<string, unknown>,
-): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...base };
-  for (const [key, value] of Object.entries(over)) {
-    if (key === '__proto__' || key === 'constructor' || key === 'prototype') continue;
-    const prev = out[key];
-    out[key] = isPlainObject(prev) && isPlainObject(value) ? deepMerge(prev, value) : value;
-  }
-  return out;
-}
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
 }

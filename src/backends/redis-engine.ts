@@ -15,7 +15,7 @@ import {
 import { clusterKeys, parseRoomChannel, roomKeys } from './redis-keys.js';
 import { RedisPresence } from './redis-presence.js';
 import { defineScripts, type ScriptedRedis } from './redis-scripts.js';
-import { ShardRoomSubscriptions } from './redis-shard-subscriber.js';
+import { ShardRoomSubscriptions } from './redis-shard-rooms.js';
 import { type PubSubMode, type RoomChannels, RoomSubscriptions } from './redis-subscriptions.js';
 
 export interface RedisEngineOptions {
