@@ -15,9 +15,10 @@
  * disconnect, which falls between the storms recorded).
  * Needs `perf` and the right to profile other processes (root, or kernel.perf_event_paranoid ≤ 1).
  * The servers run with `--perf-basic-prof-only-functions` (through NODE_OPTIONS) so that perf can
- * name JavaScript frames. That map can misname a frame whose code V8 moved, which is why the
- * categories go by the whole stack, not by its innermost frame. A sample counts in the first
- * category (in the order printed) that one of its frames belongs to.
+ * name JavaScript frames, and with `--no-compact-code-space` so that V8 does not move compiled
+ * code the map has named. The map can still misname a frame whose code was freed and its memory
+ * reused, which is why the categories go by the whole stack, not by its innermost frame. A
+ * sample counts in the first category (in the order printed) that one of its frames belongs to.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -103,6 +104,9 @@ async function record() {
     env: {
       ...process.env,
       NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --perf-basic-prof-only-functions`,
+      // Code V8 moves is not moved in the perf map, which then names the old place wrongly: the
+      // servers keep their compiled code where it is (a V8 flag, so not in NODE_OPTIONS).
+      BENCH_SERVER_NODE_FLAGS: `${process.env.BENCH_SERVER_NODE_FLAGS ?? ''} --no-compact-code-space`,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -32,11 +32,22 @@ interface Stored {
   readonly data: unknown;
 }
 
+/**
+ * One user in a room: the id of its one connection there, or a set of them once it has more. Most
+ * users have one connection per room, and a set for it cost about 150 bytes per membership.
+ */
+interface MemberEntry {
+  info: unknown;
+  conns: string | Set<string>;
+}
+
+const connectionCount = (m: MemberEntry): number => (typeof m.conns === 'string' ? 1 : m.conns.size);
+
 interface RoomState {
   epoch: string;
   offset: number;
   history: Stored[];
-  members: Map<string, { info: unknown; connections: Set<string> }>;
+  members: Map<string, MemberEntry>;
   lastUsed: number;
   /** The policy of the last publish, so the sweep can drop expired history of rooms nobody reads. */
   policy?: HistoryPolicy;
@@ -146,30 +157,33 @@ export function createMemoryEngine(sink: DeliverySink, now: () => number = Date.
     },
     async addMember(ns, name, member: MemberRef, connId) {
       const state = room(ns, name);
-      let entry = state.members.get(member.sub);
-      const first = !entry;
+      const entry = state.members.get(member.sub);
       if (!entry) {
-        entry = { info: member.info, connections: new Set() };
-        state.members.set(member.sub, entry);
+        state.members.set(member.sub, { info: member.info, conns: connId });
+        return true;
       }
-      entry.connections.add(connId);
-      return first;
+      if (typeof entry.conns !== 'string') entry.conns.add(connId);
+      else if (entry.conns !== connId) entry.conns = new Set([entry.conns, connId]);
+      return false;
     },
     async removeMember(ns, name, sub, connId) {
       const state = existing(ns, name);
       const entry = state?.members.get(sub);
-      if (!state || !entry?.connections.delete(connId)) return false;
-      if (entry.connections.size > 0) return false;
+      if (!state || !entry) return false;
+      if (typeof entry.conns === 'string') {
+        if (entry.conns !== connId) return false;
+      } else if (!entry.conns.delete(connId) || entry.conns.size > 0) return false;
       state.members.delete(sub);
       return true;
     },
     async memberConnections(ns, name, sub) {
-      return existing(ns, name)?.members.get(sub)?.connections.size ?? 0;
+      const entry = existing(ns, name)?.members.get(sub);
+      return entry ? connectionCount(entry) : 0;
     },
     async members(ns, name): Promise<Member[]> {
       const state = existing(ns, name);
       if (!state) return [];
-      return [...state.members].map(([sub, m]) => ({ sub, info: m.info, connections: m.connections.size }));
+      return [...state.members].map(([sub, m]) => ({ sub, info: m.info, connections: connectionCount(m) }));
     },
     async rooms(ns, prefix): Promise<RoomStat[]> {
       const out: RoomStat[] = [];
@@ -179,7 +193,7 @@ export function createMemoryEngine(sink: DeliverySink, now: () => number = Date.
         if (name.startsWith('#')) continue;
         if (!name.startsWith(prefix)) continue;
         let connections = 0;
-        for (const m of s.members.values()) connections += m.connections.size;
+        for (const m of s.members.values()) connections += connectionCount(m);
         out.push({ room: name, members: s.members.size, connections });
       }
       return out.sort((a, b) => (a.room < b.room ? -1 : 1));

@@ -70,6 +70,19 @@ describe('connection refusals', () => {
   });
 });
 
+describe('what a connection keeps', () => {
+  it('keeps the hash of its token, not the token (Socket.IO keeps the handshake)', async () => {
+    const tok = token('keeper', { subscribe: ['public:*'] }, { info: { n: 1 } });
+    const c = await connect(b.url, tok, { auth: { token: tok, app: 'kept' } });
+    const onServer = b.broker.namespaces.get('/')!.nsp.sockets.get(c.id!)!;
+    expect(onServer.handshake.auth).toEqual({ token: undefined, app: 'kept' });
+    expect(JSON.stringify(onServer.data.tokens)).not.toContain(tok);
+    // The connection works on: rights from the token, and a refresh.
+    expect(await request(c, 'join', { room: 'public:k' })).toMatchObject({ ok: true });
+    expect(await request(c, 'refresh', { token: token('keeper') })).toMatchObject({ ok: true });
+  });
+});
+
 describe('algorithms', () => {
   it.each(['HS256', 'HS384', 'HS512'] as const)(
     'takes %s with a secret and no algorithm list',

@@ -116,6 +116,26 @@ describe('memory engine: presence', () => {
     expect(await e.removeMember('/', 'nowhere', 'alice', 'c2')).toBe(false);
   });
 
+  it('counts one connection kept alone, and more, alike', async () => {
+    const e = engine();
+    expect(await e.addMember('/', 'r', alice, 'c1')).toBe(true);
+    expect(await e.addMember('/', 'r', alice, 'c1')).toBe(false);
+    expect(await e.memberConnections('/', 'r', 'alice')).toBe(1);
+    // Another connection's leave does not remove a user that has one connection.
+    expect(await e.removeMember('/', 'r', 'alice', 'c9')).toBe(false);
+    expect(await e.members('/', 'r')).toEqual([{ sub: 'alice', info: { n: 'A' }, connections: 1 }]);
+    expect(await e.addMember('/', 'r', alice, 'c2')).toBe(false);
+    expect(await e.addMember('/', 'r', alice, 'c3')).toBe(false);
+    expect(await e.memberConnections('/', 'r', 'alice')).toBe(3);
+    expect(await e.removeMember('/', 'r', 'alice', 'c9')).toBe(false);
+    expect(await e.removeMember('/', 'r', 'alice', 'c2')).toBe(false);
+    expect(await e.removeMember('/', 'r', 'alice', 'c1')).toBe(false);
+    expect(await e.memberConnections('/', 'r', 'alice')).toBe(1);
+    expect(await e.removeMember('/', 'r', 'alice', 'c3')).toBe(true);
+    expect(await e.memberConnections('/', 'r', 'alice')).toBe(0);
+    expect(await e.addMember('/', 'r', alice, 'c3')).toBe(true);
+  });
+
   it('lists rooms with members, by prefix, per namespace, sorted', async () => {
     const e = engine();
     await e.addMember('/', 'chat:b', alice, 'c1');

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { rememberToken, tokenHash } from '../../src/auth/revocation.js';
 
@@ -30,5 +31,7 @@ describe('rememberToken (the tokens a connection presented, for revocation by ha
   it('fingerprints tokens with 32 base64url characters', () => {
     expect(tokenHash('a.b.c')).toMatch(/^[A-Za-z0-9_-]{32}$/);
     expect(tokenHash('a.b.c')).not.toBe(tokenHash('a.b.d'));
+    // The first 32 characters of the SHA-256 digest in base64url (what revocations stored in Redis hold).
+    expect(tokenHash('a.b.c')).toBe(createHash('sha256').update('a.b.c').digest('base64url').slice(0, 32));
   });
 });
