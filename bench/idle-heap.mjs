@@ -2,7 +2,7 @@
 /**
  * What the heap holds per idle connection, by kind of object, for roomcast and for bare Socket.IO:
  * the server runs in this process, N clients (websocket, a token each for roomcast) connect from a
- * child process and join one room of 10, and two heap snapshots (after forced GCs, before the
+ * child process and join one room of 10 (a client that fails ends the run), and two heap snapshots (after forced GCs, before the
  * clients and with them) are compared. Prints bytes and objects per connection of each kind whose
  * difference is at least 8 bytes. Run after `npm run build`:
  *
@@ -88,7 +88,12 @@ async function startServer(kind) {
 async function runClients(url, n, kind) {
   const { io } = await import('socket.io-client');
   const jwt = (await import('jsonwebtoken')).default;
+  const rooms = Math.max(1, Math.floor(n / 10));
   let joined = 0;
+  const fail = (i, why) => {
+    console.error(`client ${i}: ${why}`);
+    process.exit(1);
+  };
   for (let i = 0; i < n; i++) {
     const auth =
       kind === 'roomcast'
@@ -97,10 +102,10 @@ async function runClients(url, n, kind) {
           }
         : {};
     const s = io(url, { transports: ['websocket'], auth, reconnection: false });
-    s.on('connect_error', (err) => console.error(`client ${i}: ${err.message}`));
+    s.on('connect_error', (err) => fail(i, err.message));
     s.on('connect', () =>
-      s.emit('join', { room: `bench:idle${i % Math.max(1, n / 10)}` }, (reply) => {
-        if (!reply?.ok) console.error(`client ${i}: join refused`, reply);
+      s.emit('join', { room: `bench:idle${i % rooms}` }, (reply) => {
+        if (!reply?.ok) fail(i, `join refused: ${JSON.stringify(reply)}`);
         if (++joined === n) process.send('joined');
       }),
     );

@@ -244,7 +244,12 @@ export class Hub implements DeliverySink {
         );
         if (!space.interest.has(room)) break;
         if (space.marks.filled(room, since, res, res.recovered, res.messages[0]?.offset)) continue;
-        for (const m of res.messages) this.deliver(space, m, undefined);
+        for (const m of res.messages) {
+          // A delivery can close the room's last connection here (a stalled reader over its
+          // limit): the rest of the page then has nobody to go to, and the room's state is gone.
+          if (!space.interest.has(room)) break;
+          this.deliver(space, m, undefined);
+        }
         const more = res.messages.length >= FILL_LIMIT || space.again.delete(room);
         if (!more) break;
       }

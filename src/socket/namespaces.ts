@@ -98,13 +98,7 @@ export function setupNamespace(
     try {
       admitToThisNode(admission);
       const auth = socket.handshake.auth as Record<string, unknown> | undefined;
-      const hasAuth = auth !== null && typeof auth === 'object';
-      await admitToken(socket, admission, hasAuth ? auth.token : undefined);
-      // Socket.IO keeps the handshake for the connection's lifetime. The token is verified and
-      // remembered by its hash, so the handshake does not keep it: about 200 bytes per connection,
-      // and no bearer credential of every connected user in the heap. (Set, not deleted: a
-      // deleted property would turn the object into a dictionary, which is bigger.)
-      if (hasAuth && typeof auth.token === 'string') auth.token = undefined;
+      await admitToken(socket, admission, auth && typeof auth === 'object' ? auth.token : undefined);
       next();
     } catch (err) {
       next(connectErrorOf(err));
@@ -173,7 +167,8 @@ export function admitToThisNode(a: Admission): void {
 
 /**
  * Admits a connection with a roomcast token: verified, not revoked, within the user's
- * `connectionsPerUser`; fills `socket.data`. Throws the `RoomcastError` to refuse it with.
+ * `connectionsPerUser`; fills `socket.data`, and takes the token out of the handshake. Throws the
+ * `RoomcastError` to refuse it with.
  */
 export async function admitToken(socket: RoomcastSocket, a: Admission, token: unknown): Promise<void> {
   const claims = a.verifier.verify(token);
@@ -184,6 +179,7 @@ export async function admitToken(socket: RoomcastSocket, a: Admission, token: un
   socket.data.client = clientFor(socket.id, claims, a.ns);
   socket.data.expiresAt = expiresAtOf(claims);
   socket.data.tokens = rememberToken(undefined, { hash, iat: claims.iat });
+  forgetToken(socket, token);
   const perUser = a.ns.limits.connectionsPerUser;
   if (perUser !== null) {
     const release = await admitUser(a.engine, a.ns.name, claims.sub, socket.id, perUser, a.log);
@@ -196,4 +192,15 @@ export async function admitToken(socket: RoomcastSocket, a: Admission, token: un
 /** `limits.sendQueueBytes` for an accepted socket (`slow_consumer`). */
 export function boundSendQueue(socket: RoomcastSocket, a: Admission, observer: RoomObserver): void {
   limitSendQueue(socket, a.config.limits.sendQueueBytes, a.log, () => observer.slowConsumer?.(a.ns.name));
+}
+
+/**
+ * Socket.IO keeps the handshake for the connection's lifetime. An admitted token is remembered by
+ * its hash, so the handshake does not keep it: about 200 bytes per connection, and no bearer
+ * credential of every connected user in the heap. (Set, not deleted: deleting a property turns the
+ * object into a dictionary, which is bigger.)
+ */
+function forgetToken(socket: RoomcastSocket, token: unknown): void {
+  const auth = socket.handshake.auth as Record<string, unknown> | undefined;
+  if (auth && typeof auth === 'object' && auth.token === token) auth.token = undefined;
 }

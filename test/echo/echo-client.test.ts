@@ -84,6 +84,8 @@ describe('Laravel Echo against roomcast (one node)', () => {
     alice.channel('orders').listen('OrderShipped', shipped.cb);
     // A roomcast SDK client (a token) in the same namespace and room gets the same message live.
     const sdk = await connect(rc.url, token('carol'));
+    // Admitted as in any namespace: the token is remembered by its hash, not kept in the handshake.
+    expect(rc.broker.namespaces.get('/')?.nsp.sockets.get(sdk.id ?? '')?.handshake.auth).toEqual({});
     const live = collect<{ event: string; offset: number }>(sdk, 'message');
     expect((await request(sdk, 'join', { room: 'orders' })).ok).toBe(true);
     await subscribed('orders', 2);

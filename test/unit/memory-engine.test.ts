@@ -134,6 +134,8 @@ describe('memory engine: presence', () => {
     expect(await e.removeMember('/', 'r', 'alice', 'c3')).toBe(true);
     expect(await e.memberConnections('/', 'r', 'alice')).toBe(0);
     expect(await e.addMember('/', 'r', alice, 'c3')).toBe(true);
+    expect(await e.removeMember('/', 'r', 'alice', 'c3')).toBe(true);
+    expect(await e.members('/', 'r')).toEqual([]);
   });
 
   it('lists rooms with members, by prefix, per namespace, sorted', async () => {
