@@ -9,6 +9,7 @@
  *   node bench/perf-split.mjs [--freq 999] [--keep dir] -- --scenarios rooms --rounds 2 --duration 40
  *
  *   node bench/perf-split.mjs --analyze dir     # split a recording kept with --keep dir again
+ *   node bench/perf-split.mjs --innermost ...   # by each sample's innermost categorized frame
  *
  * Everything after `--` goes to bench/run.mjs (one single-node scenario; the first one is split).
  * Figures are per publish, or per client in the storm (its connect and two joins, and also its
@@ -18,7 +19,8 @@
  * name JavaScript frames, and with `--no-compact-code-space` so that V8 does not move compiled
  * code the map has named. The map can still misname a frame whose code was freed and its memory
  * reused, which is why the categories go by the whole stack, not by its innermost frame. A
- * sample counts in the first category (in the order printed) that one of its frames belongs to.
+ * sample counts in the first category (in the order printed) that one of its frames belongs to;
+ * with `--innermost`, in the category of its innermost frame that belongs to one.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -36,6 +38,8 @@ const { values } = parseArgs({
     keep: { type: 'string' },
     /** Splits the recording kept in this directory again (after a change of categories). */
     analyze: { type: 'string' },
+    /** A sample goes to its innermost categorized frame, not to the first category in order. */
+    innermost: { type: 'boolean', default: false },
   },
 });
 const benchArgs = split === -1 ? [] : process.argv.slice(split + 1);
@@ -53,6 +57,13 @@ const CATEGORIES = [
   ],
   // The token check of a connection (the storm): jsonwebtoken and what it calls, HMAC included.
   ['JWT verification (jsonwebtoken)', /node_modules\/(jsonwebtoken|jws|jwa)\//],
+  // Engine.IO's handshake and WebSocket upgrade, and Socket.IO's connect after the middlewares.
+  // Before the server's own code: Engine.IO goes on inside roomcast's `allowRequest` callback, and
+  // Socket.IO's connect inside its middleware's `next()`, which bare has neither of.
+  [
+    'connection setup (Engine.IO handshake, Socket.IO connect)',
+    /engine\.io\/build\/server\.js|ws\/lib\/websocket-server\.js|JS:\S*(_onconnect|_doConnect) /,
+  ],
   [
     "server's own code (handlers, rooms, engine)",
     /\/dist\/(socket|rooms|backends|hub|http|auth|sse|echo)\/|bench\/servers\/bare/,
@@ -63,6 +74,20 @@ const CATEGORIES = [
   ['HTTP (node:http, fastify)', /_http_|fastify|find-my-way|parserOn/],
   ['event loop (poll, timers)', /uv__io_poll|uv__run_timers|epoll/],
 ];
+
+/**
+ * `--innermost`: the category of a sample's innermost frame that belongs to one (frames come
+ * innermost first), so that work a library does inside a callback of roomcast's (Socket.IO's
+ * connect inside the middleware's `next()`) is the library's, and roomcast's code that a library
+ * calls (a listener inside a broadcast) is roomcast's. It is also more sensitive to a misnamed frame.
+ */
+function innermostCategory(frames) {
+  for (const frame of frames) {
+    const hit = CATEGORIES.find(([, re]) => re.test(frame));
+    if (hit) return hit[0];
+  }
+  return 'other';
+}
 
 /** The bench target a server process runs, from its script, build and ablations. */
 function targetOf(pid) {
@@ -174,8 +199,9 @@ for (const [target, file] of files) {
   for (const sample of text.split('\n\n')) {
     const frames = sample.split('\n').filter((l) => l.trim());
     if (frames.length === 0) continue;
-    const stack = frames.join('\n');
-    const label = CATEGORIES.find(([, re]) => re.test(stack))?.[0] ?? 'other';
+    const label = values.innermost
+      ? innermostCategory(frames)
+      : (CATEGORIES.find(([, re]) => re.test(frames.join('\n')))?.[0] ?? 'other');
     const row = rows.get(label);
     row.set(target, (row.get(target) ?? 0) + 1);
     totals.set(target, (totals.get(target) ?? 0) + 1);
