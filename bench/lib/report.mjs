@@ -80,6 +80,7 @@ export const ROWS = {
     ['cpuUsPerClient', 'server CPU µs / connect+2 joins', 0],
     ['userUsPerClient', '  of which user', 0],
     ['mainThreadUsPerClient', '  of which main thread', 0],
+    ['disconnectCpuUsPerClient', 'server CPU µs / disconnect (2 rooms left)', 0],
     ['clientCpuUsPerClient', 'client CPU µs / client', 0],
     ['secondsToLastJoin', 's until last joined (median)', 2],
     ['secondsToLastJoinMax', 's until last joined (worst)', 2],

@@ -92,10 +92,16 @@ async function stormOnce(server, target, procs, shares, p, profile) {
       heapFile: `${profile}.heapprofile`,
     });
   }
+  const closing = await server.request('stats');
   await Promise.all(procs.map((proc) => proc.request('stormClose', {}, 10_000)));
-  // Every client gone on the server before the next storm.
+  // Every client gone on the server before the next storm; the server's CPU for that (the
+  // disconnects, every room left) is reported per client too, apart from the connect figure.
   const deadline = now() + 20_000;
-  while ((await server.request('stats')).clients > 0 && now() < deadline) await sleep(100);
+  let gone = closing;
+  while (gone.clients > 0 && now() < deadline) {
+    await sleep(100);
+    gone = await server.request('stats');
+  }
   await sleep(500);
 
   const times = createHistogram();
@@ -131,6 +137,7 @@ async function stormOnce(server, target, procs, shares, p, profile) {
     cpuUs,
     userUs: after.userUs - before.userUs,
     cpuUsPerClient: joined ? cpuUs / joined : null,
+    disconnectCpuUs: gone.cpuUs - closing.cpuUs,
     userUsPerClient: joined ? (after.userUs - before.userUs) / joined : null,
     mainThreadUsPerClient:
       joined && after.mainThreadUs !== null ? (after.mainThreadUs - before.mainThreadUs) / joined : null,
@@ -174,6 +181,7 @@ function pool(runs) {
     retriedBecause,
     errors,
     cpuUsPerClient: joined ? sum('cpuUs') / joined : null,
+    disconnectCpuUsPerClient: sum('disconnectCpuUs') / Math.max(1, sum('clients')),
     userUsPerClient: joined ? sum('userUs') / joined : null,
     mainThreadUsPerClient: med('mainThreadUsPerClient'),
     clientCpuUsPerClient: med('clientCpuUsPerClient'),
