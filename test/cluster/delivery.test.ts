@@ -12,7 +12,7 @@ import {
   token,
   until,
 } from '../helpers/broker.js';
-import { api, startCluster } from '../helpers/cluster.js';
+import { api, roomChannel as channel, startCluster } from '../helpers/cluster.js';
 import { type ModeRedis, modesFromEnv, startModeRedis } from '../helpers/redis-modes.js';
 import { cmd } from '../helpers/redis-topologies.js';
 
@@ -184,7 +184,6 @@ describe.each(modesFromEnv())('cluster: delivery across three nodes (%s mode)', 
 
   it('subscribes a node only to the rooms it serves', async () => {
     const name = next();
-    const channel = (room: string) => `roomcast:{/:${room}}:m`;
     // Summed over every primary: on a Redis Cluster only the room's shard has any.
     const subscribers = async () => {
       const replies = await Promise.all(

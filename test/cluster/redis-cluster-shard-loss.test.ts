@@ -9,8 +9,8 @@ import {
   token,
   until,
 } from '../helpers/broker.js';
-import { api, startCluster } from '../helpers/cluster.js';
-import { type RedisClusterHandle, startRedisCluster } from '../helpers/redis-topologies.js';
+import { api, brokersOnRedisCluster, roomChannel as slotKey } from '../helpers/cluster.js';
+import type { RedisClusterHandle } from '../helpers/redis-topologies.js';
 
 /**
  * A Redis Cluster shard with no replica dies (SIGKILL) and comes back with its data (an append-only
@@ -21,18 +21,17 @@ import { type RedisClusterHandle, startRedisCluster } from '../helpers/redis-top
  */
 let cluster: RedisClusterHandle;
 let nodes: RunningBroker[] = [];
-const slotKey = (room: string) => `roomcast:{/:${room}}:m`;
+let stop: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
-  cluster = await startRedisCluster({ primaries: 3, replicasPerPrimary: 0, persist: true });
-  const seeds = cluster.seeds.map((s) => `${s.host}:${s.port}`);
-  nodes = await startCluster(2, '', { url: null, cluster: seeds });
+  ({ cluster, nodes, stop } = await brokersOnRedisCluster(2, {
+    primaries: 3,
+    replicasPerPrimary: 0,
+    persist: true,
+  }));
 }, 60_000);
 afterEach(() => closeClients());
-afterAll(async () => {
-  await Promise.all(nodes.map((n) => n.close()));
-  await cluster?.stop();
-});
+afterAll(() => stop?.());
 
 const publish = (node: RunningBroker, room: string, data: unknown) =>
   api(node.url, 'POST', '/v1/publish', { room, event: 'e', data });

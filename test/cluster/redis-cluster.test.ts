@@ -10,13 +10,8 @@ import {
   token,
   until,
 } from '../helpers/broker.js';
-import { api, startCluster } from '../helpers/cluster.js';
-import {
-  type ClusterNode,
-  cmd,
-  type RedisClusterHandle,
-  startRedisCluster,
-} from '../helpers/redis-topologies.js';
+import { api, brokersOnRedisCluster, roomChannel as slotKey } from '../helpers/cluster.js';
+import { type ClusterNode, cmd, type RedisClusterHandle } from '../helpers/redis-topologies.js';
 import { failoverDuringStream } from './failover-scenario.js';
 
 /**
@@ -27,20 +22,15 @@ import { failoverDuringStream } from './failover-scenario.js';
  */
 let cluster: RedisClusterHandle;
 let nodes: RunningBroker[] = [];
+let stop: (() => Promise<void>) | undefined;
 /** Rooms named so that each shard owns some (checked below). */
 const ROOMS = Array.from({ length: 9 }, (_, i) => `k:${i}`);
-const slotKey = (room: string) => `roomcast:{/:${room}}:m`;
 
 beforeAll(async () => {
-  cluster = await startRedisCluster({ primaries: 3, replicasPerPrimary: 1 });
-  const seeds = cluster.seeds.map((s) => `${s.host}:${s.port}`);
-  nodes = await startCluster(3, '', { url: null, cluster: seeds });
+  ({ cluster, nodes, stop } = await brokersOnRedisCluster(3, { primaries: 3, replicasPerPrimary: 1 }));
 }, 60_000);
 afterEach(() => closeClients());
-afterAll(async () => {
-  await Promise.all(nodes.map((n) => n.close()));
-  await cluster?.stop();
-});
+afterAll(() => stop?.());
 
 /** How many subscribers `room`'s channel has on the shard node `node` (PUBSUB SHARDNUMSUB). */
 async function subscribersOn(node: ClusterNode, room: string): Promise<number> {

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { API_KEY, type RunningBroker, SECRET, startBroker, testConfig } from './broker.js';
+import { type ClusterOptions, type RedisClusterHandle, startRedisCluster } from './redis-topologies.js';
 import { tempFile } from './tmp.js';
 
 /** Cluster settings for tests: presence expires in 3 s, Redis calls time out after 1 s. */
@@ -16,6 +17,30 @@ export async function startCluster(
 ): Promise<RunningBroker[]> {
   const config = () => testConfig({ ...overrides, redis: { ...TEST_REDIS, url, ...redis } });
   return Promise.all(Array.from({ length: n }, () => startBroker(config())));
+}
+
+/** The Redis channel of a room in namespace `/` (its hash tag decides the room's Cluster slot). */
+export const roomChannel = (room: string) => `roomcast:{/:${room}}:m`;
+
+/**
+ * A Redis Cluster started with `opts`, and `n` brokers in this process given its seed nodes only;
+ * `stop()` closes the brokers, then the cluster.
+ */
+export async function brokersOnRedisCluster(
+  n: number,
+  opts: ClusterOptions,
+): Promise<{ cluster: RedisClusterHandle; nodes: RunningBroker[]; stop(): Promise<void> }> {
+  const cluster = await startRedisCluster(opts);
+  const seeds = cluster.seeds.map((s) => `${s.host}:${s.port}`);
+  const nodes = await startCluster(n, '', { url: null, cluster: seeds });
+  return {
+    cluster,
+    nodes,
+    async stop() {
+      await Promise.all(nodes.map((node) => node.close()));
+      await cluster.stop();
+    },
+  };
 }
 
 /** A broker running as its own process (`node dist/main.js`); run `npm run build` first. */
