@@ -1,5 +1,6 @@
 import { hash } from 'node:crypto';
 import { RoomcastError } from '../errors.js';
+import { andThen, attempt, type MaybePromise } from '../rooms/maybe.js';
 
 /** How long `POST /v1/disconnect { reconnect: false }` keeps refusing a user's earlier tokens. */
 export const REVOCATION_TTL_MS = 7 * 24 * 3600 * 1000;
@@ -44,27 +45,30 @@ export function rememberToken(
 
 /** What the revocation check needs of the engine (src/rooms/engine.ts). */
 interface RevocationStore {
-  isRevoked(ns: string, sub: string, iat: number | undefined, tokenHash: string): Promise<boolean>;
+  isRevoked(ns: string, sub: string, iat: number | undefined, tokenHash: string): MaybePromise<boolean>;
 }
 
 /**
  * Throws `token_revoked` when the user's token was revoked (`POST /v1/disconnect` with
  * `reconnect: false`). When the check cannot be made (Redis away) the token is let in and
  * `onUnavailable` is told: connections keep working through a Redis outage, as everything else.
+ * An engine that answers at once (memory) is answered in this tick (a throw, not a rejection).
  */
-export async function checkNotRevoked(
+export function checkNotRevoked(
   store: RevocationStore,
   ns: string,
   claims: { sub: string; iat?: number },
   hash: string,
   onUnavailable: (err: unknown) => void,
-): Promise<void> {
-  let revoked: boolean;
-  try {
-    revoked = await store.isRevoked(ns, claims.sub, claims.iat, hash);
-  } catch (err) {
-    onUnavailable(err);
-    return;
-  }
-  if (revoked) throw new RoomcastError('token_revoked', 'this token was revoked; ask the app for a new one');
+): MaybePromise<void> {
+  const revoked = attempt(
+    () => store.isRevoked(ns, claims.sub, claims.iat, hash),
+    (err) => {
+      onUnavailable(err);
+      return false;
+    },
+  );
+  return andThen(revoked, (yes) => {
+    if (yes) throw new RoomcastError('token_revoked', 'this token was revoked; ask the app for a new one');
+  });
 }

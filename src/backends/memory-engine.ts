@@ -147,7 +147,8 @@ export function createMemoryEngine(sink: DeliverySink, now: () => number = Date.
       sink.message(ns, envelope, opts.exceptConnId);
       return { offset: envelope.offset, epoch: envelope.epoch, duplicate: false };
     },
-    async history(ns, name, query: HistoryQuery, policy): Promise<HistoryResult> {
+    // Not async, as the rest of what a join, a leave and a connect call (see Engine).
+    history(ns, name, query: HistoryQuery, policy): HistoryResult {
       const found = existing(ns, name);
       if (!found && !query.create) return selectHistory([], { offset: 0, epoch: '' }, query);
       const state = found ?? room(ns, name);
@@ -155,7 +156,7 @@ export function createMemoryEngine(sink: DeliverySink, now: () => number = Date.
       const picked = selectHistory(state.history, { offset: state.offset, epoch: state.epoch }, query);
       return { ...picked, messages: picked.messages.map((m) => envelopeOf(m, name, state.epoch)) };
     },
-    async addMember(ns, name, member: MemberRef, connId) {
+    addMember(ns, name, member: MemberRef, connId) {
       const state = room(ns, name);
       const entry = state.members.get(member.sub);
       if (!entry) {
@@ -166,7 +167,7 @@ export function createMemoryEngine(sink: DeliverySink, now: () => number = Date.
       else if (entry.conns !== connId) entry.conns = new Set([entry.conns, connId]);
       return false;
     },
-    async removeMember(ns, name, sub, connId) {
+    removeMember(ns, name, sub, connId) {
       const state = existing(ns, name);
       const entry = state?.members.get(sub);
       if (!state || !entry) return false;
@@ -204,16 +205,16 @@ export function createMemoryEngine(sink: DeliverySink, now: () => number = Date.
       const tokens = new Set([...(entry?.tokens ?? []), ...rule.tokens]);
       revoked.set(k, { before: Math.max(entry?.before ?? 0, rule.before), tokens, expires: now() + ttlMs });
     },
-    async isRevoked(ns, sub, iat, tokenHash) {
+    isRevoked(ns, sub, iat, tokenHash) {
       const entry = revoked.get(key(ns, sub));
       if (!entry || entry.expires < now()) return false;
       return entry.tokens.has(tokenHash) || iat === undefined || iat < entry.before;
     },
-    async announce(ns, event, exceptConnId) {
+    announce(ns, event, exceptConnId) {
       sink.presence(ns, event, exceptConnId);
     },
     // One node: every room's messages are here already.
-    watch: async () => undefined,
+    watch: () => undefined,
     unwatch: () => undefined,
     isReady: () => true,
     async close() {

@@ -2,6 +2,7 @@ import type { Logger } from '../logger.js';
 import type { Envelope, PresenceEvent } from '../protocol.js';
 import type { DeliverySink, Engine, HistoryPolicy } from '../rooms/engine.js';
 import type { Client, Transport } from '../rooms/manager.js';
+import type { MaybePromise } from '../rooms/maybe.js';
 import { messageChannel, presenceChannel } from '../rooms/names.js';
 import { DeliveryMarks } from './marks.js';
 import { Receivers } from './streams.js';
@@ -46,7 +47,8 @@ interface Space {
   interest: Map<string, number>;
   /** The Socket.IO channel names of each room in `interest`, made once per room (see `channelsOf`). */
   channels: Map<string, Channels>;
-  watching: Map<string, Promise<void>>;
+  /** Rooms the engine delivers here (`WATCHED`), or will once the promise resolves. */
+  watching: Map<string, Promise<void> | typeof WATCHED>;
   marks: DeliveryMarks;
   filling: Set<string>;
   again: Set<string>;
@@ -57,6 +59,7 @@ interface Channels {
   presence: string;
 }
 
+const WATCHED = true;
 const FILL_LIMIT = 500;
 const FILL_ROUNDS = 100;
 const FILL_RETRY_MS = 1000;
@@ -196,20 +199,30 @@ export class Hub implements DeliverySink {
     return ch;
   }
 
-  /** One more connection here in `room`: resolves once the engine delivers the room here. */
-  private want(space: Space, room: string): Promise<void> {
+  /**
+   * One more connection here in `room`: resolves once the engine delivers the room here (at once,
+   * with nothing to wait for, when the engine watched it at once or the room is watched already).
+   */
+  private want(space: Space, room: string): MaybePromise<void> {
     space.interest.set(room, (space.interest.get(room) ?? 0) + 1);
-    let watching = space.watching.get(room);
-    if (!watching) {
-      watching = this.need().watch(space.ns, room);
-      const mine = watching;
-      // A failed watch is not kept: the next join of the room tries again.
-      watching.catch(() => {
-        if (space.watching.get(room) === mine) space.watching.delete(room);
-      });
-      space.watching.set(room, watching);
+    const watching = space.watching.get(room);
+    if (watching !== undefined) return watching === WATCHED ? undefined : watching;
+    const watched = this.need().watch(space.ns, room);
+    if (!(watched instanceof Promise)) {
+      space.watching.set(room, WATCHED);
+      return;
     }
-    return watching;
+    // A failed watch is not kept: the next join of the room tries again.
+    watched.then(
+      () => {
+        if (space.watching.get(room) === watched) space.watching.set(room, WATCHED);
+      },
+      () => {
+        if (space.watching.get(room) === watched) space.watching.delete(room);
+      },
+    );
+    space.watching.set(room, watched);
+    return watched;
   }
 
   private unwant(space: Space, room: string): void {

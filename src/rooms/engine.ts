@@ -1,4 +1,5 @@
 import type { Envelope, Member, PresenceEvent, RoomStat, StreamPosition } from '../protocol.js';
+import type { MaybePromise } from './maybe.js';
 
 /**
  * The seam between the room logic and where rooms live, in domain words: offsets, history,
@@ -10,6 +11,10 @@ import type { Envelope, Member, PresenceEvent, RoomStat, StreamPosition } from '
  * Delivery: `publish` stores a message and sends it in one step to every node that `watch`es its
  * room (this one included); what arrives is handed to the `DeliverySink` the engine was built
  * with, which is the node's one local delivery point (src/hub/).
+ *
+ * What a publish, a join, a leave and a connect call may be answered at once (`MaybePromise`): the
+ * memory engine does, so those paths run in one tick on one node (src/rooms/maybe.ts). The rest
+ * (reads for the server API, revocations) are promises from both engines.
  */
 export interface Engine {
   readonly kind: 'memory' | 'redis';
@@ -20,21 +25,16 @@ export interface Engine {
    * sends nothing. An engine that can answer at once (the memory engine) returns the result
    * itself, not a promise: the socket path then acks in the same tick, with no promise between.
    */
-  publish(
-    ns: string,
-    draft: Draft,
-    policy: HistoryPolicy,
-    opts?: PublishOpts,
-  ): Published | Promise<Published>;
+  publish(ns: string, draft: Draft, policy: HistoryPolicy, opts?: PublishOpts): MaybePromise<Published>;
   /**
    * Messages after `since` (or the latest ones), with where the room's stream stands now. A room
    * with no stream answers `{ offset: 0, epoch: '' }` and none is created, unless `create` (a join).
    */
-  history(ns: string, room: string, query: HistoryQuery, policy: HistoryPolicy): Promise<HistoryResult>;
+  history(ns: string, room: string, query: HistoryQuery, policy: HistoryPolicy): MaybePromise<HistoryResult>;
   /** Adds one connection of a user to a room; true when it is the user's first there. */
-  addMember(ns: string, room: string, member: MemberRef, connId: string): Promise<boolean>;
+  addMember(ns: string, room: string, member: MemberRef, connId: string): MaybePromise<boolean>;
   /** Removes one connection; true when it was the user's last in the room. */
-  removeMember(ns: string, room: string, sub: string, connId: string): Promise<boolean>;
+  removeMember(ns: string, room: string, sub: string, connId: string): MaybePromise<boolean>;
   /** How many connections a user has in a room, across the cluster. */
   memberConnections(ns: string, room: string, sub: string): Promise<number>;
   /** The room's members, one entry per user, across the cluster. */
@@ -42,7 +42,7 @@ export interface Engine {
   /** Rooms that have members, with counts, across the cluster. */
   rooms(ns: string, prefix: string): Promise<RoomStat[]>;
   /** Sends a presence event to every node that watches its room (this one included). */
-  announce(ns: string, event: PresenceEvent, exceptConnId?: string): Promise<void>;
+  announce(ns: string, event: PresenceEvent, exceptConnId?: string): MaybePromise<void>;
   /**
    * Refuses a user's tokens from now on, cluster-wide, for `ttlMs`: those issued (`iat`, seconds)
    * before `before`, and the exact tokens whose hashes are in `tokens` (the connections closed
@@ -55,9 +55,9 @@ export interface Engine {
     ttlMs: number,
   ): Promise<void>;
   /** Whether a token of `sub` (its `iat`, and its hash) was revoked. */
-  isRevoked(ns: string, sub: string, iat: number | undefined, tokenHash: string): Promise<boolean>;
+  isRevoked(ns: string, sub: string, iat: number | undefined, tokenHash: string): MaybePromise<boolean>;
   /** This node starts receiving the room's messages; resolves once nothing published after it can be missed. */
-  watch(ns: string, room: string): Promise<void>;
+  watch(ns: string, room: string): MaybePromise<void>;
   /** This node stops receiving the room's messages. */
   unwatch(ns: string, room: string): void;
   /** False while the shared state is unreachable (Redis away) or the node is resubscribing. */

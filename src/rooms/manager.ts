@@ -8,6 +8,7 @@ import type {
   StreamPosition,
 } from '../protocol.js';
 import type { Draft, Engine, HistoryPolicy, HistoryResult, Published, PublishOpts } from './engine.js';
+import { andThen, attempt, type MaybePromise } from './maybe.js';
 import { MessageIds } from './message-id.js';
 import { parseRoomName } from './names.js';
 import { compilePattern, matchesAny } from './patterns.js';
@@ -31,7 +32,7 @@ export interface Client {
  */
 export interface Transport {
   /** Subscribes a connection to a room's messages, and to its presence events when `presence`. */
-  join(client: Client, room: string, presence: boolean): Promise<void>;
+  join(client: Client, room: string, presence: boolean): MaybePromise<void>;
   leave(client: Client, room: string): void;
   /** Starts or stops a member's presence events of a room it has joined. */
   setPresence(client: Client, room: string, on: boolean): void;
@@ -116,74 +117,97 @@ export class RoomManager {
     this.ns = config.name;
   }
 
-  async join(client: Client, room: unknown, since?: StreamPosition): Promise<JoinReply> {
+  /**
+   * Joins a room (again: a join of a room already joined replays, and changes nothing). Not async:
+   * on an engine that answers at once (memory) the reply is returned in this tick, and bad input
+   * throws here; callers `await` it.
+   */
+  join(client: Client, room: unknown, since?: StreamPosition): MaybePromise<JoinReply> {
     const name = this.roomName(room);
     this.require(client, 'subscribe', name);
-    const isNew = !client.rooms.has(name);
-    if (isNew && client.rooms.size >= this.config.limits.roomsPerConnection) {
+    if (client.rooms.has(name))
+      return andThen(this.replay(name, since), (result) => joinReply(name, result, since));
+    if (client.rooms.size >= this.config.limits.roomsPerConnection) {
       throw new RoomcastError(
         'too_many_rooms',
         `at most ${this.config.limits.roomsPerConnection} rooms per connection`,
       );
     }
-    let result: HistoryResult;
-    if (isNew) {
-      // Subscribe before reading history, so nothing published in between is missed (the SDK drops duplicates).
-      client.rooms.add(name);
-      try {
-        await this.transport.join(client, name, this.presenceVisible(client, name));
-        const first = await this.engine.addMember(
-          this.ns,
-          name,
-          { sub: client.sub, info: client.info },
-          client.id,
-        );
-        if (first && this.presenceOn(name)) await this.announce(name, 'join', client);
-        result = await this.replay(name, since);
-        this.transport.readUpTo(name, result);
-      } catch (err) {
-        await this.leave(client, name).catch(() => undefined);
-        throw err;
-      }
-      this.observer.joined?.(name, this.ns);
-    } else {
-      result = await this.replay(name, since);
-    }
-    return {
-      room: name,
-      offset: result.offset,
-      epoch: result.epoch,
-      recovered: since ? result.recovered : false,
-      messages: since ? result.messages : [],
-    };
+    // Subscribe before reading history, so nothing published in between is missed (the SDK drops duplicates).
+    client.rooms.add(name);
+    return attempt(
+      () =>
+        andThen(this.subscribe(client, name), () =>
+          andThen(this.replay(name, since), (result) => {
+            this.transport.readUpTo(name, result);
+            this.observer.joined?.(name, this.ns);
+            return joinReply(name, result, since);
+          }),
+        ),
+      // Undone as a whole: the connection is not left in a room it was told it could not join.
+      (err) =>
+        andThen(
+          attempt(
+            () => this.leave(client, name),
+            () => undefined,
+          ),
+          () => {
+            throw err;
+          },
+        ),
+    );
   }
 
-  async leave(client: Client, room: unknown): Promise<void> {
+  /** A first join's membership: the node's subscription, the member, and its presence event. */
+  private subscribe(client: Client, room: string): MaybePromise<void> {
+    return andThen(this.transport.join(client, room, this.presenceVisible(client, room)), () =>
+      andThen(
+        this.engine.addMember(this.ns, room, { sub: client.sub, info: client.info }, client.id),
+        (first) => (first && this.presenceOn(room) ? this.announce(room, 'join', client) : undefined),
+      ),
+    );
+  }
+
+  /** Leaves a joined room (`not_joined` otherwise). Not async, as `join`. */
+  leave(client: Client, room: unknown): MaybePromise<void> {
     const name = this.roomName(room);
     if (!client.rooms.delete(name)) throw new RoomcastError('not_joined', `not joined to room "${name}"`);
     this.transport.leave(client, name);
-    const last = await this.engine.removeMember(this.ns, name, client.sub, client.id);
-    if (last && this.presenceOn(name)) await this.announce(name, 'leave', client);
+    return andThen(this.engine.removeMember(this.ns, name, client.sub, client.id), (last) =>
+      last && this.presenceOn(name) ? this.announce(name, 'leave', client) : undefined,
+    );
   }
 
   /**
    * Applies new rights (a refreshed token): rooms the connection may no longer subscribe to are
    * left, and presence events follow the new presence right. Returns the rooms left.
    */
-  async reauthorize(client: Client, rights: Rights): Promise<string[]> {
+  reauthorize(client: Client, rights: Rights): MaybePromise<string[]> {
     client.rights = rights;
     const dropped: string[] = [];
     for (const room of [...client.rooms]) {
       if (!can(rights, 'subscribe', room)) dropped.push(room);
       else if (this.presenceOn(room)) this.transport.setPresence(client, room, can(rights, 'presence', room));
     }
-    await Promise.allSettled(dropped.map((room) => this.leave(client, room)));
-    return dropped;
+    return andThen(this.leaveQuietly(client, dropped), () => dropped);
   }
 
-  /** Leaves every room of a connection that is gone; never throws. */
-  async leaveAll(client: Client): Promise<void> {
-    await Promise.allSettled([...client.rooms].map((room) => this.leave(client, room)));
+  /** Leaves every room of a connection that is gone; never throws, nor rejects. */
+  leaveAll(client: Client): MaybePromise<void> {
+    return this.leaveQuietly(client, [...client.rooms]);
+  }
+
+  /** Leaves `rooms`, each whatever becomes of the others; waits only for leaves that wait. */
+  private leaveQuietly(client: Client, rooms: readonly string[]): MaybePromise<void> {
+    const waiting: Promise<void>[] = [];
+    for (const room of rooms) {
+      const left = attempt(
+        () => this.leave(client, room),
+        () => undefined,
+      );
+      if (left instanceof Promise) waiting.push(left);
+    }
+    if (waiting.length > 0) return Promise.all(waiting).then(() => undefined);
   }
 
   /**
@@ -309,12 +333,14 @@ export class RoomManager {
    * client cannot have them all: it gets the latest ones (contiguous with what comes live) and
    * `recovered: false`, never a silent gap.
    */
-  private async replay(room: string, since: StreamPosition | undefined): Promise<HistoryResult> {
+  private replay(room: string, since: StreamPosition | undefined): MaybePromise<HistoryResult> {
     if (!since) return this.history(room, undefined, 0, true);
     const max = this.config.limits.historyLimit;
-    const result = await this.history(room, since, max + 1, true);
-    if (result.messages.length <= max) return result;
-    return { ...(await this.history(room, undefined, max, true)), recovered: false };
+    return andThen(this.history(room, since, max + 1, true), (result) =>
+      result.messages.length <= max
+        ? result
+        : andThen(this.history(room, undefined, max, true), (latest) => ({ ...latest, recovered: false })),
+    );
   }
 
   /** `create`: a join starts the room's stream; a read of a room with no state creates none. */
@@ -323,13 +349,24 @@ export class RoomManager {
     since: StreamPosition | undefined,
     limit: number,
     create = false,
-  ): Promise<HistoryResult> {
+  ): MaybePromise<HistoryResult> {
     const query = since ? { since, limit, create } : { limit, create };
     return this.engine.history(this.ns, room, query, this.historyPolicy(room));
   }
 
-  private announce(room: string, action: 'join' | 'leave', client: Client): Promise<void> {
+  private announce(room: string, action: 'join' | 'leave', client: Client): MaybePromise<void> {
     const event: PresenceEvent = { room, action, member: { sub: client.sub, info: client.info } };
     return this.engine.announce(this.ns, event, client.id);
   }
+}
+
+/** The reply to a join: the replayed messages only when the client asked from a position. */
+function joinReply(room: string, result: HistoryResult, since: StreamPosition | undefined): JoinReply {
+  return {
+    room,
+    offset: result.offset,
+    epoch: result.epoch,
+    recovered: since ? result.recovered : false,
+    messages: since ? result.messages : [],
+  };
 }

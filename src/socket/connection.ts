@@ -15,6 +15,7 @@ import type {
   UserClaims,
 } from '../protocol.js';
 import type { Client, RoomManager } from '../rooms/manager.js';
+import { andThen, type MaybePromise } from '../rooms/maybe.js';
 import { rightsFor } from '../rooms/rights.js';
 import { withinAttachmentLimit } from './attachments.js';
 import type { EventLimit, LimitHolder } from './event-limit.js';
@@ -48,7 +49,7 @@ export interface NamespaceContext {
   /** `token_expiring` and the close at expiry (`tokenExpiryLeadMs`, the clock tolerance). */
   expiry: ExpiryHooks<RoomcastSocket>;
   /** Throws `token_revoked` for a token `POST /v1/disconnect { reconnect: false }` revoked. */
-  checkNotRevoked(claims: UserClaims, hash: string): Promise<void>;
+  checkNotRevoked(claims: UserClaims, hash: string): MaybePromise<void>;
   log: Logger;
 }
 
@@ -66,12 +67,9 @@ type EventHandler<E extends ClientEvent> = (
 
 /** One handler per client event (docs/api.md): do the work, reply with an ack (the payload is parsed before). */
 const handlers: { [E in ClientEvent]: (ctx: NamespaceContext) => EventHandler<E> } = {
-  join: (ctx) => async (req, socket) =>
-    withinAttachmentLimit(await ctx.rooms.join(socket.data.client, req.room, req.since)),
-  leave: (ctx) => async (req, socket) => {
-    await ctx.rooms.leave(socket.data.client, req.room);
-    return {};
-  },
+  join: (ctx) => (req, socket) =>
+    andThen(ctx.rooms.join(socket.data.client, req.room, req.since), withinAttachmentLimit),
+  leave: (ctx) => (req, socket) => andThen(ctx.rooms.leave(socket.data.client, req.room), () => ({})),
   publish: (ctx) => (req, socket) =>
     ctx.rooms.publish(
       socket.data.client,

@@ -1,5 +1,6 @@
 import { RoomcastError } from '../errors.js';
 import type { Engine } from '../rooms/engine.js';
+import { attempt } from '../rooms/maybe.js';
 
 /**
  * The room that counts each user's connections (sockets and SSE streams) in a namespace, through
@@ -27,7 +28,11 @@ export async function admitUser(
   limit: number,
   log: { warn(obj: object, msg: string): void },
 ): Promise<() => void> {
-  const release = () => void engine.removeMember(ns, CONNECTIONS_ROOM, sub, connId).catch(() => undefined);
+  const release = () =>
+    void attempt(
+      () => engine.removeMember(ns, CONNECTIONS_ROOM, sub, connId),
+      () => false,
+    );
   let count: number;
   try {
     await engine.addMember(ns, CONNECTIONS_ROOM, { sub, info: null }, connId);

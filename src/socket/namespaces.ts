@@ -8,6 +8,7 @@ import type { Logger } from '../logger.js';
 import type { ClientToServerEvents, Envelope, ServerToClientEvents } from '../protocol.js';
 import type { Engine } from '../rooms/engine.js';
 import { RoomManager, type RoomObserver, type RoomPolicy } from '../rooms/manager.js';
+import { andThen, type MaybePromise } from '../rooms/maybe.js';
 import {
   attachConnection,
   bindHandlers,
@@ -93,16 +94,23 @@ export function setupNamespace(
     sockets: localSockets(nsp),
     policy: ns,
   });
-  nsp.use(async (socket, next) => {
+  nsp.use((socket, next) => {
     if (!isAccepting()) return next(connectError('unavailable', 'the server is shutting down'));
+    let admitted: MaybePromise<void>;
     try {
       admitToThisNode(admission);
       const auth = socket.handshake.auth as Record<string, unknown> | undefined;
-      await admitToken(socket, admission, auth && typeof auth === 'object' ? auth.token : undefined);
-      next();
+      admitted = admitToken(socket, admission, auth && typeof auth === 'object' ? auth.token : undefined);
     } catch (err) {
-      next(connectErrorOf(err));
+      return next(connectErrorOf(err));
     }
+    // Admitted in this tick when the engine answered at once (one node); `next` outside the try,
+    // so nothing after it (Socket.IO's connect) is taken for a refusal.
+    if (!(admitted instanceof Promise)) return next();
+    admitted.then(
+      () => next(),
+      (err: unknown) => next(connectErrorOf(err)),
+    );
   });
   const bound = bindHandlers(context);
   nsp.on('connection', (socket: RoomcastSocket) => {
@@ -167,26 +175,28 @@ export function admitToThisNode(a: Admission): void {
 
 /**
  * Admits a connection with a roomcast token: verified, not revoked, within the user's
- * `connectionsPerUser`; fills `socket.data`, and takes the token out of the handshake. Throws the
- * `RoomcastError` to refuse it with.
+ * `connectionsPerUser`; fills `socket.data`, and takes the token out of the handshake. Throws (or
+ * rejects with) the `RoomcastError` to refuse it with; in this tick when the engine answers at once.
  */
-export async function admitToken(socket: RoomcastSocket, a: Admission, token: unknown): Promise<void> {
+export function admitToken(socket: RoomcastSocket, a: Admission, token: unknown): MaybePromise<void> {
   const claims = a.verifier.verify(token);
   const hash = tokenHash(token as string);
-  await checkNotRevoked(a.engine, a.ns.name, claims, hash, (err) =>
+  const checked = checkNotRevoked(a.engine, a.ns.name, claims, hash, (err) =>
     a.log.warn({ err }, 'revocation check unavailable; connection let in'),
   );
-  socket.data.client = clientFor(socket.id, claims, a.ns);
-  socket.data.expiresAt = expiresAtOf(claims);
-  socket.data.tokens = rememberToken(undefined, { hash, iat: claims.iat });
-  forgetToken(socket, token);
-  const perUser = a.ns.limits.connectionsPerUser;
-  if (perUser !== null) {
-    const release = await admitUser(a.engine, a.ns.name, claims.sub, socket.id, perUser, a.log);
-    // Either ends it (a client gone before its connection was accepted fires no `disconnect`).
-    socket.once('disconnect', release);
-    socket.conn.once('close', release);
-  }
+  return andThen(checked, () => {
+    socket.data.client = clientFor(socket.id, claims, a.ns);
+    socket.data.expiresAt = expiresAtOf(claims);
+    socket.data.tokens = rememberToken(undefined, { hash, iat: claims.iat });
+    forgetToken(socket, token);
+    const perUser = a.ns.limits.connectionsPerUser;
+    if (perUser === null) return;
+    return admitUser(a.engine, a.ns.name, claims.sub, socket.id, perUser, a.log).then((release) => {
+      // Either ends it (a client gone before its connection was accepted fires no `disconnect`).
+      socket.once('disconnect', release);
+      socket.conn.once('close', release);
+    });
+  });
 }
 
 /** `limits.sendQueueBytes` for an accepted socket (`slow_consumer`). */

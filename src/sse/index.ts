@@ -79,7 +79,8 @@ export function registerSse(app: FastifyInstance, deps: SseDeps): void {
     deps.receivers.add(stream);
     // Settle every join before giving up, so a failed one never races the leave of the others.
     const settled = await Promise.allSettled(
-      rooms.map((room) => rt.rooms.join(client, room, stream.resumeFrom(room))),
+      // `async`: a join that fails at once (it may throw) is a rejection here like the others.
+      rooms.map(async (room) => rt.rooms.join(client, room, stream.resumeFrom(room))),
     );
     const failed = settled.find((s) => s.status === 'rejected');
     if (failed) {
