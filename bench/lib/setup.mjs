@@ -18,14 +18,17 @@ const SERVER_SCRIPTS = { roomcast: here('../servers/roomcast.mjs'), bare: here('
  */
 export async function startServer(target, { redisUrl, config = {}, label = target } = {}) {
   // BENCH_SERVER_NODE_FLAGS adds node flags to the servers (e.g. --trace-gc); their output shows.
-  const execArgv = ['--expose-gc', ...(process.env.BENCH_SERVER_NODE_FLAGS ?? '').split(' ').filter(Boolean)];
   const [name, ...ablate] = target.split('/');
   // `roomcast:NAME` runs another build of roomcast: ROOMCAST_DIST_NAME=/path/to/dist/index.js, a
   // copy of dist/ inside this checkout (so it finds node_modules), to compare two builds in one run.
+  // BENCH_NODE_FLAGS_NAME adds node flags to that target's servers only (the same build with a V8
+  // flag, for one: ROOMCAST_DIST_NAME=$PWD/dist/index.js).
   const [kind, build] = name.split(':');
   if (!SERVER_SCRIPTS[kind] || (build && kind !== 'roomcast')) throw new Error(`unknown target "${target}"`);
   const dist = build ? process.env[`ROOMCAST_DIST_${build.toUpperCase()}`] : undefined;
   if (build && !dist) throw new Error(`set ROOMCAST_DIST_${build.toUpperCase()} for "${target}"`);
+  const flags = `${process.env.BENCH_SERVER_NODE_FLAGS ?? ''} ${build ? (process.env[`BENCH_NODE_FLAGS_${build.toUpperCase()}`] ?? '') : ''}`;
+  const execArgv = ['--expose-gc', ...flags.split(' ').filter(Boolean)];
   let onReady;
   const ready = new Promise((resolve) => {
     onReady = resolve;
