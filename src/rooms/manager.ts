@@ -27,8 +27,8 @@ export interface Client {
 
 /**
  * How the room manager subscribes connections on this node (the hub implements it, src/hub/).
- * `join` resolves once the node receives the room's messages, so a history read after it misses
- * nothing.
+ * `join` returns (or resolves) once the node receives the room's messages, so a history read after
+ * it misses nothing.
  */
 export interface Transport {
   /** Subscribes a connection to a room's messages, and to its presence events when `presence`. */
