@@ -139,6 +139,7 @@ export class RoomManager {
       () =>
         andThen(this.subscribe(client, name), () =>
           andThen(this.replay(name, since), (result) => {
+            stillJoining(client, name);
             this.transport.readUpTo(name, result);
             this.observer.joined?.(name, this.ns);
             return joinReply(name, result, since);
@@ -160,12 +161,14 @@ export class RoomManager {
 
   /** A first join's membership: the node's subscription, the member, and its presence event. */
   private subscribe(client: Client, room: string): MaybePromise<void> {
-    return andThen(this.transport.join(client, room, this.presenceVisible(client, room)), () =>
-      andThen(
+    return andThen(this.transport.join(client, room, this.presenceVisible(client, room)), () => {
+      // Left (or closed) while this node subscribed: a member added now would have no leave.
+      stillJoining(client, room);
+      return andThen(
         this.engine.addMember(this.ns, room, { sub: client.sub, info: client.info }, client.id),
         (first) => (first && this.presenceOn(room) ? this.announce(room, 'join', client) : undefined),
-      ),
-    );
+      );
+    });
   }
 
   /** Leaves a joined room (`not_joined` otherwise). Not async, as `join`. */
@@ -358,6 +361,15 @@ export class RoomManager {
     const event: PresenceEvent = { room, action, member: { sub: client.sub, info: client.info } };
     return this.engine.announce(this.ns, event, client.id);
   }
+}
+
+/**
+ * Throws `not_joined` when the connection left `room` (a `leave`, or it closed) while its join
+ * waited on the engine: the join stops there and is undone, and its reply says so.
+ */
+function stillJoining(client: Client, room: string): void {
+  if (!client.rooms.has(room))
+    throw new RoomcastError('not_joined', `room "${room}" was left while it was being joined`);
 }
 
 /** The reply to a join: the replayed messages only when the client asked from a position. */
