@@ -37,7 +37,8 @@ export const ERROR_CATALOGUE = {
     status: 400,
     temporary: false,
     connectError: false,
-    meaning: 'socket `leave` of a room this connection has not joined',
+    meaning:
+      'socket `leave` of a room this connection has not joined, or a `join` whose room was left before it completed',
   },
   too_many_rooms: {
     status: 400,
