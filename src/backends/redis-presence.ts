@@ -283,13 +283,13 @@ export class RedisPresence {
   private async reap(id: string): Promise<void> {
     const claimed = await this.redis.rcClaim(this.nodesKey(), this.keys_.reaping, id, this.opts.ttlMs);
     if (claimed !== 1) return;
+    // Marked before its memberships go: once anyone can see its users gone, the node finds the
+    // mark if it comes back, and announces them again (marked after, a node resumed in between
+    // found none, and its users stayed "left" for the others while connected).
+    await this.redis.set(this.reapedKey(id), '1', 'PX', REAPED_MARK_MS);
     const members = await this.redis.smembers(this.nodeKey(id));
     const gone = await this.removeAll(id, members);
-    await Promise.all([
-      this.redis.del(this.nodeKey(id)),
-      this.redis.zrem(this.keys_.reaping, id),
-      this.redis.set(this.reapedKey(id), '1', 'PX', REAPED_MARK_MS),
-    ]);
+    await Promise.all([this.redis.del(this.nodeKey(id)), this.redis.zrem(this.keys_.reaping, id)]);
     this.opts.log.info({ node: id, connections: members.length }, 'presence: reaped a dead node');
     this.reportGone(gone);
   }
