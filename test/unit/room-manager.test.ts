@@ -109,6 +109,13 @@ function slowWatchNode() {
   return { hub, memory, rooms, watches };
 }
 
+/** A failed or stopped join of `lobby` left nothing: not joined, not watched here, not a member. */
+async function expectNothingLeft(c: Client, hub: Hub, memory: Engine) {
+  expect(c.rooms.size).toBe(0);
+  expect(hub.roomCount('/')).toBe(0);
+  expect(await memory.memberConnections('/', 'lobby', 'alice')).toBe(0);
+}
+
 describe('RoomManager while the node subscribes (an engine that answers later)', () => {
   it('fails a join whose watch fails, undone; the next join watches again', async () => {
     const { hub, memory, rooms, watches } = slowWatchNode();
@@ -116,9 +123,7 @@ describe('RoomManager while the node subscribes (an engine that answers later)',
     const joining = rooms.join(c, 'lobby');
     watches[0]!.reject(Object.assign(new Error('redis is away'), { code: 'unavailable' }));
     await expect(joining).rejects.toThrow('redis is away');
-    expect(c.rooms.size).toBe(0);
-    expect(hub.roomCount('/')).toBe(0);
-    expect(await memory.memberConnections('/', 'lobby', 'alice')).toBe(0);
+    await expectNothingLeft(c, hub, memory);
 
     const again = rooms.join(c, 'lobby');
     expect(watches).toHaveLength(2);
@@ -134,9 +139,7 @@ describe('RoomManager while the node subscribes (an engine that answers later)',
     await rooms.leave(c, 'lobby');
     watches[0]!.resolve();
     await expect(joining).rejects.toMatchObject({ code: 'not_joined' });
-    expect(c.rooms.size).toBe(0);
-    expect(hub.roomCount('/')).toBe(0);
-    expect(await memory.memberConnections('/', 'lobby', 'alice')).toBe(0);
+    await expectNothingLeft(c, hub, memory);
   });
 
   it('completes a join made again after a leave, whichever watch settles first', async () => {
