@@ -252,6 +252,7 @@ export class RoomManager {
     }
     const source = opts.source ?? (from ? 'socket' : 'api');
     const published = this.engine.publish(this.ns, draft, this.historyPolicy(name), engineOpts);
+    // Not `andThen`: its callback would be one more closure (about 100 bytes) on every publish.
     return published instanceof Promise
       ? published.then((p) => this.published(p, source, started))
       : this.published(published, source, started);
