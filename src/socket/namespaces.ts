@@ -70,10 +70,14 @@ export function localSockets(nsp: RoomcastNamespace): LocalSockets {
         adapter = nsp.adapter;
         local = nsp.local;
       }
-      if (!adapter.rooms.has(channel)) return;
+      const members = adapter.rooms.get(channel);
+      if (!members) return;
       const target = local.to(channel);
+      // A connection is a room of its own id in Socket.IO: `except` only when it is a member here
+      // (a publisher outside the room would cost an operator and a set per emit for nothing).
+      const skip = except !== undefined && members.has(except);
       // The event map types `message` and `presence` apart; the hub passes the matching payload.
-      (except ? target.except(except) : target).emit(event as 'message', payload as Envelope);
+      (skip ? target.except(except) : target).emit(event as 'message', payload as Envelope);
     },
   };
 }
