@@ -64,8 +64,8 @@ export function registerApi(host: ApiHost): void {
       metrics.track(rt.name, rt.nsp, () => receivers.count(rt.name)),
     ]),
   );
-  host.hub.onDelivered((ns, envelope, except, others) =>
-    counted.get(ns)?.delivered(envelope, except, others),
+  host.hub.onDelivered((ns, _envelope, channel, except, others) =>
+    counted.get(ns)?.delivered(channel, except, others),
   );
   const disconnect = createDisconnector({
     namespaces,

@@ -8,7 +8,6 @@ import Fastify, {
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { RoomcastError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { Envelope } from '../protocol.js';
 import type { RoomObserver } from '../rooms/manager.js';
 import type { RoomcastNamespace } from '../socket/namespaces.js';
 import { bearer } from './api-keys.js';
@@ -37,8 +36,11 @@ export interface BrokerMetrics {
 }
 
 export interface NamespaceMetrics {
-  /** One message reached this node's members: its sockets (less `except`) and `others` SSE streams. */
-  delivered(envelope: Envelope, except: string | undefined, others: number): void;
+  /**
+   * One message reached this node's members: the sockets in its room's message `channel` (less
+   * `except`) and `others` SSE streams.
+   */
+  delivered(channel: string, except: string | undefined, others: number): void;
 }
 
 /** One label set of a tally: its count since the last scrape. */
@@ -229,10 +231,10 @@ export function createMetrics(opts: { redisReady: () => boolean; clustered: bool
         delivered.slot(`${ns}\u0000${transport}`, () => ({ namespace: ns, transport })),
       ) as [Slot, Slot, Slot];
       return {
-        delivered(envelope, except, others) {
-          const counts = tracker.recipients(envelope.room, except);
-          ws.n += counts.members - counts.polling;
-          polling.n += counts.polling;
+        delivered(channel, except, others) {
+          const poll = tracker.polling(channel, except);
+          ws.n += tracker.members(channel, except) - poll;
+          polling.n += poll;
           sse.n += others;
         },
       };

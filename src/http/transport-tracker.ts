@@ -1,4 +1,3 @@
-import { messageChannel } from '../rooms/names.js';
 import type { RoomcastSocket } from '../socket/connection.js';
 import type { RoomcastNamespace } from '../socket/namespaces.js';
 
@@ -10,8 +9,10 @@ import type { RoomcastNamespace } from '../socket/namespaces.js';
  * `join-room`/`leave-room` events.
  */
 export interface TransportTracker {
-  /** Members of `room`'s message channel here, and how many of them poll, `except` left out. */
-  recipients(room: string, except: string | undefined): { members: number; polling: number };
+  /** Members of a room's message channel here (the channel's name, not the room's), `except` left out. */
+  members(channel: string, except: string | undefined): number;
+  /** How many of those members poll (HTTP long-polling), `except` left out. */
+  polling(channel: string, except: string | undefined): number;
   socketCount(): number;
   pollingCount(): number;
   /** Rooms with at least one member on this node. */
@@ -54,16 +55,18 @@ export function createTransportTracker(nsp: RoomcastNamespace): TransportTracker
   });
 
   return {
-    recipients(room, except) {
-      const channel = messageChannel(room);
+    members(channel, except) {
       const members = adapter.rooms.get(channel);
-      if (!members) return { members: 0, polling: 0 };
-      const excluded = except !== undefined && members.has(except);
-      const count = excluded ? members.size - 1 : members.size;
+      if (!members) return 0;
+      return except !== undefined && members.has(except) ? members.size - 1 : members.size;
+    },
+    polling(channel, except) {
       // Most nodes have no socket left on long-polling: then no count to look up.
-      if (polling.size === 0) return { members: count, polling: 0 };
-      const poll = (pollingIn.get(channel) ?? 0) - (excluded && polling.has(except) ? 1 : 0);
-      return { members: count, polling: poll };
+      if (polling.size === 0) return 0;
+      const n = pollingIn.get(channel) ?? 0;
+      return except !== undefined && polling.has(except) && adapter.rooms.get(channel)?.has(except)
+        ? n - 1
+        : n;
     },
     socketCount: () => nsp.sockets.size,
     pollingCount: () => polling.size,

@@ -31,10 +31,14 @@ export interface HubOptions {
   log: Logger;
 }
 
-/** Called once per message delivered on this node, with how many non-socket receivers got it. */
+/**
+ * Called once per message delivered on this node, with the Socket.IO channel its sockets were
+ * reached through and how many non-socket receivers got it.
+ */
 export type DeliveryListener = (
   ns: string,
   envelope: Envelope,
+  channel: string,
   exceptConnId: string | undefined,
   receivers: number,
 ) => void;
@@ -180,9 +184,10 @@ export class Hub implements DeliverySink {
       );
       return;
     }
-    space.sockets.emit(this.channelsOf(space, envelope.room).message, 'message', envelope, exceptConnId);
+    const channel = this.channelsOf(space, envelope.room).message;
+    space.sockets.emit(channel, 'message', envelope, exceptConnId);
     const receivers = this.receivers.deliver(space.ns, envelope);
-    for (const listener of this.listeners) listener(space.ns, envelope, exceptConnId, receivers);
+    for (const listener of this.listeners) listener(space.ns, envelope, channel, exceptConnId, receivers);
   }
 
   /**

@@ -115,6 +115,24 @@ describe('GET /metrics', () => {
     expect(delta('roomcast_messages_delivered_total{namespace="/",transport="polling"}')).toBe(0);
   });
 
+  it('does not count a polling sender of a publish without echo', async () => {
+    const sender = await connect(b.url, token('polla'), { transports: ['polling'] });
+    const other = await connect(b.url, token('pollc'), { transports: ['polling'] });
+    const ws = await connect(b.url, token('wsd'));
+    for (const s of [sender, other, ws])
+      expect(await request(s, 'join', { room: 'm:poll' })).toMatchObject({ ok: true });
+    const before = await scrape();
+    const got = [nextEvent(other, 'message'), nextEvent(ws, 'message')];
+    expect(await request(sender, 'publish', { room: 'm:poll', event: 'e', data: 1 })).toMatchObject({
+      ok: true,
+    });
+    await Promise.all(got);
+    const after = await scrape();
+    const delta = (key: string) => value(after, key) - value(before, key);
+    expect(delta('roomcast_messages_delivered_total{namespace="/",transport="polling"}')).toBe(1);
+    expect(delta('roomcast_messages_delivered_total{namespace="/",transport="websocket"}')).toBe(1);
+  });
+
   it('has every publish in the latency histogram at each scrape, across its batches', async () => {
     const before = await scrape();
     // 3 × 100 publishes: more than one batch of observations (256), and a part batch that only
