@@ -4,6 +4,7 @@ import { createBroker } from '../../src/broker/create-broker.js';
 import type { Envelope } from '../../src/protocol.js';
 import {
   closeClients,
+  collect,
   connect,
   nextEvent,
   type RunningBroker,
@@ -115,22 +116,35 @@ describe('GET /metrics', () => {
     expect(delta('roomcast_messages_delivered_total{namespace="/",transport="polling"}')).toBe(0);
   });
 
-  it('does not count a polling sender of a publish without echo', async () => {
+  it('does not count a polling sender of a publish without echo, and counts every member when it is not one', async () => {
     const sender = await connect(b.url, token('polla'), { transports: ['polling'] });
     const other = await connect(b.url, token('pollc'), { transports: ['polling'] });
+    const outsider = await connect(b.url, token('pollo'), { transports: ['polling'] });
     const ws = await connect(b.url, token('wsd'));
     for (const s of [sender, other, ws])
       expect(await request(s, 'join', { room: 'm:poll' })).toMatchObject({ ok: true });
-    const before = await scrape();
-    const got = [nextEvent(other, 'message'), nextEvent(ws, 'message')];
-    expect(await request(sender, 'publish', { room: 'm:poll', event: 'e', data: 1 })).toMatchObject({
-      ok: true,
-    });
-    await Promise.all(got);
-    const after = await scrape();
-    const delta = (key: string) => value(after, key) - value(before, key);
-    expect(delta('roomcast_messages_delivered_total{namespace="/",transport="polling"}')).toBe(1);
-    expect(delta('roomcast_messages_delivered_total{namespace="/",transport="websocket"}')).toBe(1);
+    const own = collect<Envelope>(sender, 'message');
+    const otherGot = collect<Envelope>(other, 'message');
+    const wsGot = collect<Envelope>(ws, 'message');
+    const count = async (publisher: typeof sender, expected: number) => {
+      const before = await scrape();
+      expect(await request(publisher, 'publish', { room: 'm:poll', event: 'e', data: 1 })).toMatchObject({
+        ok: true,
+      });
+      await until(() => otherGot.length === expected && wsGot.length === expected, 5000, 'deliveries');
+      const after = await scrape();
+      const delta = (key: string) => value(after, key) - value(before, key);
+      return {
+        polling: delta('roomcast_messages_delivered_total{namespace="/",transport="polling"}'),
+        websocket: delta('roomcast_messages_delivered_total{namespace="/",transport="websocket"}'),
+      };
+    };
+    // The sender is a member: left out of the delivery and of the count.
+    expect(await count(sender, 1)).toEqual({ polling: 1, websocket: 1 });
+    // A publisher outside the room: every member gets it and is counted.
+    expect(await count(outsider, 2)).toEqual({ polling: 2, websocket: 1 });
+    await until(() => own.length > 0, 5000, "the outsider's message at the sender");
+    expect(own.map((m) => m.offset)).toEqual([2]);
   });
 
   it('has every publish in the latency histogram at each scrape, across its batches', async () => {
