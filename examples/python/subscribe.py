@@ -88,7 +88,12 @@ def join():
     """Joins from the last position seen; the reply carries what was published since."""
     global position
     request = {"room": room, **({"since": position} if position else {})}
-    reply = sio.call("join", request, timeout=10)
+    try:
+        reply = sio.call("join", request, timeout=10)
+    except socketio.exceptions.BadNamespaceError:
+        return  # the connection dropped meanwhile: the next connect joins again
+    except socketio.exceptions.TimeoutError:
+        fail("timeout", "the broker did not answer the join within 10 s")
     if not reply.get("ok"):
         fail(reply["error"]["code"], reply["error"]["message"])
     if position and not reply["recovered"]:
