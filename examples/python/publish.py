@@ -53,9 +53,12 @@ class Roomcast:
         except urllib.error.HTTPError as err:
             try:
                 error = json.load(err)["error"]
+                code, message = error["code"], error.get("message", "")
             except (ValueError, KeyError, TypeError):
-                error = {"code": "http_error", "message": err.reason}
-            raise RoomcastError(err.code, error["code"], error["message"]) from None
+                code, message = "http_error", str(err.reason)
+            raise RoomcastError(err.code, code, message) from None
+        except ValueError as err:  # a 2xx reply that is not JSON: not roomcast answering
+            raise RoomcastError(0, "bad_reply", str(err)) from None
         except (urllib.error.URLError, OSError) as err:
             raise RoomcastError(0, "unavailable", str(err)) from None
 
@@ -73,7 +76,8 @@ def main():
     room = os.environ.get("ROOMCAST_ROOM", "chat:lobby")
     text = os.environ.get("ROOMCAST_TEXT", "Hello from Python")
     try:
-        # The idempotency key makes a retry after a timeout safe: the room never sees it twice.
+        # An idempotency key per message: a retry with the same key (after a timeout, say) is
+        # answered with the first result, and the room gets the message once.
         result = rc.publish(room, "message", {"text": text}, f"python-example-{secrets.token_hex(8)}")
         members = rc.presence(room)
     except RoomcastError as err:

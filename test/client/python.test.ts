@@ -123,10 +123,10 @@ describe('python-socketio (examples/python/subscribe.py)', () => {
     ]);
   });
 
-  it('reconnects by itself after the connection drops, and gets what it missed from history', async () => {
-    // A TCP proxy in front of the broker: destroying its sockets drops the connection the way a
-    // network does (no close packet), so python-socketio reconnects on its own. While `held`, a
-    // new connection waits (its bytes buffered) until the test lets it through.
+  it('reconnects after the connection drops, and gets what it missed from history', async () => {
+    // A TCP proxy in front of the broker: destroying its sockets drops the connection without a
+    // goodbye from either side, as a network failure does. While `held`, a new connection waits
+    // (its bytes buffered) until the test lets it through.
     const open = new Set<Socket>();
     let held: Array<() => void> | null = null;
     const port = new URL(b.url).port;
@@ -177,10 +177,56 @@ describe('python-socketio (examples/python/subscribe.py)', () => {
         [4, 4, false],
       ]);
     } finally {
+      for (const child of running.splice(0)) child.kill('SIGKILL');
       for (const s of open) s.destroy();
       await new Promise((done) => proxy.close(done));
     }
-  });
+  }, 60_000);
+
+  it('connects again when the broker closes the connection (POST /v1/disconnect), and misses nothing', async () => {
+    const room = 'py:kick';
+    const run = subscribe(room, {
+      ROOMCAST_URL: b.url,
+      ROOMCAST_TOKEN: token('py-kick'),
+      ROOMCAST_TRANSPORTS: 'websocket',
+      ROOMCAST_MESSAGES: '3',
+    });
+    await until(() => run.stderr().includes(`joined ${room} at #0`), 15_000, 'the first join');
+    await publish(b, room, 1);
+    await until(() => run.messages.length === 1, 15_000, 'the first message');
+    const kicked = await api(b.url, 'POST', '/v1/disconnect', { sub: 'py-kick' });
+    expect(kicked.body).toMatchObject({ ok: true, disconnected: 1 });
+    // Published while the script is reconnecting, or just after: from the join reply or live.
+    await publish(b, room, 2);
+    await until(
+      () => run.stderr().includes(`joined ${room} at #`) && run.messages.length === 2,
+      15_000,
+      'message 2',
+    );
+    await publish(b, room, 3);
+    expect(await exitWithin(run, 15_000)).toBe(0);
+    expect(run.messages.map((m) => [m.offset, m.data])).toEqual([
+      [1, 1],
+      [2, 2],
+      [3, 3],
+    ]);
+    expect(run.stderr()).toContain('server closing: disconnected');
+    expect(run.stderr().match(/joined py:kick at #/g)).toHaveLength(2);
+  }, 60_000);
+
+  it('exits 1 when the broker closes the connection and revokes its token (reconnect: false)', async () => {
+    const room = 'py:revoked';
+    const run = subscribe(room, {
+      ROOMCAST_URL: b.url,
+      ROOMCAST_TOKEN: token('py-revoked'),
+      ROOMCAST_TRANSPORTS: 'websocket',
+    });
+    await until(() => run.stderr().includes(`joined ${room} at #0`), 15_000, 'the join');
+    const kicked = await api(b.url, 'POST', '/v1/disconnect', { sub: 'py-revoked', reconnect: false });
+    expect(kicked.body).toMatchObject({ ok: true, disconnected: 1 });
+    expect(await exitWithin(run, 15_000)).toBe(1);
+    expect(run.stderr()).toMatch(/^roomcast: token_revoked: /m);
+  }, 60_000);
 
   it("exits 1 with the broker's code for a bad token, and for a room the token does not open", async () => {
     const refused = subscribe('py:any', { ROOMCAST_URL: b.url, ROOMCAST_TOKEN: 'not-a-jwt' });
