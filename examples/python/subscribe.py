@@ -162,8 +162,7 @@ def connect():
                 fail(code, message)
             print(f"cannot connect ({code or err}); again in {delay:.1f} s", file=sys.stderr)
         except ValueError:
-            # "not in a disconnected state": python-socketio's thread is still closing the last
-            # connection (a disconnect event comes before that ends).
+            # "not in a disconnected state": the last connection is still being closed.
             time.sleep(0.05)
             continue
         time.sleep(delay)
@@ -179,6 +178,10 @@ try:
         elif kind == "message":
             live(data)
         elif kind == "disconnect":
+            # python-socketio reports the disconnect before its threads have finished with the
+            # old connection; a connect() in between can be undone by that teardown. wait()
+            # returns once they are done (and a second later).
+            sio.wait()
             connect()
 except KeyboardInterrupt:
     sio.disconnect()

@@ -60,6 +60,12 @@ function exitWithin(run: Run, ms: number): Promise<number | null> {
   ]);
 }
 
+/** Waits until the script says it joined `room`, at `#offset` when one is given. */
+function joined(run: Run, room: string, offset?: number, ms = 15_000): Promise<unknown> {
+  const line = `joined ${room} at #${offset ?? ''}`;
+  return until(() => run.stderr().includes(line), ms, `"${line}"`);
+}
+
 async function publish(b: RunningBroker, room: string, data: unknown): Promise<void> {
   const reply = await api(b.url, 'POST', '/v1/publish', { room, event: 'note', data });
   expect(reply.status).toBe(200);
@@ -84,7 +90,7 @@ describe('python-socketio (examples/python/subscribe.py)', () => {
         ROOMCAST_TRANSPORTS: transports,
         ROOMCAST_MESSAGES: '3',
       });
-      await until(() => run.stderr().includes(`joined ${room} at #0`), 15_000, 'the join');
+      await joined(run, room, 0);
       for (const n of [1, 2, 3]) await publish(b, room, { n });
       expect(await exitWithin(run, 15_000)).toBe(0);
       expect(run.messages.map((m) => [m.offset, m.data, m.replayed])).toEqual([
@@ -104,7 +110,7 @@ describe('python-socketio (examples/python/subscribe.py)', () => {
       POSITION_FILE: join(mkdtempSync(join(tmpdir(), 'roomcast-py-')), 'position.json'),
     };
     const first = subscribe(room, { ...env, ROOMCAST_MESSAGES: '1' });
-    await until(() => first.stderr().includes(`joined ${room}`), 15_000, 'the first join');
+    await joined(first, room);
     await publish(b, room, 'one');
     expect(await exitWithin(first, 15_000)).toBe(0);
     const saved = JSON.parse(readFileSync(env.POSITION_FILE, 'utf8'));
@@ -155,7 +161,7 @@ describe('python-socketio (examples/python/subscribe.py)', () => {
         ROOMCAST_TRANSPORTS: 'websocket',
         ROOMCAST_MESSAGES: '4',
       });
-      await until(() => run.stderr().includes(`joined ${room} at #0`), 15_000, 'the first join');
+      await joined(run, room, 0);
       await publish(b, room, 1);
       await until(() => run.messages.length === 1, 15_000, 'the first message');
       held = [];
@@ -167,7 +173,7 @@ describe('python-socketio (examples/python/subscribe.py)', () => {
       const waiting = held;
       held = null;
       for (const forward of waiting) forward();
-      await until(() => run.stderr().includes(`joined ${room} at #3`), 20_000, 'the join after reconnecting');
+      await joined(run, room, 3, 20_000);
       await publish(b, room, 4);
       expect(await exitWithin(run, 15_000)).toBe(0);
       expect(run.messages.map((m) => [m.offset, m.data, m.replayed])).toEqual([
@@ -191,7 +197,7 @@ describe('python-socketio (examples/python/subscribe.py)', () => {
       ROOMCAST_TRANSPORTS: 'websocket',
       ROOMCAST_MESSAGES: '3',
     });
-    await until(() => run.stderr().includes(`joined ${room} at #0`), 15_000, 'the first join');
+    await joined(run, room, 0);
     await publish(b, room, 1);
     await until(() => run.messages.length === 1, 15_000, 'the first message');
     const kicked = await api(b.url, 'POST', '/v1/disconnect', { sub: 'py-kick' });
@@ -221,7 +227,7 @@ describe('python-socketio (examples/python/subscribe.py)', () => {
       ROOMCAST_TOKEN: token('py-revoked'),
       ROOMCAST_TRANSPORTS: 'websocket',
     });
-    await until(() => run.stderr().includes(`joined ${room} at #0`), 15_000, 'the join');
+    await joined(run, room, 0);
     const kicked = await api(b.url, 'POST', '/v1/disconnect', { sub: 'py-revoked', reconnect: false });
     expect(kicked.body).toMatchObject({ ok: true, disconnected: 1 });
     expect(await exitWithin(run, 15_000)).toBe(1);
