@@ -71,6 +71,24 @@ async function publish(b: RunningBroker, room: string, data: unknown): Promise<v
   expect(reply.status).toBe(200);
 }
 
+/** The script over WebSocket as user `sub`, once it has joined `room` at #0. */
+async function joinedOverWebSocket(room: string, sub: string, messages?: number): Promise<Run> {
+  const run = subscribe(room, {
+    ROOMCAST_URL: b.url,
+    ROOMCAST_TOKEN: token(sub),
+    ROOMCAST_TRANSPORTS: 'websocket',
+    ...(messages ? { ROOMCAST_MESSAGES: String(messages) } : {}),
+  });
+  await joined(run, room, 0);
+  return run;
+}
+
+/** `POST /v1/disconnect` of `sub`, which has one connection. */
+async function kick(sub: string, body: { reconnect?: boolean } = {}): Promise<void> {
+  const reply = await api(b.url, 'POST', '/v1/disconnect', { sub, ...body });
+  expect(reply.body).toMatchObject({ ok: true, disconnected: 1 });
+}
+
 let b: RunningBroker;
 beforeAll(async () => {
   b = await startBroker();
@@ -191,17 +209,10 @@ describe('python-socketio (examples/python/subscribe.py)', () => {
 
   it('connects again when the broker closes the connection (POST /v1/disconnect), and misses nothing', async () => {
     const room = 'py:kick';
-    const run = subscribe(room, {
-      ROOMCAST_URL: b.url,
-      ROOMCAST_TOKEN: token('py-kick'),
-      ROOMCAST_TRANSPORTS: 'websocket',
-      ROOMCAST_MESSAGES: '3',
-    });
-    await joined(run, room, 0);
+    const run = await joinedOverWebSocket(room, 'py-kick', 3);
     await publish(b, room, 1);
     await until(() => run.messages.length === 1, 15_000, 'the first message');
-    const kicked = await api(b.url, 'POST', '/v1/disconnect', { sub: 'py-kick' });
-    expect(kicked.body).toMatchObject({ ok: true, disconnected: 1 });
+    await kick('py-kick');
     // Published while the script is reconnecting, or just after: from the join reply or live.
     await publish(b, room, 2);
     await until(
@@ -221,15 +232,8 @@ describe('python-socketio (examples/python/subscribe.py)', () => {
   }, 60_000);
 
   it('exits 1 when the broker closes the connection and revokes its token (reconnect: false)', async () => {
-    const room = 'py:revoked';
-    const run = subscribe(room, {
-      ROOMCAST_URL: b.url,
-      ROOMCAST_TOKEN: token('py-revoked'),
-      ROOMCAST_TRANSPORTS: 'websocket',
-    });
-    await joined(run, room, 0);
-    const kicked = await api(b.url, 'POST', '/v1/disconnect', { sub: 'py-revoked', reconnect: false });
-    expect(kicked.body).toMatchObject({ ok: true, disconnected: 1 });
+    const run = await joinedOverWebSocket('py:revoked', 'py-revoked');
+    await kick('py-revoked', { reconnect: false });
     expect(await exitWithin(run, 15_000)).toBe(1);
     expect(run.stderr()).toMatch(/^roomcast: token_revoked: /m);
   }, 60_000);
