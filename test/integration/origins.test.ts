@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { originPolicy } from '../../src/http/origins.js';
 import { api, closeStreams, isRefusal, openSse } from '../api/http.js';
@@ -228,6 +229,61 @@ describe('the rest of the port follows the same policy', () => {
     expect(any.status).toBe(200);
     expect(any.headers.get('access-control-allow-origin')).toBe('*');
     expect(any.headers.get('access-control-allow-credentials')).toBeNull();
+  });
+
+  it('Socket.IO polling: a preflight from a listed origin is allowed, one from another origin is not', async () => {
+    const preflight = (base: string, origin: string) =>
+      fetch(`${base}/socket.io/?EIO=4&transport=polling`, {
+        method: 'OPTIONS',
+        headers: {
+          origin,
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'authorization',
+        },
+        signal: AbortSignal.timeout(10_000),
+      });
+    const ok = await preflight(listed.url, APP);
+    expect(ok.status).toBe(204);
+    expectListedCors(ok.headers);
+    expect(ok.headers.get('access-control-allow-methods')).toMatch(/POST/);
+    expect(ok.headers.get('access-control-allow-headers')).toBe('authorization');
+    const other = await preflight(listed.url, EVIL);
+    expect(other.headers.get('access-control-allow-origin')).toBeNull();
+    const any = await preflight(wildcard.url, EVIL);
+    expect(any.headers.get('access-control-allow-origin')).toBe('*');
+    expect(any.headers.get('access-control-allow-credentials')).toBeNull();
+  });
+
+  it('Socket.IO over WebSocket: the upgrade is accepted for a listed origin, with no CORS headers (browsers read none)', async () => {
+    const upgrade = (origin: string) =>
+      new Promise<{ status: number; headers: Record<string, unknown> }>((resolve, reject) => {
+        const req = request(`${listed.url}/socket.io/?EIO=4&transport=websocket`, {
+          headers: {
+            origin,
+            connection: 'Upgrade',
+            upgrade: 'websocket',
+            'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+            'sec-websocket-version': '13',
+          },
+          timeout: 10_000,
+        });
+        req.on('upgrade', (res, socket) => {
+          socket.destroy();
+          resolve({ status: res.statusCode ?? 0, headers: res.headers });
+        });
+        req.on('response', (res) => {
+          res.resume();
+          resolve({ status: res.statusCode ?? 0, headers: res.headers });
+        });
+        req.on('timeout', () => req.destroy(new Error('no reply to the upgrade')));
+        req.on('error', reject);
+        req.end();
+      });
+    const ok = await upgrade(APP);
+    expect(ok.status).toBe(101);
+    expect(ok.headers['access-control-allow-origin']).toBeUndefined();
+    // Engine.IO refuses an upgrade that `allowRequest` refused with 400 (its handshake errors, 403 over polling).
+    expect((await upgrade(EVIL)).status).toBe(400);
   });
 
   it('Socket.IO refuses the same origins SSE refuses', async () => {
