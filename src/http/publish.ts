@@ -1,5 +1,7 @@
 import { RoomcastError } from '../errors.js';
 import type { ApiPublishResult } from '../protocol.js';
+import type { PublishOptions } from '../rooms/manager.js';
+import { andThen, type MaybePromise } from '../rooms/maybe.js';
 import type { NamespaceRuntime } from '../socket/namespaces.js';
 import type { ApiCaller, ApiKeyring } from './api-keys.js';
 import type { PublishBody } from './schemas.js';
@@ -14,7 +16,8 @@ export interface PublishDeps {
 interface PreparedPublish {
   ns: string;
   rooms: string[];
-  run(): Promise<ApiPublishResult[]>;
+  /** Now with an engine that answers at once (one node), a promise with Redis. */
+  run(): MaybePromise<ApiPublishResult[]>;
 }
 
 /**
@@ -35,28 +38,32 @@ function preparePublish(deps: PublishDeps, caller: ApiCaller, body: PublishBody)
   const data = body.data === undefined ? null : body.data;
   // Checked once here for every room, before anything is published: a batch stays
   // all-or-nothing on bad input.
-  const payload = rt.rooms.checkPayload(data);
-  const opts = {
-    source: 'api' as const,
-    payload,
-    ...(body.idempotencyKey ? { idempotencyKey: body.idempotencyKey } : {}),
-  };
-  const publishTo = async (room: string): Promise<ApiPublishResult> => {
-    const { offset, epoch } = await rt.rooms.publish(null, { room, event: body.event, data }, opts);
-    return { room, offset, epoch };
-  };
-  // One room (most publishes, every message of a typical batch): no list of promises to wait on.
+  const opts: PublishOptions = { source: 'api', payload: rt.rooms.checkPayload(data) };
+  if (body.idempotencyKey) opts.idempotencyKey = body.idempotencyKey;
+  const publishTo = (room: string): MaybePromise<ApiPublishResult> =>
+    andThen(rt.rooms.publish(null, { room, event: body.event, data }, opts), (p) => ({
+      room,
+      offset: p.offset,
+      epoch: p.epoch,
+    }));
+  // One room (most publishes, every message of a typical batch): no list of promises to wait on,
+  // and on one node no promise at all.
   const run =
-    rooms.length === 1 ? async () => [await publishTo(rooms[0]!)] : () => Promise.all(rooms.map(publishTo));
+    rooms.length === 1
+      ? () => andThen(publishTo(rooms[0] as string), (result) => [result])
+      : () => Promise.all(rooms.map((room) => promised(() => publishTo(room))));
   return { ns, rooms, run };
 }
 
-/** `POST /v1/publish`: one message to one room or to each of `rooms`. */
-export async function publishOne(
+/**
+ * `POST /v1/publish`: one message to one room or to each of `rooms`. Not async: bad input throws,
+ * and a publish to one room on one node answers at once (fastify sends a handler's plain value).
+ */
+export function publishOne(
   deps: PublishDeps,
   caller: ApiCaller,
   body: PublishBody,
-): Promise<ApiPublishResult[]> {
+): MaybePromise<ApiPublishResult[]> {
   return preparePublish(deps, caller, body).run();
 }
 
@@ -84,7 +91,7 @@ export async function publishBatch(
     const keys = p.rooms.map((r) => `${p.ns}\u0000${r}`);
     const before = keys.map((k) => tails.get(k)).filter((t) => t !== undefined);
     // A message whose rooms nothing earlier in the batch touches starts at once.
-    const done = before.length === 0 ? p.run() : Promise.all(before).then(() => p.run());
+    const done = before.length === 0 ? promised(p.run) : Promise.all(before).then(p.run);
     for (const k of keys) tails.set(k, done);
     return done;
   });
@@ -92,4 +99,13 @@ export async function publishBatch(
   const failed = settled.find((s) => s.status === 'rejected');
   if (failed) throw failed.reason;
   return settled.flatMap((s) => (s.status === 'fulfilled' ? s.value : []));
+}
+
+/** `run()` as a promise: what it throws becomes a rejection, so one message's failure stops only its own rooms. */
+function promised<T>(run: () => MaybePromise<T>): Promise<T> {
+  try {
+    return Promise.resolve(run());
+  } catch (err) {
+    return Promise.reject(err);
+  }
 }

@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import { inputErrorMap, RoomcastError } from '../errors.js';
 import type { StreamPosition } from '../protocol.js';
 import type { Engine } from '../rooms/engine.js';
+import { andThen } from '../rooms/maybe.js';
 import type { EventLimit } from '../socket/event-limit.js';
 import type { NamespaceRuntime } from '../socket/namespaces.js';
 import type { ApiCaller, ApiKeyring } from './api-keys.js';
@@ -112,7 +113,13 @@ const publishRoutes: FastifyPluginAsyncZod<RouteDeps> = async (app, deps) => {
         response: responses(publishReply),
       },
     },
-    async (req) => ({ ok: true as const, results: await publishOne(publishDeps, callerOf(req), req.body) }),
+    // Not async: on one node the reply is sent in this tick (fastify sends a plain return value,
+    // and a throw becomes the error reply, as a rejection would).
+    (req) =>
+      andThen(publishOne(publishDeps, callerOf(req), req.body), (results) => ({
+        ok: true as const,
+        results,
+      })),
   );
   app.post(
     '/v1/batch',
