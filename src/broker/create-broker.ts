@@ -7,7 +7,7 @@ import { setupEchoNamespace, startEcho } from '../echo/index.js';
 import { registerDemo } from '../http/demo.js';
 import { registerApi } from '../http/index.js';
 import { createMetricsHttp } from '../http/metrics.js';
-import { engineCors, originPolicy, socketIoOrigins } from '../http/origins.js';
+import { originPolicy, socketIoOrigins } from '../http/origins.js';
 import { createApiSchemas } from '../http/schemas.js';
 import { createHttp } from '../http/server.js';
 import { Hub } from '../hub/hub.js';
@@ -78,18 +78,15 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
   const http = createHttp(config, log, isReady);
   const observer: RoomObserver = {};
   const maxPayload = Math.max(...Object.values(config.namespaces).map((ns) => ns.limits.payloadBytes));
-  const origins = originPolicy(config.allowedOrigins);
   const io: RoomcastServer = new Server(http.server, {
     // Room names and payloads are checked by roomcast; this is only the outer bound of one frame.
     maxHttpBufferSize: Math.max(1_048_576, maxPayload * 2 + 65_536),
-    // The one origin policy of the port (src/http/origins.ts): Socket.IO's allowRequest here, and
-    // CORS headers on long-polling replies by the Engine.IO middleware below.
-    ...socketIoOrigins(origins),
+    // The one origin policy of the port (src/http/origins.ts), as Socket.IO's cors and allowRequest.
+    ...socketIoOrigins(originPolicy(config.allowedOrigins)),
     // Laravel Echo fronts built for laravel-echo-server bundle socket.io-client 2 (Engine.IO 3).
     allowEIO3: Object.values(config.namespaces).some((ns) => ns.echo),
     ...(backend.adapter ? { adapter: backend.adapter as never } : {}),
   });
-  io.engine.use(engineCors(origins));
   closeOversizedPolling(io, http.server);
   const namespaces = new Map<string, NamespaceRuntime>();
   for (const ns of Object.values(config.namespaces)) {

@@ -1,6 +1,4 @@
-import { type IncomingMessage, ServerResponse } from 'node:http';
 import cors from '@fastify/cors';
-import corsMiddleware from 'cors';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerOptions } from 'socket.io';
 import { RoomcastError } from '../errors.js';
@@ -8,8 +6,7 @@ import { fromHttpError, sendError } from './errors.js';
 
 /**
  * The one origin policy of the port, read from `allowedOrigins` and applied by the libraries made
- * for it: Socket.IO's `allowRequest` for handshakes, `cors` for Engine.IO's long-polling replies,
- * @fastify/cors for every other HTTP reply.
+ * for it: Socket.IO's `cors` and `allowRequest` for handshakes, @fastify/cors for every HTTP reply.
  * A request without `Origin` (a server, an app, curl) is not a browser's and is always let through:
  * its key or token is what authenticates it.
  *
@@ -20,8 +17,7 @@ import { fromHttpError, sendError } from './errors.js';
  *
  * @example
  * const policy = originPolicy(config.allowedOrigins);
- * const io = new Server(http.server, socketIoOrigins(policy));
- * io.engine.use(engineCors(policy));
+ * new Server(http.server, socketIoOrigins(policy));
  * registerOriginPolicy(app, policy);
  */
 export interface OriginPolicy {
@@ -46,29 +42,21 @@ export function originPolicy(allowedOrigins: readonly string[]): OriginPolicy {
   };
 }
 
-/** Socket.IO's option for the policy: the handshake's `Origin` check (both transports). */
-export function socketIoOrigins(policy: OriginPolicy): Pick<ServerOptions, 'allowRequest'> {
+/**
+ * Socket.IO's options for the policy: the handshake's `Origin` check (both transports), and the
+ * CORS headers of its HTTP replies (long-polling, preflights, the client files it serves), by the
+ * `cors` package Socket.IO and Engine.IO run for its `cors` option. The package's options are
+ * given per request, so that a WebSocket upgrade skips its work: a 101 reply carries no CORS
+ * header a browser reads, and the package had been 0.9% of the server's busy time in a reconnect
+ * storm (docs/benchmarks.md, stop 23).
+ */
+export function socketIoOrigins(policy: OriginPolicy): Pick<ServerOptions, 'cors' | 'allowRequest'> {
+  const headers = { origin: policy.any ? '*' : [...policy.origins], credentials: policy.credentials };
+  const none = { origin: false };
   return {
+    cors: (req, callback) => callback(null, req.headers.upgrade === undefined ? headers : none),
     allowRequest: (req, done) => done(null, policy.allows(req.headers.origin)),
   };
-}
-
-/**
- * The CORS headers of Engine.IO's HTTP replies (long-polling, and its preflights), as an Engine.IO
- * middleware: what Socket.IO's `cors` option installs, but not run for a WebSocket upgrade. A 101
- * reply carries no CORS headers a browser would read, and Socket.IO's option ran the `cors`
- * package on every connection for them (0.9% of the server's busy time in a reconnect storm, and
- * 2.4 KB allocated per connect: docs/benchmarks.md). An upgrade's `res` is Engine.IO's stand-in,
- * not a `ServerResponse`.
- */
-export function engineCors(
-  policy: OriginPolicy,
-): (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void {
-  const headers = corsMiddleware({
-    origin: policy.any ? '*' : [...policy.origins],
-    credentials: policy.credentials,
-  });
-  return (req, res, next) => (res instanceof ServerResponse ? headers(req, res, next) : next());
 }
 
 /**

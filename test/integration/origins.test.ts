@@ -254,6 +254,17 @@ describe('the rest of the port follows the same policy', () => {
     expect(any.headers.get('access-control-allow-credentials')).toBeNull();
   });
 
+  it("Socket.IO's client script carries the CORS headers, so a page on a listed origin can import it", async () => {
+    const script = await get(`${listed.url}/socket.io/socket.io.esm.min.js`, { origin: APP });
+    expect(script.status).toBe(200);
+    expect(script.headers.get('content-type')).toMatch(/javascript/);
+    expectListedCors(script.headers);
+    await script.arrayBuffer();
+    const any = await get(`${wildcard.url}/socket.io/socket.io.js`, { origin: EVIL });
+    expect(any.headers.get('access-control-allow-origin')).toBe('*');
+    await any.arrayBuffer();
+  });
+
   it('Socket.IO over WebSocket: the upgrade is accepted for a listed origin, with no CORS headers (browsers read none)', async () => {
     const upgrade = (origin: string) =>
       new Promise<{ status: number; headers: Record<string, unknown> }>((resolve, reject) => {
