@@ -52,9 +52,16 @@ export function originPolicy(allowedOrigins: readonly string[]): OriginPolicy {
  */
 export function socketIoOrigins(policy: OriginPolicy): Pick<ServerOptions, 'cors' | 'allowRequest'> {
   const headers = { origin: policy.any ? '*' : [...policy.origins], credentials: policy.credentials };
+  // A request without `Origin` is not a browser's: only `Vary: Origin` (an empty list allows no
+  // origin), as fastify's replies; a cache must not hand a client file without CORS to a browser.
+  const varyOnly = { origin: [] };
   const none = { origin: false };
   return {
-    cors: (req, callback) => callback(null, req.headers.upgrade === undefined ? headers : none),
+    cors: (req, callback) =>
+      callback(
+        null,
+        req.headers.upgrade !== undefined ? none : req.headers.origin === undefined ? varyOnly : headers,
+      ),
     allowRequest: (req, done) => done(null, policy.allows(req.headers.origin)),
   };
 }

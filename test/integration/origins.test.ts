@@ -297,6 +297,17 @@ describe('the rest of the port follows the same policy', () => {
     expect((await upgrade(EVIL)).status).toBe(400);
   });
 
+  it('Socket.IO polling without an Origin (a server, an app) gets no CORS headers, only Vary: Origin', async () => {
+    for (const base of [listed.url, wildcard.url]) {
+      const reply = await get(`${base}/socket.io/?EIO=4&transport=polling`);
+      expect(reply.status).toBe(200);
+      expect(reply.headers.get('access-control-allow-origin')).toBeNull();
+      expect(reply.headers.get('access-control-allow-credentials')).toBeNull();
+      expect(reply.headers.get('vary')).toMatch(/origin/i);
+      await reply.arrayBuffer();
+    }
+  });
+
   it('Socket.IO refuses the same origins SSE refuses', async () => {
     const opts = (origin: string) => ({ transports: ['websocket'], extraHeaders: { origin } });
     await connectError(listed.url, reader(), opts(EVIL));
