@@ -52,18 +52,26 @@ export function originPolicy(allowedOrigins: readonly string[]): OriginPolicy {
  */
 export function socketIoOrigins(policy: OriginPolicy): Pick<ServerOptions, 'cors' | 'allowRequest'> {
   const headers = { origin: policy.any ? '*' : [...policy.origins], credentials: policy.credentials };
-  // A request without `Origin` is not a browser's: only `Vary: Origin` (an empty list allows no
-  // origin), as fastify's replies; a cache must not hand a client file without CORS to a browser.
+  // A request without `Origin` is not a browser's: no allow-origin or credentials header (an empty
+  // list allows no origin), and `Vary: Origin`, as fastify's replies; a cache must not hand a
+  // client file without CORS to a browser.
   const varyOnly = { origin: [] };
   const none = { origin: false };
   return {
     cors: (req, callback) =>
-      callback(
-        null,
-        req.headers.upgrade !== undefined ? none : req.headers.origin === undefined ? varyOnly : headers,
-      ),
+      callback(null, isUpgrade(req.headers) ? none : req.headers.origin === undefined ? varyOnly : headers),
     allowRequest: (req, done) => done(null, policy.allows(req.headers.origin)),
   };
+}
+
+/**
+ * Whether Node hands this request to the server's `upgrade` event (Engine.IO's WebSocket path):
+ * an `Upgrade` header and an `upgrade` token in `Connection`. A stray `Upgrade` alone (`h2c`) is
+ * an ordinary request, and its reply keeps its CORS headers.
+ */
+const UPGRADE_TOKEN = /(^|,)\s*upgrade\s*(,|$)/i;
+function isUpgrade(headers: { upgrade?: string | undefined; connection?: string | undefined }): boolean {
+  return headers.upgrade !== undefined && UPGRADE_TOKEN.test(headers.connection ?? '');
 }
 
 /**

@@ -308,6 +308,45 @@ describe('the rest of the port follows the same policy', () => {
     }
   });
 
+  it("Socket.IO's error replies, 304s and requests with a stray Upgrade header keep the CORS headers", async () => {
+    const unknownSid = await get(`${listed.url}/socket.io/?EIO=4&transport=polling&sid=nope`, {
+      origin: APP,
+    });
+    expect(unknownSid.status).toBe(400);
+    expectListedCors(unknownSid.headers);
+    await unknownSid.arrayBuffer();
+    const first = await get(`${listed.url}/socket.io/socket.io.min.js`, { origin: APP });
+    await first.arrayBuffer();
+    const etag = first.headers.get('etag');
+    expect(etag).toBeTruthy();
+    const again = await get(`${listed.url}/socket.io/socket.io.min.js`, {
+      origin: APP,
+      'if-none-match': etag as string,
+    });
+    expect(again.status).toBe(304);
+    expectListedCors(again.headers);
+    // `Upgrade` without `Connection: upgrade` is an ordinary request (Node does not route it to
+    // the upgrade path): its preflight is answered as any other. fetch() cannot send `Upgrade`.
+    const stray = await new Promise<{ status: number; headers: Record<string, unknown> }>(
+      (resolve, reject) => {
+        const req = request(`${listed.url}/socket.io/?EIO=4&transport=polling`, {
+          method: 'OPTIONS',
+          headers: { origin: APP, upgrade: 'h2c', 'access-control-request-method': 'POST' },
+          timeout: 10_000,
+        });
+        req.on('response', (res) => {
+          res.resume();
+          resolve({ status: res.statusCode ?? 0, headers: res.headers });
+        });
+        req.on('timeout', () => req.destroy(new Error('no reply to the preflight')));
+        req.on('error', reject);
+        req.end();
+      },
+    );
+    expect(stray.status).toBe(204);
+    expectListedCors(stray.headers);
+  });
+
   it('Socket.IO refuses the same origins SSE refuses', async () => {
     const opts = (origin: string) => ({ transports: ['websocket'], extraHeaders: { origin } });
     await connectError(listed.url, reader(), opts(EVIL));
