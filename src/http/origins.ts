@@ -64,12 +64,13 @@ export function socketIoOrigins(policy: OriginPolicy): Pick<ServerOptions, 'cors
   };
 }
 
+const UPGRADE_TOKEN = /(^|,)\s*upgrade\s*(,|$)/i;
+
 /**
  * Whether Node hands this request to the server's `upgrade` event (Engine.IO's WebSocket path):
  * an `Upgrade` header and an `upgrade` token in `Connection`. A stray `Upgrade` alone (`h2c`) is
  * an ordinary request, and its reply keeps its CORS headers.
  */
-const UPGRADE_TOKEN = /(^|,)\s*upgrade\s*(,|$)/i;
 function isUpgrade(headers: { upgrade?: string | undefined; connection?: string | undefined }): boolean {
   return headers.upgrade !== undefined && UPGRADE_TOKEN.test(headers.connection ?? '');
 }

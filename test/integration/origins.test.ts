@@ -40,6 +40,30 @@ afterAll(async () => {
 const get = (url: string, headers: Record<string, string> = {}) =>
   fetch(url, { headers, signal: AbortSignal.timeout(10_000) });
 
+/**
+ * The status and headers of one request made with node:http, for what fetch() cannot send
+ * (`Upgrade`); a 101 reply's socket is closed at once.
+ */
+function rawReply(
+  url: string,
+  opts: { method?: string; headers: Record<string, string> },
+): Promise<{ status: number; headers: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { ...opts, timeout: 10_000 });
+    req.on('upgrade', (res, socket) => {
+      socket.destroy();
+      resolve({ status: res.statusCode ?? 0, headers: res.headers });
+    });
+    req.on('response', (res) => {
+      res.resume();
+      resolve({ status: res.statusCode ?? 0, headers: res.headers });
+    });
+    req.on('timeout', () => req.destroy(new Error(`no reply to ${opts.method ?? 'GET'} ${url}`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 /** The CORS headers of a reply to `origin` under a list: the origin echoed, with credentials. */
 function expectListedCors(headers: Headers | Record<string, unknown>, origin = APP): void {
   const h = (name: string) =>
@@ -267,28 +291,14 @@ describe('the rest of the port follows the same policy', () => {
 
   it('Socket.IO over WebSocket: the upgrade is accepted for a listed origin, with no CORS headers (browsers read none)', async () => {
     const upgrade = (origin: string) =>
-      new Promise<{ status: number; headers: Record<string, unknown> }>((resolve, reject) => {
-        const req = request(`${listed.url}/socket.io/?EIO=4&transport=websocket`, {
-          headers: {
-            origin,
-            connection: 'Upgrade',
-            upgrade: 'websocket',
-            'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
-            'sec-websocket-version': '13',
-          },
-          timeout: 10_000,
-        });
-        req.on('upgrade', (res, socket) => {
-          socket.destroy();
-          resolve({ status: res.statusCode ?? 0, headers: res.headers });
-        });
-        req.on('response', (res) => {
-          res.resume();
-          resolve({ status: res.statusCode ?? 0, headers: res.headers });
-        });
-        req.on('timeout', () => req.destroy(new Error('no reply to the upgrade')));
-        req.on('error', reject);
-        req.end();
+      rawReply(`${listed.url}/socket.io/?EIO=4&transport=websocket`, {
+        headers: {
+          origin,
+          connection: 'Upgrade',
+          upgrade: 'websocket',
+          'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+          'sec-websocket-version': '13',
+        },
       });
     const ok = await upgrade(APP);
     expect(ok.status).toBe(101);
@@ -327,22 +337,10 @@ describe('the rest of the port follows the same policy', () => {
     expectListedCors(again.headers);
     // `Upgrade` without `Connection: upgrade` is an ordinary request (Node does not route it to
     // the upgrade path): its preflight is answered as any other. fetch() cannot send `Upgrade`.
-    const stray = await new Promise<{ status: number; headers: Record<string, unknown> }>(
-      (resolve, reject) => {
-        const req = request(`${listed.url}/socket.io/?EIO=4&transport=polling`, {
-          method: 'OPTIONS',
-          headers: { origin: APP, upgrade: 'h2c', 'access-control-request-method': 'POST' },
-          timeout: 10_000,
-        });
-        req.on('response', (res) => {
-          res.resume();
-          resolve({ status: res.statusCode ?? 0, headers: res.headers });
-        });
-        req.on('timeout', () => req.destroy(new Error('no reply to the preflight')));
-        req.on('error', reject);
-        req.end();
-      },
-    );
+    const stray = await rawReply(`${listed.url}/socket.io/?EIO=4&transport=polling`, {
+      method: 'OPTIONS',
+      headers: { origin: APP, upgrade: 'h2c', 'access-control-request-method': 'POST' },
+    });
     expect(stray.status).toBe(204);
     expectListedCors(stray.headers);
   });
