@@ -145,8 +145,12 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
     }
     await Promise.allSettled(shutdownHooks.map((hook) => hook()));
     await waitFor(() => io.engine.clientsCount === 0, config.shutdownGraceMs);
-    await io.close();
+    // Socket.IO's close ends with the HTTP server's close, which waits for every connection to
+    // end: one that sent no request (a preconnect, a TCP health check) or half of one never does.
+    // fastify's close drops them (`forceCloseConnections`), so it runs alongside, not after.
+    const ioClosed = io.close();
     await http.close().catch((err: unknown) => log.warn({ err }, 'http close'));
+    await ioClosed;
     await metricsHttp?.close().catch((err: unknown) => log.warn({ err }, 'metrics http close'));
     await backend.close();
     state = 'closed';

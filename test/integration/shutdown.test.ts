@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createConnection } from 'node:net';
 import { dirname } from 'node:path';
 import { pino } from 'pino';
 import { io as ioClient } from 'socket.io-client';
@@ -108,6 +110,23 @@ describe('broker.close()', () => {
     await within(b.close(), 10_000, 'close with a 20 s grace period');
     expect((await refused).message).toMatch(/unavailable|websocket error/);
     c.close();
+  });
+});
+
+describe('close', () => {
+  it('ends connections that sent no request, or half of one (a preconnect, a TCP health check)', async () => {
+    const b = await startBroker();
+    const silent = createConnection(b.port, '127.0.0.1');
+    const partial = createConnection(b.port, '127.0.0.1');
+    await Promise.all([once(silent, 'connect'), once(partial, 'connect')]);
+    partial.write('GET /healthz HTTP/1.1\r\nHost: x\r\n');
+    // The broker destroys them: a reset is how they may end here.
+    const ended = [silent, partial].map((c) => {
+      c.on('error', () => undefined);
+      return new Promise((resolve) => c.once('close', resolve));
+    });
+    await within(b.close(), 10_000, 'close with an idle and a half-sent connection open');
+    await within(Promise.all(ended), 10_000, 'both connections closed by the broker');
   });
 });
 
