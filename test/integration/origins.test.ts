@@ -345,6 +345,40 @@ describe('the rest of the port follows the same policy', () => {
     expectListedCors(stray.headers);
   });
 
+  it('a Laravel Echo namespace (Engine.IO 3 polling) follows the same policy', async () => {
+    const echo = await startBroker(
+      testConfig({
+        allowedOrigins: [APP],
+        namespaces: {
+          '/': {
+            echo: {
+              authHost: 'http://127.0.0.1:9',
+              apps: [{ appId: 'app-1', key: 'app-key-0123456789' }],
+              subscribeRedis: false,
+            },
+          },
+        },
+      }),
+    );
+    try {
+      const handshake = (origin?: string) =>
+        get(`${echo.url}/socket.io/?EIO=3&transport=polling`, origin ? { origin } : {});
+      const ok = await handshake(APP);
+      expect(ok.status).toBe(200);
+      expectListedCors(ok.headers);
+      await ok.arrayBuffer();
+      const refused = await handshake(EVIL);
+      expect(refused.status).toBe(403);
+      await refused.arrayBuffer();
+      const none = await handshake();
+      expect(none.headers.get('access-control-allow-origin')).toBeNull();
+      expect(none.headers.get('access-control-allow-credentials')).toBeNull();
+      await none.arrayBuffer();
+    } finally {
+      await echo.close();
+    }
+  });
+
   it('Socket.IO refuses the same origins SSE refuses', async () => {
     const opts = (origin: string) => ({ transports: ['websocket'], extraHeaders: { origin } });
     await connectError(listed.url, reader(), opts(EVIL));
