@@ -89,6 +89,7 @@ describe('GET /roomcast.js across origins', () => {
       const res = await get(`${listed.url}/roomcast.js`, { origin });
       expect([200, 404]).toContain(res.status); // 404 only when the bundle was never built
       expectListedCors(res.headers, origin);
+      await res.arrayBuffer();
     }
   });
 
@@ -106,6 +107,7 @@ describe('GET /roomcast.js across origins', () => {
     const res = await get(`${wildcard.url}/roomcast.js`, { origin: EVIL });
     expect(res.headers.get('access-control-allow-origin')).toBe('*');
     expect(res.headers.get('access-control-allow-credentials')).toBeNull();
+    await res.arrayBuffer();
   });
 });
 
@@ -166,7 +168,9 @@ describe('GET /v1/events across origins', () => {
 
 describe('the rest of the port follows the same policy', () => {
   it('serves clients that send no Origin (servers, apps) whatever the list', async () => {
-    expect((await get(`${listed.url}/healthz`)).status).toBe(200);
+    const health = await get(`${listed.url}/healthz`);
+    expect(health.status).toBe(200);
+    await health.arrayBuffer();
     const res = await api(listed.url, 'POST', '/v1/publish', { room: 'o:5', event: 'e', data: 1 });
     expect(res.status).toBe(200);
   });
@@ -208,10 +212,12 @@ describe('the rest of the port follows the same policy', () => {
     expect(anyOrigin.status).toBe(400);
     expect(anyOrigin.headers.get('access-control-allow-origin')).toBe('*');
     expect(anyOrigin.headers.get('access-control-allow-credentials')).toBeNull();
+    await anyOrigin.arrayBuffer();
     const noOrigin = await get(`${listed.url}${path}`);
     expect(noOrigin.status).toBe(400);
     expect(noOrigin.headers.get('access-control-allow-origin')).toBeNull();
     expect(noOrigin.headers.get('vary')).toMatch(/origin/i);
+    await noOrigin.arrayBuffer();
   });
 
   it('answers a preflight to a URL the router cannot read as it answers any preflight', async () => {
@@ -239,7 +245,9 @@ describe('the rest of the port follows the same policy', () => {
       expect(bad.headers.get(name), name).toBe(normal.headers.get(name));
     }
     expect(bad.headers.get('vary')).toMatch(/origin/i);
-    expect((await preflight('/v1/rooms/%ZZ/presence', EVIL)).status).toBe(403);
+    const refused = await preflight('/v1/rooms/%ZZ/presence', EVIL);
+    expect(refused.status).toBe(403);
+    await refused.arrayBuffer();
   });
 
   it('Socket.IO polling: the listed origin is echoed with credentials; "*" gets no credentials', async () => {
@@ -248,11 +256,30 @@ describe('the rest of the port follows the same policy', () => {
     const listedReply = await handshake(listed.url, APP);
     expect(listedReply.status).toBe(200);
     expectListedCors(listedReply.headers);
-    expect((await handshake(listed.url, EVIL)).status).toBe(403);
+    const { sid } = JSON.parse((await listedReply.text()).slice(1)) as { sid: string };
+    // The session's own requests: a browser reads the reply of each POST and GET too.
+    const session = `${listed.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`;
+    const sent = await fetch(session, {
+      method: 'POST',
+      body: `40${JSON.stringify({ token: reader() })}`,
+      headers: { origin: APP, 'content-type': 'text/plain;charset=UTF-8' },
+      signal: AbortSignal.timeout(10_000),
+    });
+    expect([sent.status, await sent.text()]).toEqual([200, 'ok']);
+    expectListedCors(sent.headers);
+    const received = await get(session, { origin: APP });
+    expect(received.status).toBe(200);
+    expect(await received.text()).toMatch(/^40\{"sid":/);
+    expectListedCors(received.headers);
+    const refused = await handshake(listed.url, EVIL);
+    expect(refused.status).toBe(403);
+    expect(refused.headers.get('access-control-allow-origin')).toBeNull();
+    await refused.arrayBuffer();
     const any = await handshake(wildcard.url, EVIL);
     expect(any.status).toBe(200);
     expect(any.headers.get('access-control-allow-origin')).toBe('*');
     expect(any.headers.get('access-control-allow-credentials')).toBeNull();
+    await any.arrayBuffer();
   });
 
   it('Socket.IO polling: a preflight from a listed origin is allowed, one from another origin is not', async () => {
@@ -284,6 +311,11 @@ describe('the rest of the port follows the same policy', () => {
     expect(script.headers.get('content-type')).toMatch(/javascript/);
     expectListedCors(script.headers);
     await script.arrayBuffer();
+    // Its source map too: a browser's developer tools fetch it from the page's origin.
+    const map = await get(`${listed.url}/socket.io/socket.io.esm.min.js.map`, { origin: APP });
+    expect(map.status).toBe(200);
+    expectListedCors(map.headers);
+    expect(((await map.json()) as { version: number }).version).toBe(3);
     const any = await get(`${wildcard.url}/socket.io/socket.io.js`, { origin: EVIL });
     expect(any.headers.get('access-control-allow-origin')).toBe('*');
     await any.arrayBuffer();
