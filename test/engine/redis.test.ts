@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MemberRef } from '../../src/rooms/engine.js';
 import { until, within } from '../helpers/broker.js';
@@ -78,6 +79,46 @@ describe('redis engine: nodes that die', () => {
     expect(await frozen.engine.removeMember('/', 'r', 'alice', 'f1')).toBe(true);
     expect(await a.engine.members('/', 'r')).toEqual([]);
     await Promise.all([a.close(), frozen.close()]);
+  });
+
+  it("writes a reaped node's mark before it removes any of its memberships", async () => {
+    // The order is what lets a node that resumes in the middle of its reap announce its users
+    // again: once anyone can see them gone, the mark is there for it to find (80296b8). Redis's
+    // MONITOR lists every command in the order Redis ran it, those of scripts included.
+    const prefix = `t${randomUUID().slice(0, 8)}`;
+    const connection = new Redis(redis.url);
+    const monitor = await connection.monitor();
+    const seen: string[][] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      if (args.some((a) => a.startsWith(`${prefix}:`))) seen.push(args.map(String));
+    });
+    try {
+      const a = await startNode(redis.url, { prefix });
+      const dead = await startNode(redis.url, { prefix });
+      await a.engine.watch('/', 'r');
+      await dead.engine.addMember('/', 'r', { sub: 'alice', info: null }, 'd1');
+      await dead.engine.addMember('/', 'r', { sub: 'bob', info: null }, 'd2');
+      const nodeSet = seen.find(
+        (c) => c[0]?.toLowerCase() === 'sadd' && c[1]?.startsWith(`${prefix}:node:`),
+      )?.[1];
+      expect(nodeSet).toBeDefined();
+      const id = nodeSet!.slice(`${prefix}:node:`.length);
+      dead.client.disconnect();
+      await until(
+        () => a.sink.events.filter((e) => e.event.action === 'leave').length === 2,
+        10_000,
+        'reaped',
+      );
+      const at = (test: (c: string[]) => boolean) => seen.findIndex(test);
+      const mark = at((c) => c[0]?.toLowerCase() === 'set' && c[1] === `${prefix}:reaped:${id}`);
+      const firstRemoval = at((c) => c[0]?.toLowerCase() === 'srem' && c[1] === nodeSet);
+      expect(mark).toBeGreaterThanOrEqual(0);
+      expect(firstRemoval).toBeGreaterThan(mark);
+      await Promise.all([a.close(), dead.close()]);
+    } finally {
+      monitor.disconnect();
+      connection.disconnect();
+    }
   });
 });
 
