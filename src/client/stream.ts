@@ -83,7 +83,9 @@ export class Sequencer {
    * epoch may only have been cut short (the broker's `historyLimit`): the gap is filled from history
    * first, and only what history no longer has is reported as lost.
    */
-  joined(reply: JoinReply, since: StreamPosition | undefined): void {
+  joined(reply: JoinReply, asked: StreamPosition | undefined): void {
+    // `{ offset: 0, epoch: '' }` (a read of a room that had no state) is the start of the reply's epoch.
+    const since = asked?.epoch === '' && asked.offset === 0 ? { offset: 0, epoch: reply.epoch } : asked;
     const first = reply.messages[0];
     const resumable = since !== undefined && since.epoch === reply.epoch && since.offset <= reply.offset;
     if (resumable) {

@@ -17,7 +17,7 @@ import {
   responses,
   roomsReply,
 } from './replies.js';
-import { type ApiSchemas, roomParams } from './schemas.js';
+import { type ApiSchemas, presentParams, roomParams } from './schemas.js';
 
 export interface RouteDeps {
   keys: ApiKeyring;
@@ -48,8 +48,9 @@ export function callerOf(req: FastifyRequest): ApiCaller {
  * error handler turns into `bad_request` naming the fields (`fromHttpError`).
  */
 const validatorCompiler: FastifySchemaCompiler<z.ZodType> =
-  ({ schema }) =>
-  (data) => {
+  ({ schema, httpPart }) =>
+  (input) => {
+    const data = httpPart === 'querystring' ? presentParams(input) : input;
     // zod's fast path first (options turn it off); only a body that fails is parsed again for
     // roomcast's messages, as for socket payloads (errors.parseInput).
     const fast = schema.safeParse(data);

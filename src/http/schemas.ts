@@ -88,6 +88,21 @@ export function createApiSchemas(api: Config['api']) {
   return { publish, batch, rooms, presence, history, disconnect, events };
 }
 
+/**
+ * A query string without its empty parameters: `?namespace=&limit=` reads as if neither were
+ * given (the README's templates, and what a form or `http_build_query` sends for a blank value),
+ * so each takes its default instead of failing its shape.
+ *
+ * @example
+ * presentParams({ namespace: '', limit: '10' }); // { limit: '10' }
+ */
+export function presentParams(query: unknown): unknown {
+  if (typeof query !== 'object' || query === null) return query;
+  const entries = Object.entries(query);
+  if (!entries.some(([, v]) => v === '')) return query;
+  return Object.fromEntries(entries.filter(([, v]) => v !== ''));
+}
+
 /** The path parameter of the room routes. */
 export const roomParams = z.object({
   room: z.string().describe('the room name, URL-encoded (chat%2Fmain)'),

@@ -165,7 +165,10 @@ export function selectHistory<T extends { offset: number }>(
     const messages = stored.slice(Math.max(0, stored.length - limit));
     return { offset, epoch, messages, recovered: true };
   }
-  if (since.epoch !== epoch || since.offset > offset) {
+  // `{ offset: 0, epoch: '' }`, the position of a room read before it had any state, is the start
+  // of whatever epoch the room has now.
+  const from = since.epoch === '' && since.offset === 0 ? epoch : since.epoch;
+  if (from !== epoch || since.offset > offset) {
     return { offset, epoch, messages: [], recovered: false };
   }
   const newer = stored.filter((m) => m.offset > since.offset);

@@ -44,7 +44,14 @@ export function wholeNumber(min: number, max = Number.MAX_SAFE_INTEGER) {
     .max(max, { error: expected });
 }
 
-const since = z.strictObject({ offset: wholeNumber(0), epoch: text(1, 64) });
+// `epoch: ""` is what a read of a room with no state answers; it goes with offset 0 and asks
+// for everything the room's stream has (see `selectHistory`).
+const since = z
+  .strictObject({ offset: wholeNumber(0), epoch: text(0, 64) })
+  .refine((p) => p.epoch !== '' || p.offset === 0, {
+    error: 'an empty epoch (a room that had no state) goes with offset 0',
+    path: ['epoch'],
+  });
 // Any string: its grammar and length are the room manager's (`invalid_room`), not a shape error.
 const room = z.string({ error: says('expected a room name (a string)') });
 

@@ -5,7 +5,7 @@ import { checkNotRevoked, tokenHash } from '../auth/revocation.js';
 import type { Config } from '../config.js';
 import { RoomcastError } from '../errors.js';
 import { bearer } from '../http/api-keys.js';
-import type { ApiSchemas } from '../http/schemas.js';
+import { type ApiSchemas, presentParams } from '../http/schemas.js';
 import type { Receivers } from '../hub/streams.js';
 import type { JoinReply } from '../protocol.js';
 import type { Engine } from '../rooms/engine.js';
@@ -42,7 +42,7 @@ export function registerSse(app: FastifyInstance, deps: SseDeps): void {
   app.get('/v1/events', async (req: FastifyRequest, reply: FastifyReply) => {
     if (!deps.accepting()) throw new RoomcastError('unavailable', 'the server is shutting down');
     admitToNode(deps.nodeConnections() + 1, deps.config.limits.maxConnections);
-    const query = parsePayload(deps.schemas.events, req.query);
+    const query = parsePayload(deps.schemas.events, presentParams(req.query));
     const ns = query.namespace ?? '/';
     const rt = deps.namespaces.get(ns);
     if (!rt) throw new RoomcastError('not_found', `unknown namespace "${ns}"`);

@@ -115,6 +115,31 @@ describe('GET /v1/rooms/:room/history', () => {
     expect(stale.body).toMatchObject({ ok: true, recovered: false, messages: [] });
   });
 
+  it('reads empty query parameters as absent (the templates `?namespace=&since=&limit=`)', async () => {
+    const fresh = await api<{ messages: Envelope[]; offset: number; epoch: string }>(
+      b.url,
+      'GET',
+      '/v1/rooms/q%3Ablank/history?namespace=&since=&epoch=&limit=',
+    );
+    expect(fresh).toMatchObject({ status: 200, body: { ok: true, offset: 0, epoch: '', messages: [] } });
+    for (let i = 1; i <= 3; i++)
+      await api(b.url, 'POST', '/v1/publish', { room: 'q:blank', event: 'e', data: i });
+    // What a read of a room with no state gave (offset 0, epoch "") asks for all that came after.
+    const after = await api<{ messages: Envelope[] }>(
+      b.url,
+      'GET',
+      `/v1/rooms/q%3Ablank/history?namespace=&since=${fresh.body.offset}&epoch=${fresh.body.epoch}&limit=`,
+    );
+    expect(after.body).toMatchObject({ ok: true, offset: 3, recovered: true });
+    expect(after.body.messages?.map((m) => m.data)).toEqual([1, 2, 3]);
+    const rooms = await api<{ rooms: RoomStat[] }>(b.url, 'GET', '/v1/rooms?namespace=&prefix=');
+    expect(rooms.status).toBe(200);
+    const presence = await api(b.url, 'GET', '/v1/rooms/q%3Ablank/presence?namespace=');
+    expect(presence).toMatchObject({ status: 200, body: { ok: true, members: [] } });
+    // A value that is there is still checked.
+    expect((await api(b.url, 'GET', '/v1/rooms/q%3Ablank/history?limit=%20')).status).toBe(400);
+  });
+
   it.each([
     ['epoch without since', '?epoch=e'],
     ['a negative limit', '?limit=-1'],

@@ -113,6 +113,13 @@ describe('GET /v1/events', () => {
     await until(() => s.comments >= 2, 3000, 'two heartbeats');
   });
 
+  it('reads empty query parameters as absent (namespace=, lastEventId=)', async () => {
+    const s = await stream(`namespace=&room=feed:blank&lastEventId=&token=${reader}`);
+    expect(s.lastEventId).toMatch(/^feed:blank;[^;,]+;0$/);
+    await publish('feed:blank', 'b');
+    await s.next(isData('b'));
+  });
+
   it.each([
     ['no token', 'room=feed:x', 401, 'token_missing'],
     ['a bad token', 'room=feed:x&token=abc', 401, 'token_invalid'],

@@ -48,6 +48,16 @@ describe('Sequencer', () => {
     expect(fills).toHaveLength(1);
   });
 
+  it('takes { offset: 0, epoch: "" } (a read of a room with no state) as the start of the epoch', () => {
+    const { seq, lost, offsets, delivered } = setup();
+    seq.joining();
+    seq.joined(reply(2, [env(1), env(2)]), { offset: 0, epoch: '' });
+    seq.push(env(3));
+    expect(lost).toEqual([]);
+    expect(offsets()).toEqual([1, 2, 3]);
+    expect(delivered.map((d) => d.replayed)).toEqual([true, true, false]);
+  });
+
   it('starts after the join position and drops what came before or twice', () => {
     const { seq, offsets } = setup();
     seq.joining();

@@ -218,6 +218,26 @@ export function engineSuite(name: string, create: () => Promise<EnginePair>): vo
       expect((await a.publish('/', draft(room), KEEP)).epoch).toBe(joined.epoch);
     });
 
+    it('takes the position a read of a room with no state gave ({ offset: 0, epoch: "" }) as its start', async () => {
+      const before = await a.history('/', room, { limit: 10 }, KEEP);
+      expect([before.offset, before.epoch]).toEqual([0, '']);
+      const since = { offset: before.offset, epoch: before.epoch };
+      expect(await b.history('/', room, { since, limit: 10, create: true }, KEEP)).toMatchObject({
+        offset: 0,
+        messages: [],
+        recovered: true,
+      });
+      const first = await a.publish('/', draft(room, 1), KEEP);
+      await a.publish('/', draft(room, 2), KEEP);
+      const after = await b.history('/', room, { since, limit: 10 }, KEEP);
+      expect(after).toMatchObject({ offset: 2, epoch: first.epoch, recovered: true });
+      expect(after.messages.map((m) => m.data)).toEqual([1, 2]);
+      // Past the history kept, the start is no longer there.
+      const small = { size: 1, ttlMs: 0 };
+      await a.publish('/', draft(room, 3), small);
+      expect(await b.history('/', room, { since, limit: 10 }, small)).toMatchObject({ recovered: false });
+    });
+
     it('tracks members: first and last connection of a user, across nodes', async () => {
       const alice = { sub: 'alice', info: { name: 'Alice' } };
       expect(await a.addMember('/', room, alice, 'c1')).toBe(true);

@@ -47,6 +47,32 @@ const offsets = (r: Record<string, unknown>) =>
   ((r.messages as Envelope[] | undefined) ?? []).map((m) => m.offset);
 
 describe('join with since', () => {
+  it('takes the position a history read of a room with no state gave, and answers what came after it', async () => {
+    const c = await connect(b.url, token('alice'));
+    const pub = await connect(b.url, token('pub'));
+    const read = await request<Position & { messages: Envelope[] }>(c, 'history', { room: 'r:fresh' });
+    expect(read).toMatchObject({ ok: true, offset: 0, epoch: '', messages: [] });
+    const since = { offset: read.offset!, epoch: read.epoch! };
+    const last = await publishN(pub, 'r:fresh', 2);
+    const history = await request<JoinAck>(c, 'history', { room: 'r:fresh', since });
+    expect(history).toMatchObject({ ok: true, offset: 2, epoch: last.epoch, recovered: true });
+    expect(offsets(history)).toEqual([1, 2]);
+    const reply = await request<JoinAck>(c, 'join', { room: 'r:fresh', since });
+    expect(reply).toMatchObject({ ok: true, room: 'r:fresh', recovered: true, offset: 2, epoch: last.epoch });
+    expect(offsets(reply)).toEqual([1, 2]);
+    // An empty epoch names no stream: only offset 0 goes with it.
+    for (const event of ['join', 'history']) {
+      const bad = await request(c, event, { room: 'r:fresh', since: { offset: 1, epoch: '' } });
+      expect(bad).toEqual({
+        ok: false,
+        error: {
+          code: 'bad_request',
+          message: `${event}.since.epoch: an empty epoch (a room that had no state) goes with offset 0`,
+        },
+      });
+    }
+  });
+
   it('recovers every missed message in order', async () => {
     const c = await connect(b.url, token('alice'));
     const pub = await connect(b.url, token('pub'));
