@@ -6,11 +6,13 @@ export const MAX_PAYLOAD_DEPTH = 100;
 /**
  * The size of a published payload, as the `payloadBytes` limit counts it: the bytes of its JSON,
  * except that binary parts (Socket.IO carries Buffers and typed arrays as binary attachments) count
- * their own length, not the three to four times longer JSON of their numbers.
+ * their own length, not the three to four times longer JSON of their numbers. So a payload of
+ * exactly `payloadBytes` bytes of binary is within the limit.
  *
  * @example
  * payloadSize({ text: 'hi' }); // 13
- * payloadSize({ file: Buffer.alloc(1000) }); // 1010 (1000 + `{"file":0}`)
+ * payloadSize({ file: Buffer.alloc(1000) }); // 1009 (1000 + `{"file":}`)
+ * payloadSize(Buffer.alloc(65536)); // 65536
  *
  * Throws `bad_request` for a payload nested deeper than `MAX_PAYLOAD_DEPTH`: a small payload
  * nested some thousands deep would otherwise overflow the stack in every JSON.stringify after it
@@ -40,16 +42,19 @@ export function inspectPayload(data: unknown): PayloadInfo {
     return { size: Buffer.byteLength(json), binary: false, json };
   }
   let binary = 0;
+  let parts = 0;
   const json = JSON.stringify(data, function (this: Record<string, unknown>, key: string, value: unknown) {
     // `this[key]` is the value before its toJSON() ran: a Buffer, not `{ type: 'Buffer', data }`.
     const raw = this[key];
     if (raw instanceof ArrayBuffer || ArrayBuffer.isView(raw)) {
       binary += raw.byteLength;
+      parts++;
       return 0;
     }
     return value;
   });
-  return { size: Buffer.byteLength(json ?? 'null') + binary, binary: true };
+  // Each part stood in the JSON as `0`, which is not part of the payload's size.
+  return { size: Buffer.byteLength(json ?? 'null') - parts + binary, binary: true };
 }
 
 /**

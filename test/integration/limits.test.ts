@@ -141,6 +141,16 @@ describe('payload_too_large', () => {
       ok: false,
       error: { code: 'payload_too_large' },
     });
+    // Exactly 64 KiB of bytes is within the limit, as data or in an object; one byte more is not.
+    for (const data of [Buffer.alloc(65_536, 1), new Uint8Array(65_536), { f: Buffer.alloc(65_536 - 6) }]) {
+      expect(await request(c, 'publish', { room: 'bin', event: 'e', data })).toMatchObject({ ok: true });
+    }
+    expect(
+      await request(c, 'publish', { room: 'bin', event: 'e', data: { f: Buffer.alloc(65_536 - 5) } }),
+    ).toMatchObject({
+      ok: false,
+      error: { code: 'payload_too_large', message: expect.stringContaining('65537') },
+    });
   });
 
   it.each(['websocket', 'polling'])(

@@ -17,10 +17,10 @@ describe('payloadSize', () => {
   });
 
   it('counts binary parts by their length, wherever they are', () => {
-    expect(payloadSize(Buffer.alloc(1000))).toBe(1001);
-    expect(payloadSize({ file: Buffer.alloc(1000) })).toBe(1010);
-    expect(payloadSize([new Uint8Array(10), new ArrayBuffer(20)])).toBe(35);
-    expect(payloadSize({ a: { b: [Buffer.alloc(5)] } })).toBe(5 + '{"a":{"b":[0]}}'.length);
+    expect(payloadSize(Buffer.alloc(1000))).toBe(1000);
+    expect(payloadSize({ file: Buffer.alloc(1000) })).toBe(1000 + '{"file":}'.length);
+    expect(payloadSize([new Uint8Array(10), new ArrayBuffer(20)])).toBe(30 + '[,]'.length);
+    expect(payloadSize({ a: { b: [Buffer.alloc(5)] } })).toBe(5 + '{"a":{"b":[]}}'.length);
   });
 
   it(`takes ${MAX_PAYLOAD_DEPTH} levels of nesting and refuses more with bad_request, at any depth`, () => {
