@@ -108,18 +108,30 @@ export interface InputPlace {
   prefixed: boolean;
 }
 
+/** How many unknown fields past the first a message names (the rest are counted). */
+const NAMED_KEYS = 3;
+
+/** A field name as a message shows it: at most 64 characters. */
+function shortKey(key: string): string {
+  return key.length > 64 ? `${key.slice(0, 63)}…` : key;
+}
+
 /**
  * The `bad_request` for zod's issues: up to three, each as `path: what was expected`
  * (`publish.data: required`, `messages.3.event: expected a string of 1-100 characters`,
- * `join.extra: unknown field`).
+ * `join.extra: unknown field`). An issue names at most four unknown fields and counts the rest;
+ * a field name is cut at 64 characters.
  */
 export function invalidInput(issues: readonly z.core.$ZodIssue[], place: InputPlace): RoomcastError {
   const lines = issues.slice(0, 3).map((issue) => {
-    const path = issue.path.map(String);
-    if (issue.code === 'unrecognized_keys') path.push(issue.keys[0] ?? '');
+    const path = issue.path.map((p) => shortKey(String(p)));
+    if (issue.code === 'unrecognized_keys') path.push(shortKey(issue.keys[0] ?? ''));
     const field = place.prefixed || path.length === 0 ? [place.root, ...path].join('.') : path.join('.');
-    const others = issue.code === 'unrecognized_keys' ? issue.keys.slice(1) : [];
-    const also = others.length > 0 ? ` (and ${others.map((k) => JSON.stringify(k)).join(', ')})` : '';
+    const others = issue.code === 'unrecognized_keys' ? issue.keys.length - 1 : 0;
+    const named = issue.code === 'unrecognized_keys' ? issue.keys.slice(1, 1 + NAMED_KEYS) : [];
+    const more = others > named.length ? `, ${others - named.length} more` : '';
+    const also =
+      others > 0 ? ` (and ${named.map((k) => JSON.stringify(shortKey(k))).join(', ')}${more})` : '';
     return `${field}: ${issue.message}${also}`;
   });
   return new RoomcastError('bad_request', lines.join('; ') || `${place.root}: is not valid`);
@@ -132,6 +144,14 @@ export function invalidInput(issues: readonly z.core.$ZodIssue[], place: InputPl
  * const req = parseInput(joinSchema, payload, { root: 'join', prefixed: true });
  */
 export function parseInput<S extends z.ZodType>(schema: S, value: unknown, place: InputPlace): z.output<S> {
+  // Binary data where a payload's fields are, checked first: zod sees a Buffer as an object with
+  // one field per byte, and walks them all (200 ms for 1 MB, and a reply of megabytes naming them).
+  const binary = binaryPath(value);
+  if (binary) {
+    const field = place.prefixed || binary.length === 0 ? [place.root, ...binary] : binary;
+    const expected = binary.length === 0 ? 'an object' : 'a value';
+    throw new RoomcastError('bad_request', `${field.join('.')}: expected ${expected}, got binary data`);
+  }
   // Parsed without options first: zod's fast path, which options turn off (about 8× the cost of a
   // valid publish payload). Only input that fails is parsed again for roomcast's messages.
   const fast = schema.safeParse(value);
@@ -139,6 +159,24 @@ export function parseInput<S extends z.ZodType>(schema: S, value: unknown, place
   const parsed = schema.safeParse(value, { error: inputErrorMap });
   if (parsed.success) return parsed.data;
   throw invalidInput(parsed.error.issues, place);
+}
+
+/**
+ * Where input holds binary (a Buffer, a typed array, an ArrayBuffer) outside `data`, the one field
+ * that may, two levels deep at most (`since.offset`): the path (empty for the input itself), or
+ * null when nowhere. Allocates nothing unless it finds some: it runs on every event.
+ */
+function binaryPath(value: unknown, depth = 0): string[] | null {
+  if (typeof value !== 'object' || value === null) return null;
+  if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) return [];
+  if (depth >= 2 || Array.isArray(value)) return null;
+  const record = value as Record<string, unknown>;
+  for (const key in record) {
+    if ((depth === 0 && key === 'data') || !Object.hasOwn(record, key)) continue;
+    const found = binaryPath(record[key], depth + 1);
+    if (found) return [key, ...found];
+  }
+  return null;
 }
 
 function bound(words: string, op: string, strictOp: string, origin: string, n: number, inclusive: boolean) {

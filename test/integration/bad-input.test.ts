@@ -98,6 +98,24 @@ describe('fields of the wrong type', () => {
     expect(await code('publish', { room: 'chat:1', event: 'e', data })).toBe('bad_request');
   });
 
+  it('binary data where an object is expected: a short bad_request, and the connection stays', async () => {
+    await fresh();
+    for (const event of ['join', 'history', 'refresh', 'publish', 'leave', 'presence']) {
+      const reply = await request(c, event, Buffer.alloc(200_000, 1));
+      expect(reply, event).toEqual({
+        ok: false,
+        error: { code: 'bad_request', message: `${event}: expected an object, got binary data` },
+      });
+    }
+    const since = await request(c, 'join', { room: 'chat:1', since: new Uint8Array(100_000) });
+    expect(since.error).toEqual({
+      code: 'bad_request',
+      message: 'join.since: expected a value, got binary data',
+    });
+    expect(c.connected).toBe(true);
+    expect(await request(c, 'join', { room: 'chat:1' })).toMatchObject({ ok: true });
+  });
+
   it('join and history: since and limit of the wrong type', async () => {
     await fresh();
     const sinces = [

@@ -189,6 +189,21 @@ describe('invalid input in roomcast words', () => {
     expect(message({ room: 'r' })).toBe('parsed');
   });
 
+  it('names binary data where fields are, without walking it; names a few unknown fields and counts the rest', () => {
+    expect(message(Buffer.alloc(1_000_000))).toBe('ev: expected an object, got binary data');
+    expect(message(new Uint8Array(10), false)).toBe('ev: expected an object, got binary data');
+    expect(message({ room: 'r', nested: Buffer.alloc(100) })).toBe(
+      'ev.nested: expected a value, got binary data',
+    );
+    expect(message({ room: 'r', nested: { on: new ArrayBuffer(8) } })).toBe(
+      'ev.nested.on: expected a value, got binary data',
+    );
+    const many = Object.fromEntries(Array.from({ length: 90_000 }, (_, i) => [`k${i}`, i]));
+    expect(message({ room: 'r', ...many })).toBe('ev.k0: unknown field (and "k1", "k2", "k3", 89996 more)');
+    const long = 'x'.repeat(100_000);
+    expect(message({ room: 'r', [long]: 1 })).toBe(`ev.${'x'.repeat(63)}…: unknown field`);
+  });
+
   it('reports at most three fields, and never the validation library wording', () => {
     const text = message({ room: 1, limit: 'x', tags: 'y', nested: 0 });
     expect(text.split('; ')).toHaveLength(3);
