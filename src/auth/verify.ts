@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { RoomcastError } from '../errors.js';
+import { checkValue } from '../rooms/payload.js';
 import type { RoomRights, UserClaims } from '../protocol.js';
 import { type JwtAlgorithm, parsePublicKey, secretKey } from './keys.js';
 
@@ -31,6 +32,8 @@ export interface Verifier {
 
 const MAX_TOKEN_LENGTH = 16 * 1024;
 const MAX_SUB_LENGTH = 256;
+/** The latest date JavaScript holds (8.64e15 ms), in seconds. */
+const MAX_EXP_SECONDS = 8.64e12;
 
 export function createVerifier(ns: { jwt: JwtSettings }): Verifier {
   const secrets = ns.jwt.secrets.map(secretKey);
@@ -110,12 +113,21 @@ function verifyWithAny(token: string, keys: KeyObject[], options: jwt.VerifyOpti
 
 function checkClaims(payload: jwt.JwtPayload, requireExp: boolean): UserClaims {
   const { sub, exp, rooms, info, iat } = payload;
-  if (typeof sub !== 'string' || sub.length === 0 || sub.length > MAX_SUB_LENGTH) {
+  if (typeof sub !== 'string' || sub.length === 0 || sub.length > MAX_SUB_LENGTH || !sub.isWellFormed()) {
     throw new RoomcastError('token_invalid', 'token has no valid "sub" claim');
   }
   if (exp === undefined && requireExp) throw new RoomcastError('token_invalid', 'token has no "exp" claim');
   if (exp !== undefined && typeof exp !== 'number')
     throw new RoomcastError('token_invalid', '"exp" must be a number');
+  // In ms it must still be a date (`expiresAt`); past that it would read as "no expiry".
+  if (typeof exp === 'number' && !(Math.abs(exp) <= MAX_EXP_SECONDS))
+    throw new RoomcastError('token_invalid', '"exp" is out of range');
+  try {
+    checkValue(info);
+  } catch (err) {
+    // `info` goes into envelopes and presence as the user's: what `data` may not hold, it may not.
+    throw new RoomcastError('token_invalid', `"info": ${(err as Error).message.replace(/^data /, '')}`);
+  }
   const claims: UserClaims = { sub, rooms: parseRights(rooms), info: info ?? null };
   if (exp !== undefined) claims.exp = exp;
   if (typeof iat === 'number') claims.iat = iat;

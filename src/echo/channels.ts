@@ -1,4 +1,5 @@
 import { isValidRoomName } from '../rooms/names.js';
+import { checkValue } from '../rooms/payload.js';
 
 /**
  * Laravel Echo channel names as roomcast sees them. A channel name is a room name, one to one and
@@ -53,7 +54,15 @@ export function memberFromAuthReply(reply: unknown): { sub: string; info: unknow
   }
   if (!data || typeof data !== 'object') return null;
   const { user_id: id, user_info: info } = data as { user_id?: unknown; user_info?: unknown };
+  // The info goes into presence events and replies as the member's: what `data` may not hold
+  // (a binary placeholder look-alike, lone surrogates, deep nesting), it may not.
+  try {
+    checkValue(info);
+  } catch {
+    return null;
+  }
   if (typeof id === 'number' && Number.isFinite(id)) return { sub: String(id), info: info ?? null };
-  if (typeof id === 'string' && id.length > 0 && id.length <= 200) return { sub: id, info: info ?? null };
+  if (typeof id === 'string' && id.length > 0 && id.length <= 200 && id.isWellFormed())
+    return { sub: id, info: info ?? null };
   return null;
 }

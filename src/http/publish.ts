@@ -35,6 +35,7 @@ function preparePublish(deps: PublishDeps, caller: ApiCaller, body: PublishBody)
   const rooms = (body.rooms ?? [body.room]).map((r) => rt.rooms.roomName(r));
   if (rooms.length > 1 && new Set(rooms).size !== rooms.length)
     throw new RoomcastError('bad_request', 'rooms: a room is listed twice');
+  rt.rooms.checkEvent(body.event);
   const data = body.data === undefined ? null : body.data;
   // Checked once here for every room, before anything is published: a batch stays
   // all-or-nothing on bad input.

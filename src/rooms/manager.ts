@@ -230,6 +230,7 @@ export class RoomManager {
     const started = performance.now();
     const name = this.roomName(input.room);
     if (from) this.require(from, 'publish', name);
+    this.checkEvent(input.event);
     const data = input.data === undefined ? null : input.data;
     const payload = opts.payload ?? this.checkPayload(data);
     // One object per publish, of one shape: what the engine stores and sends (fields in envelope order).
@@ -276,6 +277,12 @@ export class RoomManager {
       );
     }
     return payload;
+  }
+
+  /** Throws `bad_request` for an event name with a lone surrogate (see `payloadSize`). */
+  checkEvent(event: string): void {
+    if (!event.isWellFormed())
+      throw new RoomcastError('bad_request', 'event is not well-formed UTF-16 (a lone surrogate)');
   }
 
   /** Members of a room; `client` null is the server API. */

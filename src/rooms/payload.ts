@@ -14,6 +14,10 @@ export const MAX_PAYLOAD_DEPTH = 100;
  * payloadSize({ file: Buffer.alloc(1000) }); // 1009 (1000 + `{"file":}`)
  * payloadSize(Buffer.alloc(65536)); // 65536
  *
+ * Throws `bad_request` for a string (or a field name) that is not well-formed UTF-16 (a lone
+ * surrogate): it has no UTF-8 form, so Redis (MessagePack) would store another string than the one
+ * acknowledged, and a JSON reader may refuse it.
+ *
  * Throws `bad_request` for a payload nested deeper than `MAX_PAYLOAD_DEPTH`: a small payload
  * nested some thousands deep would otherwise overflow the stack in every JSON.stringify after it
  * (history, the broadcast, SSE). Throws `bad_request` too for an object that looks like a
@@ -63,6 +67,10 @@ export function inspectPayload(data: unknown): PayloadInfo {
  * the stack small) and allocation-free: it runs on every publish.
  */
 function check(value: unknown, depth: number): boolean {
+  if (typeof value === 'string') {
+    if (!value.isWellFormed()) throw notWellFormed();
+    return false;
+  }
   if (typeof value !== 'object' || value === null) return false;
   if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) return true;
   if (depth >= MAX_PAYLOAD_DEPTH)
@@ -78,8 +86,25 @@ function check(value: unknown, depth: number): boolean {
       'bad_request',
       'data must not hold a Socket.IO binary placeholder ("_placeholder": true)',
     );
-  for (const key in record) if (Object.hasOwn(record, key) && check(record[key], depth + 1)) binary = true;
+  for (const key in record) {
+    if (!Object.hasOwn(record, key)) continue;
+    if (!key.isWellFormed()) throw notWellFormed();
+    if (check(record[key], depth + 1)) binary = true;
+  }
   return binary;
+}
+
+function notWellFormed(): RoomcastError {
+  return new RoomcastError('bad_request', 'data holds a string that is not well-formed UTF-16 (a lone surrogate)');
+}
+
+/**
+ * Throws `bad_request` for what `data` may not hold (see `payloadSize`): deeper nesting than
+ * `MAX_PAYLOAD_DEPTH`, a binary placeholder look-alike, a string that is not well-formed UTF-16.
+ * For values other than `data` that go into envelopes and replies (a token's `info`).
+ */
+export function checkValue(value: unknown): void {
+  check(value, 0);
 }
 
 /** Whether any value inside `data` is an ArrayBuffer or a view of one. */

@@ -62,6 +62,25 @@ describe('validation errors in roomcast words', () => {
       { messages: [] },
       'messages: expected a list of 1-2 publish bodies',
     ],
+    [
+      'data with a lone surrogate',
+      'POST',
+      '/v1/publish',
+      { room: 'r', event: 'e', data: { text: 'a\udfffb' } },
+      'data holds a string that is not well-formed UTF-16 (a lone surrogate)',
+    ],
+    [
+      'an event with a lone surrogate, in a batch',
+      'POST',
+      '/v1/batch',
+      {
+        messages: [
+          { room: 'r', event: 'e', data: 1 },
+          { room: 'r', event: 'e\ud800', data: 2 },
+        ],
+      },
+      'messages.1: event is not well-formed UTF-16 (a lone surrogate)',
+    ],
     ['no sub', 'POST', '/v1/disconnect', {}, 'sub: required'],
     ['an unknown disconnect field', 'POST', '/v1/disconnect', { sub: 'x', all: true }, 'all: unknown field'],
     [

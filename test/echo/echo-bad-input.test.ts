@@ -34,6 +34,8 @@ function answer(req: IncomingMessage, res: ServerResponse): void {
     if (channel === 'private-html') return send(200, '<html>Please log in</html>');
     if (channel === 'presence-no-data') return send(200, 'true');
     if (channel === 'presence-bad-data') return send(200, '{"channel_data":{"user_info":{"name":"no id"}}}');
+    if (channel === 'presence-placeholder-info')
+      return send(200, '{"channel_data":{"user_id":"u-6","user_info":{"_placeholder":true,"num":0}}}');
     if (channel === 'presence-pusher')
       return send(
         200,
@@ -124,15 +126,19 @@ describe('Echo namespace: bad input', () => {
     for (const channel of ['presence-no-data', 'presence-bad-data'])
       s.emit('subscribe', { channel, auth: { headers: {} } });
     await until(() => refused.length === 4, 5000, '4 refusals');
+    // A user_info that would break other clients' binary replays (a placeholder look-alike).
+    s.emit('subscribe', { channel: 'presence-placeholder-info', auth: { headers: {} } });
+    await until(() => refused.length === 5, 5000, '5 refusals');
     expect(Object.fromEntries(refused)).toEqual({
       'private-fails': 500,
       'private-html': 502,
       'presence-no-data': 502,
       'presence-bad-data': 502,
+      'presence-placeholder-info': 502,
     });
     s.emit('subscribe', { channel: 'private-slow', auth: { headers: {} } });
-    await until(() => refused.length === 5, 5000, 'timeout refusal');
-    expect(refused[4]).toEqual(['private-slow', 0]);
+    await until(() => refused.length === 6, 5000, 'timeout refusal');
+    expect(refused[5]).toEqual(['private-slow', 0]);
     expect(Date.now() - started).toBeLessThan(3000);
     // Pusher-style channel_data (a JSON string) is a member.
     const members = events(s, 'presence:subscribed');

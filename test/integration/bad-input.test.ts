@@ -92,6 +92,24 @@ describe('fields of the wrong type', () => {
     for (const echo of ['yes', 1, null]) expect(await code('publish', { ...base, echo })).toBe('bad_request');
   });
 
+  it('publish: strings that are not well-formed UTF-16, which no UTF-8 store keeps', async () => {
+    await fresh();
+    const base = { room: 'chat:1', event: 'e', data: 1 };
+    for (const bad of [
+      { data: 'x\ud800' },
+      { data: { list: ['\udc00'] } },
+      { data: { 'k\ud800': 1 } },
+      { event: 'e\udfff' },
+    ]) {
+      const reply = await request(c, 'publish', { ...base, ...bad });
+      expect(reply.error, JSON.stringify(bad)).toMatchObject({
+        code: 'bad_request',
+        message: expect.stringContaining('UTF-16'),
+      });
+    }
+    expect(await request(c, 'publish', { ...base, data: 'pair 😀' })).toMatchObject({ ok: true });
+  });
+
   it('publish: data holding a Socket.IO binary placeholder look-alike', async () => {
     await fresh();
     const data = { file: { _placeholder: true, num: 0 } };

@@ -9,6 +9,16 @@ function nested(levels: number): unknown {
 }
 
 describe('payloadSize', () => {
+  it('refuses strings and field names that are not well-formed UTF-16 (lone surrogates)', () => {
+    for (const bad of ['\ud800', ['ok', 'a\udfffb'], { k: { deeper: '\udc00\udc00' } }, { 'key\ud800': 1 }]) {
+      expect(() => payloadSize(bad), JSON.stringify(bad)).toThrow(
+        expect.objectContaining({ code: 'bad_request', message: expect.stringContaining('UTF-16') }),
+      );
+    }
+    expect(payloadSize('😀')).toBe(6); // a surrogate pair is well formed: 4 bytes of UTF-8
+    expect(() => payloadSize({ file: Buffer.alloc(1), name: '\ud800' })).toThrow(/UTF-16/);
+  });
+
   it('counts the bytes of the JSON', () => {
     expect(payloadSize(null)).toBe(4);
     expect(payloadSize({ text: 'hi' })).toBe(13);

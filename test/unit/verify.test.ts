@@ -164,6 +164,37 @@ describe('verifyToken: claims', () => {
     expect(codeOf(ns(), `${bad}.${signature}`)).toBe('token_invalid');
   });
 
+  it('refuses an exp past the dates JavaScript holds, which would read as no expiry', () => {
+    expect(codeOf(ns(), sign(claims({ exp: 1e306 }), SECRET))).toBe('token_invalid');
+    expect(codeOf(ns(), sign(claims({ exp: 8.64e12 + 1 }), SECRET))).toBe('token_invalid');
+    const far = createVerifier(ns()).verify(sign(claims({ exp: 8.64e12 }), SECRET));
+    expect(far.exp).toBe(8.64e12);
+  });
+
+  it.each([
+    ['a sub with a lone surrogate', { sub: 'a\ud800' }, '"sub"'],
+    [
+      'an info shaped like a Socket.IO binary placeholder',
+      { info: { _placeholder: true, num: 0 } },
+      'placeholder',
+    ],
+    ['an info with a lone surrogate', { info: { name: 'x\udc00' } }, 'UTF-16'],
+    [
+      'an info nested past 100 levels',
+      { info: JSON.parse(`${'['.repeat(101)}${']'.repeat(101)}`) },
+      'deeper',
+    ],
+  ])('refuses %s (it goes into envelopes and replies)', (_what, extra, words) => {
+    try {
+      createVerifier(ns()).verify(sign(claims(extra), SECRET));
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toMatchObject({ code: 'token_invalid', message: expect.stringContaining(words) });
+    }
+    const fine = createVerifier(ns()).verify(sign(claims({ info: { name: 'Zoë 😀', deep: [[1]] } }), SECRET));
+    expect(fine.info).toEqual({ name: 'Zoë 😀', deep: [[1]] });
+  });
+
   it.each([
     ['a string', 'chat:*'],
     ['an array', ['chat:*']],
