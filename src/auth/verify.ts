@@ -1,8 +1,8 @@
 import type { KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { RoomcastError } from '../errors.js';
-import { checkValue } from '../rooms/payload.js';
 import type { RoomRights, UserClaims } from '../protocol.js';
+import { checkValue } from '../rooms/payload.js';
 import { type JwtAlgorithm, parsePublicKey, secretKey } from './keys.js';
 
 /** The token settings of one namespace (its config's `jwt` block). */

@@ -95,7 +95,10 @@ function check(value: unknown, depth: number): boolean {
 }
 
 function notWellFormed(): RoomcastError {
-  return new RoomcastError('bad_request', 'data holds a string that is not well-formed UTF-16 (a lone surrogate)');
+  return new RoomcastError(
+    'bad_request',
+    'data holds a string that is not well-formed UTF-16 (a lone surrogate)',
+  );
 }
 
 /**
