@@ -17,7 +17,7 @@ import type {
 import type { Client, RoomManager } from '../rooms/manager.js';
 import { andThen, type MaybePromise } from '../rooms/maybe.js';
 import { rightsFor } from '../rooms/rights.js';
-import { withinAttachmentLimit } from './attachments.js';
+import { withinReplyLimits } from './attachments.js';
 import type { EventLimit, LimitHolder } from './event-limit.js';
 import { parsePayload, requestSchemas } from './schemas.js';
 
@@ -46,6 +46,8 @@ export interface NamespaceContext {
   rooms: RoomManager;
   /** `limits.eventsPerSecond`, per connection. */
   limit: EventLimit;
+  /** The most bytes of messages a `join` or `history` reply carries: half of `limits.sendQueueBytes`. */
+  replyBytes: number;
   /** `token_expiring` and the close at expiry (`tokenExpiryLeadMs`, the clock tolerance). */
   expiry: ExpiryHooks<RoomcastSocket>;
   /** Throws `token_revoked` for a token `POST /v1/disconnect { reconnect: false }` revoked. */
@@ -68,7 +70,9 @@ type EventHandler<E extends ClientEvent> = (
 /** One handler per client event (docs/api.md): do the work, reply with an ack (the payload is parsed before). */
 const handlers: { [E in ClientEvent]: (ctx: NamespaceContext) => EventHandler<E> } = {
   join: (ctx) => (req, socket) =>
-    andThen(ctx.rooms.join(socket.data.client, req.room, req.since), withinAttachmentLimit),
+    andThen(ctx.rooms.join(socket.data.client, req.room, req.since), (reply) =>
+      withinReplyLimits(reply, ctx.replyBytes),
+    ),
   leave: (ctx) => (req, socket) => andThen(ctx.rooms.leave(socket.data.client, req.room), () => ({})),
   publish: (ctx) => (req, socket) =>
     ctx.rooms.publish(
@@ -80,7 +84,10 @@ const handlers: { [E in ClientEvent]: (ctx: NamespaceContext) => EventHandler<E>
     members: await ctx.rooms.presence(socket.data.client, req.room),
   }),
   history: (ctx) => async (req, socket) =>
-    withinAttachmentLimit(await ctx.rooms.historyOf(socket.data.client, req.room, req.since, req.limit)),
+    withinReplyLimits(
+      await ctx.rooms.historyOf(socket.data.client, req.room, req.since, req.limit),
+      ctx.replyBytes,
+    ),
   refresh: (ctx) => async (req, socket) => {
     const claims = ctx.verifier.verify(req.token);
     const client = socket.data.client;

@@ -151,6 +151,7 @@ export function namespaceCore(
     verifier,
     rooms,
     limit: new EventLimit(ns.limits.eventsPerSecond),
+    replyBytes: Math.floor(config.limits.sendQueueBytes / 2),
     expiry: socketExpiryHooks(config.tokenExpiryLeadMs, ns.jwt.clockToleranceSec * 1000),
     checkNotRevoked: (claims, hash) =>
       checkNotRevoked(engine, ns.name, claims, hash, (err) =>

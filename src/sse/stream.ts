@@ -6,6 +6,8 @@ import { encodePosition } from './id.js';
 
 /** A stream's buffer may grow this large for a slow reader before the stream is ended (it resumes). */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+/** The replay is written while less than this waits to be sent, then again once the buffer drains. */
+const REPLAY_CHUNK_BYTES = 1024 * 1024;
 const RETRY_MS = 2000;
 
 /**
@@ -25,6 +27,10 @@ export class SseStream implements Receiver {
   private readonly positions = new Map<string, StreamPosition>();
   private readonly idParts = new Map<string, string>();
   private pending: Array<[Envelope, string]> | null = [];
+  /** Bytes of `pending`: what arrives while a slow reader takes its replay is bounded too. */
+  private pendingBytes = 0;
+  private replay: Envelope[] = [];
+  private replayed = 0;
   private res: ServerResponse | null = null;
   private closed = false;
   private readonly closeListeners: Array<() => void> = [];
@@ -60,8 +66,14 @@ export class SseStream implements Receiver {
   /** A message of one of the stream's rooms; `json` is the envelope, serialised once per broadcast. */
   receive(envelope: Envelope, json: string): void {
     if (this.closed) return;
-    if (this.pending) this.pending.push([envelope, json]);
-    else this.send(envelope, json);
+    if (!this.pending) {
+      this.send(envelope, json);
+      return;
+    }
+    this.pending.push([envelope, json]);
+    this.pendingBytes += json.length;
+    // A reader that has not taken its replay by now resumes from history instead.
+    if (this.pendingBytes > MAX_BUFFERED_BYTES) this.abort();
   }
 
   /**
@@ -87,9 +99,31 @@ export class SseStream implements Receiver {
     // client that reconnects before its first message still resumes every room from here.
     this.write(`retry: ${RETRY_MS}\nid: ${this.eventId()}\n\n`);
     if (gaps.length) this.write(`event: roomcast:gap\ndata: ${JSON.stringify({ rooms: gaps })}\n\n`);
-    for (const m of mergeByTime(joins.map((j) => j.messages))) this.send(m, JSON.stringify(m));
+    this.replay = mergeByTime(joins.map((j) => j.messages));
+    this.pump();
+  }
+
+  /**
+   * Writes the replay while the response takes it, pausing until `drain` whenever a chunk's worth
+   * waits (a replay of many megabytes would pass `MAX_BUFFERED_BYTES` in one go, and end the
+   * stream before the reader had any of it), then what arrived meanwhile.
+   */
+  private pump(): void {
+    const res = this.res;
+    if (!res) return;
+    while (this.replayed < this.replay.length) {
+      if (this.closed) return;
+      const m = this.replay[this.replayed++]!;
+      this.send(m, JSON.stringify(m));
+      if (res.writableLength >= REPLAY_CHUNK_BYTES && this.replayed < this.replay.length) {
+        res.once('drain', () => this.pump());
+        return;
+      }
+    }
+    this.replay = [];
     const buffered = this.pending ?? [];
     this.pending = null;
+    this.pendingBytes = 0;
     for (const [envelope, json] of buffered) this.send(envelope, json);
   }
 
@@ -146,10 +180,15 @@ export class SseStream implements Receiver {
     if (!res || res.writableEnded) return;
     res.write(chunk);
     // A reader this far behind resumes from history rather than holding the node's memory.
-    if (res.writableLength > MAX_BUFFERED_BYTES) {
-      res.destroy();
-      this.finish();
-    }
+    if (res.writableLength > MAX_BUFFERED_BYTES) this.abort();
+  }
+
+  /** Ends the stream without a goodbye: the reader is too far behind to take one. */
+  private abort(): void {
+    this.res?.destroy();
+    this.replay = [];
+    this.pending = null;
+    this.finish();
   }
 
   private finish(): void {

@@ -93,6 +93,29 @@ describe('GET /v1/events', () => {
     expect(fromReady.events.some((e) => e.event === 'roomcast:gap')).toBe(false);
   });
 
+  it('resumes a replay of more megabytes than a stream may buffer, paced by the reader, whole and in order', async () => {
+    // 100 messages of 60 KB (6 MB) missed: written at once they passed the 4 MiB bound and the
+    // stream ended before the reader had any, and again on every retry.
+    let epoch = '';
+    for (let i = 0; i < 100; i++) {
+      const res = await api<{ results: Array<{ epoch: string }> }>(b.url, 'POST', '/v1/publish', {
+        room: 'feed:bulk',
+        event: 'bulk',
+        data: { i, text: 'x'.repeat(60_000) },
+      });
+      expect(res.status).toBe(200);
+      epoch = res.body.results![0]!.epoch;
+    }
+    const s = await stream(`room=feed:bulk&token=${reader}`, { 'last-event-id': `feed:bulk;${epoch};0` });
+    await until(() => s.events.filter((e) => e.event === 'bulk').length === 100, 20_000, 'the whole replay');
+    const replayed = s.events
+      .filter((e) => e.event === 'bulk')
+      .map((e) => (JSON.parse(e.data) as Envelope).offset);
+    expect(replayed).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+    await publish('feed:bulk', 'live');
+    await s.next(isData('live'));
+  }, 30_000);
+
   it('tells which rooms could not be resumed with a roomcast:gap event', async () => {
     await publish('feed:g1', 'x');
     const stale = 'feed:g1;gone-epoch;5,feed:g2;gone-epoch;0';

@@ -151,6 +151,30 @@ describe('SDK recovery on one node', () => {
     expect(states).not.toContain('reconnecting');
   });
 
+  it('recovers more bytes than the send queue holds, page by page, without being cut off as a slow consumer', async () => {
+    const { client, seen } = await joinedThenOffline(b.url, 'bulk', 'chat:bulk');
+    const pub = await connect(b.url, token('pub'));
+    // 20 messages of 60 KB: 1.2 MB, more than limits.sendQueueBytes (1 MiB) in one reply.
+    for (let i = 0; i < 20; i++) {
+      const ack = await request(pub, 'publish', {
+        room: 'chat:bulk',
+        event: 'n',
+        data: { i, text: 'x'.repeat(60_000) },
+      });
+      if (!ack.ok) throw new Error(`publish ${i}: ${ack.error?.code}`);
+    }
+    const closing: string[] = [];
+    client.on('closing', (e) => closing.push(e.code));
+    const states: string[] = [];
+    client.on('state', (state) => states.push(state));
+    client.connect();
+    await until(() => seen.offsets.length === 20, 10_000, 'every message');
+    expect(seen.offsets).toEqual(range(1, 20));
+    expect((seen.data as Array<{ i: number }>).map((d) => d.i)).toEqual(range(0, 19));
+    expect(closing).toEqual([]);
+    expect(states).not.toContain('reconnecting');
+  });
+
   it('recovers past the event limit: a page refused as rate_limited is asked again', async () => {
     // 100 messages of 2 binary parts: 20 pages of 5 against a limit of 5 events a second (a
     // bucket of 5, refilled at 5 a second). Pages come back in milliseconds, so the sixth is

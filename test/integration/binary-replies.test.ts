@@ -103,3 +103,55 @@ describe.each(['one node', 'two nodes over Redis'])('replies that replay binary 
     expect(reply.messages!.map((m) => m.offset)).toEqual([1, 2, 3, 4, 5]);
   });
 });
+
+// One reply bigger than limits.sendQueueBytes closes the connection that asked for it as a slow
+// consumer, every time it asks: replies stop at half of it, and the client pages on.
+describe('replies that replay more bytes than the send queue holds', () => {
+  let b: RunningBroker;
+  beforeAll(async () => {
+    b = await startBroker(
+      testConfig({
+        limits: { sendQueueBytes: 262_144 },
+        namespaces: { '/': { limits: { eventsPerSecond: 10_000 } } },
+      }),
+    );
+  });
+  afterAll(async () => {
+    closeClients();
+    await b.close();
+  });
+
+  it('join and history stop within half the send queue, and the rest comes page by page', async () => {
+    const pub = await connect(b.url, token('pub'));
+    let epoch = '';
+    for (let i = 1; i <= 12; i++) {
+      const ack = await request<{ epoch: string }>(pub, 'publish', {
+        room: 'big:r',
+        event: 'n',
+        data: { i, text: 'x'.repeat(30_000) },
+      });
+      epoch = ack.epoch!;
+    }
+    const c = await connect(b.url, token('reader'));
+    const closing: unknown[] = [];
+    c.on('closing', (e: unknown) => closing.push(e));
+    const reply = await request<Reply>(c, 'join', { room: 'big:r', since: { offset: 0, epoch } });
+    expect(reply).toMatchObject({ ok: true, offset: 12, recovered: true });
+    // 131,072 bytes at most: 4 messages of about 30 KB.
+    expect(reply.messages!.map((m) => m.offset)).toEqual([1, 2, 3, 4]);
+    const seen = reply.messages!.map((m) => m.offset);
+    while (seen.length < 12) {
+      const page = await request<Reply>(c, 'history', {
+        room: 'big:r',
+        since: { offset: seen.at(-1)!, epoch },
+      });
+      expect(page.ok).toBe(true);
+      expect(page.messages!.length).toBeGreaterThan(0);
+      expect(page.messages!.length).toBeLessThanOrEqual(4);
+      seen.push(...page.messages!.map((m) => m.offset));
+    }
+    expect(seen).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+    expect(c.connected).toBe(true);
+    expect(closing).toEqual([]);
+  });
+});
