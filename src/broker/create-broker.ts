@@ -16,6 +16,7 @@ import type { Engine } from '../rooms/engine.js';
 import type { RoomObserver } from '../rooms/manager.js';
 import { closeConnection } from '../socket/connection.js';
 import { closeOversizedPolling } from '../socket/frames.js';
+import { boundedParser } from '../socket/parser.js';
 import { type NamespaceRuntime, type RoomcastServer, setupNamespace } from '../socket/namespaces.js';
 import { registerSse } from '../sse/index.js';
 
@@ -78,9 +79,12 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
   const http = createHttp(config, log, isReady);
   const observer: RoomObserver = {};
   const maxPayload = Math.max(...Object.values(config.namespaces).map((ns) => ns.limits.payloadBytes));
+  // Room names and payloads are checked by roomcast; this is only the outer bound of one frame
+  // (and of one packet's binary attachments together).
+  const frameBytes = Math.max(1_048_576, maxPayload * 2 + 65_536);
   const io: RoomcastServer = new Server(http.server, {
-    // Room names and payloads are checked by roomcast; this is only the outer bound of one frame.
-    maxHttpBufferSize: Math.max(1_048_576, maxPayload * 2 + 65_536),
+    maxHttpBufferSize: frameBytes,
+    parser: boundedParser(frameBytes),
     // The one origin policy of the port (src/http/origins.ts), as Socket.IO's cors and allowRequest.
     ...socketIoOrigins(originPolicy(config.allowedOrigins)),
     // Laravel Echo fronts built for laravel-echo-server bundle socket.io-client 2 (Engine.IO 3).

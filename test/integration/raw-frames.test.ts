@@ -72,6 +72,35 @@ describe('frames the Socket.IO parser refuses close only their own connection', 
     raw.send(Buffer.from([1, 2, 3]));
     await raw.closed;
   });
+
+  it.each([
+    ['past the safe integers', '421000000000000000000000["join",{"room":"a"}]'],
+    ['of 400 digits', `42${'9'.repeat(400)}["join",{"room":"a"}]`],
+  ])('an ack id %s (its ack could never be matched)', async (_what, frame) => {
+    const raw = await setup();
+    raw.send(frame);
+    await raw.closed;
+    expect(raw.frames.some((f) => f.startsWith('43'))).toBe(false);
+  });
+
+  it("a packet's binary attachments past the frame limit together, each frame within it", async () => {
+    // Ten announced, and nine of 700 KB sent: the decoder kept them for the connection's lifetime.
+    const raw = await setup();
+    const placeholders = Array.from({ length: 10 }, (_, k) => `{"_placeholder":true,"num":${k}}`);
+    raw.send(`4510-1["publish",{"room":"r","event":"e","data":[${placeholders.join(',')}]}]`);
+    raw.send(Buffer.alloc(700_000));
+    expect(raw.frames.some((f) => f.startsWith('43'))).toBe(false);
+    raw.send(Buffer.alloc(700_000));
+    await raw.closed;
+  });
+
+  it('a packet with binary attachments within the limit is read as before', async () => {
+    const raw = await setup();
+    raw.send('451-7["publish",{"room":"raw:bin","event":"e","data":{"_placeholder":true,"num":0}}]');
+    raw.send(Buffer.alloc(60_000, 1));
+    expect(await raw.ack(7)).toMatchObject({ ok: true, offset: 1 });
+    await answers(raw);
+  });
 });
 
 describe('frames that parse but are not events roomcast knows', () => {
