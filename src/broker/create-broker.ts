@@ -16,7 +16,12 @@ import type { Engine } from '../rooms/engine.js';
 import type { RoomObserver } from '../rooms/manager.js';
 import { closeConnection } from '../socket/connection.js';
 import { closeOversizedPolling } from '../socket/frames.js';
-import { type NamespaceRuntime, type RoomcastServer, setupNamespace } from '../socket/namespaces.js';
+import {
+  handshakesOf,
+  type NamespaceRuntime,
+  type RoomcastServer,
+  setupNamespace,
+} from '../socket/namespaces.js';
 import { boundedParser } from '../socket/parser.js';
 import { registerSse } from '../sse/index.js';
 
@@ -57,6 +62,11 @@ export interface Broker {
   close(): Promise<void>;
 }
 
+/** The accept backlog of the port (Node's default is 511): a reconnect storm's connects are not dropped. */
+const LISTEN_BACKLOG = 4096;
+/** How long an Engine.IO connection may stay a handshake, with no namespace connected. */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+
 /**
  * Builds a broker from a loaded config. Nothing is shared between brokers, so several can run in
  * one process (tests do).
@@ -66,8 +76,6 @@ export interface Broker {
  * const { url } = await broker.listen();
  * process.on('SIGTERM', () => broker.close().then(() => process.exit(0)));
  */
-const LISTEN_BACKLOG = 4096;
-
 export async function createBroker(config: Config, opts: BrokerOptions = {}): Promise<Broker> {
   const log = opts.logger ?? createLogger(config.logLevel);
   const hub = new Hub({ log });
@@ -85,6 +93,9 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
   const io: RoomcastServer = new Server(http.server, {
     maxHttpBufferSize: frameBytes,
     parser: boundedParser(frameBytes),
+    // A handshake that no namespace took within this (Socket.IO's default is 45 s) is closed: a
+    // client connects its namespace at once, and a bare handshake needs no token.
+    connectTimeout: HANDSHAKE_TIMEOUT_MS,
     // The one origin policy of the port (src/http/origins.ts), as Socket.IO's cors and allowRequest.
     ...socketIoOrigins(originPolicy(config.allowedOrigins)),
     // Laravel Echo fronts built for laravel-echo-server bundle socket.io-client 2 (Engine.IO 3).
@@ -134,7 +145,7 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
       namespaces,
       receivers: hub.receivers,
       engine: backend.engine,
-      nodeConnections: () => io.engine.clientsCount + hub.receivers.total(),
+      nodeConnections: () => io.engine.clientsCount - handshakesOf(io).size + hub.receivers.total(),
       schemas: createApiSchemas(config.api),
       accepting: () => state === 'listening',
     }),

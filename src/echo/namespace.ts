@@ -109,7 +109,7 @@ export function setupEchoNamespace(
   nsp.use(async (socket, next) => {
     if (!isAccepting()) return next(connectError('unavailable', 'the server is shutting down'));
     try {
-      admitToThisNode(admission);
+      admitToThisNode(admission, socket.conn);
       const auth = socket.handshake.auth as Record<string, unknown> | undefined;
       const token = auth && typeof auth === 'object' ? auth.token : undefined;
       if (token === undefined) {

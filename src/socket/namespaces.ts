@@ -102,7 +102,7 @@ export function setupNamespace(
     if (!isAccepting()) return next(connectError('unavailable', 'the server is shutting down'));
     let admitted: MaybePromise<void>;
     try {
-      admitToThisNode(admission);
+      admitToThisNode(admission, socket.conn);
       const auth = socket.handshake.auth as Record<string, unknown> | undefined;
       admitted = admitToken(socket, admission, auth && typeof auth === 'object' ? auth.token : undefined);
     } catch (err) {
@@ -145,6 +145,7 @@ export function namespaceCore(
     historyPolicy: (room) => rooms.historyPolicy(room),
   });
   const rooms = new RoomManager(opts.policy, engine, transport, observer, config.api.idempotencyWindowMs);
+  watchHandshakes(io, ns.name);
   const verifier = createVerifier(ns);
   const context: NamespaceContext = {
     config: ns,
@@ -174,8 +175,40 @@ export interface Admission {
 }
 
 /** `limits.maxConnections`: throws `unavailable` when this node is full. */
-export function admitToThisNode(a: Admission): void {
-  admitToNode(a.io.engine.clientsCount + a.hub.receivers.total(), a.config.limits.maxConnections);
+export function admitToThisNode(a: Admission, conn: object): void {
+  const waiting = handshakesOf(a.io);
+  // Its own connection counts once, whether this is its first namespace or not.
+  const open = a.io.engine.clientsCount - waiting.size + (waiting.has(conn) ? 1 : 0);
+  admitToNode(open + a.hub.receivers.total(), a.config.limits.maxConnections);
+}
+
+/** Engine.IO connections per server that have not connected to a namespace yet (see `handshakesOf`). */
+const handshakes = new WeakMap<RoomcastServer, Set<object>>();
+
+/**
+ * The Engine.IO connections of `io` that are a handshake and nothing more: no namespace has taken
+ * them yet (Socket.IO closes them after `connectTimeout`). `limits.maxConnections` counts connections
+ * that got in, so that a flood of bare handshakes, which no token is needed for, does not lock
+ * every client with a token out. Watches from the first call on: call it at startup.
+ */
+export function handshakesOf(io: RoomcastServer): ReadonlySet<object> {
+  let waiting = handshakes.get(io);
+  if (!waiting) {
+    const set = new Set<object>();
+    io.engine.on('connection', (conn: { once(event: 'close', listener: () => void): void }) => {
+      set.add(conn);
+      conn.once('close', () => set.delete(conn));
+    });
+    waiting = set;
+    handshakes.set(io, set);
+  }
+  return waiting;
+}
+
+/** A connection that a namespace took (its `connection` event) no longer waits. */
+function watchHandshakes(io: RoomcastServer, ns: string): void {
+  const waiting = handshakesOf(io) as Set<object>;
+  io.of(ns).on('connection', (socket) => waiting.delete(socket.conn));
 }
 
 /**

@@ -46,6 +46,50 @@ describe('limits.maxConnections (per node)', () => {
       'a free place',
     );
   });
+
+  it('does not count bare Engine.IO handshakes, which need no token: a flood of them locks nobody out', async () => {
+    const b = await startBroker(testConfig({ limits: { maxConnections: 2 } }));
+    brokers.push(b);
+    const handshakes = await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const res = await fetch(`${b.url}/socket.io/?EIO=4&transport=polling`);
+        expect(res.status).toBe(200);
+        return res.text();
+      }),
+    );
+    expect(handshakes.every((h) => h.startsWith('0{"sid"'))).toBe(true);
+    expect(b.broker.io.engine.clientsCount).toBe(20);
+    const a = await connect(b.url, token('a'));
+    const sse = await openSse(`${b.url}/v1/events?room=r&token=${token('b')}`);
+    if (isRefusal(sse)) throw new Error(`refused: ${JSON.stringify(sse.body)}`);
+    // The two places are taken by connections that got in; the handshakes still count for nothing.
+    expect((await connectError(b.url, token('c'))).message).toBe('unavailable');
+    a.disconnect();
+    await until(
+      async () => (await connect(b.url, token('c')).catch(() => null)) !== null,
+      5000,
+      'a free place',
+    );
+  });
+
+  it('counts a connection with two namespaces once', async () => {
+    const config = testConfig({ limits: { maxConnections: 1 }, namespaces: { '/second': {} } });
+    const b = await startBroker(config);
+    brokers.push(b);
+    const first = await connect(b.url, token('a'));
+    // A second namespace over the same Engine.IO connection (one Manager).
+    const second = first.io.socket('/second', {
+      auth: { token: token('a', undefined, { config, ns: '/second' }) },
+    });
+    const outcome = new Promise<string>((resolve) => {
+      second.once('connect', () => resolve('connected'));
+      second.once('connect_error', (err) => resolve(err.message));
+    });
+    second.connect();
+    expect(await outcome).toBe('connected');
+    second.disconnect();
+    expect((await connectError(b.url, token('c'))).message).toBe('unavailable');
+  });
 });
 
 describe.each(['one node', 'two nodes over Redis'])('limits.connectionsPerUser (%s)', (mode) => {
