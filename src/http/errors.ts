@@ -72,7 +72,10 @@ const PLACES: Record<string, InputPlace> = {
 
 const FASTIFY_MESSAGES: Record<string, [RoomcastError['code'], string]> = {
   FST_ERR_CTP_BODY_TOO_LARGE: ['payload_too_large', 'the request body is larger than the limit'],
-  FST_ERR_CTP_INVALID_JSON_BODY: ['bad_request', 'the body is not valid JSON'],
+  FST_ERR_CTP_INVALID_JSON_BODY: [
+    'bad_request',
+    'the body is not valid JSON, or holds a "__proto__" key or a "constructor" with "prototype" (refused)',
+  ],
   FST_ERR_CTP_EMPTY_JSON_BODY: ['bad_request', 'the body is empty; a JSON object is expected'],
   FST_ERR_CTP_INVALID_MEDIA_TYPE: ['bad_request', 'Content-Type must be application/json'],
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: ['bad_request', 'Content-Length does not match the body'],

@@ -14,6 +14,9 @@ export const MAX_PAYLOAD_DEPTH = 100;
  * payloadSize({ file: Buffer.alloc(1000) }); // 1009 (1000 + `{"file":}`)
  * payloadSize(Buffer.alloc(65536)); // 65536
  *
+ * Throws `bad_request` for a `"__proto__"` key anywhere (it is not kept as data by every reader:
+ * MessagePack in cluster mode drops it and sets the object's prototype).
+ *
  * Throws `bad_request` for a string (or a field name) that is not well-formed UTF-16 (a lone
  * surrogate): it has no UTF-8 form, so Redis (MessagePack) would store another string than the one
  * acknowledged, and a JSON reader may refuse it.
@@ -89,9 +92,17 @@ function check(value: unknown, depth: number): boolean {
   for (const key in record) {
     if (!Object.hasOwn(record, key)) continue;
     if (!key.isWellFormed()) throw notWellFormed();
+    if (key === '__proto__') throw protoKey();
     if (check(record[key], depth + 1)) binary = true;
   }
   return binary;
+}
+
+function protoKey(): RoomcastError {
+  return new RoomcastError(
+    'bad_request',
+    'data holds a "__proto__" key: a reader that rebuilds the object (MessagePack in cluster mode, many JSON decoders) sets its prototype instead of keeping the key',
+  );
 }
 
 function notWellFormed(): RoomcastError {

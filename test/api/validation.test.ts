@@ -81,6 +81,13 @@ describe('validation errors in roomcast words', () => {
       },
       'messages.1: event is not well-formed UTF-16 (a lone surrogate)',
     ],
+    [
+      'a "__proto__" key in data',
+      'POST',
+      '/v1/publish',
+      JSON.parse('{"room":"r","event":"e","data":{"__proto__":{"x":1}}}'),
+      'the body is not valid JSON, or holds a "__proto__" key or a "constructor" with "prototype" (refused)',
+    ],
     ['no sub', 'POST', '/v1/disconnect', {}, 'sub: required'],
     ['an unknown disconnect field', 'POST', '/v1/disconnect', { sub: 'x', all: true }, 'all: unknown field'],
     [
