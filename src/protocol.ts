@@ -157,8 +157,8 @@ export interface ApiPublishRequest {
   room?: string;
   rooms?: string[];
   event: string;
-  /** Absent is `null`. */
-  data?: unknown;
+  /** Any JSON value; `null` is a value, absent is `bad_request` (as for a socket `publish`). */
+  data: unknown;
   idempotencyKey?: string;
 }
 export interface ApiBatchRequest {

@@ -38,7 +38,7 @@ export function createApiSchemas(api: Config['api']) {
         .max(api.maxRoomsPerPublish, { error: roomList })
         .optional(),
       event: text(1, 100),
-      data: z.unknown().optional().describe('any JSON; absent is null'),
+      data: z.unknown().describe('any JSON value; null is a value, absent is a 400'),
       idempotencyKey,
     })
     .refine((b) => (b.room === undefined) !== (b.rooms === undefined), {

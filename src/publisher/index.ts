@@ -42,7 +42,8 @@ export interface PublishOptions {
 }
 
 /** One message of a batch: a publish body (exactly one of `room`, `rooms`). */
-export type BatchMessage = ApiPublishRequest;
+/** One message of a batch; `data` may be left out here (it is sent as `null`). */
+export type BatchMessage = Omit<ApiPublishRequest, 'data'> & { data?: unknown };
 
 /** A room's messages and where it stands; with `since`, `recovered` is false when history no longer reaches back that far. */
 export type HistoryResult = HistoryReply;
@@ -136,7 +137,12 @@ export function createPublisher(options: PublisherOptions): RoomcastPublisher {
     return `?${q}`;
   };
   const roomPath = (room: string) => `/v1/rooms/${encodeURIComponent(room)}`;
-  const body = (m: BatchMessage) => ({ ...m, namespace: ns(m.namespace) });
+  // The wire needs `data`; left out here, it is `null`.
+  const body = (m: BatchMessage): ApiPublishRequest => ({
+    ...m,
+    data: m.data ?? null,
+    namespace: ns(m.namespace),
+  });
 
   return {
     async publish(target: string | string[], event: string, data?: unknown, opts: PublishOptions = {}) {

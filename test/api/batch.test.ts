@@ -55,8 +55,8 @@ describe('POST /v1/batch', () => {
   it('refuses the whole batch when one message is bad, and publishes none of it', async () => {
     const bad = await api(b.url, 'POST', '/v1/batch', {
       messages: [
-        { room: 'batch:none', event: 'e' },
-        { room: 'bad room', event: 'e' },
+        { room: 'batch:none', event: 'e', data: null },
+        { room: 'bad room', event: 'e', data: null },
       ],
     });
     expect(bad).toMatchObject({ status: 400, body: { ok: false, error: { code: 'invalid_room' } } });
@@ -67,10 +67,13 @@ describe('POST /v1/batch', () => {
 
   it.each([
     ['no messages', { messages: [] }],
-    ['too many messages', { messages: Array.from({ length: 6 }, () => ({ room: 'r', event: 'e' })) }],
+    [
+      'too many messages',
+      { messages: Array.from({ length: 6 }, () => ({ room: 'r', event: 'e', data: null })) },
+    ],
     ['messages not an array', { messages: { room: 'r' } }],
     ['a message of the wrong shape', { messages: [{ room: 'r', event: 1 }] }],
-    ['an unknown field', { messages: [{ room: 'r', event: 'e' }], extra: true }],
+    ['an unknown field', { messages: [{ room: 'r', event: 'e', data: null }], extra: true }],
   ])('refuses %s with 400', async (_what, body) => {
     const res = await api(b.url, 'POST', '/v1/batch', body);
     expect(res).toMatchObject({ status: 400, body: { ok: false, error: { code: 'bad_request' } } });
@@ -84,20 +87,20 @@ describe('idempotent publish', () => {
     const first = await api(b.url, 'POST', '/v1/publish', body);
     const second = await api(b.url, 'POST', '/v1/publish', body);
     expect(second.body).toEqual(first.body);
-    await api(b.url, 'POST', '/v1/publish', { room: 'idem:1', event: 'marker' });
+    await api(b.url, 'POST', '/v1/publish', { room: 'idem:1', event: 'marker', data: null });
     await until(() => seen.some((m) => m.event === 'marker'), 2000, 'marker');
     expect(seen.filter((m) => m.event === 'e')).toHaveLength(1);
   });
 
   it('runs concurrent repeats once', async () => {
     const seen = await watch('idem:2');
-    const body = { room: 'idem:2', event: 'e', idempotencyKey: 'order-2' };
+    const body = { room: 'idem:2', event: 'e', data: null, idempotencyKey: 'order-2' };
     const replies = await Promise.all(
       Array.from({ length: 8 }, () => api(b.url, 'POST', '/v1/publish', body)),
     );
     expect(new Set(replies.map((r) => JSON.stringify(r.body))).size).toBe(1);
     expect(replies[0]!.body).toMatchObject({ ok: true, results: [{ offset: 1 }] });
-    await api(b.url, 'POST', '/v1/publish', { room: 'idem:2', event: 'marker' });
+    await api(b.url, 'POST', '/v1/publish', { room: 'idem:2', event: 'marker', data: null });
     await until(() => seen.some((m) => m.event === 'marker'), 2000, 'marker');
     expect(seen.filter((m) => m.event === 'e')).toHaveLength(1);
   });

@@ -129,10 +129,13 @@ describe('cluster: the API while Redis is away', () => {
     const one = await api(node.url, 'POST', '/v1/publish', {
       room: 'away',
       event: 'e',
+      data: null,
       idempotencyKey: 'away-1',
     });
     expect(one).toMatchObject({ status: 503, body: { ok: false, error: { code: 'unavailable' } } });
-    const batch = await api(node.url, 'POST', '/v1/batch', { messages: [{ room: 'away', event: 'e' }] });
+    const batch = await api(node.url, 'POST', '/v1/batch', {
+      messages: [{ room: 'away', event: 'e', data: null }],
+    });
     expect(batch).toMatchObject({ status: 503, body: { error: { code: 'unavailable' } } });
     await redis.restart();
     await until(async () => (await fetch(`${node.url}/readyz`)).status === 200, 10_000, '/readyz 200');
@@ -140,6 +143,7 @@ describe('cluster: the API while Redis is away', () => {
     const retry = await api(node.url, 'POST', '/v1/publish', {
       room: 'away',
       event: 'e',
+      data: null,
       idempotencyKey: 'away-1',
     });
     expect(retry).toMatchObject({ status: 200, body: { ok: true, results: [{ room: 'away', offset: 1 }] } });

@@ -92,7 +92,7 @@ describe('GET /metrics', () => {
     expect(delta('roomcast_publish_duration_seconds_count{source="api"}')).toBe(1);
     expect(delta('roomcast_api_requests_total{method="POST",route="/v1/publish",status="200"}')).toBe(1);
 
-    await api(b.url, 'POST', '/v1/publish', { room: 'm:1', event: 'e' }, { key: 'nope' });
+    await api(b.url, 'POST', '/v1/publish', { room: 'm:1', event: 'e', data: null }, { key: 'nope' });
     await api(b.url, 'GET', '/v1/missing');
     const last = await scrape();
     expect(value(last, 'roomcast_api_requests_total{method="POST",route="/v1/publish",status="401"}')).toBe(
@@ -174,7 +174,7 @@ describe('GET /metrics', () => {
     await noPolling('the server to see the upgrade');
     const before = await scrape();
     const got = nextEvent(s, 'message');
-    await api(b.url, 'POST', '/v1/publish', { room: 'm:up', event: 'e' });
+    await api(b.url, 'POST', '/v1/publish', { room: 'm:up', event: 'e', data: null });
     await got;
     const after = await scrape();
     const delta = (key: string) => value(after, key) - value(before, key);
@@ -193,7 +193,7 @@ describe('per-key rate limit', () => {
     );
     try {
       const call = (key: string) =>
-        api(limited.url, 'POST', '/v1/publish', { room: 'rl', event: 'e' }, { key });
+        api(limited.url, 'POST', '/v1/publish', { room: 'rl', event: 'e', data: null }, { key });
       const replies = await Promise.all(Array.from({ length: 10 }, () => call('key-one-00000001')));
       const refused = replies.filter((r) => r.status === 429);
       expect(refused.length).toBeGreaterThan(0);

@@ -51,7 +51,7 @@ describe('POST /v1/publish', () => {
       offset: 1,
       from: null,
     });
-    const again = await api(b.url, 'POST', '/v1/publish', { room: 'api:one', event: 'note' });
+    const again = await api(b.url, 'POST', '/v1/publish', { room: 'api:one', event: 'note', data: null });
     expect(again.body).toMatchObject({ ok: true, results: [{ offset: 2 }] });
     const history = await request(socket, 'history', { room: 'api:one' });
     expect((history.messages as Envelope[]).map((m) => m.data)).toEqual([{ n: 1 }, null]);
@@ -69,15 +69,27 @@ describe('POST /v1/publish', () => {
       { room: 'multi:a', offset: 1, epoch: expect.any(String) },
       { room: 'multi:b', offset: 1, epoch: expect.any(String) },
     ]);
-    const bad = await api(b.url, 'POST', '/v1/publish', { rooms: ['multi:a', 'bad room'], event: 'e' });
+    const bad = await api(b.url, 'POST', '/v1/publish', {
+      rooms: ['multi:a', 'bad room'],
+      event: 'e',
+      data: null,
+    });
     expect(bad).toMatchObject({ status: 400, body: { ok: false, error: { code: 'invalid_room' } } });
-    const tooMany = await api(b.url, 'POST', '/v1/publish', { rooms: ['a', 'b', 'c', 'd'], event: 'e' });
+    const tooMany = await api(b.url, 'POST', '/v1/publish', {
+      rooms: ['a', 'b', 'c', 'd'],
+      event: 'e',
+      data: null,
+    });
     expect(tooMany).toMatchObject({ status: 400, body: { error: { code: 'bad_request' } } });
     expect(tooMany.body.error?.message).toMatch(/rooms/);
-    const twice = await api(b.url, 'POST', '/v1/publish', { rooms: ['multi:a', 'multi:a'], event: 'e' });
+    const twice = await api(b.url, 'POST', '/v1/publish', {
+      rooms: ['multi:a', 'multi:a'],
+      event: 'e',
+      data: null,
+    });
     expect(twice).toMatchObject({ status: 400, body: { error: { code: 'bad_request' } } });
     await until(() => seen.length === 1, 2000, 'first publish');
-    const after = await api(b.url, 'POST', '/v1/publish', { room: 'multi:a', event: 'e' });
+    const after = await api(b.url, 'POST', '/v1/publish', { room: 'multi:a', event: 'e', data: null });
     expect(after.body.results).toMatchObject([{ offset: 2 }]);
   });
 
@@ -87,11 +99,21 @@ describe('POST /v1/publish', () => {
     ['a JSON array', { body: [] }, 400, 'bad_request'],
     ['no event', { body: { room: 'r' } }, 400, 'bad_request'],
     ['a number as event', { body: { room: 'r', event: 5 } }, 400, 'bad_request'],
-    ['both room and rooms', { body: { room: 'r', rooms: ['s'], event: 'e' } }, 400, 'bad_request'],
-    ['neither room nor rooms', { body: { event: 'e' } }, 400, 'bad_request'],
+    [
+      'both room and rooms',
+      { body: { room: 'r', rooms: ['s'], event: 'e', data: null } },
+      400,
+      'bad_request',
+    ],
+    ['neither room nor rooms', { body: { event: 'e', data: null } }, 400, 'bad_request'],
     ['an unknown field', { body: { room: 'r', event: 'e', idempotency_key: 'k' } }, 400, 'bad_request'],
-    ['an invalid room', { body: { room: 'no spaces', event: 'e' } }, 400, 'invalid_room'],
-    ['an unknown namespace', { body: { namespace: '/nope', room: 'r', event: 'e' } }, 404, 'not_found'],
+    ['an invalid room', { body: { room: 'no spaces', event: 'e', data: null } }, 400, 'invalid_room'],
+    [
+      'an unknown namespace',
+      { body: { namespace: '/nope', room: 'r', event: 'e', data: null } },
+      404,
+      'not_found',
+    ],
     [
       'a payload over the namespace limit',
       { body: { room: 'r', event: 'e', data: 'x'.repeat(70_000) } },
@@ -130,7 +152,7 @@ describe('POST /v1/publish', () => {
     const ports = new Set<number>();
     const post = (key: string) =>
       new Promise<number>((resolve, reject) => {
-        const body = JSON.stringify({ room: 'keys', event: 'e' });
+        const body = JSON.stringify({ room: 'keys', event: 'e', data: null });
         const req = httpRequest(
           `${b.url}/v1/publish`,
           {
@@ -160,7 +182,7 @@ describe('POST /v1/publish', () => {
   });
 
   it('needs a key valid for the namespace; several keys are valid at once', async () => {
-    const body = { room: 'keys', event: 'e' };
+    const body = { room: 'keys', event: 'e', data: null };
     const missing = await api(b.url, 'POST', '/v1/publish', body, { key: null });
     expect(missing).toMatchObject({ status: 401, body: { ok: false, error: { code: 'unauthorized' } } });
     const wrong = await api(b.url, 'POST', '/v1/publish', body, { key: 'test-api-key-0002' });
@@ -188,10 +210,16 @@ describe('POST /v1/publish', () => {
     );
     try {
       for (const key of ['old-key-000000001', 'new-key-000000001']) {
-        const res = await api(rotating.url, 'POST', '/v1/publish', { room: 'r', event: 'e' }, { key });
+        const res = await api(
+          rotating.url,
+          'POST',
+          '/v1/publish',
+          { room: 'r', event: 'e', data: null },
+          { key },
+        );
         expect(res.status).toBe(200);
       }
-      const gone = await api(rotating.url, 'POST', '/v1/publish', { room: 'r', event: 'e' });
+      const gone = await api(rotating.url, 'POST', '/v1/publish', { room: 'r', event: 'e', data: null });
       expect(gone.status).toBe(401);
     } finally {
       await rotating.close();
