@@ -68,8 +68,8 @@ export function createMemoryEngine(sink: DeliverySink, now: () => number = Date.
   /** Rooms by namespace, then by name: no joined key to build and hash on every publish. */
   const spaces = new Map<string, Map<string, RoomState>>();
   const revoked = new Map<string, { before: number; tokens: Set<string>; expires: number }>();
-  /** Idempotency keys of publishes: `ns, room, key` -> the first result. */
-  const published = new Map<string, StreamPosition & { expires: number }>();
+  /** Idempotency keys of publishes: `ns, key` -> the first result and its room. */
+  const published = new Map<string, StreamPosition & { room: string; expires: number }>();
   const key = (ns: string, room: string) => `${ns}\u0000${room}`;
 
   function existing(ns: string, name: string): RoomState | undefined {
@@ -118,10 +118,10 @@ export function createMemoryEngine(sink: DeliverySink, now: () => number = Date.
     kind: 'memory',
     // Not async: everything here happens now (see Engine.publish).
     publish(ns, draft: Draft, policy, opts = {}): Published {
-      const idem = opts.idempotencyKey ? `${key(ns, draft.room)}\u0000${opts.idempotencyKey}` : undefined;
+      const idem = opts.idempotencyKey ? key(ns, opts.idempotencyKey) : undefined;
       const first = idem ? published.get(idem) : undefined;
       if (first && first.expires > now())
-        return { offset: first.offset, epoch: first.epoch, duplicate: true };
+        return { offset: first.offset, epoch: first.epoch, duplicate: true, room: first.room };
       const state = room(ns, draft.room);
       const envelope = toEnvelope(draft, ++state.offset, state.epoch);
       state.policy = policy;
@@ -142,7 +142,7 @@ export function createMemoryEngine(sink: DeliverySink, now: () => number = Date.
       }
       if (idem) {
         const expires = now() + (opts.idempotencyWindowMs ?? 0);
-        published.set(idem, { offset: envelope.offset, epoch: envelope.epoch, expires });
+        published.set(idem, { offset: envelope.offset, epoch: envelope.epoch, room: draft.room, expires });
       }
       sink.message(ns, envelope, opts.exceptConnId);
       return { offset: envelope.offset, epoch: envelope.epoch, duplicate: false };

@@ -62,6 +62,9 @@ export function createRedisEngine(
   const failover = opts.failover || clients.kind === 'cluster' ? '1' : '0';
   // On a Redis Cluster a script may only publish to its own slot: sharded pub/sub, whatever the mode.
   const publishCommand = opts.mode === 'sharded' || clients.kind === 'cluster' ? 'SPUBLISH' : 'PUBLISH';
+  /** A Redis Cluster: one script reaches one slot, so an idempotency key is kept per room. */
+  const sharded = clients.kind === 'cluster';
+  const namespaceKeys = clusterKeys(opts.prefix);
   const presence = new RedisPresence(redis, {
     prefix: opts.prefix,
     cluster: clients.kind === 'cluster',
@@ -114,11 +117,13 @@ export function createRedisEngine(
     async publish(ns, draft, policy, publishOpts = {}) {
       const k = roomKeys(opts.prefix, ns, draft.room);
       const key = publishOpts.idempotencyKey;
-      const [epoch, offset, duplicate] = await unavailable(
+      // A key of the namespace; on a Redis Cluster the room's, as the script reaches one slot.
+      const idempotency = !key ? k.stream : sharded ? k.idempotency(key) : namespaceKeys.idempotency(ns, key);
+      const [epoch, offset, duplicate, room] = await unavailable(
         redis.rcPublish(
           k.stream,
           k.history,
-          key ? k.idempotency(key) : k.stream,
+          idempotency,
           newEpoch(),
           policy.size,
           policy.ttlMs,
@@ -130,9 +135,13 @@ export function createRedisEngine(
           publishOpts.exceptConnId ?? '',
           key ? Math.max(1, publishOpts.idempotencyWindowMs ?? 0) : 0,
           failover,
+          draft.room,
         ),
       );
-      return { offset: Number(offset), epoch, duplicate: duplicate === 1 };
+      if (duplicate !== 1) return { offset: Number(offset), epoch, duplicate: false };
+      return room
+        ? { offset: Number(offset), epoch, duplicate: true, room }
+        : { offset: Number(offset), epoch, duplicate: true };
     },
     async history(ns, room, query, policy) {
       const k = roomKeys(opts.prefix, ns, room);

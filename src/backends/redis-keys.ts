@@ -18,13 +18,22 @@ export const KEY_LAYOUT: ReadonlyArray<{ key: string; type: string; holds: strin
   { key: 'P:{ns:room}:c', type: 'hash', holds: '`<node>|<connection id>` → user (`sub`)' },
   { key: 'P:{ns:room}:u', type: 'hash', holds: 'user → number of connections' },
   { key: 'P:{ns:room}:i', type: 'hash', holds: 'user → `info` JSON' },
-  { key: 'P:{ns:room}:k:<key>', type: 'string', holds: "`<epoch>|<offset>` of a publish's idempotency key" },
+  {
+    key: 'P:{ns:room}:k:<key>',
+    type: 'string',
+    holds: "`<epoch>|<offset>|<room>` of a publish's idempotency key (Redis Cluster: per room)",
+  },
   { key: 'P:{ns:room}:m', type: 'channel', holds: "the room's messages and presence events" },
   { key: 'P:rooms:<ns>', type: 'sorted set', holds: 'rooms with members (read by prefix)' },
   { key: 'P:{nodes}', type: 'sorted set', holds: 'node id → alive until (Redis clock, ms)' },
   { key: 'P:{nodes}:reaping', type: 'sorted set', holds: 'dead nodes being cleaned up → lease end' },
   { key: 'P:node:<id>', type: 'set', holds: 'JSON `[ns, room, connection id]` of each membership of a node' },
   { key: 'P:reaped:<id>', type: 'string', holds: 'tombstone: the node was reaped (24 h)' },
+  {
+    key: 'P:k:<ns>:<key>',
+    type: 'string',
+    holds: "`<epoch>|<offset>|<room>` of a publish's idempotency key (one primary or Sentinel)",
+  },
   {
     key: 'P:revoked:<ns>:<sub>',
     type: 'hash',
@@ -78,6 +87,8 @@ export function clusterKeys(prefix: string) {
     reaping: `${prefix}:{nodes}:reaping`,
     node: (id: string) => `${prefix}:node:${id}`,
     reaped: (id: string) => `${prefix}:reaped:${id}`,
+    /** A namespace's idempotency key, where one script may touch any key (not a Redis Cluster). */
+    idempotency: (ns: string, key: string) => `${prefix}:k:${ns}:${key}`,
     revoked: (ns: string, sub: string) => `${prefix}:revoked:${ns}:${sub}`,
   };
 }

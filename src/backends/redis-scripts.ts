@@ -46,16 +46,21 @@ end`;
 /**
  * KEYS s h k (k: the idempotency key, or s again when there is none); ARGV epoch, size, ttlMs, ts,
  * idleMs, packed draft, publish command (SPUBLISH or PUBLISH), channel, except, idempotency window
- * in ms (0: no key), failover check ('1': see EPOCH). Idempotency check, offset, history append and trim, and the publish to the
- * room's channel in one step, so an acknowledged message has been both stored and sent.
- * Returns {epoch, offset, 1 when it repeats an earlier publish of the key (nothing was sent)}.
+ * in ms (0: no key), failover check ('1': see EPOCH), room. Idempotency check, offset, history
+ * append and trim, and the publish to the room's channel in one step, so an acknowledged message
+ * has been both stored and sent. Returns {epoch, offset, 0}, or {epoch, offset, 1, room} of the
+ * earlier publish of the key (nothing was sent; room '' for a key stored before 0.2 kept it).
+ * The key is the namespace's (one primary), or the room's on a Redis Cluster, where one script
+ * cannot reach two slots.
  */
 const PUBLISH = `local window = tonumber(ARGV[10])
 if window > 0 then
   local prev = redis.call('GET', KEYS[3])
   if prev then
-    local bar = string.find(prev, '|', 1, true)
-    return {string.sub(prev, 1, bar - 1), tonumber(string.sub(prev, bar + 1)), 1}
+    local a = string.find(prev, '|', 1, true)
+    local b = string.find(prev, '|', a + 1, true)
+    local room = b and string.sub(prev, b + 1) or ''
+    return {string.sub(prev, 1, a - 1), tonumber(string.sub(prev, a + 1, (b or 0) - 1)), 1, room}
   end
 end
 ${EPOCH(11)}
@@ -72,7 +77,7 @@ elseif offset == 1 or renew then
   redis.call('DEL', KEYS[2])
 end
 if renew then redis.call('PEXPIRE', KEYS[1], idle) end
-if window > 0 then redis.call('SET', KEYS[3], epoch .. '|' .. offset, 'PX', window) end
+if window > 0 then redis.call('SET', KEYS[3], epoch .. '|' .. offset .. '|' .. ARGV[12], 'PX', window) end
 redis.call(ARGV[7], ARGV[8], 'm|' .. epoch .. '|' .. offset .. '|' .. ARGV[9] .. '|' .. ARGV[6])
 return {epoch, offset, 0}`;
 
@@ -203,7 +208,12 @@ type Str = string | number;
 
 /** The scripts as typed ioredis commands. */
 export interface ScriptCommands {
-  rcPublish(s: string, h: string, k: string, ...argv: Array<Str | Buffer>): Promise<[string, number, number]>;
+  rcPublish(
+    s: string,
+    h: string,
+    k: string,
+    ...argv: Array<Str | Buffer>
+  ): Promise<[string, number, number] | [string, number, number, string]>;
   rcHistoryBuffer(s: string, h: string, ...argv: Str[]): Promise<[Buffer, number, ...Buffer[]]>;
   rcAdd(c: string, u: string, i: string, rooms: string, node: string, ...argv: Str[]): Promise<number>;
   rcRemove(c: string, u: string, i: string, rooms: string, node: string, ...argv: Str[]): Promise<string[]>;

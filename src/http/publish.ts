@@ -41,9 +41,15 @@ function preparePublish(deps: PublishDeps, caller: ApiCaller, body: PublishBody)
   // all-or-nothing on bad input.
   const opts: PublishOptions = { source: 'api', payload: rt.rooms.checkPayload(data) };
   if (body.idempotencyKey) opts.idempotencyKey = body.idempotencyKey;
+  // A key names one publish of the namespace; each room of a `rooms` publish keeps its own.
+  const keyed = (room: string): PublishOptions =>
+    rooms.length > 1 && body.idempotencyKey
+      ? { ...opts, idempotencyKey: `${body.idempotencyKey}\u0000${room}` }
+      : opts;
   const publishTo = (room: string): MaybePromise<ApiPublishResult> =>
-    andThen(rt.rooms.publish(null, { room, event: body.event, data }, opts), (p) => ({
-      room,
+    andThen(rt.rooms.publish(null, { room, event: body.event, data }, keyed(room)), (p) => ({
+      // A repeat of a key first used for another room answers with that room's result.
+      room: p.room ?? room,
       offset: p.offset,
       epoch: p.epoch,
     }));

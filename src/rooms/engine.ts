@@ -83,6 +83,10 @@ export interface PublishOpts {
   dataJson?: string | undefined;
   /** The publishing connection, which does not get the message (a publish without echo). */
   exceptConnId?: string | undefined;
+  /**
+   * A key of the namespace: a repeat within `idempotencyWindowMs`, to this room or another, gets
+   * the first publish's result and sends nothing (on a Redis Cluster, per room: see redis-engine).
+   */
   idempotencyKey?: string;
   idempotencyWindowMs?: number;
 }
@@ -90,6 +94,8 @@ export interface PublishOpts {
 export interface Published extends StreamPosition {
   /** True when this repeats an earlier publish of the same idempotency key: nothing was sent. */
   duplicate: boolean;
+  /** For a duplicate, the room the first publish went to (when the engine knows it). */
+  room?: string;
 }
 
 /** A message before the engine gives it an offset. */

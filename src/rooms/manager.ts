@@ -40,6 +40,12 @@ export interface Transport {
   readUpTo(room: string, position: StreamPosition): void;
 }
 
+/**
+ * What a publish answers: the socket ack's `{ offset, epoch }`; for a server-API publish that
+ * repeats an idempotency key first used for another room, that room too.
+ */
+export type PublishResult = PublishReply & { room?: string };
+
 export interface PublishOptions {
   /** Deliver to the publishing connection too (sockets only). */
   echo?: boolean;
@@ -226,7 +232,7 @@ export class RoomManager {
     from: Client | null,
     input: PublishInput,
     opts: PublishOptions = {},
-  ): PublishReply | Promise<PublishReply> {
+  ): PublishResult | Promise<PublishResult> {
     const started = performance.now();
     const name = this.roomName(input.room);
     if (from) this.require(from, 'publish', name);
@@ -259,9 +265,13 @@ export class RoomManager {
       : this.published(published, source, started);
   }
 
-  private published(p: Published, source: 'socket' | 'api', started: number): PublishReply {
+  private published(p: Published, source: 'socket' | 'api', started: number): PublishResult {
     if (!p.duplicate) this.observer.published?.(source, this.ns, (performance.now() - started) / 1000);
-    return { offset: p.offset, epoch: p.epoch };
+    // The server API reports a repeat under the room of the first publish; a socket ack is
+    // `{ offset, epoch }` alone.
+    return source === 'api' && p.room
+      ? { offset: p.offset, epoch: p.epoch, room: p.room }
+      : { offset: p.offset, epoch: p.epoch };
   }
 
   /**

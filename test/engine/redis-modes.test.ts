@@ -56,6 +56,7 @@ for (const [name, target] of [
       close: async () => {
         await Promise.all([a.close(), b.close()]);
       },
+      keysPerRoom: name === 'redis cluster',
     };
   });
 }

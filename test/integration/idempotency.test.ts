@@ -68,14 +68,43 @@ describe('socket publish with idempotencyKey', () => {
     expect(seen.map((m) => m.data)).toEqual(['x', 'next']);
   });
 
-  it('is per room, and publishes without a key are never deduplicated', async () => {
+  it('is the namespace’s: the key again for another room gets the first result and delivers nothing', async () => {
+    const other = await watcher('idem:c2');
     const alice = await connect(b.url, token('alice'));
     const key = { event: 'e', data: 1, idempotencyKey: 'shared' };
-    expect(await request(alice, 'publish', { room: 'idem:c1', ...key })).toMatchObject({ offset: 1 });
-    expect(await request(alice, 'publish', { room: 'idem:c2', ...key })).toMatchObject({ offset: 1 });
+    await request(alice, 'publish', { room: 'idem:c0', event: 'e', data: 0 });
+    const first = await request(alice, 'publish', { room: 'idem:c1', ...key });
+    expect(first).toEqual({ ok: true, offset: 1, epoch: expect.any(String) });
+    // The socket ack of a repeat is the first result, exactly.
+    expect(await request(alice, 'publish', { room: 'idem:c2', ...key })).toEqual(first);
+    const http = await api<{ results: unknown[] }>(b.url, 'POST', '/v1/publish', { room: 'idem:c2', ...key });
+    expect(http.body.results).toEqual([{ room: 'idem:c1', offset: first.offset, epoch: first.epoch }]);
+    // idem:c2 got nothing: its first message takes offset 1.
+    expect(await request(alice, 'publish', { room: 'idem:c2', event: 'e', data: 'plain' })).toMatchObject({
+      offset: 1,
+    });
+    await until(() => other.length === 1, 2000, 'the plain message');
+    expect(other.map((m) => m.data)).toEqual(['plain']);
+    // Publishes without a key are never deduplicated.
     const plain = { room: 'idem:c1', event: 'e', data: 1 };
     expect(await request(alice, 'publish', plain)).toMatchObject({ offset: 2 });
     expect(await request(alice, 'publish', plain)).toMatchObject({ offset: 3 });
+  });
+
+  it('over HTTP, a key with rooms[] publishes to each room once, and a repeat gets the same results', async () => {
+    const body = { rooms: ['idem:m1', 'idem:m2'], event: 'e', data: 1, idempotencyKey: 'multi' };
+    const first = await api<{ results: Array<{ room: string; offset: number }> }>(
+      b.url,
+      'POST',
+      '/v1/publish',
+      body,
+    );
+    expect(first.body.results?.map((r) => [r.room, r.offset])).toEqual([
+      ['idem:m1', 1],
+      ['idem:m2', 1],
+    ]);
+    const again = await api(b.url, 'POST', '/v1/publish', body);
+    expect(again.body).toEqual(first.body);
   });
 
   it('shares its keys with the HTTP API', async () => {

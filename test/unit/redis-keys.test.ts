@@ -41,6 +41,7 @@ describe('Redis keys', () => {
       c.reaping,
       c.node('<id>'),
       c.reaped('<id>'),
+      c.idempotency('<ns>', '<key>'),
     ];
     expect(built).toEqual(KEY_LAYOUT.slice(0, built.length).map((r) => r.key));
     const tag = (key: string) => /\{([^}]*)\}/.exec(key)?.[1];
