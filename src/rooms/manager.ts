@@ -289,10 +289,16 @@ export class RoomManager {
     return payload;
   }
 
-  /** Throws `bad_request` for an event name with a lone surrogate (see `payloadSize`). */
+  /**
+   * Throws `bad_request` for an event name with a lone surrogate (see `payloadSize`), and for one
+   * in roomcast's own space (`roomcast:…`: SSE streams name their gap and closing events so, and a
+   * publisher must not be able to send a stream's readers a fake one).
+   */
   checkEvent(event: string): void {
     if (!event.isWellFormed())
       throw new RoomcastError('bad_request', 'event is not well-formed UTF-16 (a lone surrogate)');
+    if (event.startsWith('roomcast:'))
+      throw new RoomcastError('bad_request', 'event names starting with "roomcast:" are reserved');
   }
 
   /** Members of a room; `client` null is the server API. */

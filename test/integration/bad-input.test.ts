@@ -110,6 +110,19 @@ describe('fields of the wrong type', () => {
     expect(await request(c, 'publish', { ...base, data: 'pair 😀' })).toMatchObject({ ok: true });
   });
 
+  it("publish: event names in roomcast's own space (SSE streams send roomcast:gap and roomcast:closing)", async () => {
+    await fresh();
+    for (const event of ['roomcast:closing', 'roomcast:gap', 'roomcast:x']) {
+      expect(await request(c, 'publish', { room: 'chat:1', event, data: 1 })).toEqual({
+        ok: false,
+        error: { code: 'bad_request', message: 'event names starting with "roomcast:" are reserved' },
+      });
+    }
+    expect(await request(c, 'publish', { room: 'chat:1', event: 'roomcast', data: 1 })).toMatchObject({
+      ok: true,
+    });
+  });
+
   it('publish: data holding a Socket.IO binary placeholder look-alike', async () => {
     await fresh();
     const data = { file: { _placeholder: true, num: 0 } };
