@@ -145,7 +145,7 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
       namespaces,
       receivers: hub.receivers,
       engine: backend.engine,
-      nodeConnections: () => io.engine.clientsCount - handshakesOf(io).size + hub.receivers.total(),
+      nodeConnections: () => io.engine.clientsCount - handshakesOf(io).waiting + hub.receivers.total(),
       schemas: createApiSchemas(config.api),
       accepting: () => state === 'listening',
     }),

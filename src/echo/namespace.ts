@@ -13,6 +13,7 @@ import {
   type NamespaceRuntime,
   namespaceCore,
   type RoomcastServer,
+  refusedAtNode,
 } from '../socket/namespaces.js';
 import { createAuthorizer } from './authorizer.js';
 import { toEchoMember } from './channels.js';
@@ -110,6 +111,11 @@ export function setupEchoNamespace(
     if (!isAccepting()) return next(connectError('unavailable', 'the server is shutting down'));
     try {
       admitToThisNode(admission, socket.conn);
+    } catch (err) {
+      const e = asRoomcastError(err);
+      return next(connectError(e.code, e.message));
+    }
+    try {
       const auth = socket.handshake.auth as Record<string, unknown> | undefined;
       const token = auth && typeof auth === 'object' ? auth.token : undefined;
       if (token === undefined) {
@@ -124,6 +130,7 @@ export function setupEchoNamespace(
       await admitToken(socket, admission, token);
       next();
     } catch (err) {
+      refusedAtNode(admission, socket.conn);
       const e = asRoomcastError(err);
       next(connectError(e.code, e.message));
     }

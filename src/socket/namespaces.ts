@@ -103,9 +103,14 @@ export function setupNamespace(
     let admitted: MaybePromise<void>;
     try {
       admitToThisNode(admission, socket.conn);
+    } catch (err) {
+      return next(connectErrorOf(err));
+    }
+    try {
       const auth = socket.handshake.auth as Record<string, unknown> | undefined;
       admitted = admitToken(socket, admission, auth && typeof auth === 'object' ? auth.token : undefined);
     } catch (err) {
+      refusedAtNode(admission, socket.conn);
       return next(connectErrorOf(err));
     }
     // Admitted in this tick when the engine answered at once (one node); `next` outside the try,
@@ -113,7 +118,10 @@ export function setupNamespace(
     if (!(admitted instanceof Promise)) return next();
     admitted.then(
       () => next(),
-      (err: unknown) => next(connectErrorOf(err)),
+      (err: unknown) => {
+        refusedAtNode(admission, socket.conn);
+        next(connectErrorOf(err));
+      },
     );
   });
   const bound = bindHandlers(context);
@@ -174,41 +182,97 @@ export interface Admission {
   verifier: Verifier;
 }
 
-/** `limits.maxConnections`: throws `unavailable` when this node is full. */
+/**
+ * `limits.maxConnections`: throws `unavailable` when this node is full. Else the connection holds
+ * its place from now on, while the rest of its admission runs (a token check that waits on
+ * Redis); `refused` gives the place back when that refuses it.
+ */
 export function admitToThisNode(a: Admission, conn: object): void {
-  const waiting = handshakesOf(a.io);
+  const handshakes = handshakesOf(a.io);
   // Its own connection counts once, whether this is its first namespace or not.
-  const open = a.io.engine.clientsCount - waiting.size + (waiting.has(conn) ? 1 : 0);
+  const open = a.io.engine.clientsCount - handshakes.waiting + (handshakes.isWaiting(conn) ? 1 : 0);
   admitToNode(open + a.hub.receivers.total(), a.config.limits.maxConnections);
+  handshakes.admitting(conn);
 }
 
-/** Engine.IO connections per server that have not connected to a namespace yet (see `handshakesOf`). */
-const handshakes = new WeakMap<RoomcastServer, Set<object>>();
+/** A connection that `admitToThisNode` let in was refused after all: a handshake again. */
+export function refusedAtNode(a: Admission, conn: object): void {
+  handshakesOf(a.io).refused(conn);
+}
 
 /**
- * The Engine.IO connections of `io` that are a handshake and nothing more: no namespace has taken
- * them yet (Socket.IO closes them after `connectTimeout`). `limits.maxConnections` counts connections
- * that got in, so that a flood of bare handshakes, which no token is needed for, does not lock
- * every client with a token out. Watches from the first call on: call it at startup.
+ * The Engine.IO connections of one server that are a handshake and nothing more: no namespace has
+ * taken them (Socket.IO closes them after `connectTimeout`). `limits.maxConnections` counts the
+ * others, so that a flood of bare handshakes, which no token is needed for, does not lock every
+ * client with a token out; a connection being admitted counts already, so concurrent admissions
+ * cannot pass the limit together. Each one is held with its `close` listener until a namespace
+ * takes it (an idle connection keeps nothing of this).
  */
-export function handshakesOf(io: RoomcastServer): ReadonlySet<object> {
-  let waiting = handshakes.get(io);
-  if (!waiting) {
-    const set = new Set<object>();
-    io.engine.on('connection', (conn: { once(event: 'close', listener: () => void): void }) => {
-      set.add(conn);
-      conn.once('close', () => set.delete(conn));
-    });
-    waiting = set;
-    handshakes.set(io, set);
+class Handshakes {
+  private readonly conns = new Map<object, { gone: () => void; admitting: boolean }>();
+  /** How many are handshakes only (not being admitted). */
+  waiting = 0;
+
+  add(conn: { once(event: 'close', listener: () => void): void }): void {
+    const gone = () => {
+      const entry = this.conns.get(conn);
+      if (!entry) return;
+      this.conns.delete(conn);
+      if (!entry.admitting) this.waiting--;
+    };
+    this.conns.set(conn, { gone, admitting: false });
+    this.waiting++;
+    conn.once('close', gone);
   }
-  return waiting;
+
+  isWaiting(conn: object): boolean {
+    return this.conns.get(conn)?.admitting === false;
+  }
+
+  admitting(conn: object): void {
+    const entry = this.conns.get(conn);
+    if (!entry || entry.admitting) return;
+    entry.admitting = true;
+    this.waiting--;
+  }
+
+  refused(conn: object): void {
+    const entry = this.conns.get(conn);
+    if (!entry?.admitting) return;
+    entry.admitting = false;
+    this.waiting++;
+  }
+
+  /** A namespace took it: it is a connection now, and its listener goes. */
+  connected(conn: { off(event: 'close', listener: () => void): void }): void {
+    const entry = this.conns.get(conn);
+    if (!entry) return;
+    this.conns.delete(conn);
+    if (!entry.admitting) this.waiting--;
+    conn.off('close', entry.gone);
+  }
+}
+
+const handshakes = new WeakMap<RoomcastServer, Handshakes>();
+
+/** The handshake count of `io`; watches from the first call on: call it at startup. */
+export function handshakesOf(io: RoomcastServer): Handshakes {
+  let tracker = handshakes.get(io);
+  if (!tracker) {
+    const made = new Handshakes();
+    io.engine.on('connection', (conn: { once(event: 'close', listener: () => void): void }) =>
+      made.add(conn),
+    );
+    tracker = made;
+    handshakes.set(io, made);
+  }
+  return tracker;
 }
 
 /** A connection that a namespace took (its `connection` event) no longer waits. */
 function watchHandshakes(io: RoomcastServer, ns: string): void {
-  const waiting = handshakesOf(io) as Set<object>;
-  io.of(ns).on('connection', (socket) => waiting.delete(socket.conn));
+  const tracker = handshakesOf(io);
+  io.of(ns).on('connection', (socket) => tracker.connected(socket.conn));
 }
 
 /**

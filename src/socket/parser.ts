@@ -24,12 +24,14 @@ export function boundedParser(maxPacketBytes: number): { Encoder: typeof Encoder
     constructor() {
       super();
       // Registered before Socket.IO's own listener (its Client listens once it has made the
-      // decoder): a throw here stops the packet before it is dispatched.
-      this.on('decoded', (packet: Packet) => {
-        this.attached = 0;
-        if (packet.id !== undefined && !Number.isSafeInteger(packet.id))
-          throw new Error(`ack id ${String(packet.id)} is not a safe integer`);
-      });
+      // decoder): a throw here stops the packet before it is dispatched. One function for every
+      // decoder (the emitter calls it on the decoder), so a connection holds no closure of it.
+      this.on('decoded', checkDecoded);
+    }
+
+    /** A packet is complete: its attachments count no longer. */
+    reset(): void {
+      this.attached = 0;
     }
 
     override add(obj: unknown): void {
@@ -40,6 +42,11 @@ export function boundedParser(maxPacketBytes: number): { Encoder: typeof Encoder
       }
       super.add(obj);
     }
+  }
+  function checkDecoded(this: BoundedDecoder, packet: Packet): void {
+    this.reset();
+    if (packet.id !== undefined && !Number.isSafeInteger(packet.id))
+      throw new Error(`ack id ${String(packet.id)} is not a safe integer`);
   }
   return { Encoder, Decoder: BoundedDecoder };
 }

@@ -72,6 +72,39 @@ describe('limits.maxConnections (per node)', () => {
     );
   });
 
+  it('gives the place back when a connection let in by the node limit is refused after (a bad token)', async () => {
+    const b = await startBroker(testConfig({ limits: { maxConnections: 2 } }));
+    brokers.push(b);
+    // Five Engine.IO connections whose CONNECT is refused for its token; they stay open.
+    const refused = await Promise.all(
+      Array.from({ length: 5 }, () => rawConnect(b.url, { token: 'not-a-jwt' })),
+    );
+    for (const r of refused) expect(r.frames.some((f) => f.startsWith('44'))).toBe(true);
+    expect(refused.every((r) => r.isOpen())).toBe(true);
+    await connect(b.url, token('a'));
+    await connect(b.url, token('b'));
+    expect((await connectError(b.url, token('c'))).message).toBe('unavailable');
+  });
+
+  it('does not let concurrent admissions pass the limit together while they wait on Redis', async () => {
+    redis = await startRedis();
+    // connectionsPerUser makes every admission wait on Redis after the node limit was checked.
+    const [node] = await startCluster(
+      1,
+      redis.url,
+      {},
+      {
+        limits: { maxConnections: 3 },
+        namespaces: { '/': { limits: { connectionsPerUser: 5 } } },
+      },
+    );
+    brokers = [node!];
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 12 }, (_, i) => connect(node!.url, token(`u${i}`))),
+    );
+    expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(3);
+  });
+
   it('counts a connection with two namespaces once', async () => {
     const config = testConfig({ limits: { maxConnections: 1 }, namespaces: { '/second': {} } });
     const b = await startBroker(config);
