@@ -50,7 +50,8 @@ export function startEchoRedis(opts: EchoRedisOptions): EchoRedisSubscriber {
       opts.log.debug({ channel: redisChannel.slice(0, 200) }, 'echo: not a Laravel broadcast; ignored');
       return;
     }
-    const key = `laravel:${occurrence(seen, channel, text, opts.windowMs)}`;
+    // Starts with a control character, which no client's key may hold: a client cannot take it first.
+    const key = `\u0000laravel:${occurrence(seen, channel, text, opts.windowMs)}`;
     // Async, so that a refusal thrown at once (publish returns or throws without a promise when
     // it can) is logged like one that comes later.
     const publish = async () =>

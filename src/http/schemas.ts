@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { ApiDisconnectRequest, ApiPublishRequest } from '../protocol.js';
-import { type Same, says, text } from '../socket/schemas.js';
+import { idempotencyKey as keyOf, type Same, says, text } from '../socket/schemas.js';
 
 /**
  * Schemas of the server API's bodies, query strings and path parameters (zod, the project's one
@@ -14,7 +14,7 @@ import { type Same, says, text } from '../socket/schemas.js';
 
 const namespace = text(1, 200).optional().describe('the namespace; "/" when absent');
 const room = z.string({ error: says('expected a room name (a string)') }).max(1000);
-const idempotencyKey = text(1, 200)
+const idempotencyKey = keyOf(200)
   .optional()
   .describe('a repeat with the same key within the idempotency window returns the first result');
 /** A whole number in a query string (digits), as a number. */

@@ -41,8 +41,7 @@ export interface PublishOptions {
   namespace?: string;
 }
 
-/** One message of a batch: a publish body (exactly one of `room`, `rooms`). */
-/** One message of a batch; `data` may be left out here (it is sent as `null`). */
+/** One message of a batch: a publish body (exactly one of `room`, `rooms`); `data` may be left out here (it is sent as `null`). */
 export type BatchMessage = Omit<ApiPublishRequest, 'data'> & { data?: unknown };
 
 /** A room's messages and where it stands; with `since`, `recovered` is false when history no longer reaches back that far. */

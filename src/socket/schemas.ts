@@ -46,6 +46,22 @@ export function wholeNumber(min: number, max = Number.MAX_SAFE_INTEGER) {
 
 // `epoch: ""` is what a read of a room with no state answers; it goes with offset 0 and asks
 // for everything the room's stream has (see `selectHistory`).
+/**
+ * An idempotency key of up to `max` characters: well-formed UTF-16 (Redis keeps keys as UTF-8, where
+ * lone surrogates become one another) and no control characters (roomcast's own keys, out of
+ * clients' reach, start with one).
+ */
+export function idempotencyKey(max: number) {
+  const expected = `expected a string of 1-${max} characters, with no control characters`;
+  return z
+    .string({ error: says(expected) })
+    .min(1, { error: expected })
+    .max(max, { error: expected })
+    .refine((k) => k.isWellFormed() && !CONTROL.test(k), { error: expected });
+}
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the control characters are what it finds.
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
 const since = z
   .strictObject({ offset: wholeNumber(0), epoch: text(0, 64) })
   .refine((p) => p.epoch !== '' || p.offset === 0, {
@@ -63,7 +79,7 @@ const publishSchema = z.strictObject({
   // Any JSON value; `null` is a value, absent is `required`.
   data: z.unknown(),
   echo: z.boolean({ error: says('expected true or false') }).optional(),
-  idempotencyKey: text(1, 128).optional(),
+  idempotencyKey: idempotencyKey(128).optional(),
 });
 const presenceSchema = z.strictObject({ room });
 const historySchema = z.strictObject({

@@ -88,9 +88,12 @@ export function registerSse(app: FastifyInstance, deps: SseDeps): void {
       throw failed.reason;
     }
     if (req.raw.socket.destroyed || stream.isClosed) {
-      // The client left while the rooms were joined: nothing to answer.
+      // The client left while the rooms were joined, or the stream ended meanwhile (a revocation,
+      // or more arrived than it may hold before its start): nothing to answer. The connection is
+      // ended, so a reader still there retries (and resumes) instead of waiting on no reply.
       stream.close();
       reply.hijack();
+      reply.raw.destroy();
       return reply;
     }
     const joins = settled.map((s) => (s as PromiseFulfilledResult<JoinReply>).value);

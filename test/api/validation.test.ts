@@ -112,6 +112,13 @@ describe('validation errors in roomcast words', () => {
       JSON.parse('{"room":"r","event":"e","data":{"__proto__":{"x":1}}}'),
       'the body is not valid JSON, or holds a "__proto__" key or a "constructor" with "prototype" (refused)',
     ],
+    [
+      'an idempotency key with a control character',
+      'POST',
+      '/v1/publish',
+      { room: 'r', event: 'e', data: 1, idempotencyKey: 'a\nb' },
+      'idempotencyKey: expected a string of 1-200 characters, with no control characters',
+    ],
     ['no sub', 'POST', '/v1/disconnect', {}, 'sub: required'],
     ['an unknown disconnect field', 'POST', '/v1/disconnect', { sub: 'x', all: true }, 'all: unknown field'],
     [

@@ -162,6 +162,27 @@ describe('redis engine: Redis faults', () => {
   });
 });
 
+describe('redis engine: idempotency keys', () => {
+  it('answers a key stored before 0.2 kept its room (`epoch|offset`) with that result, and an empty room', async () => {
+    const prefix = `t${randomUUID().slice(0, 8)}`;
+    const node = await startNode(redis.url, { prefix });
+    // The namespace's key, written as a node before this change wrote its value.
+    await node.client.set(`${prefix}:k:/:old-key`, 'E0|7', 'PX', 60_000);
+    const opts = { idempotencyKey: 'old-key', idempotencyWindowMs: 60_000 };
+    expect(await node.engine.publish('/', draft('r:old'), KEEP, opts)).toEqual({
+      offset: 7,
+      epoch: 'E0',
+      duplicate: true,
+    });
+    const fresh = await node.engine.publish('/', draft('r:new'), KEEP, {
+      ...opts,
+      idempotencyKey: 'new-key',
+    });
+    expect(await node.client.get(`${prefix}:k:/:new-key`)).toBe(`${fresh.epoch}|${fresh.offset}|r:new`);
+    await node.close();
+  });
+});
+
 describe('redis engine: reads', () => {
   it('leaves no key behind for 20,000 reads of rooms that have no state', async () => {
     const prefix = `t${randomUUID().slice(0, 8)}`;
