@@ -1,4 +1,4 @@
-import { Decoder, Encoder, type Packet } from 'socket.io-parser';
+import { Decoder, Encoder } from 'socket.io-parser';
 
 /**
  * Socket.IO's own parser (socket.io-parser), through Socket.IO's documented `parser` option, with
@@ -11,31 +11,22 @@ import { Decoder, Encoder, type Packet } from 'socket.io-parser';
  *   back under a number no client can match to its request.
  *
  * Either throws from the decoder, which Socket.IO answers by closing that connection, as it does
- * for any packet it cannot read (and roomcast for an oversized frame).
+ * for any packet it cannot read (and roomcast for an oversized frame). Both are checked in `add`,
+ * before the decoder reads the frame: a connection keeps one number of this, and no listener.
  *
  * @example
  * new Server(http, { parser: boundedParser(1_048_576) });
  */
 export function boundedParser(maxPacketBytes: number): { Encoder: typeof Encoder; Decoder: typeof Decoder } {
   class BoundedDecoder extends Decoder {
-    /** Bytes of the attachments received for the packet being reconstructed. */
+    /** Bytes of the attachments received since the last text frame (a packet's header). */
     private attached = 0;
 
-    constructor() {
-      super();
-      // Registered before Socket.IO's own listener (its Client listens once it has made the
-      // decoder): a throw here stops the packet before it is dispatched. One function for every
-      // decoder (the emitter calls it on the decoder), so a connection holds no closure of it.
-      this.on('decoded', checkDecoded);
-    }
-
-    /** A packet is complete: its attachments count no longer. */
-    reset(): void {
-      this.attached = 0;
-    }
-
     override add(obj: unknown): void {
-      if (typeof obj !== 'string') {
+      if (typeof obj === 'string') {
+        this.attached = 0;
+        checkAckId(obj);
+      } else {
         this.attached += sizeOf(obj);
         if (this.attached > maxPacketBytes)
           throw new Error(`a packet's binary attachments passed ${maxPacketBytes} bytes`);
@@ -43,12 +34,35 @@ export function boundedParser(maxPacketBytes: number): { Encoder: typeof Encoder
       super.add(obj);
     }
   }
-  function checkDecoded(this: BoundedDecoder, packet: Packet): void {
-    this.reset();
-    if (packet.id !== undefined && !Number.isSafeInteger(packet.id))
-      throw new Error(`ack id ${String(packet.id)} is not a safe integer`);
-  }
   return { Encoder, Decoder: BoundedDecoder };
+}
+
+/** The most digits a safe integer has: 16 (9007199254740991). */
+const SAFE_DIGITS = 16;
+
+/**
+ * Throws for a packet whose ack id is not a safe integer. Finds the id as socket.io-parser does:
+ * after the type, the attachment count and its `-` (binary packets), and the namespace up to its
+ * `,`, a run of digits.
+ */
+function checkAckId(frame: string): void {
+  let i = 1;
+  const type = frame.charCodeAt(0);
+  // '5' and '6': BINARY_EVENT and BINARY_ACK.
+  if (type === 53 || type === 54) {
+    const dash = frame.indexOf('-', i);
+    if (dash < 0) return;
+    i = dash + 1;
+  }
+  if (frame.charCodeAt(i) === 47 /* / */) {
+    const comma = frame.indexOf(',', i);
+    if (comma < 0) return;
+    i = comma + 1;
+  }
+  let end = i;
+  while (end < frame.length && frame.charCodeAt(end) >= 48 && frame.charCodeAt(end) <= 57) end++;
+  if (end - i >= SAFE_DIGITS && !Number.isSafeInteger(Number(frame.slice(i, end))))
+    throw new Error(`ack id ${frame.slice(i, Math.min(end, i + 24))}… is not a safe integer`);
 }
 
 function sizeOf(obj: unknown): number {

@@ -30,6 +30,18 @@ describe('the bounded Socket.IO parser', () => {
     ok.add(Buffer.alloc(10));
     expect(got).toHaveLength(2);
     expect(() => new Decoder().add('21000000000000000000000["e"]')).toThrow(/safe integer/);
+    // Wherever the id is: after a namespace, after a binary packet's attachment count.
+    expect(() => new Decoder().add('2/chat,99999999999999999["e"]')).toThrow(/safe integer/);
+    expect(() => new Decoder().add('51-99999999999999999["e",{"_placeholder":true,"num":0}]')).toThrow(
+      /safe integer/,
+    );
+    const edge = new Decoder();
+    const ids: unknown[] = [];
+    edge.on('decoded', (p) => ids.push(p.id));
+    edge.add('29007199254740991["e"]');
+    edge.add('2/chat,7["e"]');
+    expect(ids).toEqual([9007199254740991, 7]);
+    expect(() => new Decoder().add('29007199254740992["e"]')).toThrow(/safe integer/);
     const big = new Decoder();
     big.add('52-["e",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]');
     big.add(Buffer.alloc(6));
