@@ -187,8 +187,9 @@ export interface Admission {
  * its place from now on, while the rest of its admission runs (a token check that waits on
  * Redis); `refused` gives the place back when that refuses it.
  */
-export function admitToThisNode(a: Admission, conn: object): void {
+export function admitToThisNode(a: Admission, conn: EngineConn): void {
   const handshakes = handshakesOf(a.io);
+  handshakes.prune();
   // Its own connection counts once, whether this is its first namespace or not.
   const open = a.io.engine.clientsCount - handshakes.waiting + (handshakes.isWaiting(conn) ? 1 : 0);
   admitToNode(open + a.hub.receivers.total(), a.config.limits.maxConnections);
@@ -196,8 +197,13 @@ export function admitToThisNode(a: Admission, conn: object): void {
 }
 
 /** A connection that `admitToThisNode` let in was refused after all: a handshake again. */
-export function refusedAtNode(a: Admission, conn: object): void {
+export function refusedAtNode(a: Admission, conn: EngineConn): void {
   handshakesOf(a.io).refused(conn);
+}
+
+/** An Engine.IO connection as the handshake count sees it. */
+interface EngineConn {
+  readonly readyState: string;
 }
 
 /**
@@ -205,51 +211,58 @@ export function refusedAtNode(a: Admission, conn: object): void {
  * taken them (Socket.IO closes them after `connectTimeout`). `limits.maxConnections` counts the
  * others, so that a flood of bare handshakes, which no token is needed for, does not lock every
  * client with a token out; a connection being admitted counts already, so concurrent admissions
- * cannot pass the limit together. Each one is held with its `close` listener until a namespace
- * takes it (an idle connection keeps nothing of this).
+ * cannot pass the limit together.
+ *
+ * No listener on the connection: one more `close` listener grows its listener list for good
+ * (about 140 B per connection, measured). A connection leaves when a namespace takes it; one
+ * that closed first is found closed by `prune`, which each new handshake and admission runs over
+ * the oldest entries (every handshake closes within `connectTimeout`, so they do not pile up).
  */
 class Handshakes {
-  private readonly conns = new Map<object, { gone: () => void; admitting: boolean }>();
+  /** Connection → whether it is being admitted (it then counts as a connection). */
+  private readonly conns = new Map<EngineConn, boolean>();
   /** How many are handshakes only (not being admitted). */
   waiting = 0;
 
-  add(conn: { once(event: 'close', listener: () => void): void }): void {
-    const gone = () => {
-      const entry = this.conns.get(conn);
-      if (!entry) return;
-      this.conns.delete(conn);
-      if (!entry.admitting) this.waiting--;
-    };
-    this.conns.set(conn, { gone, admitting: false });
+  add(conn: EngineConn): void {
+    this.prune();
+    this.conns.set(conn, false);
     this.waiting++;
-    conn.once('close', gone);
   }
 
-  isWaiting(conn: object): boolean {
-    return this.conns.get(conn)?.admitting === false;
+  isWaiting(conn: EngineConn): boolean {
+    return this.conns.get(conn) === false;
   }
 
-  admitting(conn: object): void {
-    const entry = this.conns.get(conn);
-    if (!entry || entry.admitting) return;
-    entry.admitting = true;
+  admitting(conn: EngineConn): void {
+    if (this.conns.get(conn) !== false) return;
+    this.conns.set(conn, true);
     this.waiting--;
   }
 
-  refused(conn: object): void {
-    const entry = this.conns.get(conn);
-    if (!entry?.admitting) return;
-    entry.admitting = false;
+  refused(conn: EngineConn): void {
+    if (this.conns.get(conn) !== true) return;
+    this.conns.set(conn, false);
     this.waiting++;
   }
 
-  /** A namespace took it: it is a connection now, and its listener goes. */
-  connected(conn: { off(event: 'close', listener: () => void): void }): void {
-    const entry = this.conns.get(conn);
-    if (!entry) return;
+  /** A namespace took it: it is a connection now. */
+  connected(conn: EngineConn): void {
+    const admitting = this.conns.get(conn);
+    if (admitting === undefined) return;
     this.conns.delete(conn);
-    if (!entry.admitting) this.waiting--;
-    conn.off('close', entry.gone);
+    if (!admitting) this.waiting--;
+  }
+
+  /** Drops closed connections among the oldest `count` entries. */
+  prune(count = 4): void {
+    let seen = 0;
+    for (const [conn, admitting] of this.conns) {
+      if (++seen > count) return;
+      if (conn.readyState !== 'closed') continue;
+      this.conns.delete(conn);
+      if (!admitting) this.waiting--;
+    }
   }
 }
 
@@ -260,9 +273,7 @@ export function handshakesOf(io: RoomcastServer): Handshakes {
   let tracker = handshakes.get(io);
   if (!tracker) {
     const made = new Handshakes();
-    io.engine.on('connection', (conn: { once(event: 'close', listener: () => void): void }) =>
-      made.add(conn),
-    );
+    io.engine.on('connection', (conn: EngineConn) => made.add(conn));
     tracker = made;
     handshakes.set(io, made);
   }

@@ -72,6 +72,25 @@ describe('limits.maxConnections (per node)', () => {
     );
   });
 
+  it('forgets handshakes that closed without connecting, so they do not count as free places', async () => {
+    const b = await startBroker(testConfig({ limits: { maxConnections: 2 } }));
+    brokers.push(b);
+    for (let i = 0; i < 6; i++) {
+      const open = await fetch(`${b.url}/socket.io/?EIO=4&transport=polling`);
+      const { sid } = JSON.parse((await open.text()).slice(1)) as { sid: string };
+      // Engine.IO's close packet: the handshake ends with no namespace connected.
+      const close = await fetch(`${b.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`, {
+        method: 'POST',
+        body: '1',
+      });
+      await close.arrayBuffer();
+    }
+    await until(() => b.broker.io.engine.clientsCount === 0, 5000, 'the handshakes closed');
+    await connect(b.url, token('a'));
+    await connect(b.url, token('b'));
+    expect((await connectError(b.url, token('c'))).message).toBe('unavailable');
+  });
+
   it('gives the place back when a connection let in by the node limit is refused after (a bad token)', async () => {
     const b = await startBroker(testConfig({ limits: { maxConnections: 2 } }));
     brokers.push(b);
