@@ -1,4 +1,3 @@
-import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Envelope, Member, PresenceEvent } from '../../src/protocol.js';
 import {
@@ -13,6 +12,7 @@ import {
   until,
 } from '../helpers/broker.js';
 import { api, roomChannel as channel, startCluster } from '../helpers/cluster.js';
+import { monitorRedis } from '../helpers/monitor.js';
 import { type ModeRedis, modesFromEnv, startModeRedis } from '../helpers/redis-modes.js';
 import { cmd } from '../helpers/redis-topologies.js';
 
@@ -158,21 +158,17 @@ describe.each(modesFromEnv())('cluster: delivery across three nodes (%s mode)', 
     // Once first: a shard that has not run the script yet answers NOSCRIPT, and ioredis sends EVAL.
     await request(alice!, 'publish', { room: name, event: 'e', data: -1 });
     // Every primary (a Redis Cluster has three): the room's shard must be among them.
-    const clients = redis.primaries.map((p) => new Redis(p.port, p.host));
-    const monitors = await Promise.all(clients.map((c) => c.monitor()));
-    const outside: string[] = [];
-    let published = 0;
-    for (const monitor of monitors)
-      monitor.on('monitor', (_time: string, args: string[], source: string) => {
-        if (!args.some((a) => a.includes(name))) return;
-        if (source === 'lua') {
-          if (args[0]!.toLowerCase() === 'spublish') published++;
-        } else outside.push(`${args[0]!.toLowerCase()} ${args[2]} keys`);
-      });
+    const monitors = await Promise.all(redis.primaries.map((p) => monitorRedis(p.port, p.host)));
+    const ofRoom = () => monitors.flatMap((m) => m.seen).filter((c) => c.args.some((a) => a.includes(name)));
+    const published = () =>
+      ofRoom().filter((c) => c.source === 'lua' && c.args[0]!.toLowerCase() === 'spublish').length;
     const count = 50;
     for (let i = 0; i < count; i++) await request(alice!, 'publish', { room: name, event: 'e', data: i });
-    await until(() => published === count, 5000, 'every SPUBLISH seen, inside the script');
-    for (const c of [...monitors, ...clients]) c.disconnect();
+    await until(() => published() === count, 5000, 'every SPUBLISH seen, inside the script');
+    for (const m of monitors) m.close();
+    const outside = ofRoom()
+      .filter((c) => c.source !== 'lua')
+      .map((c) => `${c.args[0]!.toLowerCase()} ${c.args[2]} keys`);
     // The publish script is the EVALSHA with 3 keys. A history read (EVALSHA, 2 keys) may also come
     // when a node's subscriber reconnected meanwhile and it checks its rooms: not a publish's.
     const publishing = outside.filter((c) => c !== 'evalsha 2 keys');

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MemberRef } from '../../src/rooms/engine.js';
 import { until, within } from '../helpers/broker.js';
+import { monitorRedis } from '../helpers/monitor.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { startNode, type TestNode } from '../helpers/redis-engine.js';
 import { draft, engineSuite } from './engine-suite.js';
@@ -86,19 +86,16 @@ describe('redis engine: nodes that die', () => {
     // again: once anyone can see them gone, the mark is there for it to find (80296b8). Redis's
     // MONITOR lists every command in the order Redis ran it, those of scripts included.
     const prefix = `t${randomUUID().slice(0, 8)}`;
-    const connection = new Redis(redis.url);
-    const monitor = await connection.monitor();
-    const seen: string[][] = [];
-    monitor.on('monitor', (_time: string, args: string[]) => {
-      if (args.some((a) => a.startsWith(`${prefix}:`))) seen.push(args.map(String));
-    });
+    const monitor = await monitorRedis(redis.port);
+    const seen = () =>
+      monitor.seen.filter((c) => c.args.some((a) => a.startsWith(`${prefix}:`))).map((c) => c.args);
     try {
       const a = await startNode(redis.url, { prefix });
       const dead = await startNode(redis.url, { prefix });
       await a.engine.watch('/', 'r');
       await dead.engine.addMember('/', 'r', { sub: 'alice', info: null }, 'd1');
       await dead.engine.addMember('/', 'r', { sub: 'bob', info: null }, 'd2');
-      const nodeSet = seen.find(
+      const nodeSet = seen().find(
         (c) => c[0]?.toLowerCase() === 'sadd' && c[1]?.startsWith(`${prefix}:node:`),
       )?.[1];
       expect(nodeSet).toBeDefined();
@@ -109,15 +106,15 @@ describe('redis engine: nodes that die', () => {
         10_000,
         'reaped',
       );
-      const at = (test: (c: string[]) => boolean) => seen.findIndex(test);
+      const commands = seen();
+      const at = (test: (c: string[]) => boolean) => commands.findIndex(test);
       const mark = at((c) => c[0]?.toLowerCase() === 'set' && c[1] === `${prefix}:reaped:${id}`);
       const firstRemoval = at((c) => c[0]?.toLowerCase() === 'srem' && c[1] === nodeSet);
       expect(mark).toBeGreaterThanOrEqual(0);
       expect(firstRemoval).toBeGreaterThan(mark);
       await Promise.all([a.close(), dead.close()]);
     } finally {
-      monitor.disconnect();
-      connection.disconnect();
+      monitor.close();
     }
   });
 });
