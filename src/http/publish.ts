@@ -16,6 +16,8 @@ export interface PublishDeps {
 interface PreparedPublish {
   ns: string;
   rooms: string[];
+  /** The body's idempotency key: messages of a batch that share one run in batch order. */
+  key: string | undefined;
   /** Now with an engine that answers at once (one node), a promise with Redis. */
   run(): MaybePromise<ApiPublishResult[]>;
 }
@@ -59,7 +61,7 @@ function preparePublish(deps: PublishDeps, caller: ApiCaller, body: PublishBody)
     rooms.length === 1
       ? () => andThen(publishTo(rooms[0] as string), (result) => [result])
       : () => Promise.all(rooms.map((room) => promised(() => publishTo(room))));
-  return { ns, rooms, run };
+  return { ns, rooms, key: body.idempotencyKey, run };
 }
 
 /**
@@ -76,7 +78,8 @@ export function publishOne(
 
 /**
  * `POST /v1/batch`: every message is validated before any is published. Messages to different
- * rooms publish concurrently; messages that share a room publish one after another in batch order,
+ * rooms publish concurrently; messages that share a room (or an idempotency key) publish one after
+ * another in batch order,
  * and a failure stops the later messages of that room (so a room never sees 4 without 3). Results
  * are flat, in batch order: one `{ room, offset, epoch }` per message and room.
  */
@@ -95,7 +98,9 @@ export async function publishBatch(
   });
   const tails = new Map<string, Promise<unknown>>();
   const runs = prepared.map((p) => {
+    // Its rooms, and its idempotency key (the namespace's: the first in batch order must win).
     const keys = p.rooms.map((r) => `${p.ns}\u0000${r}`);
+    if (p.key) keys.push(`${p.ns}\u0000k\u0000${p.key}`);
     const before = keys.map((k) => tails.get(k)).filter((t) => t !== undefined);
     // A message whose rooms nothing earlier in the batch touches starts at once.
     const done = before.length === 0 ? promised(p.run) : Promise.all(before).then(p.run);

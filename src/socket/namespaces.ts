@@ -189,10 +189,17 @@ export interface Admission {
  */
 export function admitToThisNode(a: Admission, conn: EngineConn): void {
   const handshakes = handshakesOf(a.io);
-  handshakes.prune();
+  const max = a.config.limits.maxConnections;
   // Its own connection counts once, whether this is its first namespace or not.
-  const open = a.io.engine.clientsCount - handshakes.waiting + (handshakes.isWaiting(conn) ? 1 : 0);
-  admitToNode(open + a.hub.receivers.total(), a.config.limits.maxConnections);
+  const open = () =>
+    a.io.engine.clientsCount -
+    handshakes.waiting +
+    (handshakes.isWaiting(conn) ? 1 : 0) +
+    a.hub.receivers.total();
+  handshakes.prune(4);
+  // When handshakes decide it, count them exactly: drop every one that closed.
+  if (max !== null && open() <= max && open() + handshakes.waiting > max) handshakes.prune();
+  admitToNode(open(), max);
   handshakes.admitting(conn);
 }
 
@@ -215,54 +222,67 @@ interface EngineConn {
  *
  * No listener on the connection: one more `close` listener grows its listener list for good
  * (about 140 B per connection, measured). A connection leaves when a namespace takes it; one
- * that closed first is found closed by `prune`, which each new handshake and admission runs over
- * the oldest entries (every handshake closes within `connectTimeout`, so they do not pile up).
+ * that closed first is found closed by `prune`: each new handshake and admission checks a few,
+ * going round all of them, and an admission whose answer the handshakes decide checks them all.
  */
 class Handshakes {
-  /** Connection → whether it is being admitted (it then counts as a connection). */
-  private readonly conns = new Map<EngineConn, boolean>();
-  /** How many are handshakes only (not being admitted). */
+  /** Connection → how many of its namespace admissions are running (0: a handshake only). */
+  private readonly conns = new Map<EngineConn, number>();
+  /** How many are handshakes only (no admission running). */
   waiting = 0;
 
   add(conn: EngineConn): void {
-    this.prune();
-    this.conns.set(conn, false);
+    this.prune(4);
+    this.conns.set(conn, 0);
     this.waiting++;
   }
 
   isWaiting(conn: EngineConn): boolean {
-    return this.conns.get(conn) === false;
+    return this.conns.get(conn) === 0;
   }
 
   admitting(conn: EngineConn): void {
-    if (this.conns.get(conn) !== false) return;
-    this.conns.set(conn, true);
-    this.waiting--;
+    const running = this.conns.get(conn);
+    if (running === undefined) return;
+    this.conns.set(conn, running + 1);
+    if (running === 0) this.waiting--;
   }
 
+  /** One admission of `conn` was refused; with none left running it is a handshake again. */
   refused(conn: EngineConn): void {
-    if (this.conns.get(conn) !== true) return;
-    this.conns.set(conn, false);
-    this.waiting++;
+    const running = this.conns.get(conn);
+    if (running === undefined || running === 0) return;
+    if (conn.readyState === 'closed') {
+      // Gone meanwhile: it counts nowhere any more.
+      this.conns.delete(conn);
+      return;
+    }
+    this.conns.set(conn, running - 1);
+    if (running === 1) this.waiting++;
   }
 
   /** A namespace took it: it is a connection now. */
   connected(conn: EngineConn): void {
-    const admitting = this.conns.get(conn);
-    if (admitting === undefined) return;
+    const running = this.conns.get(conn);
+    if (running === undefined) return;
     this.conns.delete(conn);
-    if (!admitting) this.waiting--;
+    if (running === 0) this.waiting--;
   }
 
-  /** Drops closed connections among the oldest `count` entries. */
-  prune(count = 4): void {
-    let seen = 0;
-    for (const [conn, admitting] of this.conns) {
-      if (++seen > count) return;
-      if (conn.readyState !== 'closed') continue;
+  /**
+   * Drops closed connections. Checks the oldest `count` entries, moving the open ones it checked to
+   * the back, so that repeated calls go round all of them; with no count, all of them.
+   */
+  prune(count = Number.POSITIVE_INFINITY): void {
+    let checked = 0;
+    const keep: Array<[EngineConn, number]> = [];
+    for (const [conn, running] of this.conns) {
+      if (checked++ >= count) break;
       this.conns.delete(conn);
-      if (!admitting) this.waiting--;
+      if (conn.readyState !== 'closed') keep.push([conn, running]);
+      else if (running === 0) this.waiting--;
     }
+    for (const [conn, running] of keep) this.conns.set(conn, running);
   }
 }
 

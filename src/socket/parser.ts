@@ -37,13 +37,14 @@ export function boundedParser(maxPacketBytes: number): { Encoder: typeof Encoder
   return { Encoder, Decoder: BoundedDecoder };
 }
 
-/** The most digits a safe integer has: 16 (9007199254740991). */
+/** The most characters a safe integer has: 16 (9007199254740991). */
 const SAFE_DIGITS = 16;
 
 /**
- * Throws for a packet whose ack id is not a safe integer. Finds the id as socket.io-parser does:
- * after the type, the attachment count and its `-` (binary packets), and the namespace up to its
- * `,`, a run of digits.
+ * Throws for a packet whose ack id is not a safe integer. Finds the id as socket.io-parser 4.2's
+ * `decodeString` does: after the type, the attachment count and its `-` (binary packets), and the
+ * namespace up to its `,`, the run of characters `c` with `Number(c) == c`: digits, and whitespace
+ * too (which `Number` reads as 0), so `2 1 2["e"]` has the id `Number(" 1 2")`, NaN.
  */
 function checkAckId(frame: string): void {
   let i = 1;
@@ -60,9 +61,15 @@ function checkAckId(frame: string): void {
     i = comma + 1;
   }
   let end = i;
-  while (end < frame.length && frame.charCodeAt(end) >= 48 && frame.charCodeAt(end) <= 57) end++;
-  if (end - i >= SAFE_DIGITS && !Number.isSafeInteger(Number(frame.slice(i, end))))
-    throw new Error(`ack id ${frame.slice(i, Math.min(end, i + 24))}… is not a safe integer`);
+  let digitsOnly = true;
+  while (end < frame.length && !Number.isNaN(Number(frame[end]))) {
+    const code = frame.charCodeAt(end);
+    if (code < 48 || code > 57) digitsOnly = false;
+    end++;
+  }
+  if (end === i || (digitsOnly && end - i < SAFE_DIGITS)) return;
+  if (!Number.isSafeInteger(Number(frame.slice(i, end))))
+    throw new Error(`ack id ${JSON.stringify(frame.slice(i, Math.min(end, i + 24)))} is not a safe integer`);
 }
 
 function sizeOf(obj: unknown): number {

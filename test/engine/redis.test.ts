@@ -95,9 +95,10 @@ describe('redis engine: nodes that die', () => {
       await a.engine.watch('/', 'r');
       await dead.engine.addMember('/', 'r', { sub: 'alice', info: null }, 'd1');
       await dead.engine.addMember('/', 'r', { sub: 'bob', info: null }, 'd2');
-      const nodeSet = seen().find(
-        (c) => c[0]?.toLowerCase() === 'sadd' && c[1]?.startsWith(`${prefix}:node:`),
-      )?.[1];
+      // MONITOR's lines come on their own connection: wait for them, not for the replies.
+      const sadd = (c: string[]) => c[0]?.toLowerCase() === 'sadd' && c[1]?.startsWith(`${prefix}:node:`);
+      await until(() => seen().some(sadd), 3000, 'the membership in MONITOR');
+      const nodeSet = seen().find(sadd)?.[1];
       expect(nodeSet).toBeDefined();
       const id = nodeSet!.slice(`${prefix}:node:`.length);
       dead.client.disconnect();
@@ -105,6 +106,11 @@ describe('redis engine: nodes that die', () => {
         () => a.sink.events.filter((e) => e.event.action === 'leave').length === 2,
         10_000,
         'reaped',
+      );
+      await until(
+        () => seen().some((c) => c[0]?.toLowerCase() === 'srem' && c[1] === nodeSet),
+        3000,
+        'the removal in MONITOR',
       );
       const commands = seen();
       const at = (test: (c: string[]) => boolean) => commands.findIndex(test);

@@ -16,7 +16,8 @@ export interface RedisMonitor {
  * scripts included. Not ioredis's `monitor()`: ioredis turns a connection into a monitor only once
  * MONITOR's `OK` has gone through a promise, so a command line in the same read as the `OK` hits
  * its empty command queue ("Command queue state error", thrown from the socket's data handler).
- * Resolves once Redis has answered `OK`, so everything after that is seen.
+ * Resolves once Redis has answered `OK`, so everything after that is seen. For a Redis without
+ * a password (the tests' own).
  *
  * @example
  * const monitor = await monitorRedis(redis.port);
@@ -57,7 +58,9 @@ export async function monitorRedis(port: number, host = '127.0.0.1'): Promise<Re
 /** `+1700000000.000000 [0 127.0.0.1:5555] "evalsha" "…" "3" …` (or `[0 lua]`) as its parts. */
 function parseLine(line: string): Monitored | null {
   const open = line.indexOf('[');
-  const close = line.indexOf(']', open);
+  const firstQuote = line.indexOf('"');
+  // The last `]` before the words: an IPv6 client address has brackets of its own (`[0 [::1]:5555]`).
+  const close = line.lastIndexOf(']', firstQuote < 0 ? line.length : firstQuote);
   if (open < 0 || close < 0) return null;
   const source = line.slice(open + 1, close).split(' ')[1] ?? '';
   const args: string[] = [];
@@ -84,7 +87,8 @@ function parseLine(line: string): Monitored | null {
       word += line[i];
       i++;
     }
-    args.push(word);
+    // Redis escapes every byte past ASCII (\xHH): read back as the UTF-8 they were.
+    args.push(Buffer.from(word, 'latin1').toString('utf8'));
     i++;
   }
   return { args, source };

@@ -75,16 +75,23 @@ describe('limits.maxConnections (per node)', () => {
   it('forgets handshakes that closed without connecting, so they do not count as free places', async () => {
     const b = await startBroker(testConfig({ limits: { maxConnections: 2 } }));
     brokers.push(b);
-    for (let i = 0; i < 6; i++) {
-      const open = await fetch(`${b.url}/socket.io/?EIO=4&transport=polling`);
-      const { sid } = JSON.parse((await open.text()).slice(1)) as { sid: string };
-      // Engine.IO's close packet: the handshake ends with no namespace connected.
-      const close = await fetch(`${b.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`, {
-        method: 'POST',
-        body: '1',
-      });
-      await close.arrayBuffer();
-    }
+    // A burst of them, all opened and then all closed.
+    const sids = await Promise.all(
+      Array.from({ length: 40 }, async () => {
+        const open = await fetch(`${b.url}/socket.io/?EIO=4&transport=polling`);
+        return (JSON.parse((await open.text()).slice(1)) as { sid: string }).sid;
+      }),
+    );
+    await Promise.all(
+      sids.map(async (sid) => {
+        // Engine.IO's close packet: the handshake ends with no namespace connected.
+        const close = await fetch(`${b.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`, {
+          method: 'POST',
+          body: '1',
+        });
+        await close.arrayBuffer();
+      }),
+    );
     await until(() => b.broker.io.engine.clientsCount === 0, 5000, 'the handshakes closed');
     await connect(b.url, token('a'));
     await connect(b.url, token('b'));

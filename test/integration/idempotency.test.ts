@@ -91,6 +91,24 @@ describe('socket publish with idempotencyKey', () => {
     expect(await request(alice, 'publish', plain)).toMatchObject({ offset: 3 });
   });
 
+  it('in a batch, the first message of a key in batch order is the one published', async () => {
+    // m1 waits behind m0 (same room); m2 has another room and would start at once.
+    const res = await api<{ results: Array<{ room: string; offset: number }> }>(b.url, 'POST', '/v1/batch', {
+      messages: [
+        { room: 'idem:o1', event: 'e', data: 0 },
+        { room: 'idem:o1', event: 'e', data: 1, idempotencyKey: 'order-k' },
+        { room: 'idem:o2', event: 'e', data: 2, idempotencyKey: 'order-k' },
+      ],
+    });
+    expect(res.body.results?.map((r) => [r.room, r.offset])).toEqual([
+      ['idem:o1', 1],
+      ['idem:o1', 2],
+      ['idem:o1', 2],
+    ]);
+    const other = await api<{ messages: unknown[] }>(b.url, 'GET', '/v1/rooms/idem%3Ao2/history');
+    expect(other.body.messages).toEqual([]);
+  });
+
   it('over HTTP, a key with rooms[] publishes to each room once, and a repeat gets the same results', async () => {
     const body = { rooms: ['idem:m1', 'idem:m2'], event: 'e', data: 1, idempotencyKey: 'multi' };
     const first = await api<{ results: Array<{ room: string; offset: number }> }>(

@@ -42,6 +42,14 @@ describe('the bounded Socket.IO parser', () => {
     edge.add('2/chat,7["e"]');
     expect(ids).toEqual([9007199254740991, 7]);
     expect(() => new Decoder().add('29007199254740992["e"]')).toThrow(/safe integer/);
+    // The decoder reads whitespace in an id as part of it (Number(' ') is 0): 1e20 and NaN.
+    expect(() => new Decoder().add('2 99999999999999999999["e"]')).toThrow(/safe integer/);
+    expect(() => new Decoder().add('21 2["e"]')).toThrow(/safe integer/);
+    const spaced = new Decoder();
+    const spacedIds: unknown[] = [];
+    spaced.on('decoded', (p) => spacedIds.push(p.id));
+    spaced.add('2 7["e"]');
+    expect(spacedIds).toEqual([7]);
     const big = new Decoder();
     big.add('52-["e",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]');
     big.add(Buffer.alloc(6));
