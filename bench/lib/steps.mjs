@@ -150,7 +150,7 @@ export function stepOf({ functionName: fn, url, lineNumber }) {
     if (file.startsWith('auth/') || file.startsWith('http/api-keys')) return 'auth';
     if (file.startsWith('rooms/manager')) {
       if (fn === 'require') return 'rights';
-      if (fn === 'roomName' || fn === 'checkPayload') return 'validation';
+      if (fn === 'roomName' || fn === 'checkMessage' || fn === 'checkEventName') return 'validation';
       if (fn === 'historyPolicy') return 'history';
       if (fn === 'publish') return 'envelope';
       return 'dispatch';

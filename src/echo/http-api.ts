@@ -82,7 +82,7 @@ export function registerEchoApi(scope: FastifyInstance, deps: EchoApiDeps): void
         // a plain string stays a string, as in laravel-echo-server
       }
     }
-    const payload = app.rooms.checkPayload(data);
+    const payload = app.rooms.checkMessage(name, data);
     const except = typeof socketId === 'string' && socketId ? { except: socketId } : {};
     for (const room of channels as string[])
       await app.rooms.publish(null, { room, event: name, data }, { source: 'api', payload, ...except });

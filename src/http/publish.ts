@@ -37,11 +37,10 @@ function preparePublish(deps: PublishDeps, caller: ApiCaller, body: PublishBody)
   const rooms = (body.rooms ?? [body.room]).map((r) => rt.rooms.roomName(r));
   if (rooms.length > 1 && new Set(rooms).size !== rooms.length)
     throw new RoomcastError('bad_request', 'rooms: a room is listed twice');
-  rt.rooms.checkEvent(body.event);
   const data = body.data === undefined ? null : body.data;
   // Checked once here for every room, before anything is published: a batch stays
   // all-or-nothing on bad input.
-  const opts: PublishOptions = { source: 'api', payload: rt.rooms.checkPayload(data) };
+  const opts: PublishOptions = { source: 'api', payload: rt.rooms.checkMessage(body.event, data) };
   if (body.idempotencyKey) opts.idempotencyKey = body.idempotencyKey;
   // A key names one publish of the namespace; each room of a `rooms` publish keeps its own.
   const keyed = (room: string): PublishOptions =>

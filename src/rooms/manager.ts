@@ -10,7 +10,7 @@ import type {
 import type { Draft, Engine, HistoryPolicy, HistoryResult, Published, PublishOpts } from './engine.js';
 import { andThen, attempt, type MaybePromise } from './maybe.js';
 import { MessageIds } from './message-id.js';
-import { parseRoomName } from './names.js';
+import { checkEventName, parseRoomName } from './names.js';
 import { compilePattern, matchesAny } from './patterns.js';
 import { inspectPayload, type PayloadInfo } from './payload.js';
 import { can, type Rights } from './rights.js';
@@ -50,7 +50,7 @@ export interface PublishOptions {
   /** Deliver to the publishing connection too (sockets only). */
   echo?: boolean;
   source?: 'socket' | 'api';
-  /** What `checkPayload(data)` answered, when the caller ran it already. */
+  /** What `checkMessage(event, data)` answered, when the caller ran it already. */
   payload?: PayloadInfo;
   /** Within the idempotency window, a repeat of this key in this room gets the first result and no delivery. */
   idempotencyKey?: string | undefined;
@@ -222,7 +222,7 @@ export class RoomManager {
   /**
    * The one publish path: sockets, `POST /v1/publish` and batches all come here. `from` is the
    * publishing connection, or null for the server API (which has every right). `payload`: what
-   * `checkPayload(data)` answered when the caller ran it already (the HTTP API, once per message
+   * `checkMessage(event, data)` answered when the caller ran it already (the HTTP API, once per message
    * for all its rooms).
    *
    * Not async: with an engine that answers at once (memory) the reply is returned, not a promise,
@@ -236,9 +236,8 @@ export class RoomManager {
     const started = performance.now();
     const name = this.roomName(input.room);
     if (from) this.require(from, 'publish', name);
-    this.checkEvent(input.event);
     const data = input.data === undefined ? null : input.data;
-    const payload = opts.payload ?? this.checkPayload(data);
+    const payload = opts.payload ?? this.checkMessage(input.event, data);
     // One object per publish, of one shape: what the engine stores and sends (fields in envelope order).
     const draft: Draft = {
       id: this.ids.next(),
@@ -275,10 +274,12 @@ export class RoomManager {
   }
 
   /**
-   * Whether `data` may be published here: its size within `limits.payloadBytes`
-   * (`payload_too_large`), its nesting and shape (`bad_request`, see `payloadSize`).
+   * Whether a message may be published here: its event name (`checkEventName`), its data's size
+   * within `limits.payloadBytes` (`payload_too_large`), nesting and shape (`bad_request`, see
+   * `payloadSize`). Callers that publish one message to several rooms run it once, first.
    */
-  checkPayload(data: unknown): PayloadInfo {
+  checkMessage(event: string, data: unknown): PayloadInfo {
+    checkEventName(event);
     const payload = inspectPayload(data);
     if (payload.size > this.config.limits.payloadBytes) {
       throw new RoomcastError(
@@ -287,18 +288,6 @@ export class RoomManager {
       );
     }
     return payload;
-  }
-
-  /**
-   * Throws `bad_request` for an event name with a lone surrogate (see `payloadSize`), and for one
-   * in roomcast's own space (`roomcast:…`: SSE streams name their gap and closing events so, and a
-   * publisher must not be able to send a stream's readers a fake one).
-   */
-  checkEvent(event: string): void {
-    if (!event.isWellFormed())
-      throw new RoomcastError('bad_request', 'event is not well-formed UTF-16 (a lone surrogate)');
-    if (event.startsWith('roomcast:'))
-      throw new RoomcastError('bad_request', 'event names starting with "roomcast:" are reserved');
   }
 
   /** Members of a room; `client` null is the server API. */

@@ -23,6 +23,18 @@ export function parseRoomName(value: unknown, maxLength = MAX_ROOM_NAME): string
   return value;
 }
 
+/**
+ * Throws `bad_request` for an event name a message may not carry: one with a lone surrogate (no
+ * UTF-8 form, see `payloadSize`), or one in roomcast's own space (`roomcast:…`: SSE streams name
+ * their gap and closing events so, and a publisher must not send a stream's readers a fake one).
+ */
+export function checkEventName(event: string): void {
+  if (!event.isWellFormed())
+    throw new RoomcastError('bad_request', 'event is not well-formed UTF-16 (a lone surrogate)');
+  if (event.startsWith('roomcast:'))
+    throw new RoomcastError('bad_request', 'event names starting with "roomcast:" are reserved');
+}
+
 export function isValidRoomName(value: unknown, maxLength = MAX_ROOM_NAME): value is string {
   return typeof value === 'string' && value.length > 0 && value.length <= maxLength && ROOM_NAME.test(value);
 }
