@@ -16,12 +16,8 @@ import type { Engine } from '../rooms/engine.js';
 import type { RoomObserver } from '../rooms/manager.js';
 import { closeConnection } from '../socket/connection.js';
 import { closeOversizedPolling } from '../socket/frames.js';
-import {
-  handshakesOf,
-  type NamespaceRuntime,
-  type RoomcastServer,
-  setupNamespace,
-} from '../socket/namespaces.js';
+import { handshakesOf } from '../socket/limits.js';
+import { type NamespaceRuntime, type RoomcastServer, setupNamespace } from '../socket/namespaces.js';
 import { boundedParser } from '../socket/parser.js';
 import { registerSse } from '../sse/index.js';
 

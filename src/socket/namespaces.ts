@@ -20,7 +20,7 @@ import {
   socketExpiryHooks,
 } from './connection.js';
 import { EventLimit } from './event-limit.js';
-import { admitToNode, admitUser } from './limits.js';
+import { admitToNode, admitUser, type EngineConn, handshakesOf } from './limits.js';
 import { limitSendQueue } from './send-queue.js';
 
 export type RoomcastNamespace = Namespace<
@@ -190,114 +190,19 @@ export interface Admission {
 export function admitToThisNode(a: Admission, conn: EngineConn): void {
   const handshakes = handshakesOf(a.io);
   const max = a.config.limits.maxConnections;
-  // Its own connection counts once, whether this is its first namespace or not.
-  const open = () =>
-    a.io.engine.clientsCount -
-    handshakes.waiting +
-    (handshakes.isWaiting(conn) ? 1 : 0) +
-    a.hub.receivers.total();
   handshakes.prune(4);
+  // Every connection and stream here, handshakes included; its own connection counts once,
+  // whether this is its first namespace or not. Open ones are those less the handshakes.
+  const all = a.io.engine.clientsCount + a.hub.receivers.total() + (handshakes.isWaiting(conn) ? 1 : 0);
   // When handshakes decide it, count them exactly: drop every one that closed.
-  if (max !== null && open() <= max && open() + handshakes.waiting > max) handshakes.prune();
-  admitToNode(open(), max);
+  if (max !== null && all - handshakes.waiting <= max && all > max) handshakes.prune();
+  admitToNode(all - handshakes.waiting, max);
   handshakes.admitting(conn);
 }
 
 /** A connection that `admitToThisNode` let in was refused after all: a handshake again. */
 export function refusedAtNode(a: Admission, conn: EngineConn): void {
   handshakesOf(a.io).refused(conn);
-}
-
-/** An Engine.IO connection as the handshake count sees it. */
-interface EngineConn {
-  readonly readyState: string;
-}
-
-/**
- * The Engine.IO connections of one server that are a handshake and nothing more: no namespace has
- * taken them (Socket.IO closes them after `connectTimeout`). `limits.maxConnections` counts the
- * others, so that a flood of bare handshakes, which no token is needed for, does not lock every
- * client with a token out; a connection being admitted counts already, so concurrent admissions
- * cannot pass the limit together.
- *
- * No listener on the connection: one more `close` listener grows its listener list for good
- * (about 140 B per connection, measured). A connection leaves when a namespace takes it; one
- * that closed first is found closed by `prune`: each new handshake and admission checks a few,
- * going round all of them, and an admission whose answer the handshakes decide checks them all.
- */
-class Handshakes {
-  /** Connection → how many of its namespace admissions are running (0: a handshake only). */
-  private readonly conns = new Map<EngineConn, number>();
-  /** How many are handshakes only (no admission running). */
-  waiting = 0;
-
-  add(conn: EngineConn): void {
-    this.prune(4);
-    this.conns.set(conn, 0);
-    this.waiting++;
-  }
-
-  isWaiting(conn: EngineConn): boolean {
-    return this.conns.get(conn) === 0;
-  }
-
-  admitting(conn: EngineConn): void {
-    const running = this.conns.get(conn);
-    if (running === undefined) return;
-    this.conns.set(conn, running + 1);
-    if (running === 0) this.waiting--;
-  }
-
-  /** One admission of `conn` was refused; with none left running it is a handshake again. */
-  refused(conn: EngineConn): void {
-    const running = this.conns.get(conn);
-    if (running === undefined || running === 0) return;
-    if (conn.readyState === 'closed') {
-      // Gone meanwhile: it counts nowhere any more.
-      this.conns.delete(conn);
-      return;
-    }
-    this.conns.set(conn, running - 1);
-    if (running === 1) this.waiting++;
-  }
-
-  /** A namespace took it: it is a connection now. */
-  connected(conn: EngineConn): void {
-    const running = this.conns.get(conn);
-    if (running === undefined) return;
-    this.conns.delete(conn);
-    if (running === 0) this.waiting--;
-  }
-
-  /**
-   * Drops closed connections. Checks the oldest `count` entries, moving the open ones it checked to
-   * the back, so that repeated calls go round all of them; with no count, all of them.
-   */
-  prune(count = Number.POSITIVE_INFINITY): void {
-    let checked = 0;
-    const keep: Array<[EngineConn, number]> = [];
-    for (const [conn, running] of this.conns) {
-      if (checked++ >= count) break;
-      this.conns.delete(conn);
-      if (conn.readyState !== 'closed') keep.push([conn, running]);
-      else if (running === 0) this.waiting--;
-    }
-    for (const [conn, running] of keep) this.conns.set(conn, running);
-  }
-}
-
-const handshakes = new WeakMap<RoomcastServer, Handshakes>();
-
-/** The handshake count of `io`; watches from the first call on: call it at startup. */
-export function handshakesOf(io: RoomcastServer): Handshakes {
-  let tracker = handshakes.get(io);
-  if (!tracker) {
-    const made = new Handshakes();
-    io.engine.on('connection', (conn: EngineConn) => made.add(conn));
-    tracker = made;
-    handshakes.set(io, made);
-  }
-  return tracker;
 }
 
 /** A connection that a namespace took (its `connection` event) no longer waits. */
