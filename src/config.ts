@@ -157,6 +157,11 @@ const configSchema = z
           .min(1024)
           .max(1024 * 1024 * 1024)
           .default(1_048_576),
+        /**
+         * The most time a client has to send one HTTP request, headers and body (every request on
+         * the port: the server API, SSE, Socket.IO's long-polling); past it the request gets 408.
+         */
+        requestTimeoutMs: ms.min(100).max(3_600_000).default(30_000),
       })
       .strict()
       .prefault({}),

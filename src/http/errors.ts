@@ -48,6 +48,22 @@ export function clientErrorReply(err: NodeJS.ErrnoException, socket: Duplex): vo
   socket.destroy(err);
 }
 
+/**
+ * The fastify options that bound how long a client may take to send one request (headers and
+ * body), `limits.requestTimeoutMs`: fastify's default is no bound, so a client that sent its
+ * headers and part of a body held the connection for ever. Node checks the requests in progress
+ * every `connectionsCheckingInterval` (30 s by default), so the check runs four times per timeout,
+ * and a late request is answered 408 within 1.25 timeouts. A request once read is not timed: SSE
+ * streams, long-polling GETs and WebSocket upgrades stay open as long as they need.
+ *
+ * @example
+ * Fastify({ ...requestTimeouts(config.limits.requestTimeoutMs), clientErrorHandler: clientErrorReply });
+ */
+export function requestTimeouts(ms: number) {
+  const checkEvery = Math.max(25, Math.min(30_000, Math.floor(ms / 4)));
+  return { requestTimeout: ms, http: { requestTimeout: ms, connectionsCheckingInterval: checkEvery } };
+}
+
 /** Sends an error body (docs/api.md) with its status (and `Retry-After` when the error knows one). */
 export function sendError(reply: FastifyReply, error: RoomcastError): FastifyReply {
   if (error.retryAfter !== undefined) reply.header('retry-after', String(error.retryAfter));

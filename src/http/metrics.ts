@@ -11,7 +11,7 @@ import type { Logger } from '../logger.js';
 import type { RoomObserver } from '../rooms/manager.js';
 import type { RoomcastNamespace } from '../socket/namespaces.js';
 import { bearer } from './api-keys.js';
-import { clientErrorReply, installErrorHandlers, sendError } from './errors.js';
+import { clientErrorReply, installErrorHandlers, requestTimeouts, sendError } from './errors.js';
 import { createTransportTracker, type TransportTracker } from './transport-tracker.js';
 
 /**
@@ -280,11 +280,12 @@ export function registerMetricsRoute(
  * body), on `config.host`. The broker starts it after its own port and closes it with itself.
  *
  * @example
- * const metricsHttp = config.metrics.port === null ? null : createMetricsHttp(log);
+ * const metricsHttp = config.metrics.port === null ? null : createMetricsHttp(log, config.limits.requestTimeoutMs);
  * await metricsHttp?.listen({ host: config.host, port: config.metrics.port });
  */
-export function createMetricsHttp(log: Logger): FastifyInstance {
+export function createMetricsHttp(log: Logger, requestTimeoutMs: number): FastifyInstance {
   const app = Fastify({
+    ...requestTimeouts(requestTimeoutMs),
     loggerInstance: log.child({ component: 'metrics' }),
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: true,

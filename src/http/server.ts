@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
-import { clientErrorReply } from './errors.js';
+import { clientErrorReply, requestTimeouts } from './errors.js';
 import { frameworkErrorsUnder, originPolicy, registerOriginPolicy } from './origins.js';
 
 /**
@@ -19,6 +19,7 @@ export function createHttp(config: Config, log: Logger, isReady: () => boolean):
     // (SSE admission) carry no `reqId`, and no route sets its own log level.
     childLoggerFactory: (logger) => logger,
     bodyLimit: config.api.bodyLimitBytes,
+    ...requestTimeouts(config.limits.requestTimeoutMs),
     forceCloseConnections: true,
     return503OnClosing: true,
     // A room in a path is up to 200 characters, more when percent-encoded (the default is 100).

@@ -44,6 +44,8 @@ describe('config: a bad value names its field', () => {
     ['limits.maxConnections', { limits: { maxConnections: '100' } }],
     ['limits.sendQueueBytes', { limits: { sendQueueBytes: 1023 } }],
     ['limits.sendQueueBytes', { limits: { sendQueueBytes: null } }],
+    ['limits.requestTimeoutMs', { limits: { requestTimeoutMs: 50 } }],
+    ['limits.requestTimeoutMs', { limits: { requestTimeoutMs: '30s' } }],
     ['metrics.token', { metrics: { token: 'short' } }],
     ['metrics.token', { metrics: { token: 1234 } }],
     ['metrics.port', { metrics: { port: 70_000 } }],
