@@ -109,7 +109,8 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
     );
   }
   // `metrics.port`: /metrics on a server of its own, started and closed with the broker.
-  const metricsHttp = config.metrics.port === null ? null : createMetricsHttp(log, config.limits.requestTimeoutMs);
+  const metricsHttp =
+    config.metrics.port === null ? null : createMetricsHttp(log, config.limits.requestTimeoutMs);
   registerApi({
     config,
     http,
