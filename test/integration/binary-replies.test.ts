@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Envelope } from '../../src/protocol.js';
+import { api, closeStreams, isRefusal, openSse } from '../api/http.js';
 import {
   closeClients,
   connect,
@@ -42,6 +43,7 @@ describe.each(['one node', 'two nodes over Redis'])('replies that replay binary 
   });
   afterAll(async () => {
     closeClients();
+    closeStreams();
     await Promise.all(nodes.map((n) => n.close()));
     await redis?.stop();
   });
@@ -94,6 +96,25 @@ describe.each(['one node', 'two nodes over Redis'])('replies that replay binary 
     c.emit('publish', { room: 'bin:x', event: 'n', data }, () => undefined);
     expect(await closed).toMatch(/transport close|parse error/);
     expect(await request(other, 'history', { room: 'bin:x' })).toMatchObject({ ok: true, messages: [] });
+  });
+
+  it('writes a binary part as Node writes a Buffer where the message leaves as JSON (HTTP history, SSE)', async () => {
+    const node = nodes.at(-1)!;
+    const sse = await openSse(`${node.url}/v1/events?room=bin:json&token=${token('sse')}`);
+    if (isRefusal(sse)) throw new Error(`SSE refused: ${JSON.stringify(sse.body)}`);
+    await publish('bin:json', [2]);
+    const asJson = { i: 0, b0: { type: 'Buffer', data: [0, 0] }, b1: { type: 'Buffer', data: [0, 1] } };
+    const live = await sse.next((e) => e.event === 'n');
+    expect(JSON.parse(live.data).data).toEqual(asJson);
+    const read = await api<{ messages: Envelope[] }>(node.url, 'GET', '/v1/rooms/bin%3Ajson/history');
+    expect(read.status).toBe(200);
+    expect(read.body.messages!.map((m) => m.data)).toEqual([asJson]);
+    // A reader that resumes gets the same from history.
+    const resumed = await openSse(`${node.url}/v1/events?room=bin:json&token=${token('sse')}`, {
+      'last-event-id': sse.lastEventId.replace(/1$/, '0'),
+    });
+    if (isRefusal(resumed)) throw new Error(`SSE refused: ${JSON.stringify(resumed.body)}`);
+    expect(JSON.parse((await resumed.next((e) => e.event === 'n')).data).data).toEqual(asJson);
   });
 
   it('leaves replies of JSON messages whole, and a publish of 10 parts is accepted', async () => {
