@@ -72,13 +72,14 @@ describe('limits.requestTimeoutMs', () => {
       expect(JSON.parse(res.body)).toEqual(BODY_TIMEOUT);
     }
 
-    const got = [nextEvent(ws, 'message'), nextEvent(polling, 'message'), sse.next((e) => e.event === 'e')];
+    const viaWs = nextEvent<{ data: unknown }>(ws, 'message');
+    const viaPolling = nextEvent<{ data: unknown }>(polling, 'message');
+    const viaSse = sse.next((e) => e.event === 'e');
     const sent = await api(b.url, 'POST', '/v1/publish', { room: 'a', event: 'e', data: 'after' });
     expect(sent.status).toBe(200);
-    const [viaWs, viaPolling, viaSse] = await Promise.all(got);
-    expect((viaWs as { data: unknown }).data).toBe('after');
-    expect((viaPolling as { data: unknown }).data).toBe('after');
-    expect(JSON.parse(viaSse.data).data).toBe('after');
+    expect((await viaWs).data).toBe('after');
+    expect((await viaPolling).data).toBe('after');
+    expect(JSON.parse((await viaSse).data).data).toBe('after');
   });
 
   it('lets a slow request through when it completes within the timeout', async () => {
