@@ -56,6 +56,8 @@ export class Room<M extends MessageMap = Record<string, unknown>> implements Roo
   private attachId = 0;
   private ownPending = 0;
   private deferredFill: [StreamPosition, number] | undefined;
+  /** A rejoin's reply held until this connection's own publishes are answered (see `attach`). */
+  private deferredJoin: (() => void) | undefined;
   /** Retries waiting (a join, a fill): cleared when the room ends, so none outlives it. */
   private readonly retries = new Set<ReturnType<typeof setTimeout>>();
   private everJoined = false;
@@ -194,13 +196,21 @@ export class Room<M extends MessageMap = Record<string, unknown>> implements Roo
     });
     if (id !== this.attachId || this.ended) return;
     if (!res.ok) return this.joinFailed(res.error, id);
-    this.seq.joined(res, since);
-    this.status = 'joined';
-    const info: JoinInfo = { offset: res.offset, epoch: res.epoch, recovered: res.recovered };
-    const first = !this.everJoined;
-    this.everJoined = true;
-    this.settle({ ok: true, ...info });
-    this.events.emit('joined', { room: this.name, ...info, resumed: since !== undefined, first });
+    const apply = () => {
+      if (id !== this.attachId || this.ended) return;
+      this.seq.joined(res, since);
+      this.status = 'joined';
+      const info: JoinInfo = { offset: res.offset, epoch: res.epoch, recovered: res.recovered };
+      const first = !this.everJoined;
+      this.everJoined = true;
+      this.settle({ ok: true, ...info });
+      this.events.emit('joined', { room: this.name, ...info, resumed: since !== undefined, first });
+    };
+    // The replay may hold this connection's own publishes whose acknowledgements are still on the
+    // way (lost with the old connection and retried): like a gap fill, it waits for them, so their
+    // offsets are passed over and not handed to the app. Live messages wait meanwhile (joining).
+    if (this.ownPending > 0 && res.messages.length > 0) this.deferredJoin = apply;
+    else apply();
   }
 
   /** @internal A live message of this room. */
@@ -264,13 +274,18 @@ export class Room<M extends MessageMap = Record<string, unknown>> implements Roo
 
   /**
    * A publish without echo never comes back live: its offset is passed over, not taken for a gap.
-   * Gap fills wait for these acks, so the fill does not hand the app its own message.
+   * Gap fills and rejoin replays wait for these acks, so neither hands the app its own message.
    */
   private async publishOwn(payload: PublishRequest): Promise<Result<PublishReply>> {
     this.ownPending++;
     const res = await this.host.publish(payload);
     this.ownPending--;
     if (res.ok) this.seq.passOver(res);
+    if (this.ownPending === 0 && this.deferredJoin) {
+      const apply = this.deferredJoin;
+      this.deferredJoin = undefined;
+      apply();
+    }
     if (this.ownPending === 0 && this.deferredFill) {
       const [since, id] = this.deferredFill;
       this.deferredFill = undefined;

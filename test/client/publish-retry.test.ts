@@ -123,6 +123,42 @@ describe('SDK publish retries', () => {
   });
 });
 
+/** The next acknowledgement any `SwitchedAckLosingDecoder` receives is lost while this is set. */
+let loseNextAck = false;
+
+/** Like `AckLosingDecoder`, but it loses an acknowledgement only once `loseNextAck` is set. */
+class SwitchedAckLosingDecoder {
+  private readonly inner = new parser.Decoder();
+  private readonly wrapped = new Map<(packet: parser.Packet) => void, (packet: parser.Packet) => void>();
+
+  on(event: 'decoded', listener: (packet: parser.Packet) => void): this {
+    const filtered = (packet: parser.Packet) => {
+      if (packet.type === parser.PacketType.ACK && loseNextAck) {
+        loseNextAck = false;
+        return;
+      }
+      listener(packet);
+    };
+    this.wrapped.set(listener, filtered);
+    this.inner.on(event, filtered);
+    return this;
+  }
+
+  off(event: 'decoded', listener: (packet: parser.Packet) => void): this {
+    const filtered = this.wrapped.get(listener);
+    if (filtered) this.inner.off(event, filtered);
+    return this;
+  }
+
+  add(chunk: unknown): void {
+    this.inner.add(chunk);
+  }
+
+  destroy(): void {
+    this.inner.destroy();
+  }
+}
+
 /**
  * A socket.io-client parser (its documented `parser` option) whose decoder loses the first
  * acknowledgement the client receives: the broker applied the request, the client never hears it.
@@ -192,5 +228,40 @@ describe('SDK publish retries against a broker', () => {
     expect(await writer.publish('retry:1', 'msg', { text: 'next' })).toMatchObject({ ok: true, offset: 2 });
     await until(() => seen.offsets.length === 2, 5000, 'both messages');
     expect(seen.data).toEqual([{ text: 'once' }, { text: 'next' }]);
+  });
+
+  it('does not hand a joined room its own message when the rejoin replays it before the retried publish is answered', async () => {
+    const writer = sdkClient({
+      url: b.url,
+      token: token('own-writer'),
+      ackTimeoutMs: 5000,
+      socketOptions: { parser: { Encoder: parser.Encoder, Decoder: SwitchedAckLosingDecoder } },
+    });
+    const room = writer.join('retry:own');
+    const seen = record(room);
+    await room.joined;
+    const reader = sdkClient({ url: b.url, token: token('own-reader') });
+    const other = reader.join('retry:own');
+    const others = record(other);
+    await other.joined;
+
+    // The broker applies the publish (offset 1) and its acknowledgement is lost; then the
+    // connection drops, the SDK rejoins from offset 0 (the replay holds offset 1) and sends the
+    // publish again with the same key.
+    loseNextAck = true;
+    const published = room.publish('msg', { text: 'mine' });
+    await until(() => others.offsets.length === 1, 5000, 'the publish applied');
+    for (const socket of b.broker.io.of('/').sockets.values())
+      if (socket.data.client?.sub === 'own-writer') socket.conn.close();
+    expect(await published).toMatchObject({ ok: true, offset: 1 });
+
+    expect(await reader.publish('retry:own', 'msg', { text: 'theirs' })).toMatchObject({
+      ok: true,
+      offset: 2,
+    });
+    await until(() => seen.offsets.length > 0, 5000, 'the next message');
+    expect(seen.offsets).toEqual([2]);
+    expect(seen.data).toEqual([{ text: 'theirs' }]);
+    expect(room.position).toMatchObject({ offset: 2 });
   });
 });
