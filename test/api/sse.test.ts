@@ -237,3 +237,65 @@ describe('GET /v1/events', () => {
     await Promise.all([s.ended, closed]);
   });
 });
+
+// A join answers at most `limits.historyLimit` messages; a stream pages through history for the
+// rest, as the socket SDK does, so nothing history still holds is lost to it.
+describe('GET /v1/events resuming more than limits.historyLimit messages', () => {
+  let small: RunningBroker;
+  beforeAll(async () => {
+    small = await startBroker(
+      testConfig({
+        namespaces: {
+          '/': { limits: { historyLimit: 10 }, history: [{ pattern: '*', size: 40, ttlMs: 0 }] },
+        },
+      }),
+    );
+  });
+  afterAll(() => small.close());
+
+  /** Publishes `count` messages to `room` (data 1..count) and returns their epoch. */
+  async function fill(room: string, count: number): Promise<string> {
+    const res = await api<{ ok: boolean; results: Array<{ epoch: string }> }>(
+      small.url,
+      'POST',
+      '/v1/batch',
+      {
+        messages: Array.from({ length: count }, (_, i) => ({ room, event: 'note', data: i + 1 })),
+      },
+    );
+    expect(res.status).toBe(200);
+    return res.body.results![0]!.epoch;
+  }
+
+  async function resume(room: string, lastEventId: string): Promise<SseStreamClient> {
+    const s = await openSse(`${small.url}/v1/events?room=${room}&token=${reader}`, {
+      'last-event-id': lastEventId,
+    });
+    if (isRefusal(s)) throw new Error(`refused: ${JSON.stringify(s.body)}`);
+    return s;
+  }
+
+  const offsets = (s: SseStreamClient) =>
+    s.events.filter((e) => e.event === 'note').map((e) => (JSON.parse(e.data) as Envelope).offset);
+
+  it('replays all 30 missed messages, not the last 10 and a gap', async () => {
+    const epoch = await fill('feed:deep', 31);
+    const s = await resume('feed:deep', `feed:deep;${epoch};1`);
+    await until(() => offsets(s).length === 30, 5000, 'the replay');
+    expect(offsets(s)).toEqual(Array.from({ length: 30 }, (_, i) => i + 2));
+    await api(small.url, 'POST', '/v1/publish', { room: 'feed:deep', event: 'note', data: 'live' });
+    await s.next(isData('live'));
+    expect(s.events.some((e) => e.event === 'roomcast:gap')).toBe(false);
+  });
+
+  it('starts at the oldest message history holds when it no longer reaches back, after a roomcast:gap', async () => {
+    // 50 published, history keeps the last 40 (11..50): 2..10 are gone.
+    const epoch = await fill('feed:trimmed', 50);
+    const s = await resume('feed:trimmed', `feed:trimmed;${epoch};1`);
+    await until(() => offsets(s).length === 40, 5000, 'the replay');
+    expect(offsets(s)).toEqual(Array.from({ length: 40 }, (_, i) => i + 11));
+    const gap = s.events.find((e) => e.event === 'roomcast:gap');
+    expect(JSON.parse(gap!.data)).toEqual({ rooms: [{ room: 'feed:trimmed', offset: 50, epoch }] });
+    expect(s.events.indexOf(gap!)).toBeLessThan(s.events.findIndex((e) => e.event === 'note'));
+  });
+});
