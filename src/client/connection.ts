@@ -70,7 +70,7 @@ export class Connection {
       });
   }
 
-  /** True from `start()` until `stop()` or a stop of the loop's own (a refused token, a kick). */
+  /** True from `start()` until `stop()` or a stop of the loop's own (a refused token). */
   get active(): boolean {
     return this.wanted;
   }
@@ -153,7 +153,10 @@ export class Connection {
         error: new ClientError('token_expired', 'the token has expired and no getToken was given'),
       };
     }
-    if (closing === 'disconnected') return { retry: false, reason: 'disconnected' };
+    // The server API closed the connection (`POST /v1/disconnect`): come back with the same token.
+    // With `reconnect: false` the server revoked it first, so that attempt is refused
+    // (`token_revoked`) and the loop stops there; otherwise the client is back, its rooms resumed.
+    if (closing === 'disconnected') return { retry: true, delayMs: this.backoff(0), rotate: false };
     if (closing === undefined && outcome.reason === 'io server disconnect')
       return { retry: false, reason: outcome.reason };
     // The node is going away or the connection dropped: another node first, if there is one.

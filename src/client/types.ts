@@ -10,8 +10,8 @@ import type { GetToken } from './token.js';
  * - `connecting`: the first attempt (after `createClient` or `connect()`) is under way.
  * - `connected`: a broker accepted the connection; rooms are being (re)joined.
  * - `reconnecting`: the connection dropped or an attempt failed; the next attempt waits its backoff.
- * - `disconnected`: not connected and not trying: `disconnect()` was called, the token was refused,
- *   or the server closed the connection for good (`closing { code: "disconnected" }`).
+ * - `disconnected`: not connected and not trying: `disconnect()` was called, or the token was
+ *   refused (a `POST /v1/disconnect` with `reconnect: false` revoked it).
  */
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'disconnected';
 

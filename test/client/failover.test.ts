@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { closeConnection } from '../../src/socket/connection.js';
+import { api } from '../api/http.js';
 import {
   closeClients,
   connect,
@@ -8,8 +8,9 @@ import {
   startBroker,
   token,
   until,
+  within,
 } from '../helpers/broker.js';
-import { closeSdkClients, nextClientEvent, record, sdkClient, sdkConfig, serverSocketOf } from './helpers.js';
+import { closeSdkClients, nextClientEvent, record, sdkClient, sdkConfig } from './helpers.js';
 
 const brokers: RunningBroker[] = [];
 async function broker(port = 0): Promise<RunningBroker> {
@@ -79,14 +80,38 @@ describe('SDK across nodes', () => {
     expect(seen.data).toEqual(['before', 'after']);
   });
 
-  it('stays disconnected when the server closes the connection for good', async () => {
+  it('comes back after POST /v1/disconnect, its rooms resumed with nothing missed', async () => {
     const b = await broker();
     const client = sdkClient({ url: b.url, token: token('dave') });
+    const room = client.join('chat:kick');
+    const seen = record(room);
+    await room.joined;
+    const closing = nextClientEvent(client, 'closing');
+    const back = new Promise<void>((resolve) =>
+      client.on('reconnecting', () => client.once('connected', () => resolve())),
+    );
+    const kicked = await api(b.url, 'POST', '/v1/disconnect', { sub: 'dave' });
+    expect(kicked.body).toMatchObject({ ok: true, disconnected: 1 });
+    expect(await closing).toMatchObject({ code: 'disconnected' });
+    // Published while the client is away: the rejoin replays it.
+    await publish(b, 'chat:kick', 'while away');
+    await within(back, 5000, 'the reconnect');
+    await publish(b, 'chat:kick', 'after');
+    await until(() => seen.data.length === 2, 5000, 'both messages');
+    expect(seen.data).toEqual(['while away', 'after']);
+    expect(client.state).toBe('connected');
+  });
+
+  it('stops with token_revoked after POST /v1/disconnect with reconnect: false', async () => {
+    const b = await broker();
+    const client = sdkClient({ url: b.url, token: token('erin') });
     await nextClientEvent(client, 'connected');
     const stopped = nextClientEvent(client, 'disconnected');
-    closeConnection(serverSocketOf(b, client), 'disconnected', 'disconnected by the server API');
-    expect(await stopped).toMatchObject({ reason: 'disconnected' });
+    const kicked = await api(b.url, 'POST', '/v1/disconnect', { sub: 'erin', reconnect: false });
+    expect(kicked.body).toMatchObject({ ok: true, disconnected: 1 });
+    expect(await stopped).toMatchObject({ reason: 'token_revoked', error: { code: 'token_revoked' } });
     expect(client.state).toBe('disconnected');
-    expect(b.broker.io.engine.clientsCount).toBe(0);
+    // The refused attempt's connection closes too.
+    await until(() => b.broker.io.engine.clientsCount === 0, 5000, 'no connection left');
   });
 });
