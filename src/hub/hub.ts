@@ -53,9 +53,15 @@ interface Space {
   channels: Map<string, Channels>;
   /** Rooms the engine delivers here (`WATCHED`), or will once the promise resolves. */
   watching: Map<string, Promise<void> | typeof WATCHED>;
-  marks: DeliveryMarks;
+  marks: DeliveryMarks<Delivery>;
   filling: Set<string>;
   again: Set<string>;
+}
+
+/** A message as the hub delivers it: with the connection that published it, when it asked no echo. */
+interface Delivery {
+  envelope: Envelope;
+  except: string | undefined;
 }
 
 interface Channels {
@@ -175,15 +181,25 @@ export class Hub implements DeliverySink {
     return this.spaces.get(ns)?.interest.size ?? 0;
   }
 
+  /** Hands a message to the room's marks, and delivers what they let go now (in offset order). */
   private deliver(space: Space, envelope: Envelope, exceptConnId: string | undefined): void {
-    const verdict = space.marks.receive(envelope.room, envelope.epoch, envelope.offset);
-    if (verdict !== 'deliver') {
-      this.opts.log.debug(
-        { room: envelope.room, epoch: envelope.epoch, offset: envelope.offset, verdict },
-        'not delivered again',
-      );
-      return;
+    const room = envelope.room;
+    const now = space.marks.receive(room, envelope.epoch, envelope.offset, {
+      envelope,
+      except: exceptConnId,
+    });
+    for (const d of now) this.send(space, d.envelope, d.except);
+  }
+
+  /** Delivers the held messages of `room` that a fill has let go. */
+  private release(space: Space, room: string): void {
+    for (const d of space.marks.release(room)) {
+      if (!space.interest.has(room)) return;
+      this.send(space, d.envelope, d.except);
     }
+  }
+
+  private send(space: Space, envelope: Envelope, exceptConnId: string | undefined): void {
     const channel = this.channelsOf(space, envelope.room).message;
     space.sockets.emit(channel, 'message', envelope, exceptConnId);
     const receivers = this.receivers.deliver(space.ns, envelope);
@@ -261,7 +277,9 @@ export class Hub implements DeliverySink {
           space.rules.historyPolicy(room),
         );
         if (!space.interest.has(room)) break;
-        if (space.marks.filled(room, since, res, res.recovered, res.messages[0]?.offset)) continue;
+        const again = space.marks.filled(room, since, res, res.recovered, res.messages[0]?.offset);
+        this.release(space, room);
+        if (again) continue;
         for (const m of res.messages) {
           // A delivery can close the room's last connection here (a stalled reader over its
           // limit): the rest of the page then has nobody to go to, and the room's state is gone.

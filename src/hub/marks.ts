@@ -1,40 +1,55 @@
 import type { StreamPosition } from '../protocol.js';
 
+/** An epoch this room had here before, and how far it was delivered then. */
+interface Retired {
+  epoch: string;
+  floor: number;
+}
+
 /** What this node has delivered of one room. */
-interface Mark {
+interface Mark<T> {
   epoch: string;
   /** Every offset up to here was delivered here, or predates the members' joins. */
   floor: number;
-  /** Offsets above `floor` delivered out of order (a gap is open below them). */
-  seen: Set<number>;
+  /** Messages above a gap, held until the gap is filled (or given up) so they go out in order. */
+  held: Map<number, T>;
   /** Set from a join's history read, before any message arrived: the first one may be below it. */
   provisional: boolean;
-  /** Epochs this room had here before: a late message of one is dropped. */
-  retired: string[];
+  /** Epochs this room had here before (newest first): a late message of one is dropped. */
+  retired: Retired[];
+  /** Held messages of an epoch the room has left: handed out by the next `receive` or `release`. */
+  leftover: T[];
 }
 
-/** What to do with a message that arrives. */
-export type Verdict = 'deliver' | 'duplicate' | 'stale';
-
 const RETIRED_KEPT = 4;
+/** Messages held behind one room's gap before the gap is given up (a fill that never closes it). */
+export const MAX_HELD = 10_000;
 
 /**
  * The bookkeeping of live delivery on one node, per room: which offsets were delivered, so that a
- * connection never gets the same offset twice within an epoch, and which are missing, so that the
- * hub can fill them from history. Pure: no I/O, no timers (the hub owns those).
+ * connection never gets the same offset twice within an epoch and gets a room's messages in offset
+ * order, and which are missing, so that the hub can fill them from history. Pure: no I/O, no
+ * timers (the hub owns those). `T` is what the hub delivers (a message and its sender).
  *
  * Messages of one room arrive in offset order (one channel, published in the same step that
  * assigned the offset), so a gap means a loss: the node's subscription was down, or a fill is
- * racing the live stream. Filled messages go through `receive` like live ones.
+ * racing the live stream. A message above a gap is held until the fill has delivered what is
+ * below it; filled messages go through `receive` like live ones. What history no longer has is
+ * given up (`filled` with `recovered: false`), and so is a gap with `MAX_HELD` messages above it.
+ *
+ * An epoch the room left can come back (Redis Sentinel promoting the old primary again, whose
+ * history goes on from where it was): a message of it above what was delivered of it here starts
+ * it again from there, not as stale.
  *
  * @example
- * const marks = new DeliveryMarks();
+ * const marks = new DeliveryMarks<Envelope>();
  * marks.seed('chat', { epoch: 'e1', offset: 4 });   // a join read history up to 4
- * marks.receive('chat', 'e1', 6);                     // 'deliver', and a gap at 5
+ * marks.receive('chat', 'e1', 6, m6);                // [] (held), and a gap at 5
  * marks.fillFrom('chat');                             // { epoch: 'e1', offset: 4 }
+ * marks.receive('chat', 'e1', 5, m5);                // [m5, m6]
  */
-export class DeliveryMarks {
-  private readonly marks = new Map<string, Mark>();
+export class DeliveryMarks<T> {
+  private readonly marks = new Map<string, Mark<T>>();
 
   /** A history read for a room with members here: live delivery continues after `position`. */
   seed(room: string, position: StreamPosition): void {
@@ -42,38 +57,47 @@ export class DeliveryMarks {
     this.marks.set(room, newMark(position.epoch, position.offset, true));
   }
 
-  /** A message of `room` at `epoch`/`offset` arrived (live or filled): deliver it or not. */
-  receive(room: string, epoch: string, offset: number): Verdict {
+  /**
+   * A message of `room` at `epoch`/`offset` arrived (live or filled): what to deliver now, in
+   * order. Empty when it is held behind a gap, a duplicate, or a late message of an old epoch.
+   */
+  receive(room: string, epoch: string, offset: number, item: T): T[] {
     let mark = this.marks.get(room);
     if (!mark) {
       this.marks.set(room, newMark(epoch, offset, false));
-      return 'deliver';
+      return [item];
     }
     if (mark.epoch !== epoch) {
-      if (mark.retired.includes(epoch)) return 'stale';
-      // History restarted (Redis lost its data): everything of the new epoch is new here.
-      const next = newMark(epoch, 0, false);
-      next.retired = [mark.epoch, ...mark.retired].slice(0, RETIRED_KEPT);
-      this.marks.set(room, next);
-      mark = next;
+      const old = mark.retired.find((r) => r.epoch === epoch);
+      // A late message of an epoch the room has left, at or below what was delivered of it.
+      if (old && offset <= old.floor) return [];
+      // History restarted (Redis lost its data), or an epoch left before came back.
+      mark = this.switchTo(room, mark, epoch, old?.floor ?? 0);
     } else if (mark.provisional) {
       mark.provisional = false;
       if (offset <= mark.floor) mark.floor = offset - 1;
     }
-    // The usual case: the next offset, nothing out of order.
-    if (offset === mark.floor + 1 && mark.seen.size === 0) {
+    const out = mark.leftover.length > 0 ? mark.leftover.splice(0) : [];
+    // The usual case: the next offset, nothing held.
+    if (offset === mark.floor + 1 && mark.held.size === 0) {
       mark.floor = offset;
-      return 'deliver';
+      out.push(item);
+      return out;
     }
-    if (offset <= mark.floor || mark.seen.has(offset)) return 'duplicate';
-    mark.seen.add(offset);
-    while (mark.seen.delete(mark.floor + 1)) mark.floor++;
-    return 'deliver';
+    if (offset <= mark.floor || mark.held.has(offset)) return out;
+    mark.held.set(offset, item);
+    this.drain(mark, out);
+    if (mark.held.size > MAX_HELD) {
+      // The gap is given up: what is held goes out from its oldest message on.
+      mark.floor = Math.min(...mark.held.keys()) - 1;
+      this.drain(mark, out);
+    }
+    return out;
   }
 
-  /** True when offsets are missing below one that was delivered. */
+  /** True when messages are held above a gap. */
   hasGap(room: string): boolean {
-    return (this.marks.get(room)?.seen.size ?? 0) > 0;
+    return (this.marks.get(room)?.held.size ?? 0) > 0;
   }
 
   /** Where a fill from history starts: everything after this position may be missing here. */
@@ -85,11 +109,11 @@ export class DeliveryMarks {
   /**
    * History answered a fill of `room` that started at `since` with `position`, `recovered` and
    * `oldest`, the first offset it returned (undefined: none). Returns true when the fill should
-   * run again: the room's epoch changed (at Redis, or here while the read was out).
+   * run again: the room's epoch changed (at Redis, or here while the read was out). What a move
+   * of the floor lets go of comes from `release`.
    *
    * With `recovered: false` what history no longer has is gone for good: below `oldest`, or, when
-   * it returned nothing, below the first offset delivered past the gap. Never above what was
-   * delivered: later offsets may still be on their way (one channel keeps them in order).
+   * it returned nothing, below the first message held past the gap.
    */
   filled(
     room: string,
@@ -103,20 +127,26 @@ export class DeliveryMarks {
     // A live message of a new epoch moved the mark while the read was out: read again from it.
     if (since.epoch !== mark.epoch) return true;
     if (position.epoch !== mark.epoch) {
-      if (position.epoch === '' || mark.retired.includes(position.epoch)) return false;
-      const next = newMark(position.epoch, 0, false);
-      next.retired = [mark.epoch, ...mark.retired].slice(0, RETIRED_KEPT);
-      this.marks.set(room, next);
+      if (position.epoch === '') return false;
+      // History is in another epoch now (a new one, or one this room had before, come back).
+      const old = mark.retired.find((r) => r.epoch === position.epoch);
+      this.switchTo(room, mark, position.epoch, old?.floor ?? 0);
       return true;
     }
     if (recovered) return false;
-    const gone = oldest !== undefined ? oldest - 1 : Math.min(...mark.seen) - 1;
-    if (Number.isFinite(gone) && gone > mark.floor) {
-      mark.floor = gone;
-      for (const o of mark.seen) if (o <= mark.floor) mark.seen.delete(o);
-      while (mark.seen.delete(mark.floor + 1)) mark.floor++;
-    }
+    // Never past a held message: it is on its way here although history no longer has it.
+    const gone = Math.min(oldest ?? Number.POSITIVE_INFINITY, ...mark.held.keys()) - 1;
+    if (Number.isFinite(gone) && gone > mark.floor) mark.floor = gone;
     return false;
+  }
+
+  /** Held messages that follow on from the room's floor now, in order (after `filled`). */
+  release(room: string): T[] {
+    const mark = this.marks.get(room);
+    if (!mark) return [];
+    const out = mark.leftover.length > 0 ? mark.leftover.splice(0) : [];
+    this.drain(mark, out);
+    return out;
   }
 
   /** The room has no members here any more. */
@@ -127,8 +157,34 @@ export class DeliveryMarks {
   rooms(): IterableIterator<string> {
     return this.marks.keys();
   }
+
+  /**
+   * Starts `epoch` at `floor`; the current epoch is retired with what was delivered of it, and
+   * the messages it held go out first (in order; what was missing below them is not coming).
+   */
+  private switchTo(room: string, mark: Mark<T>, epoch: string, floor: number): Mark<T> {
+    const next = newMark<T>(epoch, floor, false);
+    const retired = { epoch: mark.epoch, floor: Math.max(mark.floor, ...mark.held.keys()) };
+    next.retired = [retired, ...mark.retired.filter((r) => r.epoch !== epoch)].slice(0, RETIRED_KEPT);
+    next.leftover = [...mark.leftover, ...[...mark.held].sort((a, b) => a[0] - b[0]).map(([, m]) => m)];
+    this.marks.set(room, next);
+    return next;
+  }
+
+  /** Moves the floor over the held messages that now follow on, appending them to `out`. */
+  private drain(mark: Mark<T>, out: T[]): void {
+    for (const offset of mark.held.keys()) {
+      if (offset > mark.floor) continue;
+      mark.held.delete(offset);
+    }
+    for (let next = mark.held.get(mark.floor + 1); next !== undefined; next = mark.held.get(mark.floor + 1)) {
+      mark.held.delete(mark.floor + 1);
+      mark.floor++;
+      out.push(next);
+    }
+  }
 }
 
-function newMark(epoch: string, floor: number, provisional: boolean): Mark {
-  return { epoch, floor, seen: new Set(), provisional, retired: [] };
+function newMark<T>(epoch: string, floor: number, provisional: boolean): Mark<T> {
+  return { epoch, floor, held: new Map(), provisional, retired: [], leftover: [] };
 }

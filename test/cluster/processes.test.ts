@@ -129,4 +129,40 @@ describe('cluster: brokers as separate processes', () => {
     expect(frozenMember.connected).toBe(true);
     expect(c!.proc.exitCode).toBeNull();
   }, 60_000);
+
+  it('hands a member every message in offset order when publishers on both nodes go on as Redis comes back without its data', async () => {
+    procs = await Promise.all([0, 1].map(() => startProcess(redis.url)));
+    const nodes = procs;
+    const room = 'chat:order';
+    const member = await connect(nodes[0]!.url, token('member'));
+    await request(member, 'join', { room });
+    const got = collect<Envelope>(member, 'message');
+    const pubs = await Promise.all([0, 1, 0, 1].map((n, i) => connect(nodes[n]!.url, token(`pub${i}`))));
+    for (let i = 0; i < 3; i++) await request(pubs[0]!, 'publish', { room, event: 'e', data: `before ${i}` });
+    await until(() => got.length === 3, 5000, 'the first messages');
+    await redis.kill();
+    await redis.restart();
+    // Each publisher tries again at once until 25 of its publishes are acknowledged: the first
+    // land while node 0's room subscription is still coming back, and its fill from history
+    // races the live messages that follow.
+    const PER = 25;
+    const acked = await Promise.all(
+      pubs.map(async (pub, k) => {
+        let ok = 0;
+        const deadline = Date.now() + 20_000;
+        while (ok < PER && Date.now() < deadline) {
+          const ack = await request(pub, 'publish', { room, event: 'e', data: `p${k}-${ok}` });
+          if (ack.ok) ok++;
+          else await new Promise((resolve) => setImmediate(resolve));
+        }
+        return ok;
+      }),
+    );
+    expect(acked).toEqual([PER, PER, PER, PER]);
+    await until(() => got.length >= 3 + 4 * PER, 15_000, 'every message on node 0');
+    const after = got.slice(3);
+    // One new epoch, every offset once, in order.
+    expect(new Set(after.map((m) => m.epoch)).size).toBe(1);
+    expect(after.map((m) => m.offset)).toEqual(Array.from({ length: 4 * PER }, (_, i) => i + 1));
+  }, 60_000);
 });

@@ -1,97 +1,127 @@
 import { describe, expect, it } from 'vitest';
-import { DeliveryMarks } from '../../src/hub/marks.js';
+import { DeliveryMarks, MAX_HELD } from '../../src/hub/marks.js';
+
+/** Marks whose items name their message (`e1:4`); `got` is what one `receive` lets go. */
+function marks() {
+  const m = new DeliveryMarks<string>();
+  const got = (epoch: string, offset: number, room = 'r') =>
+    m.receive(room, epoch, offset, `${epoch}:${offset}`);
+  return { m, got };
+}
 
 describe('DeliveryMarks', () => {
-  it('delivers each offset once, in any order', () => {
-    const m = new DeliveryMarks();
-    expect(m.receive('r', 'e1', 1)).toBe('deliver');
-    expect(m.receive('r', 'e1', 2)).toBe('deliver');
-    expect(m.receive('r', 'e1', 2)).toBe('duplicate');
-    expect(m.receive('r', 'e1', 1)).toBe('duplicate');
-    expect(m.receive('r', 'e1', 4)).toBe('deliver');
+  it('delivers each offset once and in order, holding what comes past a gap until it is filled', () => {
+    const { m, got } = marks();
+    expect(got('e1', 1)).toEqual(['e1:1']);
+    expect(got('e1', 2)).toEqual(['e1:2']);
+    expect(got('e1', 2)).toEqual([]);
+    expect(got('e1', 1)).toEqual([]);
+    expect(got('e1', 4)).toEqual([]);
+    expect(got('e1', 5)).toEqual([]);
     expect(m.hasGap('r')).toBe(true);
     expect(m.fillFrom('r')).toEqual({ epoch: 'e1', offset: 2 });
-    expect(m.receive('r', 'e1', 3)).toBe('deliver');
+    expect(got('e1', 4)).toEqual([]);
+    expect(got('e1', 3)).toEqual(['e1:3', 'e1:4', 'e1:5']);
     expect(m.hasGap('r')).toBe(false);
-    expect(m.receive('r', 'e1', 4)).toBe('duplicate');
-    expect(m.fillFrom('r')).toEqual({ epoch: 'e1', offset: 4 });
-  });
-
-  it('refuses an offset delivered out of order a second time, while the gap below it is open', () => {
-    const m = new DeliveryMarks();
-    expect(m.receive('r', 'e1', 1)).toBe('deliver');
-    expect(m.receive('r', 'e1', 3)).toBe('deliver');
-    expect(m.receive('r', 'e1', 3)).toBe('duplicate');
-    expect(m.receive('r', 'e1', 2)).toBe('deliver');
-    expect(m.receive('r', 'e1', 4)).toBe('deliver');
-    expect(m.fillFrom('r')).toEqual({ epoch: 'e1', offset: 4 });
+    expect(got('e1', 4)).toEqual([]);
+    expect(m.fillFrom('r')).toEqual({ epoch: 'e1', offset: 5 });
   });
 
   it('starts a new epoch at offset 1 even when the old one was just below it', () => {
-    const m = new DeliveryMarks();
-    expect(m.receive('r', 'e1', 7)).toBe('deliver');
+    const { m, got } = marks();
+    expect(got('e1', 7)).toEqual(['e1:7']);
     // The next offset of the old epoch, in a new epoch: a reset, not the old stream continuing.
-    expect(m.receive('r', 'e2', 8)).toBe('deliver');
+    expect(got('e2', 8)).toEqual([]);
     expect(m.fillFrom('r')).toEqual({ epoch: 'e2', offset: 0 });
     expect(m.hasGap('r')).toBe(true);
-    expect(m.receive('r', 'e1', 8)).toBe('stale');
+    expect(got('e1', 7)).toEqual([]);
+    expect(got('e2', 1)).toEqual(['e2:1']);
   });
 
   it('starts a room at its first message when nothing was read before', () => {
-    const m = new DeliveryMarks();
-    expect(m.receive('r', 'e1', 10)).toBe('deliver');
+    const { m, got } = marks();
+    expect(got('e1', 10)).toEqual(['e1:10']);
     expect(m.hasGap('r')).toBe(false);
-    expect(m.receive('r', 'e1', 9)).toBe('duplicate');
+    expect(got('e1', 9)).toEqual([]);
   });
 
   it('continues after a join read history, and still delivers a message the read already counted', () => {
-    const m = new DeliveryMarks();
+    const { m, got } = marks();
     m.seed('r', { epoch: 'e1', offset: 5 });
     expect(m.fillFrom('r')).toEqual({ epoch: 'e1', offset: 5 });
     // Message 5 was published after the subscription and before the read: it is still in flight.
-    expect(m.receive('r', 'e1', 5)).toBe('deliver');
-    expect(m.receive('r', 'e1', 6)).toBe('deliver');
-    expect(m.receive('r', 'e1', 5)).toBe('duplicate');
+    expect(got('e1', 5)).toEqual(['e1:5']);
+    expect(got('e1', 6)).toEqual(['e1:6']);
+    expect(got('e1', 5)).toEqual([]);
     m.seed('r', { epoch: 'e1', offset: 1 });
     expect(m.fillFrom('r')).toEqual({ epoch: 'e1', offset: 6 });
   });
 
   it('sees a gap between the read and the first message', () => {
-    const m = new DeliveryMarks();
+    const { m, got } = marks();
     m.seed('r', { epoch: 'e1', offset: 5 });
-    expect(m.receive('r', 'e1', 8)).toBe('deliver');
+    expect(got('e1', 8)).toEqual([]);
     expect(m.hasGap('r')).toBe(true);
     expect(m.fillFrom('r')).toEqual({ epoch: 'e1', offset: 5 });
+    expect(got('e1', 6)).toEqual(['e1:6']);
+    expect(got('e1', 7)).toEqual(['e1:7', 'e1:8']);
   });
 
   it('ignores a read of a room with no stream', () => {
-    const m = new DeliveryMarks();
+    const { m } = marks();
     m.seed('r', { epoch: '', offset: 0 });
     expect(m.fillFrom('r')).toBeUndefined();
   });
 
   it('starts over on a new epoch, and drops late messages of the old one', () => {
-    const m = new DeliveryMarks();
-    m.receive('r', 'e1', 7);
-    expect(m.receive('r', 'e2', 3)).toBe('deliver');
+    const { m, got } = marks();
+    got('e1', 7);
+    expect(got('e2', 3)).toEqual([]);
     expect(m.hasGap('r')).toBe(true);
     expect(m.fillFrom('r')).toEqual({ epoch: 'e2', offset: 0 });
-    expect(m.receive('r', 'e1', 8)).toBe('stale');
-    expect(m.receive('r', 'e2', 1)).toBe('deliver');
-    expect(m.receive('r', 'e2', 2)).toBe('deliver');
+    expect(got('e1', 7)).toEqual([]);
+    expect(got('e2', 1)).toEqual(['e2:1']);
+    expect(got('e2', 2)).toEqual(['e2:2', 'e2:3']);
     expect(m.hasGap('r')).toBe(false);
   });
 
+  it('takes back an epoch it left when that epoch goes on (a Sentinel failover back), from where it was', () => {
+    const { m, got } = marks();
+    expect(got('e1', 650)).toEqual(['e1:650']);
+    expect(got('e2', 1)).toEqual(['e2:1']);
+    expect(got('e2', 2)).toEqual(['e2:2']);
+    // The old primary is promoted again: its history goes on at 651. Not stale, not a redelivery.
+    expect(got('e1', 650)).toEqual([]);
+    expect(got('e1', 651)).toEqual(['e1:651']);
+    expect(m.fillFrom('r')).toEqual({ epoch: 'e1', offset: 651 });
+    // And back again: e2 resumes after 2.
+    expect(got('e2', 2)).toEqual([]);
+    expect(got('e2', 3)).toEqual(['e2:3']);
+  });
+
+  it('lets what it held of an epoch go, in order, when the room moves to another', () => {
+    const { m, got } = marks();
+    got('e1', 1);
+    got('e1', 4);
+    got('e1', 3);
+    expect(got('e2', 1)).toEqual(['e1:3', 'e1:4', 'e2:1']);
+    expect(m.hasGap('r')).toBe(false);
+    expect(got('e1', 4)).toEqual([]);
+  });
+
   it('learns from a fill: a new epoch, or history that no longer reaches back', () => {
-    const m = new DeliveryMarks();
-    m.receive('r', 'e1', 2);
-    m.receive('r', 'e1', 9);
+    const { m, got } = marks();
+    got('e1', 2);
+    got('e1', 9);
     const since = { epoch: 'e1', offset: 2 };
     expect(m.filled('r', since, { epoch: 'e1', offset: 9 }, false, 6)).toBe(false);
+    expect(m.release('r')).toEqual([]);
     expect(m.fillFrom('r')).toEqual({ epoch: 'e1', offset: 5 });
-    expect(m.receive('r', 'e1', 4)).toBe('duplicate');
-    expect(m.receive('r', 'e1', 6)).toBe('deliver');
-    expect(m.filled('r', { epoch: 'e1', offset: 6 }, { epoch: 'e2', offset: 3 }, false, undefined)).toBe(
+    expect(got('e1', 4)).toEqual([]);
+    expect(got('e1', 6)).toEqual(['e1:6']);
+    expect(got('e1', 7)).toEqual(['e1:7']);
+    expect(got('e1', 8)).toEqual(['e1:8', 'e1:9']);
+    expect(m.filled('r', { epoch: 'e1', offset: 9 }, { epoch: 'e2', offset: 3 }, false, undefined)).toBe(
       true,
     );
     expect(m.fillFrom('r')).toEqual({ epoch: 'e2', offset: 0 });
@@ -99,33 +129,68 @@ describe('DeliveryMarks', () => {
     expect(m.fillFrom('r')).toEqual({ epoch: 'e2', offset: 0 });
   });
 
+  it('follows a fill to an epoch it had before, from what it delivered of it', () => {
+    const { m, got } = marks();
+    got('e1', 40);
+    got('e2', 1);
+    got('e2', 5);
+    expect(m.filled('r', { epoch: 'e2', offset: 1 }, { epoch: 'e1', offset: 44 }, false, undefined)).toBe(
+      true,
+    );
+    // What e2 held goes out; the fill goes on in e1 after 40.
+    expect(m.release('r')).toEqual(['e2:5']);
+    expect(m.fillFrom('r')).toEqual({ epoch: 'e1', offset: 40 });
+  });
+
   it('ignores a fill read for an epoch the room has left meanwhile (and never skips what is on its way)', () => {
-    const m = new DeliveryMarks();
-    m.receive('r', 'e1', 5);
+    const { m, got } = marks();
+    got('e1', 5);
     const since = m.fillFrom('r')!;
     // A live message of the new epoch arrives while the fill's read of e1 is out.
-    expect(m.receive('r', 'e2', 1)).toBe('deliver');
+    expect(got('e2', 1)).toEqual(['e2:1']);
     // The read answers with e2's position and nothing for e1 (recovered: false): no skip.
     expect(m.filled('r', since, { epoch: 'e2', offset: 8 }, false, undefined)).toBe(true);
     expect(m.fillFrom('r')).toEqual({ epoch: 'e2', offset: 1 });
-    expect(m.receive('r', 'e2', 2)).toBe('deliver');
+    expect(got('e2', 2)).toEqual(['e2:2']);
   });
 
-  it('without history, gives up a gap only below what was delivered past it', () => {
-    const m = new DeliveryMarks();
-    m.receive('r', 'e1', 1);
-    m.receive('r', 'e1', 4);
+  it('without history, gives up a gap only below what is held past it, and lets that go', () => {
+    const { m, got } = marks();
+    got('e1', 1);
+    got('e1', 4);
     expect(m.filled('r', { epoch: 'e1', offset: 1 }, { epoch: 'e1', offset: 6 }, false, undefined)).toBe(
       false,
     );
+    expect(m.release('r')).toEqual(['e1:4']);
     expect(m.hasGap('r')).toBe(false);
     expect(m.fillFrom('r')).toEqual({ epoch: 'e1', offset: 4 });
-    expect(m.receive('r', 'e1', 5)).toBe('deliver');
+    expect(got('e1', 5)).toEqual(['e1:5']);
+  });
+
+  it('never gives up a held message that history has trimmed already', () => {
+    const { m, got } = marks();
+    got('e1', 1);
+    got('e1', 4);
+    // History now starts at 6: 4 is older than what it holds, but 4 is here.
+    expect(m.filled('r', { epoch: 'e1', offset: 1 }, { epoch: 'e1', offset: 9 }, false, 6)).toBe(false);
+    expect(m.release('r')).toEqual(['e1:4']);
+    expect(got('e1', 6)).toEqual([]);
+    expect(got('e1', 5)).toEqual(['e1:5', 'e1:6']);
+  });
+
+  it(`gives a gap up once ${MAX_HELD} messages wait past it`, () => {
+    const { m, got } = marks();
+    got('e1', 1);
+    for (let o = 3; o < MAX_HELD + 3; o++) expect(got('e1', o)).toEqual([]);
+    const out = got('e1', MAX_HELD + 3);
+    expect(out).toHaveLength(MAX_HELD + 1);
+    expect(out[0]).toBe('e1:3');
+    expect(m.hasGap('r')).toBe(false);
   });
 
   it('forgets a room nobody here has joined any more', () => {
-    const m = new DeliveryMarks();
-    m.receive('r', 'e1', 1);
+    const { m, got } = marks();
+    got('e1', 1);
     m.forget('r');
     expect(m.fillFrom('r')).toBeUndefined();
     expect([...m.rooms()]).toEqual([]);
