@@ -4,7 +4,7 @@ import type { DeliverySink, Engine, HistoryPolicy } from '../rooms/engine.js';
 import type { Client, Transport } from '../rooms/manager.js';
 import type { MaybePromise } from '../rooms/maybe.js';
 import { messageChannel, presenceChannel } from '../rooms/names.js';
-import { DeliveryMarks } from './marks.js';
+import { DeliveryMarks, NEXT } from './marks.js';
 import { Receivers } from './streams.js';
 
 /** The Socket.IO side of one namespace on this node, as the hub uses it (socket/ implements it). */
@@ -53,15 +53,11 @@ interface Space {
   channels: Map<string, Channels>;
   /** Rooms the engine delivers here (`WATCHED`), or will once the promise resolves. */
   watching: Map<string, Promise<void> | typeof WATCHED>;
-  marks: DeliveryMarks<Delivery>;
+  marks: DeliveryMarks<Envelope>;
+  /** Who published a message held past a gap without echo (rare: kept only while it is held). */
+  excepts: WeakMap<Envelope, string>;
   filling: Set<string>;
   again: Set<string>;
-}
-
-/** A message as the hub delivers it: with the connection that published it, when it asked no echo. */
-interface Delivery {
-  envelope: Envelope;
-  except: string | undefined;
 }
 
 interface Channels {
@@ -121,6 +117,7 @@ export class Hub implements DeliverySink {
       channels: new Map(),
       watching: new Map(),
       marks: new DeliveryMarks(),
+      excepts: new WeakMap(),
       filling: new Set(),
       again: new Set(),
     };
@@ -183,19 +180,22 @@ export class Hub implements DeliverySink {
 
   /** Hands a message to the room's marks, and delivers what they let go now (in offset order). */
   private deliver(space: Space, envelope: Envelope, exceptConnId: string | undefined): void {
-    const room = envelope.room;
-    const now = space.marks.receive(room, envelope.epoch, envelope.offset, {
-      envelope,
-      except: exceptConnId,
-    });
-    for (const d of now) this.send(space, d.envelope, d.except);
+    const now = space.marks.receive(envelope.room, envelope.epoch, envelope.offset, envelope);
+    if (now === NEXT) return this.send(space, envelope, exceptConnId);
+    if (exceptConnId !== undefined) space.excepts.set(envelope, exceptConnId);
+    this.sendAll(space, envelope.room, now);
   }
 
   /** Delivers the held messages of `room` that a fill has let go. */
   private release(space: Space, room: string): void {
-    for (const d of space.marks.release(room)) {
+    this.sendAll(space, room, space.marks.release(room));
+  }
+
+  private sendAll(space: Space, room: string, envelopes: Envelope[]): void {
+    for (const m of envelopes) {
+      // A delivery can close the room's last connection here (a stalled reader over its limit).
       if (!space.interest.has(room)) return;
-      this.send(space, d.envelope, d.except);
+      this.send(space, m, space.excepts.get(m));
     }
   }
 

@@ -22,6 +22,8 @@ interface Mark<T> {
 }
 
 const RETIRED_KEPT = 4;
+/** What `receive` answers for the usual case, the next offset with nothing held: deliver it alone. */
+export const NEXT = 1;
 /** Messages held behind one room's gap before the gap is given up (a fill that never closes it). */
 export const MAX_HELD = 10_000;
 
@@ -47,6 +49,7 @@ export const MAX_HELD = 10_000;
  * marks.receive('chat', 'e1', 6, m6);                // [] (held), and a gap at 5
  * marks.fillFrom('chat');                             // { epoch: 'e1', offset: 4 }
  * marks.receive('chat', 'e1', 5, m5);                // [m5, m6]
+ * marks.receive('chat', 'e1', 7, m7);                // NEXT: deliver m7
  */
 export class DeliveryMarks<T> {
   private readonly marks = new Map<string, Mark<T>>();
@@ -58,14 +61,15 @@ export class DeliveryMarks<T> {
   }
 
   /**
-   * A message of `room` at `epoch`/`offset` arrived (live or filled): what to deliver now, in
-   * order. Empty when it is held behind a gap, a duplicate, or a late message of an old epoch.
+   * A message of `room` at `epoch`/`offset` arrived (live or filled): `NEXT` when it is to be
+   * delivered now and alone (the usual case, with nothing allocated), else what to deliver now, in
+   * order: empty when it is held behind a gap, a duplicate, or a late message of an old epoch.
    */
-  receive(room: string, epoch: string, offset: number, item: T): T[] {
+  receive(room: string, epoch: string, offset: number, item: T): T[] | typeof NEXT {
     let mark = this.marks.get(room);
     if (!mark) {
       this.marks.set(room, newMark(epoch, offset, false));
-      return [item];
+      return NEXT;
     }
     if (mark.epoch !== epoch) {
       const old = mark.retired.find((r) => r.epoch === epoch);
@@ -77,8 +81,12 @@ export class DeliveryMarks<T> {
       mark.provisional = false;
       if (offset <= mark.floor) mark.floor = offset - 1;
     }
-    const out = mark.leftover.length > 0 ? mark.leftover.splice(0) : [];
     // The usual case: the next offset, nothing held.
+    if (offset === mark.floor + 1 && mark.held.size === 0 && mark.leftover.length === 0) {
+      mark.floor = offset;
+      return NEXT;
+    }
+    const out = mark.leftover.length > 0 ? mark.leftover.splice(0) : [];
     if (offset === mark.floor + 1 && mark.held.size === 0) {
       mark.floor = offset;
       out.push(item);

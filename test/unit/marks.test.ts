@@ -1,11 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { DeliveryMarks, MAX_HELD } from '../../src/hub/marks.js';
+import { DeliveryMarks, MAX_HELD, NEXT } from '../../src/hub/marks.js';
 
 /** Marks whose items name their message (`e1:4`); `got` is what one `receive` lets go. */
 function marks() {
   const m = new DeliveryMarks<string>();
-  const got = (epoch: string, offset: number, room = 'r') =>
-    m.receive(room, epoch, offset, `${epoch}:${offset}`);
+  const got = (epoch: string, offset: number, room = 'r') => {
+    const item = `${epoch}:${offset}`;
+    const now = m.receive(room, epoch, offset, item);
+    return now === NEXT ? [item] : now;
+  };
   return { m, got };
 }
 
