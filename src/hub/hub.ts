@@ -181,7 +181,10 @@ export class Hub implements DeliverySink {
   /** Hands a message to the room's marks, and delivers what they let go now (in offset order). */
   private deliver(space: Space, envelope: Envelope, exceptConnId: string | undefined): void {
     const now = space.marks.receive(envelope.room, envelope.epoch, envelope.offset, envelope);
-    if (now === NEXT) return this.send(space, envelope, exceptConnId);
+    if (now === NEXT) {
+      this.send(space, envelope, exceptConnId);
+      return;
+    }
     if (exceptConnId !== undefined) space.excepts.set(envelope, exceptConnId);
     this.sendAll(space, envelope.room, now);
   }
