@@ -151,6 +151,7 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
   async function close(): Promise<void> {
     if (state === 'closing' || state === 'closed') return;
     state = 'closing';
+    const deadline = Date.now() + config.shutdownGraceMs;
     for (const rt of namespaces.values()) {
       for (const socket of rt.nsp.sockets.values())
         closeConnection(socket, 'shutting_down', 'the server is shutting down');
@@ -164,7 +165,11 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
     await http.close().catch((err: unknown) => log.warn({ err }, 'http close'));
     await ioClosed;
     await metricsHttp?.close().catch((err: unknown) => log.warn({ err }, 'metrics http close'));
-    await backend.close();
+    // A Redis that does not answer (frozen, cut off) must not hold the exit past the grace period:
+    // each of the backend's own waits is as long as one Redis request may take.
+    const left = Math.max(BACKEND_CLOSE_MIN_MS, deadline - Date.now());
+    if (!(await settlesWithin(backend.close(), left)))
+      log.warn({ waitedMs: left }, 'the backend did not close within the grace period; going on');
     state = 'closed';
   }
 
@@ -200,6 +205,21 @@ function urlOf(addr: AddressInfo): { host: string; port: number; url: string } {
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const shown = addr.address === '0.0.0.0' || addr.address === '::' ? 'localhost' : host;
   return { host: addr.address, port: addr.port, url: `http://${shown}:${addr.port}` };
+}
+
+/** Time the backend gets to close when the connections took all of the grace period. */
+const BACKEND_CLOSE_MIN_MS = 250;
+
+/** Whether `p` settled (either way) within `ms`. */
+function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    const done = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    p.then(done, done);
+  });
 }
 
 function waitFor(done: () => boolean, ms: number): Promise<void> {

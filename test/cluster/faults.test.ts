@@ -4,6 +4,7 @@ import {
   closeClients,
   collect,
   connect,
+  nextEvent,
   type RunningBroker,
   request,
   token,
@@ -124,6 +125,18 @@ describe.each(modesFromEnv())(
         10_000,
         'publish ok again',
       );
+    }, 30_000);
+
+    it('closes within the grace period when Redis is frozen, a publish in flight', async () => {
+      nodes = await startCluster(1, '', redis.config, { shutdownGraceMs: 1000 });
+      const alice = await connect(nodes[0]!.url, token('alice'));
+      await request(alice, 'join', { room: 'chat:sigterm' });
+      const closing = nextEvent(alice, 'closing');
+      redis.freeze();
+      alice.emit('publish', { room: 'chat:sigterm', event: 'e', data: 1 }, () => undefined);
+      // Each of the backend's waits on Redis was as long as a request may take (2.5 s): 7.5 s in all.
+      await within(nodes[0]!.close(), 3000, 'close with Redis frozen and a 1 s grace period');
+      expect(await closing).toMatchObject({ code: 'shutting_down' });
     }, 30_000);
 
     it('fills from history what a node missed while its subscriptions were down, once each and in order', async () => {
