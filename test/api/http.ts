@@ -169,14 +169,29 @@ export function isRefusal(s: SseStreamClient | SseRefusal): s is SseRefusal {
   return !('events' in s);
 }
 
-/** Sends `raw` bytes to the broker's port and reads until the server closes the connection. */
+/**
+ * Sends `raw` bytes to the broker's port and reads until the server closes the connection. Chunks
+ * of a list go out one per turn of the event loop; `end: false` keeps our side open (a client
+ * that stalls).
+ */
 export function rawHttp(
   url: string,
-  raw: string,
+  raw: string | string[],
+  opts: { end?: boolean } = {},
 ): Promise<{ status: number; headers: string; body: string }> {
   const { hostname, port } = new URL(url);
+  const out = typeof raw === 'string' ? [raw] : [...raw];
   return new Promise((resolve, reject) => {
-    const socket = tcpConnect(Number(port), hostname, () => socket.end(raw));
+    const send = () => {
+      const chunk = out.shift();
+      if (chunk === undefined) {
+        if (opts.end !== false) socket.end();
+        return;
+      }
+      socket.write(chunk);
+      setImmediate(send);
+    };
+    const socket = tcpConnect(Number(port), hostname, send);
     const chunks: Buffer[] = [];
     socket.on('data', (c: Buffer) => chunks.push(c));
     socket.on('error', reject);

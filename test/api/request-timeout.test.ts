@@ -1,4 +1,3 @@
-import { connect as tcpConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   API_KEY,
@@ -12,7 +11,7 @@ import {
   token,
   within,
 } from '../helpers/broker.js';
-import { api, closeStreams, isRefusal, openSse } from './http.js';
+import { api, closeStreams, isRefusal, openSse, rawHttp } from './http.js';
 
 // `limits.requestTimeoutMs`: how long a client has to send one HTTP request, headers and body.
 const TIMEOUT_MS = 300;
@@ -26,24 +25,6 @@ afterAll(async () => {
   closeStreams();
   await b.close();
 });
-
-/**
- * Sends `raw` and keeps the connection open (no end: a client that stalls), reading until the
- * server closes it. Resolves with the status line's code and the body.
- */
-function stalledRequest(raw: string): Promise<{ status: number; body: string }> {
-  const { hostname, port } = new URL(b.url);
-  return new Promise((resolve, reject) => {
-    const socket = tcpConnect(Number(port), hostname, () => socket.write(raw));
-    const chunks: Buffer[] = [];
-    socket.on('data', (c: Buffer) => chunks.push(c));
-    socket.on('error', reject);
-    socket.on('close', () => {
-      const [head = '', body = ''] = Buffer.concat(chunks).toString('utf8').split('\r\n\r\n');
-      resolve({ status: Number(head.split(' ')[1]), body });
-    });
-  });
-}
 
 const BODY_TIMEOUT = {
   ok: false,
@@ -61,12 +42,14 @@ describe('limits.requestTimeoutMs', () => {
     if (isRefusal(sse)) throw new Error(`SSE refused: ${JSON.stringify(sse.body)}`);
 
     // A caller with a valid key that announces 100 bytes and sends 8.
-    const body = stalledRequest(
+    const body = rawHttp(
+      b.url,
       `POST /v1/publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${API_KEY}\r\n` +
         'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"room":',
+      { end: false },
     );
     // And one whose headers never end.
-    const headers = stalledRequest('GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\n');
+    const headers = rawHttp(b.url, 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\n', { end: false });
     for (const res of await within(Promise.all([body, headers]), 10_000, 'the 408s')) {
       expect(res.status).toBe(408);
       expect(JSON.parse(res.body)).toEqual(BODY_TIMEOUT);
@@ -83,26 +66,13 @@ describe('limits.requestTimeoutMs', () => {
   });
 
   it('lets a slow request through when it completes within the timeout', async () => {
-    const { hostname, port } = new URL(b.url);
     const payload = JSON.stringify({ room: 'b', event: 'e', data: 1 });
+    const head =
+      `POST /v1/publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${API_KEY}\r\nConnection: close\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${payload.length}\r\n\r\n`;
+    // The body in two writes, a turn of the event loop apart.
     const res = await within(
-      new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const socket = tcpConnect(Number(port), hostname, () => {
-          socket.write(
-            `POST /v1/publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${API_KEY}\r\nConnection: close\r\n` +
-              `Content-Type: application/json\r\nContent-Length: ${payload.length}\r\n\r\n${payload.slice(0, 5)}`,
-          );
-          // The rest in the next turn of the event loop, not at once.
-          setImmediate(() => socket.write(payload.slice(5)));
-        });
-        const chunks: Buffer[] = [];
-        socket.on('data', (c: Buffer) => chunks.push(c));
-        socket.on('error', reject);
-        socket.on('close', () => {
-          const [head = '', text = ''] = Buffer.concat(chunks).toString('utf8').split('\r\n\r\n');
-          resolve({ status: Number(head.split(' ')[1]), body: text });
-        });
-      }),
+      rawHttp(b.url, [head + payload.slice(0, 5), payload.slice(5)], { end: false }),
       10_000,
       'the reply',
     );

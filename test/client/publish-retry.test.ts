@@ -123,78 +123,57 @@ describe('SDK publish retries', () => {
   });
 });
 
-/** The next acknowledgement any `SwitchedAckLosingDecoder` receives is lost while this is set. */
-let loseNextAck = false;
-
-/** Like `AckLosingDecoder`, but it loses an acknowledgement only once `loseNextAck` is set. */
-class SwitchedAckLosingDecoder {
-  private readonly inner = new parser.Decoder();
-  private readonly wrapped = new Map<(packet: parser.Packet) => void, (packet: parser.Packet) => void>();
-
-  on(event: 'decoded', listener: (packet: parser.Packet) => void): this {
-    const filtered = (packet: parser.Packet) => {
-      if (packet.type === parser.PacketType.ACK && loseNextAck) {
-        loseNextAck = false;
-        return;
-      }
-      listener(packet);
-    };
-    this.wrapped.set(listener, filtered);
-    this.inner.on(event, filtered);
-    return this;
-  }
-
-  off(event: 'decoded', listener: (packet: parser.Packet) => void): this {
-    const filtered = this.wrapped.get(listener);
-    if (filtered) this.inner.off(event, filtered);
-    return this;
-  }
-
-  add(chunk: unknown): void {
-    this.inner.add(chunk);
-  }
-
-  destroy(): void {
-    this.inner.destroy();
-  }
-}
-
 /**
- * A socket.io-client parser (its documented `parser` option) whose decoder loses the first
- * acknowledgement the client receives: the broker applied the request, the client never hears it.
+ * A socket.io-client parser decoder (the client's documented `parser` option) that drops an
+ * acknowledgement whenever `lose()` says so: the broker applied the request, the client never
+ * hears it.
  */
-class AckLosingDecoder {
-  private readonly inner = new parser.Decoder();
-  private readonly wrapped = new Map<(packet: parser.Packet) => void, (packet: parser.Packet) => void>();
-  private lost = false;
+function ackLosingDecoder(lose: () => boolean) {
+  return class {
+    private readonly inner = new parser.Decoder();
+    private readonly wrapped = new Map<(packet: parser.Packet) => void, (packet: parser.Packet) => void>();
 
-  on(event: 'decoded', listener: (packet: parser.Packet) => void): this {
-    const filtered = (packet: parser.Packet) => {
-      if (packet.type === parser.PacketType.ACK && !this.lost) {
-        this.lost = true;
-        return;
-      }
-      listener(packet);
-    };
-    this.wrapped.set(listener, filtered);
-    this.inner.on(event, filtered);
-    return this;
-  }
+    on(event: 'decoded', listener: (packet: parser.Packet) => void): this {
+      const filtered = (packet: parser.Packet) => {
+        if (packet.type === parser.PacketType.ACK && lose()) return;
+        listener(packet);
+      };
+      this.wrapped.set(listener, filtered);
+      this.inner.on(event, filtered);
+      return this;
+    }
 
-  off(event: 'decoded', listener: (packet: parser.Packet) => void): this {
-    const filtered = this.wrapped.get(listener);
-    if (filtered) this.inner.off(event, filtered);
-    return this;
-  }
+    off(event: 'decoded', listener: (packet: parser.Packet) => void): this {
+      const filtered = this.wrapped.get(listener);
+      if (filtered) this.inner.off(event, filtered);
+      return this;
+    }
 
-  add(chunk: unknown): void {
-    this.inner.add(chunk);
-  }
+    add(chunk: unknown): void {
+      this.inner.add(chunk);
+    }
 
-  destroy(): void {
-    this.inner.destroy();
-  }
+    destroy(): void {
+      this.inner.destroy();
+    }
+  };
 }
+
+/** Loses the first acknowledgement the client receives (one client per test uses it). */
+let firstLost = false;
+const AckLosingDecoder = ackLosingDecoder(() => {
+  if (firstLost) return false;
+  firstLost = true;
+  return true;
+});
+
+/** Loses the next acknowledgement once `loseNextAck` is set. */
+let loseNextAck = false;
+const SwitchedAckLosingDecoder = ackLosingDecoder(() => {
+  if (!loseNextAck) return false;
+  loseNextAck = false;
+  return true;
+});
 
 describe('SDK publish retries against a broker', () => {
   let b: RunningBroker;
