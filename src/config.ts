@@ -235,7 +235,11 @@ export interface Config extends Omit<RawConfig, 'namespaces' | 'host' | 'allowed
   };
   namespaces: Record<string, NamespaceConfig>;
   /** Keys made up at start in development, so `main` can print them. Empty in production. */
-  generated: { jwtSecret?: string; apiKey?: string };
+  /**
+   * Keys made up for this run (development): one JWT secret shared by every namespace that had no
+   * key (`jwtSecretFor` names them), and the API key of `/` when it had none.
+   */
+  generated: { jwtSecret?: string; jwtSecretFor: string[]; apiKey?: string };
 }
 
 /**
@@ -259,7 +263,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = {}): Config {
   const overrides = envOverrides(env);
   const raw = validate(deepMerge(merged, overrides.values), overrides.names);
   const production = env.NODE_ENV === 'production';
-  const generated: Config['generated'] = {};
+  const generated: Config['generated'] = { jwtSecretFor: [] };
   const namespaces: Record<string, NamespaceConfig> = {};
   if (!raw.namespaces['/']) raw.namespaces['/'] = namespaceSchema.parse({});
   for (const [name, ns] of Object.entries(raw.namespaces)) {
@@ -325,6 +329,7 @@ function finishNamespace(name: string, ns: RawNamespace, ctx: FinishContext): Na
     // An Echo namespace's clients need no token (roomcast SDK clients there do).
     if (production && !ns.echo) throw new ConfigError(`${field}.jwt`, missingKeyMessage(name));
     generated.jwtSecret ??= randomBytes(32).toString('base64url');
+    generated.jwtSecretFor.push(name);
     jwt.secrets = [generated.jwtSecret];
   }
   const algorithms = jwt.algorithms ?? inferAlgorithms(jwt.secrets, jwt.publicKeys);

@@ -134,9 +134,7 @@ function printDevBanner(cfg: Config, url: string): void {
   const lines = [
     '',
     `roomcast (development) on ${url}  — ${clustered(cfg) ? `cluster over Redis (${cfg.redis.target?.kind})` : 'one node, in memory'}`,
-    cfg.generated.jwtSecret
-      ? `  ROOMCAST_JWT_SECRET=${cfg.generated.jwtSecret}   (generated for this run)`
-      : '',
+    generatedSecretLine(cfg.generated),
     cfg.generated.apiKey ? `  ROOMCAST_API_KEYS=${cfg.generated.apiKey}   (generated for this run)` : '',
     '',
     ...(demo
@@ -156,6 +154,20 @@ function printDevBanner(cfg: Config, url: string): void {
     '',
   ];
   console.log(lines.filter((l, i, all) => l !== '' || all[i - 1] !== '').join('\n'));
+}
+
+/**
+ * The generated JWT secret as the banner shows it: as `ROOMCAST_JWT_SECRET` only when namespace
+ * `/` uses it (that env var sets `/`'s secret); other keyless namespaces share it and are named.
+ */
+function generatedSecretLine(generated: Config['generated']): string {
+  const { jwtSecret, jwtSecretFor } = generated;
+  if (!jwtSecret) return '';
+  const others = jwtSecretFor.filter((name) => name !== '/');
+  const also = others.length ? `; also the JWT secret of namespaces ${others.join(', ')}` : '';
+  return jwtSecretFor.includes('/')
+    ? `  ROOMCAST_JWT_SECRET=${jwtSecret}   (generated for this run${also})`
+    : `  JWT secret of namespaces ${others.join(', ')} (no jwt.secrets in the config; generated for this run): ${jwtSecret}`;
 }
 
 function token(args: string[]): number {

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createConnection } from 'node:net';
 import { dirname } from 'node:path';
+import jwt from 'jsonwebtoken';
 import { pino } from 'pino';
 import { io as ioClient } from 'socket.io-client';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -23,6 +24,7 @@ import {
 } from '../helpers/broker.js';
 import { assertBuilt, MAIN, startServer } from '../helpers/process.js';
 import { rawConnect } from '../helpers/raw.js';
+import { tempFile } from '../helpers/tmp.js';
 
 const ADMIN = 'admin-secret-0123456789abcdef0123';
 beforeAll(() => assertBuilt());
@@ -198,6 +200,28 @@ describe('the process', () => {
     } finally {
       client.kill();
     }
+    server.child.kill('SIGINT');
+    expect((await server.exited).code).toBe(0);
+  });
+
+  it('prints a secret generated for another namespace as that namespace’s, not as ROOMCAST_JWT_SECRET', async () => {
+    // `/` has its secret from the env; `/support` has none and gets one for this run.
+    const file = tempFile(
+      'support.json',
+      JSON.stringify({ namespaces: { '/support': { apiKeys: ['support-key-0001'] } } }),
+    );
+    const server = await startServer({ ROOMCAST_JWT_SECRET: SECRET, ROOMCAST_CONFIG: file });
+    await until(() => server.output().includes('Publish from your backend'), 5000, 'the banner');
+    const out = server.output();
+    expect(out).not.toMatch(/ROOMCAST_JWT_SECRET=/);
+    const printed = /JWT secret of namespaces \/support [^:]*: (\S+)/.exec(out)?.[1];
+    expect(printed, out).toBeDefined();
+    const signed = jwt.sign({ sub: 'sam', rooms: { subscribe: ['*'] } }, printed!, { expiresIn: 60 });
+    const c = await connect(server.url, signed, { ns: '/support' });
+    expect(await request(c, 'join', { room: 'help:1' })).toMatchObject({ ok: true });
+    // The banner's demo token is still one of `/` (signed with the env's secret).
+    const demo = /Demo token[^\n]*\n\s+(\S+)/.exec(out)?.[1];
+    expect(jwt.verify(demo!, SECRET)).toMatchObject({ sub: 'demo' });
     server.child.kill('SIGINT');
     expect((await server.exited).code).toBe(0);
   });

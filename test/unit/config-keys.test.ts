@@ -41,7 +41,7 @@ describe('config: keys in production and development', () => {
       ROOMCAST_ALLOWED_ORIGINS: 'https://app.example',
     });
     expect(cfg.production).toBe(true);
-    expect(cfg.generated).toEqual({});
+    expect(cfg.generated).toEqual({ jwtSecretFor: [] });
     expect(cfg.namespaces['/']!.jwt).toMatchObject({
       secrets: [SECRET],
       algorithms: ['HS256', 'HS384', 'HS512'],
@@ -55,6 +55,7 @@ describe('config: keys in production and development', () => {
     expect(cfg.generated.jwtSecret).toMatch(/^[A-Za-z0-9_-]{40,}$/);
     expect(cfg.generated.apiKey).toMatch(/^rc_/);
     expect(cfg.namespaces['/']!.jwt.secrets).toEqual([cfg.generated.jwtSecret]);
+    expect(cfg.generated.jwtSecretFor).toEqual(['/']);
     expect(cfg.namespaces['/']!.apiKeys).toEqual([cfg.generated.apiKey]);
     expect(loadConfig({}).generated.jwtSecret).not.toBe(cfg.generated.jwtSecret);
   });
