@@ -29,12 +29,17 @@ client.on('closing', ({ code, message }) => console.error(`server closing: ${cod
 
 const since = positionFile ? readPosition(positionFile) : undefined;
 const sub = client.join(room, since ? { since } : {});
+const save = () => {
+  if (positionFile && sub.position) writeFileSync(positionFile, JSON.stringify(sub.position));
+};
 sub.on('*', (data, meta) => {
   const who = meta.from ? meta.from.sub : 'server';
   const tag = meta.replayed ? ' (missed)' : '';
   console.log(`#${meta.offset} ${meta.event} from ${who}${tag}: ${JSON.stringify(data)}`);
-  if (positionFile) writeFileSync(positionFile, JSON.stringify(sub.position));
+  save();
 });
+// After each (re)join too: a run that sees no message still resumes the next one from here.
+sub.onJoined(save);
 sub.onUnrecovered(({ from, to, reason }) =>
   console.error(`lost messages after #${from?.offset ?? '?'} up to #${to.offset} (${reason})`),
 );

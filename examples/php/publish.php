@@ -27,6 +27,10 @@ try {
 } catch (RoomcastException $e) {
     fwrite(STDERR, sprintf("roomcast: %s (HTTP %d): %s\n", $e->getErrorCode(), $e->getStatus(), $e->getMessage()));
     exit(1);
+} catch (JsonException $e) {
+    // Data JSON cannot carry (a string that is not UTF-8): nothing was sent.
+    fwrite(STDERR, "roomcast: the data is not valid JSON: {$e->getMessage()}\n");
+    exit(1);
 }
 
 echo json_encode(['published' => $result, 'members' => $members], JSON_UNESCAPED_SLASHES), "\n";

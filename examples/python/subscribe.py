@@ -132,6 +132,9 @@ def join():
         show(envelope, True)
     if position is None:
         position = {"offset": reply["offset"], "epoch": reply["epoch"]}
+        # Saved now too: a run that sees no message still resumes the next one from here.
+        if position_file:
+            save_position()
 
 
 def live(envelope):

@@ -17,6 +17,9 @@ export const MAX_PAYLOAD_DEPTH = 100;
  * Throws `bad_request` for a `"__proto__"` key anywhere (it is not kept as data by every reader:
  * MessagePack in cluster mode drops it and sets the object's prototype).
  *
+ * Throws `bad_request` for a number that is not finite (`Infinity`, `NaN`; JSON's `1e400` reads as
+ * `Infinity`): JSON has no such numbers, and every serialization would turn it into `null`.
+ *
  * Throws `bad_request` for a string (or a field name) that is not well-formed UTF-16 (a lone
  * surrogate): it has no UTF-8 form, so Redis (MessagePack) would store another string than the one
  * acknowledged, and a JSON reader may refuse it.
@@ -74,6 +77,10 @@ function check(value: unknown, depth: number): boolean {
     if (!value.isWellFormed()) throw notWellFormed();
     return false;
   }
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw notFinite();
+    return false;
+  }
   if (typeof value !== 'object' || value === null) return false;
   if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) return true;
   if (depth >= MAX_PAYLOAD_DEPTH)
@@ -102,6 +109,13 @@ function protoKey(): RoomcastError {
   return new RoomcastError(
     'bad_request',
     'data holds a "__proto__" key: a reader that rebuilds the object (MessagePack in cluster mode, many JSON decoders) sets its prototype instead of keeping the key',
+  );
+}
+
+function notFinite(): RoomcastError {
+  return new RoomcastError(
+    'bad_request',
+    'data holds a number JSON cannot carry (Infinity or NaN; 1e400 reads as Infinity): it would be stored and sent as null',
   );
 }
 

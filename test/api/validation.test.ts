@@ -155,6 +155,22 @@ describe('validation errors in roomcast words', () => {
     expect(res.body).toEqual({ ok: false, error: { code: 'bad_request', message } });
   });
 
+  it('refuses a number JSON cannot carry (1e400 reads as Infinity), in a publish and a batch', async () => {
+    for (const [path, raw] of [
+      ['/v1/publish', '{"room":"r:inf","event":"e","data":[1e400]}'],
+      ['/v1/batch', '{"messages":[{"room":"r:inf","event":"e","data":{"x":-1e999}}]}'],
+    ] as const) {
+      const res = await api(b.url, 'POST', path, undefined, { raw });
+      expect(res.status, path).toBe(400);
+      expect(res.body.error).toMatchObject({
+        code: 'bad_request',
+        message: expect.stringMatching(/Infinity or NaN/),
+      });
+    }
+    const history = await api(b.url, 'GET', '/v1/rooms/r%3Ainf/history');
+    expect(history.body).toMatchObject({ ok: true, offset: 0, messages: [] });
+  });
+
   it('SSE without a token names no Socket.IO field', async () => {
     const res = await api(b.url, 'GET', '/v1/events?room=a', undefined, { key: null });
     expect(res.status).toBe(401);

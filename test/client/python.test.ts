@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { createServer, type Socket, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -145,6 +145,26 @@ describe('python-socketio (examples/python/subscribe.py)', () => {
       [3, 'three', true],
       [4, 'four', false],
     ]);
+  });
+
+  it('saves the join position of a run that saw no message, so the next run misses nothing', async () => {
+    const room = 'py:quiet';
+    await publish(b, room, 'before');
+    const env = {
+      ROOMCAST_URL: b.url,
+      ROOMCAST_TOKEN: token('py-quiet'),
+      POSITION_FILE: join(mkdtempSync(join(tmpdir(), 'roomcast-py-')), 'position.json'),
+    };
+    const first = subscribe(room, env);
+    await joined(first, room, 1);
+    await until(() => existsSync(env.POSITION_FILE), 5000, 'the saved position');
+    first.child.kill('SIGINT');
+    await exitWithin(first, 15_000);
+    expect(JSON.parse(readFileSync(env.POSITION_FILE, 'utf8'))).toMatchObject({ offset: 1 });
+    await publish(b, room, 'while away');
+    const second = subscribe(room, { ...env, ROOMCAST_MESSAGES: '1' });
+    expect(await exitWithin(second, 15_000)).toBe(0);
+    expect(second.messages.map((m) => [m.offset, m.data, m.replayed])).toEqual([[2, 'while away', true]]);
   });
 
   it('reconnects after the connection drops, and gets what it missed from history', async () => {

@@ -144,6 +144,18 @@ describe('frames that parse but are not events roomcast knows', () => {
     await answers(raw);
   });
 
+  it('a number JSON cannot carry (1e400 reads as Infinity): bad_request, nothing stored', async () => {
+    const raw = await setup();
+    raw.send('427["publish",{"room":"raw:inf","event":"e","data":{"n":[1,1e400]}}]');
+    expect(await raw.ack(7)).toMatchObject({
+      ok: false,
+      error: { code: 'bad_request', message: expect.stringMatching(/Infinity or NaN/) },
+    });
+    raw.send('428["history",{"room":"raw:inf"}]');
+    expect(await raw.ack(8)).toMatchObject({ ok: true, offset: 0, messages: [] });
+    await answers(raw);
+  });
+
   it('a small publish nested thousands deep: bad_request, nothing stored, the connection stays', async () => {
     const raw = await setup();
     for (const [id, depth] of [

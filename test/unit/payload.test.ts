@@ -19,6 +19,15 @@ describe('payloadSize', () => {
     expect(() => payloadSize({ file: Buffer.alloc(1), name: '\ud800' })).toThrow(/UTF-16/);
   });
 
+  it('refuses numbers JSON cannot carry (Infinity, NaN), wherever they are', () => {
+    for (const bad of [Number.POSITIVE_INFINITY, [1, Number.NaN], { a: { b: Number.NEGATIVE_INFINITY } }]) {
+      expect(() => payloadSize(bad), String(bad)).toThrow(
+        expect.objectContaining({ code: 'bad_request', message: expect.stringContaining('Infinity or NaN') }),
+      );
+    }
+    expect(payloadSize([1.5, -0, 1e308])).toBe(14); // [1.5,0,1e+308]
+  });
+
   it('counts the bytes of the JSON', () => {
     expect(payloadSize(null)).toBe(4);
     expect(payloadSize({ text: 'hi' })).toBe(13);
