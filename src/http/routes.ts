@@ -82,6 +82,9 @@ const serializerCompiler: FastifySerializerCompiler<unknown> = () => (data) => J
 export const apiRoutes: FastifyPluginAsyncZod<RouteDeps> = async (app, deps) => {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  // JSON only: fastify reads text/plain too, and a JSON body sent as text/plain was then refused
+  // as "body: expected an object, got a string" instead of for its Content-Type.
+  app.removeContentTypeParser('text/plain');
   app.decorateRequest('apiCaller', null);
   // Callback hooks, not async ones: no promise per request.
   app.addHook('onRequest', (req, _reply, done) => {

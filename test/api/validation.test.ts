@@ -171,6 +171,20 @@ describe('validation errors in roomcast words', () => {
     expect(history.body).toMatchObject({ ok: true, offset: 0, messages: [] });
   });
 
+  it('refuses a body that is not sent as JSON for its Content-Type, whatever it holds', async () => {
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded']) {
+      const res = await api(b.url, 'POST', '/v1/publish', undefined, {
+        raw: '{"room":"r:ct","event":"e","data":1}',
+        headers: { 'content-type': type },
+      });
+      expect(res.status, type).toBe(400);
+      expect(res.body.error, type).toEqual({
+        code: 'bad_request',
+        message: 'Content-Type must be application/json',
+      });
+    }
+  });
+
   it('SSE without a token names no Socket.IO field', async () => {
     const res = await api(b.url, 'GET', '/v1/events?room=a', undefined, { key: null });
     expect(res.status).toBe(401);
