@@ -99,6 +99,7 @@ function operationalPaths() {
             description: 'text exposition format',
             content: { 'text/plain': { schema: { type: 'string' as const } } },
           },
+          '401': { description: '`metrics.token` is set and the request did not carry it as a Bearer token' },
         },
       },
     },
