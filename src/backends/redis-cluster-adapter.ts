@@ -81,14 +81,26 @@ class ShardedClusterAdapter extends ClusterAdapter {
     await this.shared.pub.spublish(`${this.channel}${requesterUid}#`, pack(response));
   }
 
-  /** The nodes subscribed to the namespace channel: SHARDNUMSUB on its shard's primary. */
+  /**
+   * The nodes subscribed to the namespace channel: SHARDNUMSUB, asked of every primary (only the
+   * channel's shard has its subscribers; the others answer 0). A primary that is down elsewhere
+   * does not matter; when none answered more than 0 and one failed, the channel's shard may be the
+   * one down, and the count is unknown: that throws.
+   */
   override async serverCount(): Promise<number> {
-    const replies = await Promise.all(
+    const replies = await Promise.allSettled(
       this.shared.pub
         .nodes('master')
         .map((node) => node.call('PUBSUB', 'SHARDNUMSUB', this.channel) as Promise<[string, number]>),
     );
-    return replies.reduce((sum, reply) => sum + Number(reply[1]), 0);
+    let count = 0;
+    let failed: unknown;
+    for (const reply of replies) {
+      if (reply.status === 'fulfilled') count += Number(reply.value[1]);
+      else failed ??= reply.reason;
+    }
+    if (count === 0 && failed !== undefined) throw failed;
+    return count;
   }
 
   private receive(channel: string, payload: Buffer): void {

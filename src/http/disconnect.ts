@@ -100,14 +100,20 @@ export function createDisconnector(deps: DisconnectDeps): Disconnect {
     rt: NamespaceRuntime,
     sub: string,
     revokeBefore: number | undefined,
+    here: number,
   ): Promise<number> {
     const channel = rt.nsp as unknown as ServerSideChannel;
     let others: number;
     try {
       others = (await channel.adapter.serverCount()) - 1;
     } catch (err) {
-      log.warn({ err }, 'disconnect: cannot count the other nodes; closing local connections only');
-      return 0;
+      // The channel between nodes is down (its Redis, or its shard's primary): the other nodes
+      // cannot be asked. An `ok` would say the user is gone everywhere; a retry is safe.
+      log.warn({ err }, 'disconnect: the other nodes cannot be reached');
+      throw new RoomcastError(
+        'unavailable',
+        `closed ${here} connection(s) on this node; the other nodes could not be reached through Redis: try again`,
+      );
     }
     if (others <= 0) return 0;
     const requestId = randomUUID();
@@ -140,6 +146,6 @@ export function createDisconnector(deps: DisconnectDeps): Disconnect {
       if (err instanceof RoomcastError) throw err;
       throw new RoomcastError('unavailable', 'the tokens could not be revoked; nothing was disconnected');
     }
-    return here + (deps.clustered ? await remote(rt, sub, revokeBefore) : 0);
+    return here + (deps.clustered ? await remote(rt, sub, revokeBefore, here) : 0);
   };
 }

@@ -127,6 +127,32 @@ describe.each(modesFromEnv())(
       );
     }, 30_000);
 
+    it('answers POST /v1/disconnect 503 when the other nodes cannot be reached, not ok for this node alone', async () => {
+      await startNodes(2);
+      const here = await connect(nodes[0]!.url, token('uma'));
+      const there = await connect(nodes[1]!.url, token('uma'));
+      await redis.kill();
+      for (const n of nodes) await until(async () => (await readyz(n.url)) === 503, 5000, '/readyz 503');
+      const res = await within(
+        api(nodes[0]!.url, 'POST', '/v1/disconnect', { sub: 'uma' }),
+        5000,
+        'disconnect',
+      );
+      expect(res.status).toBe(503);
+      expect(res.body.error).toMatchObject({
+        code: 'unavailable',
+        message: expect.stringMatching(/other nodes/),
+      });
+      await until(() => !here.connected, 3000, 'the connection on this node closed');
+      expect(there.connected).toBe(true);
+      // Once Redis is back the same call reaches the other node.
+      await redis.restart();
+      for (const n of nodes) await until(async () => (await readyz(n.url)) === 200, 15_000, 'ready again');
+      const again = await api(nodes[0]!.url, 'POST', '/v1/disconnect', { sub: 'uma' });
+      expect(again.body).toMatchObject({ ok: true, disconnected: 1 });
+      await until(() => !there.connected, 3000, 'the connection on the other node closed');
+    }, 60_000);
+
     it('closes within the grace period when Redis is frozen, a publish in flight', async () => {
       nodes = await startCluster(1, '', redis.config, { shutdownGraceMs: 1000 });
       const alice = await connect(nodes[0]!.url, token('alice'));
