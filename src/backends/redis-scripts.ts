@@ -19,11 +19,15 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
  * replication is asynchronous, so a promoted replica may miss the last messages, and continuing
  * the epoch would give one offset to two messages. The stream hash keeps `r`, the replication ID
  * of the primary that last wrote it. A promotion gives the new primary a new replication ID and
- * keeps the old one as `master_replid2`; a restart gives a new ID and no `master_replid2`. So:
- * `r` differs and this primary was promoted since it started → new epoch (clients get
- * `recovered: false`); `r` differs and it was not (a restart from its own AOF, which with
- * `appendfsync always` lost nothing) → keep the epoch and take the new ID. A stream without `r`
- * (written before 0.2, or in URL mode) adopts the current one.
+ * keeps the old one as `master_replid2`; a restart gives a new ID and no `master_replid2`. So
+ * whenever `r` differs, this primary cannot show that it holds the room's last writes, and the
+ * room starts a new epoch (clients get `recovered: false`). That includes cases that lose nothing
+ * (a primary restarted from its own AOF, a slot migrated from a primary that was never promoted):
+ * a needless reload, once. Keeping the epoch when this primary was not promoted itself was wrong:
+ * a promoted primary that restarts, or a slot that migrates off it, before the room is touched
+ * again carries the promotion's losses with no trace of the promotion left, and the next publish
+ * reused the lost offsets. A stream without `r` (written before 0.2, or in URL mode) adopts the
+ * current one.
  */
 const EPOCH = (check: number) => `local epoch = redis.call('HGET', KEYS[1], 'e')
 local rid = false
@@ -32,8 +36,7 @@ if ARGV[${check}] == '1' then
   rid = string.match(info, 'master_replid:(%w+)')
   local r = redis.call('HGET', KEYS[1], 'r')
   if epoch and r ~= rid then
-    local promoted = not string.match(info, 'master_replid2:0+%s')
-    if r and promoted then epoch = false else redis.call('HSET', KEYS[1], 'r', rid) end
+    if r then epoch = false else redis.call('HSET', KEYS[1], 'r', rid) end
   end
 end
 if not epoch then

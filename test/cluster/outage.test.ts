@@ -23,7 +23,7 @@ describe.each(MODES)('cluster: a long Redis outage (three broker processes, %s m
     if (!existsSync(resolve(import.meta.dirname, '../../dist/main.js'))) {
       throw new Error('dist/main.js is missing: run `npm run build` before the cluster tests');
     }
-    // Persistent (fsync always): the data survives, so the epoch and offsets go on after the outage.
+    // Persistent (fsync always): the data survives the outage.
     redis = await startModeRedis(mode, { persist: true });
     const { url, ...rest } = redis.config;
     procs = await Promise.all([0, 1, 2].map(() => startProcess((url as string | null) ?? null, rest)));
@@ -50,13 +50,16 @@ describe.each(MODES)('cluster: a long Redis outage (three broker processes, %s m
       expect(p.proc.exitCode).toBeNull();
       expect(p.proc.signalCode).toBeNull();
     }
-    // The same epoch goes on, so a member that was away recovers the whole stream from history.
+    // History holds one epoch, without holes. With one primary (URL mode) the same epoch goes on, so
+    // a member that was away recovers the whole stream from history. A Sentinel or Cluster primary
+    // restarted comes back with a new replication ID, so the room starts a new epoch there
+    // (docs/cluster.md, the failover guarantee) and history holds what came after.
     const late = await connect(procs[2]!.url, token('late'));
     const first = await request<{ messages: Envelope[] }>(late, 'history', { room, limit: 1000 });
     const epochs = new Set(first.messages!.map((m) => m.epoch));
     expect(epochs.size).toBe(1);
     const offsets = first.messages!.map((m) => m.offset);
     expect(offsets).toEqual(offsets.map((_, i) => offsets[0]! + i));
-    expect(offsets.length).toBeGreaterThanOrEqual(Math.min(result.acked, 100));
+    if (mode === 'url') expect(offsets.length).toBeGreaterThanOrEqual(Math.min(result.acked, 100));
   }, 90_000);
 });

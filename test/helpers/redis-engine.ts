@@ -24,6 +24,8 @@ export interface NodeOptions {
   heartbeatMs?: number;
   requestTimeoutMs?: number;
   mode?: 'sharded' | 'classic';
+  /** The failover epoch check (on for Sentinel and Cluster targets, off for a URL, by default). */
+  failover?: boolean;
 }
 
 /** Starts one engine node on `url` (or any Redis target) and waits until it is ready. */
@@ -39,7 +41,7 @@ export async function startNode(url: string | RedisTarget, opts: NodeOptions = {
     presenceTtlMs: opts.presenceTtlMs ?? 2000,
     heartbeatMs: opts.heartbeatMs ?? 200,
     requestTimeoutMs,
-    failover: target.kind !== 'url',
+    failover: opts.failover ?? target.kind !== 'url',
     log,
   });
   await until(() => engine.isReady(), 5000, 'engine ready');
