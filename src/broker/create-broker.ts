@@ -207,8 +207,11 @@ function urlOf(addr: AddressInfo): { host: string; port: number; url: string } {
   return { host: addr.address, port: addr.port, url: `http://${shown}:${addr.port}` };
 }
 
-/** Time the backend gets to close when the connections took all of the grace period. */
-const BACKEND_CLOSE_MIN_MS = 250;
+/**
+ * Time the backend gets to close when the connections took all of the grace period: enough for a
+ * Redis that answers to take the node's last presence removals and mark it gone.
+ */
+const BACKEND_CLOSE_MIN_MS = 1000;
 
 /** Whether `p` settled (either way) within `ms`. */
 function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {

@@ -33,7 +33,8 @@ export function ack<E extends keyof ClientToServerEvents>(
       resolve(failure('disconnected', `not connected; "${event}" was not sent`, about));
       return;
     }
-    (socket as unknown as TimedEmitter).timeout(timeoutMs).emit(event, payload, (err, reply) => {
+    const emitter = (socket as unknown as TimedEmitter).timeout(timeoutMs);
+    const answer = (err: Error | null, reply: unknown) => {
       if (err) {
         const code: ClientErrorCode = socket.connected ? 'timeout' : 'disconnected';
         const message =
@@ -44,7 +45,18 @@ export function ack<E extends keyof ClientToServerEvents>(
         return;
       }
       resolve(toResult<ReplyOf<E>>(reply, about));
-    });
+    };
+    try {
+      emitter.emit(event, payload, answer);
+    } catch (err) {
+      // socket.io-client encodes at once: a payload JSON cannot carry (a BigInt, a cycle) throws.
+      resolve(
+        failure('bad_request', `"${event}" could not be sent: ${(err as Error).message}`, {
+          ...about,
+          cause: err,
+        }),
+      );
+    }
   });
 }
 

@@ -54,10 +54,14 @@ export class Room<M extends MessageMap = Record<string, unknown>> implements Roo
   private readonly handlers = new Map<string, Set<MessageHandler<never>>>();
   private readonly events: Emitter<RoomEvents>;
   private attachId = 0;
-  private ownPending = 0;
-  private deferredFill: [StreamPosition, number] | undefined;
-  /** A rejoin's reply held until this connection's own publishes are answered (see `attach`). */
-  private deferredJoin: (() => void) | undefined;
+  /** This connection's publishes without echo whose acknowledgement has not come yet, by number. */
+  private readonly ownPending = new Set<number>();
+  private ownCount = 0;
+  /**
+   * Answers held until the publishes pending when they came are answered (a rejoin's reply, a gap
+   * fill's: see `afterOwnPublishes`). Publishes started later do not hold them back.
+   */
+  private readonly waiting: Array<{ ids: Set<number>; run: () => void }> = [];
   /** Retries waiting (a join, a fill): cleared when the room ends, so none outlives it. */
   private readonly retries = new Set<ReturnType<typeof setTimeout>>();
   private everJoined = false;
@@ -207,9 +211,9 @@ export class Room<M extends MessageMap = Record<string, unknown>> implements Roo
       this.events.emit('joined', { room: this.name, ...info, resumed: since !== undefined, first });
     };
     // The replay may hold this connection's own publishes whose acknowledgements are still on the
-    // way (lost with the old connection and retried): like a gap fill, it waits for them, so their
-    // offsets are passed over and not handed to the app. Live messages wait meanwhile (joining).
-    if (this.ownPending > 0 && res.messages.length > 0) this.deferredJoin = apply;
+    // way (lost with the old connection and retried): like a gap fill's answer, it waits for them,
+    // so their offsets are passed over and not handed to the app. Live messages wait meanwhile.
+    if (res.messages.length > 0) this.afterOwnPublishes(apply);
     else apply();
   }
 
@@ -277,34 +281,41 @@ export class Room<M extends MessageMap = Record<string, unknown>> implements Roo
    * Gap fills and rejoin replays wait for these acks, so neither hands the app its own message.
    */
   private async publishOwn(payload: PublishRequest): Promise<Result<PublishReply>> {
-    this.ownPending++;
-    const res = await this.host.publish(payload);
-    this.ownPending--;
-    if (res.ok) this.seq.passOver(res);
-    if (this.ownPending === 0 && this.deferredJoin) {
-      const apply = this.deferredJoin;
-      this.deferredJoin = undefined;
-      apply();
+    const id = ++this.ownCount;
+    this.ownPending.add(id);
+    try {
+      const res = await this.host.publish(payload);
+      if (res.ok) this.seq.passOver(res);
+      return res;
+    } finally {
+      // Also when the publish threw (data the client cannot encode): nothing may wait on it.
+      this.ownPending.delete(id);
+      for (const w of [...this.waiting]) {
+        if (!w.ids.delete(id) || w.ids.size > 0) continue;
+        this.waiting.splice(this.waiting.indexOf(w), 1);
+        w.run();
+      }
     }
-    if (this.ownPending === 0 && this.deferredFill) {
-      const [since, id] = this.deferredFill;
-      this.deferredFill = undefined;
-      void this.fill(since, id);
-    }
-    return res;
+  }
+
+  /**
+   * Runs `run` once the own publishes pending now are answered (at once when there are none): a
+   * steady stream of new publishes never holds it back, only those that may be in what it reads.
+   */
+  private afterOwnPublishes(run: () => void): void {
+    if (this.ownPending.size === 0) run();
+    else this.waiting.push({ ids: new Set(this.ownPending), run });
   }
 
   private async fill(since: StreamPosition, id: number): Promise<void> {
-    if (this.ownPending > 0) {
-      this.deferredFill = [since, id];
-      return;
-    }
     const res = await this.host.request(
       'history',
       { room: this.name, since },
       { room: this.name, now: true },
     );
-    if (res.ok) return this.seq.filled(res, id);
+    // The answer may hold this connection's own publishes whose acks are on the way: it is taken
+    // once those are in (publishes started after it cannot be in it).
+    if (res.ok) return this.afterOwnPublishes(() => this.seq.filled(res, id));
     this.seq.fillFailed(id);
     if (res.error.code === 'disconnected') return; // the rejoin fills
     this.report(res.error);

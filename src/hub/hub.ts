@@ -289,9 +289,20 @@ export class Hub implements DeliverySink {
           if (!space.interest.has(room)) break;
           this.deliver(space, m, undefined);
         }
-        const more = res.messages.length >= FILL_LIMIT || space.again.delete(room);
-        if (!more) break;
+        const last = res.messages[res.messages.length - 1];
+        // History goes on past this page (a full page, or one the engine cut: expired messages).
+        const beyond = last !== undefined && last.offset < res.offset;
+        if (space.again.delete(room) || beyond) continue;
+        // History had all it holds after the floor, read after every held message arrived (one
+        // that arrived during the read asked `again`): what is still missing below them is gone.
+        if (space.marks.hasGap(room)) {
+          space.marks.giveUp(room);
+          this.release(space, room);
+        }
+        return;
       }
+      // Out of rounds with history still going on: carry on later, so nothing waits for a publish.
+      if (space.marks.hasGap(room)) setTimeout(() => void this.fill(space, room), FILL_RETRY_MS).unref();
     } catch (err) {
       this.opts.log.debug({ err, room }, 'filling from history failed; will retry');
       setTimeout(() => void this.fill(space, room), FILL_RETRY_MS).unref();

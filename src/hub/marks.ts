@@ -19,6 +19,8 @@ interface Mark<T> {
   retired: Retired[];
   /** Held messages of an epoch the room has left: handed out by the next `receive` or `release`. */
   leftover: T[];
+  /** A message of a retired epoch came past what was delivered of it: history is to say which epoch is the room's. */
+  recheck: boolean;
 }
 
 const RETIRED_KEPT = 4;
@@ -40,8 +42,10 @@ export const MAX_HELD = 10_000;
  * given up (`filled` with `recovered: false`), and so is a gap with `MAX_HELD` messages above it.
  *
  * An epoch the room left can come back (Redis Sentinel promoting the old primary again, whose
- * history goes on from where it was): a message of it above what was delivered of it here starts
- * it again from there, not as stale.
+ * history goes on from where it was). A live message of a retired epoch is dropped, but when it is
+ * past what was delivered of that epoch here the room is checked against history (`hasGap`), and
+ * when history is in that epoch again it goes on from where it was delivered. A late message of
+ * an old epoch alone never switches the room back.
  *
  * @example
  * const marks = new DeliveryMarks<Envelope>();
@@ -73,10 +77,13 @@ export class DeliveryMarks<T> {
     }
     if (mark.epoch !== epoch) {
       const old = mark.retired.find((r) => r.epoch === epoch);
-      // A late message of an epoch the room has left, at or below what was delivered of it.
-      if (old && offset <= old.floor) return [];
-      // History restarted (Redis lost its data), or an epoch left before came back.
-      mark = this.switchTo(room, mark, epoch, old?.floor ?? 0);
+      if (old) {
+        // Late, or its epoch came back: history decides (a fill), not one message.
+        if (offset > old.floor) mark.recheck = true;
+        return [];
+      }
+      // History restarted (Redis lost its data): everything of the new epoch is new here.
+      mark = this.switchTo(room, mark, epoch, 0);
     } else if (mark.provisional) {
       mark.provisional = false;
       if (offset <= mark.floor) mark.floor = offset - 1;
@@ -103,9 +110,20 @@ export class DeliveryMarks<T> {
     return out;
   }
 
-  /** True when messages are held above a gap. */
+  /** True when messages are held above a gap, or the room's epoch is to be checked against history. */
   hasGap(room: string): boolean {
-    return (this.marks.get(room)?.held.size ?? 0) > 0;
+    const mark = this.marks.get(room);
+    return mark !== undefined && (mark.held.size > 0 || mark.recheck);
+  }
+
+  /**
+   * History holds nothing of what is missing below the held messages (a fill read everything it
+   * has after the floor, and the gap is still there): it is given up, and `release` lets the held
+   * messages go.
+   */
+  giveUp(room: string): void {
+    const mark = this.marks.get(room);
+    if (mark && mark.held.size > 0) mark.floor = Math.min(...mark.held.keys()) - 1;
   }
 
   /** Where a fill from history starts: everything after this position may be missing here. */
@@ -134,8 +152,13 @@ export class DeliveryMarks<T> {
     if (!mark) return false;
     // A live message of a new epoch moved the mark while the read was out: read again from it.
     if (since.epoch !== mark.epoch) return true;
+    mark.recheck = false;
     if (position.epoch !== mark.epoch) {
-      if (position.epoch === '') return false;
+      // The room has no stream at all now: nothing below the held messages can come.
+      if (position.epoch === '') {
+        this.giveUp(room);
+        return false;
+      }
       // History is in another epoch now (a new one, or one this room had before, come back).
       const old = mark.retired.find((r) => r.epoch === position.epoch);
       this.switchTo(room, mark, position.epoch, old?.floor ?? 0);
@@ -179,12 +202,12 @@ export class DeliveryMarks<T> {
     return next;
   }
 
-  /** Moves the floor over the held messages that now follow on, appending them to `out`. */
+  /**
+   * Moves the floor over the held messages that now follow on, appending them to `out`. Every held
+   * offset is above the floor (the floor moves past a held one only through here, and `filled` and
+   * `giveUp` stop below the lowest), so nothing else is to be dropped.
+   */
   private drain(mark: Mark<T>, out: T[]): void {
-    for (const offset of mark.held.keys()) {
-      if (offset > mark.floor) continue;
-      mark.held.delete(offset);
-    }
     for (let next = mark.held.get(mark.floor + 1); next !== undefined; next = mark.held.get(mark.floor + 1)) {
       mark.held.delete(mark.floor + 1);
       mark.floor++;
@@ -194,5 +217,5 @@ export class DeliveryMarks<T> {
 }
 
 function newMark<T>(epoch: string, floor: number, provisional: boolean): Mark<T> {
-  return { epoch, floor, held: new Map(), provisional, retired: [], leftover: [] };
+  return { epoch, floor, held: new Map(), provisional, retired: [], leftover: [], recheck: false };
 }

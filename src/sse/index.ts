@@ -127,9 +127,12 @@ export function registerSse(app: FastifyInstance, deps: SseDeps): void {
  * A stream has no client to do that, so the route does: it reads the messages between `since` and
  * the reply's first one from history, a page of `historyLimit` at a time. The reply is then
  * recovered, or, when history no longer reaches back to `since`, starts at the oldest message
- * history holds (the stream reports the rest as a `roomcast:gap`). The pages hold at most what the
- * room's history holds already.
+ * history holds (the stream reports the rest as a `roomcast:gap`). A reader more than
+ * `MAX_CATCH_UP` messages behind gets the join's answer as it was (the gap and the latest page).
  */
+/** The most messages of one room a resuming stream reads from history past `historyLimit`. */
+const MAX_CATCH_UP = 10_000;
+
 async function withMissed(
   rt: NamespaceRuntime,
   client: Client,
@@ -144,6 +147,9 @@ async function withMissed(
   let recovered = true;
   let from = since.offset;
   while (from < first.offset - 1) {
+    // A reader this far behind resumes from the join's answer, after a gap: the pages would be held
+    // in memory, and its live messages would pass what a stream may buffer before it starts.
+    if (missed.length >= MAX_CATCH_UP) return join;
     const page = await rt.rooms.historyOf(client, join.room, { offset: from, epoch });
     const last = page.messages[page.messages.length - 1];
     if (page.epoch !== epoch || !last) return join;

@@ -209,6 +209,24 @@ describe('SDK publish retries against a broker', () => {
     expect(seen.data).toEqual([{ text: 'once' }, { text: 'next' }]);
   });
 
+  it('answers a publish it cannot encode with bad_request, and nothing waits on it after', async () => {
+    const writer = sdkClient({ url: b.url, token: token('bigint-writer') });
+    const room = writer.join('retry:bigint');
+    const seen = record(room);
+    await room.joined;
+    // JSON has no BigInt: socket.io-client throws while encoding. The SDK answers, never rejects.
+    const res = await room.publish('msg', { n: 10n } as never);
+    expect(res).toMatchObject({ ok: false, error: { code: 'bad_request' } });
+    // A rejoin whose replay holds a message: not held back by the publish that failed.
+    const reader = sdkClient({ url: b.url, token: token('bigint-reader') });
+    await nextClientEvent(reader, 'connected');
+    for (const socket of b.broker.io.of('/').sockets.values())
+      if (socket.data.client?.sub === 'bigint-writer') socket.conn.close();
+    expect(await reader.publish('retry:bigint', 'msg', { text: 'while away' })).toMatchObject({ ok: true });
+    await until(() => seen.data.length === 1, 5000, 'the replayed message');
+    expect(seen.data).toEqual([{ text: 'while away' }]);
+  });
+
   it('does not hand a joined room its own message when the rejoin replays it before the retried publish is answered', async () => {
     const writer = sdkClient({
       url: b.url,

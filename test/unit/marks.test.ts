@@ -88,18 +88,52 @@ describe('DeliveryMarks', () => {
     expect(m.hasGap('r')).toBe(false);
   });
 
-  it('takes back an epoch it left when that epoch goes on (a Sentinel failover back), from where it was', () => {
+  it('takes back an epoch it left when history says it goes on (a Sentinel failover back), from where it was', () => {
     const { m, got } = marks();
     expect(got('e1', 650)).toEqual(['e1:650']);
     expect(got('e2', 1)).toEqual(['e2:1']);
     expect(got('e2', 2)).toEqual(['e2:2']);
-    // The old primary is promoted again: its history goes on at 651. Not stale, not a redelivery.
+    // A late message of e1, at or below what was delivered of it: dropped, nothing to check.
     expect(got('e1', 650)).toEqual([]);
+    expect(m.hasGap('r')).toBe(false);
+    // Past it: not switched on one message's word, but checked against history.
+    expect(got('e1', 652)).toEqual([]);
+    expect(m.hasGap('r')).toBe(true);
+    expect(m.fillFrom('r')).toEqual({ epoch: 'e2', offset: 2 });
+    // History is in e1 again: the room goes on in e1 after 650, and is read again from there.
+    expect(m.filled('r', { epoch: 'e2', offset: 2 }, { epoch: 'e1', offset: 652 }, false, undefined)).toBe(
+      true,
+    );
+    expect(m.fillFrom('r')).toEqual({ epoch: 'e1', offset: 650 });
     expect(got('e1', 651)).toEqual(['e1:651']);
-    expect(m.fillFrom('r')).toEqual({ epoch: 'e1', offset: 651 });
-    // And back again: e2 resumes after 2.
-    expect(got('e2', 2)).toEqual([]);
-    expect(got('e2', 3)).toEqual(['e2:3']);
+    expect(got('e1', 652)).toEqual(['e1:652']);
+  });
+
+  it('stays in its epoch when history says so, whatever late messages of an old one came', () => {
+    const { m, got } = marks();
+    got('e1', 49);
+    got('e2', 1);
+    expect(got('e1', 50)).toEqual([]);
+    expect(m.hasGap('r')).toBe(true);
+    expect(m.filled('r', { epoch: 'e2', offset: 1 }, { epoch: 'e2', offset: 1 }, true, undefined)).toBe(
+      false,
+    );
+    expect(m.hasGap('r')).toBe(false);
+    expect(got('e2', 2)).toEqual(['e2:2']);
+  });
+
+  it('gives a gap up when history holds nothing below the held messages', () => {
+    const { m, got } = marks();
+    got('e1', 1);
+    got('e1', 5);
+    got('e1', 6);
+    m.giveUp('r');
+    expect(m.release('r')).toEqual(['e1:5', 'e1:6']);
+    expect(m.hasGap('r')).toBe(false);
+    // And when history has no stream for the room at all.
+    got('e1', 9);
+    expect(m.filled('r', { epoch: 'e1', offset: 6 }, { epoch: '', offset: 0 }, false, undefined)).toBe(false);
+    expect(m.release('r')).toEqual(['e1:9']);
   });
 
   it('lets what it held of an epoch go, in order, when the room moves to another', () => {
