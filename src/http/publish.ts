@@ -34,7 +34,7 @@ function preparePublish(deps: PublishDeps, caller: ApiCaller, body: PublishBody)
   deps.keys.authorize(caller, ns);
   const rt = deps.namespaces.get(ns);
   if (!rt) throw new RoomcastError('not_found', `unknown namespace "${ns}"`);
-  const rooms = (body.rooms ?? [body.room]).map((r) => rt.rooms.roomName(r));
+  const rooms = body.rooms ? body.rooms.map((r, i) => roomAt(rt, r, i)) : [rt.rooms.roomName(body.room)];
   if (rooms.length > 1 && new Set(rooms).size !== rooms.length)
     throw new RoomcastError('bad_request', 'rooms: a room is listed twice');
   const data = body.data === undefined ? null : body.data;
@@ -110,6 +110,16 @@ export async function publishBatch(
   const failed = settled.find((s) => s.status === 'rejected');
   if (failed) throw failed.reason;
   return settled.flatMap((s) => (s.status === 'fulfilled' ? s.value : []));
+}
+
+/** A room of `rooms[]`, its refusal naming which one (`rooms.2: …`), as a batch names its message. */
+function roomAt(rt: NamespaceRuntime, room: unknown, i: number): string {
+  try {
+    return rt.rooms.roomName(room);
+  } catch (err) {
+    if (err instanceof RoomcastError) throw new RoomcastError(err.code, `rooms.${i}: ${err.message}`);
+    throw err;
+  }
 }
 
 /** `run()` as a promise: what it throws becomes a rejection, so one message's failure stops only its own rooms. */

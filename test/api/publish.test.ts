@@ -74,7 +74,10 @@ describe('POST /v1/publish', () => {
       event: 'e',
       data: null,
     });
-    expect(bad).toMatchObject({ status: 400, body: { ok: false, error: { code: 'invalid_room' } } });
+    expect(bad).toMatchObject({
+      status: 400,
+      body: { ok: false, error: { code: 'invalid_room', message: expect.stringMatching(/^rooms\.1: /) } },
+    });
     const tooMany = await api(b.url, 'POST', '/v1/publish', {
       rooms: ['a', 'b', 'c', 'd'],
       event: 'e',
