@@ -60,7 +60,7 @@ export function idempotencyKey(max: number) {
       .max(max, { error: expected })
       // A pattern, so the OpenAPI document shows it; well-formedness has none.
       .regex(NO_CONTROL, { error: expected })
-      .refine((k) => k.isWellFormed(), { error: expected })
+      .refine((k) => k.isWellFormed(), { error: 'is not well-formed UTF-16 (a lone surrogate)' })
   );
 }
 // biome-ignore lint/suspicious/noControlCharactersInRegex: the control characters are what it refuses.

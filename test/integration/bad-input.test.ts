@@ -263,7 +263,7 @@ describe('messages in roomcast words', () => {
       'a key with a lone surrogate (Redis would make it another key)',
       'publish',
       { room: 'r', event: 'e', data: 1, idempotencyKey: 'k\ud800' },
-      'publish.idempotencyKey: expected a string of 1-128 characters, with no control characters',
+      'publish.idempotencyKey: is not well-formed UTF-16 (a lone surrogate)',
     ],
     ['null', 'leave', null, 'leave: expected an object, got null'],
     ['a list', 'refresh', ['t'], 'refresh: expected an object, got a list'],
