@@ -62,6 +62,17 @@ export interface ServerProcess {
   exited: Promise<CliResult>;
 }
 
+const started: ChildProcess[] = [];
+
+/**
+ * Kills every server `startServer` started that is still running (SIGKILL): a test that fails
+ * before its own SIGTERM/SIGINT leaves none behind. Call in afterEach.
+ */
+export function stopServers(): void {
+  for (const child of started.splice(0))
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
 /**
  * Spawns `node dist/main.js serve` (or `npm start`, as the README runs it) on PORT=0 and waits for
  * the 'roomcast listening' log line's `url`.
@@ -77,6 +88,7 @@ export async function startServer(
     env: cliEnv({ HOST: '127.0.0.1', PORT: '0', ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  started.push(child);
   let out = '';
   child.stdout?.on('data', (d: Buffer) => {
     out += d.toString();

@@ -11,7 +11,7 @@ import {
   SECRET,
   startBroker,
 } from '../helpers/broker.js';
-import { assertBuilt, runCli, startServer } from '../helpers/process.js';
+import { assertBuilt, runCli, startServer, stopServers } from '../helpers/process.js';
 import { tempFile } from '../helpers/tmp.js';
 
 const KEYS = { ROOMCAST_JWT_SECRET: SECRET, ROOMCAST_API_KEYS: API_KEY };
@@ -22,7 +22,10 @@ beforeAll(async () => {
   assertBuilt();
   b = await startBroker();
 });
-afterEach(() => closeClients());
+afterEach(() => {
+  closeClients();
+  stopServers();
+});
 afterAll(() => b.close());
 
 const file = (content: string) => tempFile('cli.json', content);

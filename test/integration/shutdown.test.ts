@@ -22,13 +22,16 @@ import {
   until,
   within,
 } from '../helpers/broker.js';
-import { assertBuilt, MAIN, startServer } from '../helpers/process.js';
+import { assertBuilt, MAIN, startServer, stopServers } from '../helpers/process.js';
 import { rawConnect } from '../helpers/raw.js';
 import { tempFile } from '../helpers/tmp.js';
 
 const ADMIN = 'admin-secret-0123456789abcdef0123';
 beforeAll(() => assertBuilt());
-afterEach(() => closeClients());
+afterEach(() => {
+  closeClients();
+  stopServers();
+});
 
 type Closing = { code: string; message: string };
 
