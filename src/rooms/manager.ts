@@ -126,13 +126,19 @@ export class RoomManager {
   /**
    * Joins a room (again: a join of a room already joined replays, and changes nothing). Not async:
    * on an engine that answers at once (memory) the reply is returned in this tick, and bad input
-   * throws here; callers `await` it.
+   * throws here; callers `await` it. `replayLimit` (default `limits.historyLimit`) bounds the
+   * messages replayed after `since`: an SSE stream, which cannot page with `history`, asks more.
    */
-  join(client: Client, room: unknown, since?: StreamPosition): MaybePromise<JoinReply> {
+  join(
+    client: Client,
+    room: unknown,
+    since?: StreamPosition,
+    replayLimit = this.config.limits.historyLimit,
+  ): MaybePromise<JoinReply> {
     const name = this.roomName(room);
     this.require(client, 'subscribe', name);
     if (client.rooms.has(name))
-      return andThen(this.replay(name, since), (result) => joinReply(name, result, since));
+      return andThen(this.replay(name, since, replayLimit), (result) => joinReply(name, result, since));
     if (client.rooms.size >= this.config.limits.roomsPerConnection) {
       throw new RoomcastError(
         'too_many_rooms',
@@ -144,7 +150,7 @@ export class RoomManager {
     return attempt(
       () =>
         andThen(this.subscribe(client, name), () =>
-          andThen(this.replay(name, since), (result) => {
+          andThen(this.replay(name, since, replayLimit), (result) => {
             stillJoining(client, name);
             this.transport.readUpTo(name, result);
             this.observer.joined?.(name, this.ns);
@@ -345,13 +351,12 @@ export class RoomManager {
   }
 
   /**
-   * What a join replays: everything after `since`. When more than `historyLimit` were missed the
-   * client cannot have them all: it gets the latest ones (contiguous with what comes live) and
+   * What a join replays: everything after `since`. When more than `max` were missed the client
+   * cannot have them all: it gets the latest ones (contiguous with what comes live) and
    * `recovered: false`, never a silent gap.
    */
-  private replay(room: string, since: StreamPosition | undefined): MaybePromise<HistoryResult> {
+  private replay(room: string, since: StreamPosition | undefined, max: number): MaybePromise<HistoryResult> {
     if (!since) return this.history(room, undefined, 0, true);
-    const max = this.config.limits.historyLimit;
     return andThen(this.history(room, since, max + 1, true), (result) =>
       result.messages.length <= max
         ? result

@@ -7,9 +7,8 @@ import { RoomcastError } from '../errors.js';
 import { bearer } from '../http/api-keys.js';
 import { type ApiSchemas, presentParams } from '../http/schemas.js';
 import type { Receivers } from '../hub/streams.js';
-import type { Envelope, JoinReply, StreamPosition } from '../protocol.js';
+import type { JoinReply } from '../protocol.js';
 import type { Engine } from '../rooms/engine.js';
-import type { Client } from '../rooms/manager.js';
 import { clientFor, expiresAtOf } from '../socket/connection.js';
 import { admitToNode, admitUser } from '../socket/limits.js';
 import type { NamespaceRuntime } from '../socket/namespaces.js';
@@ -81,10 +80,9 @@ export function registerSse(app: FastifyInstance, deps: SseDeps): void {
     // Settle every join before giving up, so a failed one never races the leave of the others.
     const settled = await Promise.allSettled(
       // `async`: a join that fails at once (it may throw) is a rejection here like the others.
-      rooms.map(async (room) => {
-        const since = stream.resumeFrom(room);
-        return withMissed(rt, client, await rt.rooms.join(client, room, since), since);
-      }),
+      // A stream cannot page with `history` as a socket client does: its replay may hold up to
+      // MAX_CATCH_UP messages a room (sent paced by the reader), not `limits.historyLimit`.
+      rooms.map(async (room) => rt.rooms.join(client, room, stream.resumeFrom(room), MAX_CATCH_UP)),
     );
     const failed = settled.find((s) => s.status === 'rejected');
     if (failed) {
@@ -122,48 +120,10 @@ export function registerSse(app: FastifyInstance, deps: SseDeps): void {
 }
 
 /**
- * A join that resumed from `since` but missed more than `limits.historyLimit` messages answers the
- * latest ones with `recovered: false`; the socket SDK then pages through `history` for the rest.
- * A stream has no client to do that, so the route does: it reads the messages between `since` and
- * the reply's first one from history, a page of `historyLimit` at a time. The reply is then
- * recovered, or, when history no longer reaches back to `since`, starts at the oldest message
- * history holds (the stream reports the rest as a `roomcast:gap`). A reader more than
- * `MAX_CATCH_UP` messages behind gets the join's answer as it was (the gap and the latest page).
+ * The most messages of one room a resuming stream replays. A reader further behind gets
+ * `roomcast:gap` and the latest ones, as a socket's join past `limits.historyLimit` does.
  */
-/** The most messages of one room a resuming stream reads from history past `historyLimit`. */
 const MAX_CATCH_UP = 10_000;
-
-async function withMissed(
-  rt: NamespaceRuntime,
-  client: Client,
-  join: JoinReply,
-  since: StreamPosition | undefined,
-): Promise<JoinReply> {
-  const first = join.messages[0];
-  if (!since || join.recovered || !first) return join;
-  const epoch = since.epoch === '' && since.offset === 0 ? join.epoch : since.epoch;
-  if (epoch !== join.epoch || since.offset >= first.offset) return join;
-  const missed: Envelope[] = [];
-  let recovered = true;
-  let from = since.offset;
-  while (from < first.offset - 1) {
-    // A reader this far behind resumes from the join's answer, after a gap: the pages would be held
-    // in memory, and its live messages would pass what a stream may buffer before it starts.
-    if (missed.length >= MAX_CATCH_UP) return join;
-    const page = await rt.rooms.historyOf(client, join.room, { offset: from, epoch });
-    const last = page.messages[page.messages.length - 1];
-    if (page.epoch !== epoch || !last) return join;
-    if (!page.recovered) {
-      // Only the first page may start past `since` (history trimmed there); a later one that does
-      // was trimmed while it was read, and would hide a hole: keep the join's answer.
-      if (missed.length > 0) return join;
-      recovered = false;
-    }
-    for (const m of page.messages) if (m.offset < first.offset) missed.push(m);
-    from = last.offset;
-  }
-  return { ...join, recovered, messages: [...missed, ...join.messages] };
-}
 
 async function leave(rt: NamespaceRuntime, stream: SseStream): Promise<void> {
   await rt.rooms.leaveAll(stream.client);
