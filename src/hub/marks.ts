@@ -104,7 +104,7 @@ export class DeliveryMarks<T> {
     this.drain(mark, out);
     if (mark.held.size > MAX_HELD) {
       // The gap is given up: what is held goes out from its oldest message on.
-      mark.floor = Math.min(...mark.held.keys()) - 1;
+      belowHeld(mark);
       this.drain(mark, out);
     }
     return out;
@@ -123,7 +123,7 @@ export class DeliveryMarks<T> {
    */
   giveUp(room: string): void {
     const mark = this.marks.get(room);
-    if (mark && mark.held.size > 0) mark.floor = Math.min(...mark.held.keys()) - 1;
+    if (mark) belowHeld(mark);
   }
 
   /** Where a fill from history starts: everything after this position may be missing here. */
@@ -214,6 +214,11 @@ export class DeliveryMarks<T> {
       out.push(next);
     }
   }
+}
+
+/** Moves the floor to just below the oldest held message (the gap below it is given up). */
+function belowHeld(mark: Mark<unknown>): void {
+  if (mark.held.size > 0) mark.floor = Math.min(...mark.held.keys()) - 1;
 }
 
 function newMark<T>(epoch: string, floor: number, provisional: boolean): Mark<T> {
