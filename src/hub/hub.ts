@@ -4,6 +4,7 @@ import type { DeliverySink, Engine, HistoryPolicy } from '../rooms/engine.js';
 import type { Client, Transport } from '../rooms/manager.js';
 import type { MaybePromise } from '../rooms/maybe.js';
 import { messageChannel, presenceChannel } from '../rooms/names.js';
+import { payloadSize } from '../rooms/payload.js';
 import { DeliveryMarks, NEXT } from './marks.js';
 import { Receivers } from './streams.js';
 
@@ -65,6 +66,22 @@ interface Channels {
   presence: string;
 }
 
+/** About what an envelope holds besides its data (its other fields, the object, the map entry). */
+const ENVELOPE_BYTES = 256;
+
+/**
+ * What a message held behind a gap keeps alive, for the marks' byte budget: its data as the
+ * `payloadBytes` limit counts it, and the rest of the envelope. Asked only of held messages.
+ */
+function heldSize(envelope: Envelope): number {
+  try {
+    return payloadSize(envelope.data) + ENVELOPE_BYTES;
+  } catch {
+    // Data another node let through that this one would refuse: counted as its envelope alone.
+    return ENVELOPE_BYTES;
+  }
+}
+
 const WATCHED = true;
 const FILL_LIMIT = 500;
 const FILL_ROUNDS = 100;
@@ -116,7 +133,7 @@ export class Hub implements DeliverySink {
       interest: new Map(),
       channels: new Map(),
       watching: new Map(),
-      marks: new DeliveryMarks(),
+      marks: new DeliveryMarks({ sizeOf: heldSize }),
       excepts: new WeakMap(),
       filling: new Set(),
       again: new Set(),

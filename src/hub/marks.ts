@@ -13,6 +13,8 @@ interface Mark<T> {
   floor: number;
   /** Messages above a gap, held until the gap is filled (or given up) so they go out in order. */
   held: Map<number, T>;
+  /** The bytes of `held`, as the marks' `sizeOf` counts them. */
+  heldBytes: number;
   /** Set from a join's history read, before any message arrived: the first one may be below it. */
   provisional: boolean;
   /** Epochs this room had here before (newest first): a late message of one is dropped. */
@@ -28,6 +30,15 @@ const RETIRED_KEPT = 4;
 export const NEXT = 1;
 /** Messages held behind one room's gap before the gap is given up (a fill that never closes it). */
 export const MAX_HELD = 10_000;
+/** Bytes of messages held behind gaps, all rooms of one `DeliveryMarks` together (one namespace). */
+export const MAX_HELD_BYTES = 64 * 1024 * 1024;
+
+export interface MarksOptions<T> {
+  /** The bytes one held item keeps alive; asked only of items that are held. Default: 0. */
+  sizeOf?: (item: T) => number;
+  /** The held bytes of all rooms together past which the room that holds one more gives its gap up. */
+  maxHeldBytes?: number;
+}
 
 /**
  * The bookkeeping of live delivery on one node, per room: which offsets were delivered, so that a
@@ -39,7 +50,9 @@ export const MAX_HELD = 10_000;
  * assigned the offset), so a gap means a loss: the node's subscription was down, or a fill is
  * racing the live stream. A message above a gap is held until the fill has delivered what is
  * below it; filled messages go through `receive` like live ones. What history no longer has is
- * given up (`filled` with `recovered: false`), and so is a gap with `MAX_HELD` messages above it.
+ * given up (`filled` with `recovered: false`), and so is a gap with `MAX_HELD` messages above it,
+ * or whose next held message takes the bytes held by all rooms past `maxHeldBytes` (a fill that
+ * cannot read history while large messages keep coming must not grow the node without bound).
  *
  * An epoch the room left can come back (Redis Sentinel promoting the old primary again, whose
  * history goes on from where it was). A live message of a retired epoch is dropped, but when it is
@@ -57,6 +70,20 @@ export const MAX_HELD = 10_000;
  */
 export class DeliveryMarks<T> {
   private readonly marks = new Map<string, Mark<T>>();
+  private readonly sizeOf: (item: T) => number;
+  private readonly maxHeldBytes: number;
+  /** The bytes held by every room's `held` together. */
+  private heldBytes = 0;
+
+  constructor(opts: MarksOptions<T> = {}) {
+    this.sizeOf = opts.sizeOf ?? (() => 0);
+    this.maxHeldBytes = opts.maxHeldBytes ?? MAX_HELD_BYTES;
+  }
+
+  /** The bytes of messages held behind gaps now, every room together. */
+  get bytesHeld(): number {
+    return this.heldBytes;
+  }
 
   /** A history read for a room with members here: live delivery continues after `position`. */
   seed(room: string, position: StreamPosition): void {
@@ -101,8 +128,9 @@ export class DeliveryMarks<T> {
     }
     if (offset <= mark.floor || mark.held.has(offset)) return out;
     mark.held.set(offset, item);
+    this.addHeld(mark, this.sizeOf(item));
     this.drain(mark, out);
-    if (mark.held.size > MAX_HELD) {
+    if (mark.held.size > MAX_HELD || this.heldBytes > this.maxHeldBytes) {
       // The gap is given up: what is held goes out from its oldest message on.
       belowHeld(mark);
       this.drain(mark, out);
@@ -182,6 +210,8 @@ export class DeliveryMarks<T> {
 
   /** The room has no members here any more. */
   forget(room: string): void {
+    const mark = this.marks.get(room);
+    if (mark) this.addHeld(mark, -mark.heldBytes);
     this.marks.delete(room);
   }
 
@@ -198,6 +228,8 @@ export class DeliveryMarks<T> {
     const retired = { epoch: mark.epoch, floor: Math.max(mark.floor, ...mark.held.keys()) };
     next.retired = [retired, ...mark.retired.filter((r) => r.epoch !== epoch)].slice(0, RETIRED_KEPT);
     next.leftover = [...mark.leftover, ...[...mark.held].sort((a, b) => a[0] - b[0]).map(([, m]) => m)];
+    // Leftovers are handed out by the next `receive` or `release`, in this same step of the hub.
+    this.addHeld(mark, -mark.heldBytes);
     this.marks.set(room, next);
     return next;
   }
@@ -212,7 +244,13 @@ export class DeliveryMarks<T> {
       mark.held.delete(mark.floor + 1);
       mark.floor++;
       out.push(next);
+      this.addHeld(mark, mark.held.size === 0 ? -mark.heldBytes : -this.sizeOf(next));
     }
+  }
+
+  private addHeld(mark: Mark<T>, bytes: number): void {
+    mark.heldBytes += bytes;
+    this.heldBytes += bytes;
   }
 }
 
@@ -222,5 +260,14 @@ function belowHeld(mark: Mark<unknown>): void {
 }
 
 function newMark<T>(epoch: string, floor: number, provisional: boolean): Mark<T> {
-  return { epoch, floor, held: new Map(), provisional, retired: [], leftover: [], recheck: false };
+  return {
+    epoch,
+    floor,
+    held: new Map(),
+    heldBytes: 0,
+    provisional,
+    retired: [],
+    leftover: [],
+    recheck: false,
+  };
 }

@@ -225,6 +225,42 @@ describe('DeliveryMarks', () => {
     expect(m.hasGap('r')).toBe(false);
   });
 
+  it('gives a gap up when what all rooms hold passes the byte budget, in the room that held the last message', () => {
+    // Every item counts 100 bytes; 1,000 may be held in all.
+    const m = new DeliveryMarks<string>({ sizeOf: () => 100, maxHeldBytes: 1000 });
+    const got = (room: string, offset: number) => {
+      const item = `${room}:${offset}`;
+      const now = m.receive(room, 'e1', offset, item);
+      return now === NEXT ? [item] : now;
+    };
+    got('a', 1);
+    got('b', 1);
+    for (let o = 3; o < 9; o++) expect(got('a', o)).toEqual([]);
+    for (let o = 3; o < 7; o++) expect(got('b', o)).toEqual([]);
+    expect(m.bytesHeld).toBe(1000);
+    // The eleventh held message takes the total past 1,000: room b gives its gap up, a keeps waiting.
+    expect(got('b', 7)).toEqual(['b:3', 'b:4', 'b:5', 'b:6', 'b:7']);
+    expect(m.hasGap('b')).toBe(false);
+    expect(m.hasGap('a')).toBe(true);
+    expect(m.bytesHeld).toBe(600);
+    // A fill of a's gap lets a's go, and the budget is whole again.
+    expect(got('a', 2)).toEqual(['a:2', 'a:3', 'a:4', 'a:5', 'a:6', 'a:7', 'a:8']);
+    expect(m.bytesHeld).toBe(0);
+  });
+
+  it('counts held bytes out again when a room moves epoch or is forgotten', () => {
+    const m = new DeliveryMarks<string>({ sizeOf: (s) => s.length });
+    m.receive('a', 'e1', 1, 'x');
+    m.receive('a', 'e1', 3, 'xxx');
+    m.receive('b', 'e1', 1, 'x');
+    m.receive('b', 'e1', 3, 'yyyyy');
+    expect(m.bytesHeld).toBe(8);
+    expect(m.receive('a', 'e2', 1, 'z')).toEqual(['xxx', 'z']);
+    expect(m.bytesHeld).toBe(5);
+    m.forget('b');
+    expect(m.bytesHeld).toBe(0);
+  });
+
   it('forgets a room nobody here has joined any more', () => {
     const { m, got } = marks();
     got('e1', 1);
