@@ -14,7 +14,7 @@ import { Hub } from '../hub/hub.js';
 import { createLogger, type Logger } from '../logger.js';
 import type { Engine } from '../rooms/engine.js';
 import type { RoomObserver } from '../rooms/manager.js';
-import { closeConnection } from '../socket/connection.js';
+import { closeAllForShutdown } from '../socket/connection.js';
 import { closeOversizedPolling } from '../socket/frames.js';
 import { handshakesOf } from '../socket/limits.js';
 import { type NamespaceRuntime, type RoomcastServer, setupNamespace } from '../socket/namespaces.js';
@@ -152,10 +152,7 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
     if (state === 'closing' || state === 'closed') return;
     state = 'closing';
     const deadline = Date.now() + config.shutdownGraceMs;
-    for (const rt of namespaces.values()) {
-      for (const socket of rt.nsp.sockets.values())
-        closeConnection(socket, 'shutting_down', 'the server is shutting down');
-    }
+    closeAllForShutdown([...namespaces.values()].flatMap((rt) => [...rt.nsp.sockets.values()]));
     await Promise.allSettled(shutdownHooks.map((hook) => hook()));
     await waitFor(() => io.engine.clientsCount === 0, config.shutdownGraceMs);
     // Socket.IO's close ends with the HTTP server's close, which waits for every connection to

@@ -92,6 +92,7 @@ export const apiRoutes: FastifyPluginAsyncZod<RouteDeps> = async (app, deps) => 
       const caller = deps.keys.identify(req.headers.authorization, req.raw.socket);
       deps.limit.take(caller);
       req.apiCaller = caller;
+      refuseContentEncoding(req.headers['content-encoding']);
     } catch (err) {
       return done(err as Error);
     }
@@ -101,6 +102,18 @@ export const apiRoutes: FastifyPluginAsyncZod<RouteDeps> = async (app, deps) => 
   await app.register(roomRoutes, deps);
   await app.register(disconnectRoutes, deps);
 };
+
+/**
+ * A body is read as it comes: one sent compressed (`Content-Encoding: gzip`) would be refused as
+ * bad JSON, and a plain one labelled compressed taken as plain. Both are refused for their coding.
+ */
+function refuseContentEncoding(coding: string | undefined): void {
+  if (coding === undefined || coding.trim().toLowerCase() === 'identity') return;
+  throw new RoomcastError(
+    'bad_request',
+    `Content-Encoding ${JSON.stringify(coding)} is not supported: send the body uncompressed`,
+  );
+}
 
 const security = [{ apiKey: [] }];
 

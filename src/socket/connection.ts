@@ -233,6 +233,24 @@ const namespacesOpen = new WeakMap<object, number>();
  * drop them without a `closing`). The underlying connection closes once no namespace is left, so
  * a client that does not close it itself is not left holding it.
  */
+/**
+ * The node is going away: every socket gets `closing { code: "shutting_down" }`, then every
+ * Engine.IO connection closes (after what was sent to it, the `closing` included, is flushed). The
+ * client sees `transport close`, not `io server disconnect`, so any Socket.IO client reconnects by
+ * itself (to another node, through the balancer): Laravel Echo, python-socketio and bare
+ * socket.io-client users as well as the SDK. All namespaces are told before any connection closes:
+ * a connection carries every namespace a client opened on it.
+ */
+export function closeAllForShutdown(sockets: Iterable<RoomcastSocket>): void {
+  const conns = new Set<RoomcastSocket['conn']>();
+  for (const socket of sockets) {
+    if (!socket.connected) continue;
+    socket.emit('closing', { code: 'shutting_down', message: 'the server is shutting down' });
+    conns.add(socket.conn);
+  }
+  for (const conn of conns) conn.close();
+}
+
 export function closeConnection(socket: RoomcastSocket, code: ClosingCode, message: string): void {
   if (!socket.connected) return;
   socket.emit('closing', { code, message });

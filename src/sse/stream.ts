@@ -90,10 +90,12 @@ export class SseStream implements Receiver {
       const asked = this.positions.has(j.room);
       const last = j.messages[j.messages.length - 1];
       const complete = j.recovered && (last === undefined || last.offset >= j.offset);
+      // Where the stream goes on in this room: just before the first message it sends.
+      const from = (j.messages[0]?.offset ?? j.offset + 1) - 1;
       // Not recovered (fresh join, other epoch, history too short): start just before what we have.
-      if (!j.recovered)
-        this.setPosition(j.room, { epoch: j.epoch, offset: (j.messages[0]?.offset ?? j.offset + 1) - 1 });
-      if (asked && !complete) gaps.push({ room: j.room, offset: j.offset, epoch: j.epoch });
+      if (!j.recovered) this.setPosition(j.room, { epoch: j.epoch, offset: from });
+      // The gap says where what follows continues from, as the position does.
+      if (asked && !complete) gaps.push({ room: j.room, offset: from, epoch: j.epoch });
     }
     // An id with no data: EventSource records it as the last event id and dispatches nothing, so a
     // client that reconnects before its first message still resumes every room from here.

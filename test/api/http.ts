@@ -15,18 +15,21 @@ export async function api<T = Record<string, unknown>>(
   method: string,
   path: string,
   body?: unknown,
-  opts: { key?: string | null; raw?: string; headers?: Record<string, string> } = {},
+  opts: { key?: string | null; raw?: string | Uint8Array; headers?: Record<string, string> } = {},
 ): Promise<ApiReply<T>> {
   const key = opts.key === undefined ? API_KEY : opts.key;
   const headers: Record<string, string> = { ...opts.headers };
   if (key !== null) headers.authorization = `Bearer ${key}`;
-  let payload: string | undefined = opts.raw;
+  let payload: string | Uint8Array | undefined = opts.raw;
   if (body !== undefined) payload = JSON.stringify(body);
   if (payload !== undefined) headers['content-type'] ??= 'application/json';
   const res = await fetch(`${base}${path}`, {
     method,
     headers,
-    ...(payload === undefined ? {} : { body: payload }),
+    // A copy of bytes: fetch takes a view of an ArrayBuffer, not of Node's shared pool.
+    ...(payload === undefined
+      ? {}
+      : { body: typeof payload === 'string' ? payload : new Uint8Array(payload) }),
     signal: AbortSignal.timeout(10_000),
   });
   const text = await res.text();

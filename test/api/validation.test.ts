@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CATALOGUE, ERROR_CODES } from '../../src/error-codes.js';
 import { type RunningBroker, startBroker, testConfig } from '../helpers/broker.js';
@@ -183,6 +184,33 @@ describe('validation errors in roomcast words', () => {
         message: 'Content-Type must be application/json',
       });
     }
+  });
+
+  it('refuses a compressed body with the coding named, and publishes nothing of it', async () => {
+    const json = '{"room":"r:enc","event":"e","data":1}';
+    for (const [coding, raw] of [
+      ['gzip', gzipSync(json)],
+      // A plain body labelled with a coding is refused too: the label, not a guess, says what it is.
+      ['br', json],
+      ['gzip, identity', gzipSync(json)],
+    ] as const) {
+      const res = await api(b.url, 'POST', '/v1/publish', undefined, {
+        raw,
+        headers: { 'content-encoding': coding },
+      });
+      expect(res.status, coding).toBe(400);
+      expect(res.body.error, coding).toEqual({
+        code: 'bad_request',
+        message: `Content-Encoding ${JSON.stringify(coding)} is not supported: send the body uncompressed`,
+      });
+    }
+    const history = await api(b.url, 'GET', '/v1/rooms/r%3Aenc/history');
+    expect(history.body.messages).toEqual([]);
+    const plain = await api(b.url, 'POST', '/v1/publish', undefined, {
+      raw: json,
+      headers: { 'content-encoding': 'Identity' },
+    });
+    expect(plain.status).toBe(200);
   });
 
   it('SSE without a token names no Socket.IO field', async () => {

@@ -253,6 +253,46 @@ describe('Laravel Echo against roomcast (one node)', () => {
     expect(got.seen).toEqual([{ again: true }]);
   });
 
+  it('graceful restart: Echo reconnects by itself to the node that comes back, and subscribes again', async () => {
+    const echoConfig = {
+      namespaces: { '/': { echo: { authHost: auth.url, apps: [APP], subscribeRedis: false } } },
+    };
+    const first = await startBroker(testConfig(echoConfig));
+    let second: RunningBroker | undefined;
+    try {
+      const bob = await echoClient(first.url, { cookie: BOB });
+      const got = recorder();
+      bob.private('orders.7').listen('.order.updated', got.cb);
+      // fetch may reuse a kept-alive connection to the node that stopped: that read is a miss, not a failure.
+      const count = async (b: RunningBroker) => {
+        const url = `${b.url}/apps/${APP.appId}/channels/private-orders.7?auth_key=${APP.key}`;
+        const res = await fetch(url).catch(() => undefined);
+        return res ? ((await res.json()) as { subscription_count?: number }).subscription_count : undefined;
+      };
+      await until(async () => (await count(first)) === 1, 8000, 'the first subscription');
+      const reasons: string[] = [];
+      rawSocket(bob).on('disconnect', (reason) => reasons.push(reason));
+      await first.close();
+      // The same port again, as a restarted node behind the same address.
+      second = await startBroker(testConfig({ ...echoConfig, port: first.port }));
+      const again = second;
+      await until(async () => (await count(again)) === 1, 15_000, 'Echo to subscribe again on the new node');
+      // `io server disconnect` would have stopped Socket.IO's reconnection for good.
+      expect(reasons).toEqual(['transport close']);
+      const res = await fetch(`${again.url}/apps/${APP.appId}/events?auth_key=${APP.key}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ channels: ['private-orders.7'], name: 'order.updated', data: { back: true } }),
+      });
+      expect(res.status).toBe(200);
+      await atLeast(got.seen, 1);
+      expect(got.seen).toEqual([{ back: true }]);
+    } finally {
+      await first.close();
+      await second?.close();
+    }
+  }, 30_000);
+
   it("laravel-echo-server's HTTP API: channel queries, its key by header or auth_key, its 400 and 403 replies", async () => {
     const alice = await echoClient(rc.url, { cookie: ALICE });
     alice.channel('lobby');

@@ -104,17 +104,40 @@ describe('broker.close()', () => {
 
   it('does not wait out the grace period for a client that reconnects at once', async () => {
     const b = await startBroker(testConfig({ shutdownGraceMs: 20_000 }));
-    // The server's disconnect stops Socket.IO's own reconnection; an application reconnects itself.
-    const c: TestClient = ioClient(b.url, { auth: { token: token('eager') }, transports: ['websocket'] });
-    await nextEvent(c, 'connect');
-    c.on('disconnect', (reason) => {
-      expect(reason).toBe('io server disconnect');
-      c.connect();
+    // The connection closes under the client (`transport close`), so Socket.IO's own reconnection
+    // comes back at once (as after a crash) and is refused while the node drains.
+    const c: TestClient = ioClient(b.url, {
+      auth: { token: token('eager') },
+      transports: ['websocket'],
+      reconnection: true,
+      reconnectionDelay: 0,
     });
+    await nextEvent(c, 'connect');
+    const reason = nextEvent<string>(c, 'disconnect');
     const refused = nextEvent<Error & { data?: { code: string } }>(c, 'connect_error', 10_000);
     await within(b.close(), 10_000, 'close with a 20 s grace period');
+    expect(await reason).toBe('transport close');
     expect((await refused).message).toMatch(/unavailable|websocket error/);
     c.close();
+  });
+
+  it('lets every Socket.IO client reconnect by itself: `closing` on each namespace, then the connection closes', async () => {
+    const config = testConfig({ namespaces: { '/second': {} } });
+    const b = await startBroker(config);
+    const main = await connect(b.url, token('multi'));
+    // A second namespace over the same Engine.IO connection (one Manager).
+    const second = main.io.socket('/second', {
+      auth: { token: token('multi', undefined, { config, ns: '/second' }) },
+    });
+    second.connect();
+    await nextEvent(second, 'connect');
+    const told = [nextEvent(main, 'closing'), nextEvent(second, 'closing')];
+    const reasons = [nextEvent<string>(main, 'disconnect'), nextEvent<string>(second, 'disconnect')];
+    await within(b.close(), 10_000, 'close');
+    for (const t of await Promise.all(told)) expect(t).toMatchObject({ code: 'shutting_down' });
+    // Not `io server disconnect`, after which Socket.IO never reconnects on its own.
+    expect(await Promise.all(reasons)).toEqual(['transport close', 'transport close']);
+    second.close();
   });
 });
 
