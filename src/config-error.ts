@@ -4,7 +4,8 @@ export class ConfigError extends Error {
     readonly field: string,
     detail: string,
   ) {
-    super(`${field}: ${detail}`);
+    // One line, always: a JSON error quotes the file's text, line breaks included.
+    super(`${field}: ${detail}`.replace(/\s*[\r\n]+\s*/g, ' '));
     this.name = 'ConfigError';
   }
 }

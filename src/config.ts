@@ -127,7 +127,21 @@ const origin = z
   .refine(
     (o) => o === '*' || ORIGIN.test(o),
     'an origin is "*" or scheme://host[:port] in lower case, without a path or a trailing slash',
-  );
+  )
+  .transform(withoutDefaultPort);
+
+/**
+ * An origin as a browser sends it: without its scheme's default port (`http://localhost:80` is
+ * sent as `http://localhost`, which the listed form would never match).
+ *
+ * @example
+ * withoutDefaultPort('https://app.example.com:443'); // 'https://app.example.com'
+ */
+export function withoutDefaultPort(origin: string): string {
+  if (origin.startsWith('http://') && origin.endsWith(':80')) return origin.slice(0, -3);
+  if (origin.startsWith('https://') && origin.endsWith(':443')) return origin.slice(0, -4);
+  return origin;
+}
 
 const configSchema = z
   .object({
@@ -268,7 +282,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = {}): Config {
   if (!raw.namespaces['/']) raw.namespaces['/'] = namespaceSchema.parse({});
   for (const [name, ns] of Object.entries(raw.namespaces)) {
     const secretVar = name === '/' && env.ROOMCAST_JWT_SECRET ? 'ROOMCAST_JWT_SECRET' : undefined;
-    namespaces[name] = finishNamespace(name, ns, { production, generated, secretVar });
+    namespaces[name] = finishNamespace(name, ns, {
+      production,
+      generated,
+      secretVar,
+      envNames: overrides.names,
+    });
   }
   if (production && raw.allowedOrigins === null)
     throw new ConfigError(
@@ -303,8 +322,13 @@ function validate(merged: Record<string, unknown>, envNames = new Map<string, st
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
   const path = issue.path.length ? issue.path.join('.') : '(root)';
+  throw new ConfigError(fieldLabel(path, envNames), issue.message);
+}
+
+/** How an error names a config path: `config a.b`, or `ROOMCAST_X (config a.b)` when an env var set it. */
+function fieldLabel(path: string, envNames: ReadonlyMap<string, string>): string {
   const fromEnv = [...envNames].find(([prefix]) => path === prefix || path.startsWith(`${prefix}.`));
-  throw new ConfigError(fromEnv ? `${fromEnv[1]} (config ${path})` : `config ${path}`, issue.message);
+  return fromEnv ? `${fromEnv[1]} (config ${path})` : `config ${path}`;
 }
 
 interface FinishContext {
@@ -312,6 +336,8 @@ interface FinishContext {
   generated: Config['generated'];
   /** The env var the namespace's secret came from, for messages. */
   secretVar: string | undefined;
+  /** Config path -> the env var that set it (errors name both). */
+  envNames: ReadonlyMap<string, string>;
 }
 
 function finishNamespace(name: string, ns: RawNamespace, ctx: FinishContext): NamespaceConfig {
@@ -322,7 +348,10 @@ function finishNamespace(name: string, ns: RawNamespace, ctx: FinishContext): Na
     try {
       parsePublicKey(pem);
     } catch {
-      throw new ConfigError(`${field}.jwt.publicKeys.${i}`, 'not a PEM public key');
+      throw new ConfigError(
+        fieldLabel(`namespaces.${name}.jwt.publicKeys.${i}`, ctx.envNames),
+        'not a PEM public key',
+      );
     }
   });
   if (jwt.secrets.length === 0 && jwt.publicKeys.length === 0) {
@@ -335,10 +364,11 @@ function finishNamespace(name: string, ns: RawNamespace, ctx: FinishContext): Na
   const algorithms = jwt.algorithms ?? inferAlgorithms(jwt.secrets, jwt.publicKeys);
   for (const alg of algorithms) {
     const symmetric = alg.startsWith('HS');
+    const algorithmsField = fieldLabel(`namespaces.${name}.jwt.algorithms`, ctx.envNames);
     if (symmetric && jwt.secrets.length === 0)
-      throw new ConfigError(`${field}.jwt.algorithms`, `${alg} needs a secret (ROOMCAST_JWT_SECRET)`);
+      throw new ConfigError(algorithmsField, `${alg} needs a secret (ROOMCAST_JWT_SECRET)`);
     if (!symmetric && jwt.publicKeys.length === 0)
-      throw new ConfigError(`${field}.jwt.algorithms`, `${alg} needs a public key (ROOMCAST_JWT_PUBLIC_KEY)`);
+      throw new ConfigError(algorithmsField, `${alg} needs a public key (ROOMCAST_JWT_PUBLIC_KEY)`);
   }
   if (production && algorithms.some((alg) => alg.startsWith('HS')))
     checkSecretLengths(field, jwt.secrets, ctx);

@@ -44,7 +44,12 @@ sub.onUnrecovered(({ from, to, reason }) =>
   console.error(`lost messages after #${from?.offset ?? '?'} up to #${to.offset} (${reason})`),
 );
 
-const joined = await sub.joined;
+// A refused token stops the client (`disconnected`) with the room still waiting to join.
+const stopped = new Promise((resolve) => client.on('disconnected', resolve)).then(({ reason, error }) => ({
+  ok: false,
+  error: error ?? { code: reason, message: 'the client stopped' },
+}));
+const joined = await Promise.race([sub.joined, stopped]);
 if (!joined.ok) {
   console.error(`cannot join ${room}: ${joined.error.code} ${joined.error.message}`);
   client.close();

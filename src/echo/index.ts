@@ -50,6 +50,14 @@ export function startEcho(deps: {
           log: log.child({ component: 'echo-redis', ns: rt.name }),
         }),
       );
+    } else if (echo.subscribeRedis) {
+      // Laravel's `redis` broadcaster (its default) would reach nobody, and nothing else would say so.
+      log.warn(
+        { ns: rt.name },
+        'echo.subscribeRedis is on but no Redis URL is known (set echo.redisUrl or ROOMCAST_REDIS_URL): ' +
+          "broadcasts Laravel's redis driver publishes will not reach this namespace; " +
+          'set echo.subscribeRedis to false if the app uses the HTTP API (echo.apps)',
+      );
     }
   }
   if (apps.length > 0)

@@ -4,6 +4,8 @@
  * (docs/laravel.md, "Moving from laravel-echo-server"). Pure: the CLI reads the file and prints.
  */
 
+import { withoutDefaultPort } from '../config.js';
+
 export interface Migration {
   /** A roomcast config file's content (ROOMCAST_CONFIG). */
   config: Record<string, unknown>;
@@ -87,10 +89,14 @@ export function fromEchoServerConfig(les: unknown): Migration {
   };
   const cors = isObject(les.apiOriginAllow) ? les.apiOriginAllow : {};
   if (cors.allowCors === true && typeof cors.allowOrigin === 'string' && cors.allowOrigin) {
-    config.allowedOrigins = cors.allowOrigin
+    const origins = cors.allowOrigin
       .split(',')
-      .map((s) => s.trim())
+      .map((s) => withoutDefaultPort(s.trim()))
       .filter(Boolean);
+    config.allowedOrigins = origins;
+    note(
+      `apiOriginAllow.allowOrigin: kept as allowedOrigins (${origins.join(', ')}), which roomcast applies to Socket.IO connections too, where laravel-echo-server applied it to its HTTP API only: list every page's origin`,
+    );
     if (cors.allowMethods || cors.allowHeaders)
       note('apiOriginAllow.allowMethods/allowHeaders: roomcast answers CORS itself; not carried over');
   } else {

@@ -1,6 +1,9 @@
+import { pino } from 'pino';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { createBroker } from '../../src/broker/create-broker.js';
 import { loadConfig } from '../../src/config.js';
 import { fromEchoServerConfig } from '../../src/echo/migrate.js';
+import { testConfig } from '../helpers/broker.js';
 import { assertBuilt, runCli } from '../helpers/process.js';
 import { tempFile } from '../helpers/tmp.js';
 
@@ -28,7 +31,8 @@ const README_CONFIG = {
   subscribers: { http: true, redis: true },
   apiOriginAllow: {
     allowCors: true,
-    allowOrigin: 'https://app.example.com',
+    // With the default port, which browsers leave out of the Origin they send.
+    allowOrigin: 'https://app.example.com:443',
     allowMethods: 'GET, POST',
     allowHeaders:
       'Origin, Content-Type, X-Auth-Token, X-Requested-With, Accept, Authorization, X-CSRF-TOKEN, X-Socket-Id',
@@ -63,7 +67,9 @@ describe('roomcast echo-config', () => {
     });
     for (const setting of ['publishPresence', 'sslCertPath', 'secureOptions', 'socketio', 'allowMethods'])
       expect(res.stderr).toContain(setting);
-    expect(res.stderr.split('\n').filter((l) => l.startsWith('not carried over: '))).toHaveLength(5);
+    expect(res.stderr.split('\n').filter((l) => l.startsWith('not carried over: '))).toHaveLength(6);
+    expect(res.stderr).toContain('applies to Socket.IO connections too');
+    expect(res.stdout.endsWith('}\n')).toBe(true);
 
     const loaded = loadConfig({
       ROOMCAST_CONFIG: tempFile('roomcast.json', res.stdout),
@@ -98,5 +104,31 @@ describe('roomcast echo-config', () => {
     const bad = await runCli(['echo-config', tempFile('les.json', '{ nope')], {});
     expect(bad.code).toBe(64);
     expect(bad.stderr).toContain('cannot read');
+  });
+});
+
+describe('an Echo namespace without a Redis URL', () => {
+  /** The warnings a broker logs while it starts with `namespaces['/'].echo = echo`. */
+  async function startupWarnings(echo: Record<string, unknown>): Promise<string[]> {
+    const lines: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
+    const broker = await createBroker(testConfig({ namespaces: { '/': { echo } } }), { logger });
+    try {
+      await broker.listen();
+    } finally {
+      await broker.close();
+    }
+    return lines
+      .map((l) => JSON.parse(l) as { level: number; msg: string })
+      .filter((l) => l.level === 40)
+      .map((l) => l.msg);
+  }
+
+  it("warns at startup that Laravel's redis broadcaster will not reach it, unless subscribeRedis is off", async () => {
+    const warned = await startupWarnings({});
+    expect(warned.filter((m) => m.startsWith('echo.subscribeRedis is on but no Redis URL'))).toHaveLength(1);
+    expect(await startupWarnings({ subscribeRedis: false })).not.toContainEqual(
+      expect.stringContaining('echo.subscribeRedis'),
+    );
   });
 });

@@ -300,6 +300,10 @@ describe('the rest of the port follows the same policy', () => {
     expect(ok.headers.get('access-control-allow-headers')).toBe('authorization');
     const other = await preflight(listed.url, EVIL);
     expect(other.headers.get('access-control-allow-origin')).toBeNull();
+    // The handshake itself gets Engine.IO's own refusal (README, `allowedOrigins`), not roomcast's body.
+    const handshake = await get(`${listed.url}/socket.io/?EIO=4&transport=polling`, { origin: EVIL });
+    expect(handshake.status).toBe(403);
+    expect(await handshake.json()).toEqual({ code: 4, message: 'Forbidden' });
     const any = await preflight(wildcard.url, EVIL);
     expect(any.headers.get('access-control-allow-origin')).toBe('*');
     expect(any.headers.get('access-control-allow-credentials')).toBeNull();

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { configError, KEYS } from '../helpers/config.js';
+import { tempFile } from '../helpers/tmp.js';
 
 const ns = (value: Record<string, unknown>) => ({ namespaces: { '/': value } });
 
@@ -118,8 +119,11 @@ describe('config: a bad value names its field', () => {
     ['logLevel', { ROOMCAST_LOG_LEVEL: 'loud' }],
     ['redis.url', { ROOMCAST_REDIS_URL: 'http://127.0.0.1:6379' }],
     ['jwt.algorithms', { ROOMCAST_JWT_ALGORITHMS: 'FOO' }],
-    ['jwt.algorithms', { ROOMCAST_JWT_ALGORITHMS: 'RS256' }],
-    ['jwt.publicKeys', { ROOMCAST_JWT_PUBLIC_KEY: 'garbage' }],
+    ['ROOMCAST_JWT_ALGORITHMS (config namespaces./.jwt.algorithms)', { ROOMCAST_JWT_ALGORITHMS: 'RS256' }],
+    [
+      'ROOMCAST_JWT_PUBLIC_KEY (config namespaces./.jwt.publicKeys.0)',
+      { ROOMCAST_JWT_PUBLIC_KEY: 'garbage' },
+    ],
     ['apiKeys', { ROOMCAST_API_KEYS: 'short' }],
     ['ROOMCAST_METRICS_PORT', { ROOMCAST_METRICS_PORT: 'x' }],
     ['ROOMCAST_METRICS_PORT (config metrics.port)', { ROOMCAST_METRICS_PORT: '99999' }],
@@ -146,6 +150,20 @@ describe('config: a bad value names its field', () => {
 });
 
 describe('config: the ROOMCAST_CONFIG file', () => {
+  it('says what is wrong with a file that is not JSON on one line, though the parser quotes its line breaks', () => {
+    for (const text of ['not json\n', '{"port": 1,\n\n}', '{\n"a"\n']) {
+      let err: unknown;
+      try {
+        loadConfig({ ...KEYS, ROOMCAST_CONFIG: tempFile('bad.json', text) });
+      } catch (e) {
+        err = e;
+      }
+      expect(err, text).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).message, text).not.toMatch(/[\r\n]/);
+      expect((err as ConfigError).message, text).toMatch(/^ROOMCAST_CONFIG: /);
+    }
+  });
+
   it('names ROOMCAST_CONFIG when the file is missing', () => {
     let err: unknown;
     try {

@@ -25,6 +25,20 @@ describe('config: allowedOrigins', () => {
     expect(loadConfig({ ...KEYS, ...PROD, ROOMCAST_ALLOWED_ORIGINS: '*' }).allowedOrigins).toEqual(['*']);
   });
 
+  it('drops a default port, as browsers do in the Origin they send', () => {
+    const config = loadConfig({
+      ...KEYS,
+      ROOMCAST_ALLOWED_ORIGINS:
+        'http://localhost:80,https://app.example:443,http://localhost:8080,https://b.example:80',
+    });
+    expect(config.allowedOrigins).toEqual([
+      'http://localhost',
+      'https://app.example',
+      'http://localhost:8080',
+      'https://b.example:80',
+    ]);
+  });
+
   it('is ["*"] in development when unset', () => {
     expect(loadConfig(KEYS).allowedOrigins).toEqual(['*']);
   });
