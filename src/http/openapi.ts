@@ -50,7 +50,7 @@ export function registerOpenApi(app: FastifyInstance, schemas: ApiSchemas): void
     transform: (doc) => {
       if (!doc.url.startsWith('/v1/')) return { schema: { hide: true }, url: doc.url };
       const schema = doc.schema ?? described[doc.url];
-      return toJsonSchema({ ...doc, schema: schema as typeof doc.schema });
+      return withRetryAfter(toJsonSchema({ ...doc, schema: schema as typeof doc.schema }));
     },
     transformObject: (doc) => withoutUnused(jsonSchemaTransformObject(doc)),
   });
@@ -59,6 +59,25 @@ export function registerOpenApi(app: FastifyInstance, schemas: ApiSchemas): void
       app.swagger(),
     );
   });
+}
+
+/**
+ * A route's transformed schema with the `Retry-After` header on its 429 reply (`rate_limited`
+ * sends it). The zod transform keeps no `headers` of a response it converts, so it is added
+ * after; @fastify/swagger turns a response's `headers` into OpenAPI header objects.
+ */
+function withRetryAfter<T extends { schema: unknown }>(transformed: T): T {
+  const response = (transformed.schema as { response?: Record<string, Record<string, unknown>> }).response;
+  const tooMany = response?.['429'];
+  if (tooMany)
+    tooMany.headers = {
+      'retry-after': {
+        type: 'integer',
+        minimum: 1,
+        description: 'with rate_limited: seconds to wait before trying again',
+      },
+    };
+  return transformed;
 }
 
 function eventsSchema(schemas: ApiSchemas): FastifySchema {

@@ -252,7 +252,11 @@ describe('the OpenAPI document, generated from the routes', () => {
     parameters?: Array<{ name: string; in: string }>;
     responses: Record<
       string,
-      { description: string; content?: Record<string, { schema: { $ref?: string } }> }
+      {
+        description: string;
+        content?: Record<string, { schema: { $ref?: string } }>;
+        headers?: Record<string, { schema: unknown; description?: string }>;
+      }
     >;
   };
   type Doc = {
@@ -284,6 +288,10 @@ describe('the OpenAPI document, generated from the routes', () => {
           `#/components/schemas/Failure${status}`,
         );
       }
+      expect(op!.responses['429']!.headers?.['retry-after']?.schema, path).toEqual({
+        type: 'integer',
+        minimum: 1,
+      });
       if (method === 'post') expect(op!.requestBody, path).toBeDefined();
     }
     const params = (path: string) => doc.paths[path]!.get!.parameters!.map((p) => `${p.in}:${p.name}`).sort();
