@@ -10,6 +10,7 @@ import { createMetricsHttp } from '../http/metrics.js';
 import { originPolicy, socketIoOrigins } from '../http/origins.js';
 import { createApiSchemas } from '../http/schemas.js';
 import { createHttp } from '../http/server.js';
+import { serveStrayUpgrades } from '../http/upgrades.js';
 import { Hub } from '../hub/hub.js';
 import { createLogger, type Logger } from '../logger.js';
 import type { Engine } from '../rooms/engine.js';
@@ -92,6 +93,8 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
     // A handshake that no namespace took within this (Socket.IO's default is 45 s) is closed: a
     // client connects its namespace at once, and a bare handshake needs no token.
     connectTimeout: HANDSHAKE_TIMEOUT_MS,
+    // Upgrades to other paths are served as plain HTTP below, not ended unanswered.
+    destroyUpgrade: false,
     // The one origin policy of the port (src/http/origins.ts), as Socket.IO's cors and allowRequest.
     ...socketIoOrigins(originPolicy(config.allowedOrigins)),
     // Laravel Echo fronts built for laravel-echo-server bundle socket.io-client 2 (Engine.IO 3).
@@ -99,6 +102,7 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
     ...(backend.adapter ? { adapter: backend.adapter as never } : {}),
   });
   closeOversizedPolling(io, http.server);
+  serveStrayUpgrades(http.server, `${io.path()}/`);
   const namespaces = new Map<string, NamespaceRuntime>();
   for (const ns of Object.values(config.namespaces)) {
     // A namespace with `echo` also serves Laravel Echo clients (docs/laravel.md).
