@@ -186,6 +186,12 @@ export function createMemoryEngine(sink: DeliverySink, now: () => number = Date.
       if (!state) return [];
       return [...state.members].map(([sub, m]) => ({ sub, info: m.info, connections: connectionCount(m) }));
     },
+    async room(ns, name): Promise<RoomStat> {
+      const state = existing(ns, name);
+      let connections = 0;
+      for (const m of state?.members.values() ?? []) connections += connectionCount(m);
+      return { room: name, members: state?.members.size ?? 0, connections };
+    },
     async rooms(ns, prefix): Promise<RoomStat[]> {
       const out: RoomStat[] = [];
       for (const [name, s] of spaces.get(ns) ?? []) {

@@ -174,6 +174,9 @@ export function createRedisEngine(
       return Number((await unavailable(redis.hget(roomKeys(opts.prefix, ns, room).users, sub))) ?? 0);
     },
     rooms: (ns, prefix) => unavailable(readRooms(redis, opts.prefix, ns, prefix)),
+    async room(ns, room) {
+      return roomStat(room, await unavailable(redis.hvals(roomKeys(opts.prefix, ns, room).users)));
+    },
     async revoke(ns, sub, rule, ttlMs) {
       const k = clusterKeys(opts.prefix).revoked(ns, sub);
       const fields = rule.tokens.flatMap((t) => [`t:${t}`, '1']);
@@ -238,12 +241,14 @@ async function readRooms(
   if (names.length === 0) return [];
   // One command per room (rooms live on different slots of a Redis Cluster); sent together.
   const counts = await Promise.all(names.map((room) => redis.hvals(roomKeys(prefix, ns, room).users)));
-  return names
-    .map((room, i) => {
-      const values = (counts[i] as string[]).map(Number);
-      return { room, members: values.length, connections: values.reduce((a, b) => a + b, 0) };
-    })
-    .filter((r) => r.members > 0);
+  return names.map((room, i) => roomStat(room, counts[i] as string[])).filter((r) => r.members > 0);
+}
+
+/** A room's counts from its users hash's values (each user's connection count). */
+function roomStat(room: string, counts: string[]): RoomStat {
+  let connections = 0;
+  for (const c of counts) connections += Number(c);
+  return { room, members: counts.length, connections };
 }
 
 /** Turns any Redis failure into `unavailable`. */

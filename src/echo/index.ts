@@ -62,7 +62,13 @@ export function startEcho(deps: {
   }
   if (apps.length > 0)
     void deps.http.register(async (scope) =>
-      registerEchoApi(scope, { apps, engine: deps.engine, log, connections: deps.connections }),
+      registerEchoApi(scope, {
+        apps,
+        limits: { maxChannels: config.api.maxRoomsPerPublish, perSecond: config.api.rateLimitPerSecond },
+        engine: deps.engine,
+        log,
+        connections: deps.connections,
+      }),
     );
   return {
     async close() {

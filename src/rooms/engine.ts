@@ -41,6 +41,8 @@ export interface Engine {
   members(ns: string, room: string): Promise<Member[]>;
   /** Rooms that have members, with counts, across the cluster. */
   rooms(ns: string, prefix: string): Promise<RoomStat[]>;
+  /** One room's counts, across the cluster (zero when nobody is in it); no scan of the other rooms. */
+  room(ns: string, room: string): Promise<RoomStat>;
   /** Sends a presence event to every node that watches its room (this one included). */
   announce(ns: string, event: PresenceEvent, exceptConnId?: string): MaybePromise<void>;
   /**

@@ -280,6 +280,20 @@ export function engineSuite(name: string, create: () => Promise<EnginePair>): vo
       expect((await a.rooms('/other', '')).map((r) => r.room)).toEqual([`${p}c`]);
     });
 
+    it('counts one room by its name, across nodes, and not the rooms its name prefixes', async () => {
+      const r = `${room}:one`;
+      await a.addMember('/', r, { sub: 'u1', info: null }, 'c1');
+      await b.addMember('/', r, { sub: 'u1', info: null }, 'c2');
+      await b.addMember('/', r, { sub: 'u2', info: null }, 'c3');
+      await a.addMember('/', `${r}x`, { sub: 'u3', info: null }, 'c4');
+      await a.addMember('/other', r, { sub: 'u4', info: null }, 'c5');
+      expect(await a.room('/', r)).toEqual({ room: r, members: 2, connections: 3 });
+      expect(await b.room('/', r)).toEqual({ room: r, members: 2, connections: 3 });
+      expect(await a.room('/', `${r}:nobody`)).toEqual({ room: `${r}:nobody`, members: 0, connections: 0 });
+      await b.removeMember('/', r, 'u2', 'c3');
+      expect(await a.room('/', r)).toEqual({ room: r, members: 1, connections: 2 });
+    });
+
     it('is ready', () => {
       expect(a.isReady()).toBe(true);
       expect(b.isReady()).toBe(true);
