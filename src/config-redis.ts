@@ -33,7 +33,8 @@ export const redisSchema = z
       .nullable()
       .default(null),
     sentinels: hostPorts,
-    sentinelMaster: z.string().min(1).max(200).default('mymaster'),
+    /** Null: `mymaster` when `sentinels` is set (left null so that setting it without them is seen). */
+    sentinelMaster: z.string().min(1).max(200).nullable().default(null),
     sentinelPassword: password,
     cluster: hostPorts,
     password,
@@ -64,8 +65,23 @@ export const redisSchema = z
       ctx.addIssue({ code: 'custom', path: ['tls'], message: 'with redis.url, use a rediss:// URL for TLS' });
     if (r.sentinelPassword != null && r.sentinels == null)
       ctx.addIssue({ code: 'custom', path: ['sentinelPassword'], message: 'needs redis.sentinels' });
+    if (r.sentinelMaster != null && r.sentinels == null)
+      ctx.addIssue({ code: 'custom', path: ['sentinelMaster'], message: 'needs redis.sentinels' });
     if (set.length === 0 && r.password != null)
       ctx.addIssue({ code: 'custom', path: ['password'], message: 'needs redis.sentinels or redis.cluster' });
+    if (set.length === 0 && r.tls === true)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls'],
+        message: 'needs redis.sentinels or redis.cluster (with redis.url, use a rediss:// URL)',
+      });
+    if (r.cluster != null && r.mode === 'classic')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['mode'],
+        message:
+          'a Redis Cluster always uses sharded pub/sub; "classic" is for one primary or Sentinel (Redis 6)',
+      });
     if (typeof r.heartbeatMs === 'number' && typeof r.presenceTtlMs === 'number') {
       // Fewer than two heartbeats per TTL and a busy node would be reaped while alive.
       if (r.heartbeatMs * 2 > r.presenceTtlMs)
@@ -108,7 +124,7 @@ export function redisTarget(r: RawRedisConfig): RedisTarget | null {
     return {
       kind: 'sentinel',
       sentinels: r.sentinels.map(toHostPort),
-      name: r.sentinelMaster,
+      name: r.sentinelMaster ?? 'mymaster',
       sentinelPassword: r.sentinelPassword,
       password: r.password,
       tls: r.tls,

@@ -1,8 +1,15 @@
-import { randomBytes } from 'node:crypto';
+import { type KeyObject, randomBytes } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { inferAlgorithms, JWT_ALGORITHMS, type JwtAlgorithm, parsePublicKey } from './auth/keys.js';
+import {
+  algorithmsForKey,
+  inferAlgorithms,
+  JWT_ALGORITHMS,
+  type JwtAlgorithm,
+  keyKind,
+  parsePublicKey,
+} from './auth/keys.js';
 import { envOverrides } from './config-env.js';
 import { ConfigError } from './config-error.js';
 import { deepFreeze, deepMerge, readJson } from './config-files.js';
@@ -248,10 +255,11 @@ export interface Config extends Omit<RawConfig, 'namespaces' | 'host' | 'allowed
     target: RedisTarget | null;
   };
   namespaces: Record<string, NamespaceConfig>;
-  /** Keys made up at start in development, so `main` can print them. Empty in production. */
   /**
-   * Keys made up for this run (development): one JWT secret shared by every namespace that had no
-   * key (`jwtSecretFor` names them), and the API key of `/` when it had none.
+   * Keys made up for this run: one JWT secret shared by every namespace that had no key
+   * (`jwtSecretFor` names them), and the API key of `/` when it had none. In development `main`
+   * prints them; in production only a Laravel Echo namespace may lack keys (its clients need no
+   * token), and what is made up for it is never printed, so nobody holds it.
    */
   generated: { jwtSecret?: string; jwtSecretFor: string[]; apiKey?: string };
 }
@@ -344,15 +352,24 @@ function finishNamespace(name: string, ns: RawNamespace, ctx: FinishContext): Na
   const { production, generated } = ctx;
   const field = `config namespaces.${name}`;
   const jwt = { ...ns.jwt };
+  const keys: Array<{ keyField: string; key: KeyObject; usable: JwtAlgorithm[] }> = [];
   ns.jwt.publicKeys.forEach((pem, i) => {
+    const keyField = fieldLabel(`namespaces.${name}.jwt.publicKeys.${i}`, ctx.envNames);
+    let key: KeyObject;
     try {
-      parsePublicKey(pem);
+      key = parsePublicKey(pem);
     } catch {
-      throw new ConfigError(
-        fieldLabel(`namespaces.${name}.jwt.publicKeys.${i}`, ctx.envNames),
-        'not a PEM public key',
-      );
+      throw new ConfigError(keyField, 'not a PEM public key');
     }
+    // A key no algorithm verifies would refuse every token, while the broker looked healthy.
+    const usable = algorithmsForKey(key);
+    if (usable.length === 0)
+      throw new ConfigError(
+        keyField,
+        `key type ${keyKind(key)}: no JWT algorithm roomcast accepts verifies it; use an RSA key ` +
+          '(RS256-RS512, PS256-PS512) or an EC key on P-256, P-384 or P-521 (ES256, ES384, ES512)',
+      );
+    keys.push({ keyField, key, usable });
   });
   if (jwt.secrets.length === 0 && jwt.publicKeys.length === 0) {
     // An Echo namespace's clients need no token (roomcast SDK clients there do).
@@ -370,6 +387,13 @@ function finishNamespace(name: string, ns: RawNamespace, ctx: FinishContext): Na
     if (!symmetric && jwt.publicKeys.length === 0)
       throw new ConfigError(algorithmsField, `${alg} needs a public key (ROOMCAST_JWT_PUBLIC_KEY)`);
   }
+  for (const { keyField, key, usable } of keys)
+    if (!algorithms.some((alg) => usable.includes(alg)))
+      throw new ConfigError(
+        keyField,
+        `key type ${keyKind(key)}: none of jwt.algorithms (${algorithms.join(', ')}) verifies it; ` +
+          `it takes ${usable.join(', ')}`,
+      );
   if (production && algorithms.some((alg) => alg.startsWith('HS')))
     checkSecretLengths(field, jwt.secrets, ctx);
   let apiKeys = ns.apiKeys;

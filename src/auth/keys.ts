@@ -48,7 +48,12 @@ export function inferAlgorithms(secrets: readonly string[], publicKeys: readonly
   return [...algs];
 }
 
-function algorithmsForKey(key: KeyObject): JwtAlgorithm[] {
+/**
+ * The algorithms jsonwebtoken verifies with `key`: RS and PS for RSA, PS for RSA-PSS, and for EC
+ * the one ES algorithm of its curve (ES256 P-256, ES384 P-384, ES512 P-521). None for any other
+ * key (Ed25519, secp256k1, DSA): jsonwebtoken has no algorithm for them.
+ */
+export function algorithmsForKey(key: KeyObject): JwtAlgorithm[] {
   switch (key.asymmetricKeyType) {
     case 'rsa':
       return ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
@@ -56,11 +61,18 @@ function algorithmsForKey(key: KeyObject): JwtAlgorithm[] {
       return ['PS256', 'PS384', 'PS512'];
     case 'ec': {
       const curve = key.asymmetricKeyDetails?.namedCurve;
+      if (curve === 'prime256v1') return ['ES256'];
       if (curve === 'secp384r1') return ['ES384'];
       if (curve === 'secp521r1') return ['ES512'];
-      return ['ES256'];
+      return [];
     }
     default:
       return [];
   }
+}
+
+/** A key's type for messages: `rsa`, `ec (secp256k1)`, `ed25519`. */
+export function keyKind(key: KeyObject): string {
+  const curve = key.asymmetricKeyDetails?.namedCurve;
+  return curve ? `${key.asymmetricKeyType} (${curve})` : String(key.asymmetricKeyType);
 }

@@ -107,6 +107,50 @@ describe('config: keys in production and development', () => {
     expect(loadConfig({ ROOMCAST_JWT_SECRET: 'short' }).namespaces['/']!.jwt.secrets).toEqual(['short']);
   });
 
+  it('refuses a public key no accepted algorithm verifies, naming its type and the env var', () => {
+    const spki = (k: { publicKey: { export(o: object): string | Buffer } }) =>
+      k.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const keys = {
+      ed25519: spki(generateKeyPairSync('ed25519')),
+      'ec (secp256k1)': spki(generateKeyPairSync('ec', { namedCurve: 'secp256k1' })),
+    };
+    for (const [kind, key] of Object.entries(keys)) {
+      for (const env of [{}, { NODE_ENV: 'production', ROOMCAST_ALLOWED_ORIGINS: '*' }]) {
+        const err = configError(undefined, { ...env, ROOMCAST_JWT_PUBLIC_KEY: key });
+        expect(err.field).toBe('ROOMCAST_JWT_PUBLIC_KEY (config namespaces./.jwt.publicKeys.0)');
+        expect(err.message).toContain(`key type ${kind}: no JWT algorithm roomcast accepts verifies it`);
+      }
+    }
+    // Each EC curve jsonwebtoken verifies gets its own algorithm.
+    for (const [curve, alg] of [
+      ['P-256', 'ES256'],
+      ['P-384', 'ES384'],
+      ['P-521', 'ES512'],
+    ] as const) {
+      const key = spki(generateKeyPairSync('ec', { namedCurve: curve }));
+      const cfg = loadConfig({ ROOMCAST_JWT_PUBLIC_KEY: key, ROOMCAST_API_KEYS: API_KEYS });
+      expect(cfg.namespaces['/']!.jwt.algorithms).toEqual([alg]);
+    }
+  });
+
+  it('refuses a public key that none of an explicit jwt.algorithms verifies', () => {
+    const err = configError(undefined, {
+      ROOMCAST_JWT_SECRET: SECRET,
+      ROOMCAST_JWT_PUBLIC_KEY: pem('ec'),
+      ROOMCAST_JWT_ALGORITHMS: 'HS256, RS256',
+    });
+    expect(err.field).toBe('ROOMCAST_JWT_PUBLIC_KEY (config namespaces./.jwt.publicKeys.0)');
+    expect(err.message).toContain(
+      'key type ec (prime256v1): none of jwt.algorithms (HS256, RS256) verifies it; it takes ES256',
+    );
+    const ok = loadConfig({
+      ROOMCAST_JWT_SECRET: SECRET,
+      ROOMCAST_JWT_PUBLIC_KEY: pem('ec'),
+      ROOMCAST_JWT_ALGORITHMS: 'HS256, ES256',
+    });
+    expect(ok.namespaces['/']!.jwt.algorithms).toEqual(['HS256', 'ES256']);
+  });
+
   it('refuses an HS algorithm without a secret', () => {
     const err = configError(undefined, {
       ROOMCAST_JWT_SECRET: '',

@@ -117,8 +117,28 @@ describe('config: Redis modes', () => {
       'redis.sentinelPassword',
     ],
     ['a password without a mode', { password: 'pw' }, 'redis.password'],
+    ['tls without a mode', { tls: true }, 'redis.tls'],
+    ['a Sentinel master name without sentinels', { sentinelMaster: 'm1' }, 'redis.sentinelMaster'],
+    [
+      'a Sentinel master name beside a URL',
+      { url: 'redis://h:6379', sentinelMaster: 'm1' },
+      'redis.sentinelMaster',
+    ],
+    ['classic pub/sub on a Redis Cluster', { cluster: ['c:7000'], mode: 'classic' }, 'redis.mode'],
   ])('refuses %s, which nothing would use', (_what, redis, field) => {
     expect(configError({ redis }).field).toBe(`config ${field}`);
+  });
+
+  it('names the env var of a Redis field set there that nothing would use', () => {
+    expect(configError(undefined, { ROOMCAST_REDIS_TLS: 'true' }).field).toBe(
+      'ROOMCAST_REDIS_TLS (config redis.tls)',
+    );
+    const master = configError(undefined, { ROOMCAST_REDIS_SENTINEL_MASTER: 'rc' });
+    expect(master.field).toBe('ROOMCAST_REDIS_SENTINEL_MASTER (config redis.sentinelMaster)');
+    expect(master.message).toContain('needs redis.sentinels');
+    // tls off, and classic on one primary or Sentinel, are fine.
+    expect(load({ ROOMCAST_REDIS_TLS: 'false' }).redis.target).toBeNull();
+    expect(load({}, { redis: { url: 'redis://h:6379', mode: 'classic' } }).redis.mode).toBe('classic');
   });
 
   it('parses host:port entries strictly', () => {
