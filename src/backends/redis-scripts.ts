@@ -69,17 +69,17 @@ end
 ${EPOCH(11)}
 local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
 local size, ttl, idle = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[5])
--- The idle TTL is a day or more: renewing it every 64th publish is plenty, and cheaper.
-local renew = offset % 64 == 1
+-- Every publish renews the room's idle TTL: it counts from the last publish.
 if size > 0 then
   local len = redis.call('RPUSH', KEYS[2], offset .. '|' .. ARGV[4] .. '|' .. ARGV[6])
   -- Trimmed in batches (reads never return more than size); age is checked when reading.
   if len > size + math.max(1, math.floor(size / 8)) then redis.call('LTRIM', KEYS[2], -size, -1) end
-  if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) elseif renew then redis.call('PEXPIRE', KEYS[2], idle) end
-elseif offset == 1 or renew then
+  redis.call('PEXPIRE', KEYS[2], ttl > 0 and ttl or idle)
+elseif offset == 1 or offset % 64 == 1 then
+  -- A room whose rule now keeps none: what an earlier rule kept goes (checked now and then).
   redis.call('DEL', KEYS[2])
 end
-if renew then redis.call('PEXPIRE', KEYS[1], idle) end
+redis.call('PEXPIRE', KEYS[1], idle)
 if window > 0 then redis.call('SET', KEYS[3], epoch .. '|' .. offset .. '|' .. ARGV[12], 'PX', window) end
 redis.call(ARGV[7], ARGV[8], 'm|' .. epoch .. '|' .. offset .. '|' .. ARGV[9] .. '|' .. ARGV[6])
 return {epoch, offset, 0}`;

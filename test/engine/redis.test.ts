@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOM_IDLE_MS } from '../../src/backends/redis-engine.js';
+import { roomKeys } from '../../src/backends/redis-keys.js';
 import type { MemberRef } from '../../src/rooms/engine.js';
 import { until, within } from '../helpers/broker.js';
 import { monitorRedis } from '../helpers/monitor.js';
@@ -182,6 +184,27 @@ describe('redis engine: idempotency keys', () => {
       idempotencyKey: 'new-key',
     });
     expect(await node.client.get(`${prefix}:k:/:new-key`)).toBe(`${fresh.epoch}|${fresh.offset}|r:new`);
+    await node.close();
+  });
+});
+
+describe('redis engine: idle rooms', () => {
+  it("every publish renews the room's idle TTL, so a room is forgotten a day after its last publish", async () => {
+    const prefix = `t${randomUUID().slice(0, 8)}`;
+    const node = await startNode(redis.url, { prefix });
+    const k = roomKeys(prefix, '/', 'quiet');
+    for (const policy of [KEEP, { size: 100, ttlMs: 0 }]) {
+      await node.engine.publish('/', draft('quiet'), policy);
+      // As if nearly a day had passed since the room's last renewal.
+      await node.client.pexpire(k.stream, 1000);
+      await node.client.pexpire(k.history, 1000);
+      const { offset } = await node.engine.publish('/', draft('quiet'), policy);
+      expect(offset % 64).not.toBe(1);
+      expect(await node.client.pttl(k.stream)).toBeGreaterThan(ROOM_IDLE_MS - 60_000);
+      const history = await node.client.pttl(k.history);
+      if (policy.ttlMs > 0) expect(history).toBeGreaterThan(policy.ttlMs - 60_000);
+      else expect(history).toBeGreaterThan(ROOM_IDLE_MS - 60_000);
+    }
     await node.close();
   });
 });
