@@ -123,7 +123,7 @@ function shortKey(key: string): string {
  * a field name is cut at 64 characters.
  */
 export function invalidInput(issues: readonly z.core.$ZodIssue[], place: InputPlace): RoomcastError {
-  const lines = issues.slice(0, 3).map((issue) => {
+  const lines = issues.slice(0, 20).map((issue) => {
     const path = issue.path.map((p) => shortKey(String(p)));
     if (issue.code === 'unrecognized_keys') path.push(shortKey(issue.keys[0] ?? ''));
     const field = place.prefixed || path.length === 0 ? [place.root, ...path].join('.') : path.join('.');
@@ -134,7 +134,9 @@ export function invalidInput(issues: readonly z.core.$ZodIssue[], place: InputPl
       others > 0 ? ` (and ${named.map((k) => JSON.stringify(shortKey(k))).join(', ')}${more})` : '';
     return `${field}: ${issue.message}${also}`;
   });
-  return new RoomcastError('bad_request', lines.join('; ') || `${place.root}: is not valid`);
+  // One field can fail two checks with one message (1e300 is neither whole nor in range): said once.
+  const said = [...new Set(lines)].slice(0, 3);
+  return new RoomcastError('bad_request', said.join('; ') || `${place.root}: is not valid`);
 }
 
 /**

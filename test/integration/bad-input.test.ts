@@ -230,6 +230,12 @@ describe('messages in roomcast words', () => {
       'join.since.offset: expected a whole number >= 0',
     ],
     [
+      'an offset past every whole number (two checks fail, said once)',
+      'join',
+      { room: 'r', since: { offset: 1e300, epoch: 'e' } },
+      'join.since.offset: expected a whole number >= 0',
+    ],
+    [
       'a fraction as limit',
       'history',
       { room: 'r', limit: 1.5 },
