@@ -208,7 +208,7 @@ const configSchema = z
         maxRoomsPerPublish: positiveInt.max(10_000).default(100),
         maxBatchMessages: positiveInt.max(10_000).default(100),
         idempotencyWindowMs: ms.default(300_000),
-        rateLimitPerSecond: positiveInt.default(1000),
+        rateLimitPerSecond: positiveInt.max(10_000_000).default(1000),
       })
       .strict()
       .prefault({}),
@@ -221,7 +221,15 @@ const configSchema = z
       .strict()
       .prefault({}),
     namespaces: z
-      .record(z.string().regex(/^\/[A-Za-z0-9_\-/.]{0,100}$/, 'a namespace starts with "/"'), namespaceSchema)
+      .record(
+        z
+          .string()
+          .regex(
+            /^\/[A-Za-z0-9_\-/.]{0,100}$/,
+            'a namespace name is "/" followed by up to 100 letters, digits and _ - / .',
+          ),
+        namespaceSchema,
+      )
       .default({}),
   })
   .strict()
@@ -330,7 +338,9 @@ function validate(merged: Record<string, unknown>, envNames = new Map<string, st
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
   const path = issue.path.length ? issue.path.join('.') : '(root)';
-  throw new ConfigError(fieldLabel(path, envNames), issue.message);
+  // A record key's own refusal (a namespace name) is nested under zod's "Invalid key in record".
+  const message = issue.code === 'invalid_key' ? (issue.issues[0]?.message ?? issue.message) : issue.message;
+  throw new ConfigError(fieldLabel(path, envNames), message);
 }
 
 /** How an error names a config path: `config a.b`, or `ROOMCAST_X (config a.b)` when an env var set it. */

@@ -58,6 +58,7 @@ describe('config: a bad value names its field', () => {
     ['api.maxBatchMessages', { api: { maxBatchMessages: 'x' } }],
     ['api.idempotencyWindowMs', { api: { idempotencyWindowMs: -5 } }],
     ['api.rateLimitPerSecond', { api: { rateLimitPerSecond: 0 } }],
+    ['api.rateLimitPerSecond', { api: { rateLimitPerSecond: 10_000_001 } }],
     ['sse.heartbeatMs', { sse: { heartbeatMs: 10 } }],
     ['sse.maxStreamsPerUser', { sse: { maxStreamsPerUser: 0 } }],
     ['sse.maxRoomsPerStream', { sse: { maxRoomsPerStream: 5000 } }],
@@ -95,6 +96,16 @@ describe('config: a bad value names its field', () => {
     ['namespaces./chat.jwt.secrets.0', { namespaces: { '/chat': { jwt: { secrets: [7] } } } }],
   ])('%s', (field, file) => {
     expect(configError(file).message).toContain(field);
+  });
+
+  it('a namespace name outside the grammar says what a name is', () => {
+    for (const name of ['chat', '/a b', `/${'x'.repeat(101)}`]) {
+      const err = configError({ namespaces: { [name]: {} } });
+      expect(err.field).toBe(`config namespaces.${name}`);
+      expect(err.message).toContain(
+        'a namespace name is "/" followed by up to 100 letters, digits and _ - / .',
+      );
+    }
   });
 
   it.each<[string, Record<string, unknown>]>([
