@@ -81,6 +81,27 @@ describe('a request with an Upgrade roomcast does not take', () => {
     expect(statuses(text)).toEqual([200, 404, 200]);
   });
 
+  it('an h2c request pipelined behind a plain one is answered after it, and so is the next', async () => {
+    const text = await exchange(b.port, [
+      'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n' +
+        `GET /healthz HTTP/1.1\r\nHost: x\r\n${H2C}\r\n` +
+        `GET /nowhere HTTP/1.1\r\nHost: x\r\n${H2C}\r\n` +
+        'GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+    ]);
+    expect(statuses(text)).toEqual([200, 200, 404, 200]);
+  });
+
+  it('a body framed by a header past the ones Node keeps is refused, not read as another request', async () => {
+    // Node keeps 2000 headers (maxHeadersCount) and reads the body's length from all of them.
+    const smuggled = 'GET /nowhere-smuggled HTTP/1.1\r\nHost: x\r\n\r\n';
+    const many = 'a:b\r\n'.repeat(2100);
+    const text = await exchange(b.port, [
+      `POST /healthz HTTP/1.1\r\nHost: x\r\n${H2C}${many}Content-Length: ${smuggled.length}\r\n\r\n${smuggled}`,
+    ]);
+    expect(statuses(text)).toEqual([431]);
+    expect(text).not.toContain('nowhere-smuggled');
+  });
+
   it('a WebSocket upgrade to a path that is not Socket.IO gets the 404 any request there gets', async () => {
     const text = await exchange(b.port, [
       'GET /v1/nowhere HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n' +
