@@ -305,6 +305,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = {}): Config {
       envNames: overrides.names,
     });
   }
+  checkEchoAppIds(namespaces);
   if (production && raw.allowedOrigins === null)
     throw new ConfigError(
       'config allowedOrigins',
@@ -343,6 +344,22 @@ function validate(merged: Record<string, unknown>, envNames = new Map<string, st
   throw new ConfigError(fieldLabel(path, envNames), message);
 }
 
+/**
+ * laravel-echo-server's HTTP API finds an app by its id alone (`/apps/:appId/...`), on one port for
+ * every namespace: an id listed twice would leave one of its keys, and its namespace, unreachable.
+ */
+function checkEchoAppIds(namespaces: Record<string, NamespaceConfig>): void {
+  const seen = new Map<string, string>();
+  for (const [name, ns] of Object.entries(namespaces))
+    ns.echo?.apps.forEach((app, i) => {
+      const at = `namespaces.${name}.echo.apps.${i}`;
+      const first = seen.get(app.appId);
+      if (first)
+        throw new ConfigError(`config ${at}.appId`, `"${app.appId}" is the appId of ${first} already`);
+      seen.set(app.appId, at);
+    });
+}
+
 /** How an error names a config path: `config a.b`, or `ROOMCAST_X (config a.b)` when an env var set it. */
 function fieldLabel(path: string, envNames: ReadonlyMap<string, string>): string {
   const fromEnv = [...envNames].find(([prefix]) => path === prefix || path.startsWith(`${prefix}.`));
@@ -377,7 +394,8 @@ function finishNamespace(name: string, ns: RawNamespace, ctx: FinishContext): Na
       throw new ConfigError(
         keyField,
         `key type ${keyKind(key)}: no JWT algorithm roomcast accepts verifies it; use an RSA key ` +
-          '(RS256-RS512, PS256-PS512) or an EC key on P-256, P-384 or P-521 (ES256, ES384, ES512)',
+          '(RS256-RS512, PS256-PS512), an RSA-PSS key that names its hash (PS of that hash), or an EC ' +
+          'key on P-256, P-384 or P-521 (ES256, ES384, ES512)',
       );
     keys.push({ keyField, key, usable });
   });

@@ -57,8 +57,16 @@ export function algorithmsForKey(key: KeyObject): JwtAlgorithm[] {
   switch (key.asymmetricKeyType) {
     case 'rsa':
       return ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
-    case 'rsa-pss':
-      return ['PS256', 'PS384', 'PS512'];
+    case 'rsa-pss': {
+      // jsonwebtoken takes an RSA-PSS key only for the PS algorithm of the hash it names (with
+      // the same MGF1 hash and a salt no longer than the hash): a key without them, for none.
+      const d = key.asymmetricKeyDetails ?? {};
+      return (['PS256', 'PS384', 'PS512'] as const).filter((alg) => {
+        const bits = Number(alg.slice(2));
+        const salt = d.saltLength === undefined || d.saltLength <= bits >> 3;
+        return d.hashAlgorithm === `sha${bits}` && d.mgf1HashAlgorithm === d.hashAlgorithm && salt;
+      });
+    }
     case 'ec': {
       const curve = key.asymmetricKeyDetails?.namedCurve;
       if (curve === 'prime256v1') return ['ES256'];
@@ -71,8 +79,13 @@ export function algorithmsForKey(key: KeyObject): JwtAlgorithm[] {
   }
 }
 
-/** A key's type for messages: `rsa`, `ec (secp256k1)`, `ed25519`. */
+/** A key's type for messages: `rsa`, `ec (secp256k1)`, `ed25519`, `rsa-pss (hash sha256, mgf1 sha1)`. */
 export function keyKind(key: KeyObject): string {
-  const curve = key.asymmetricKeyDetails?.namedCurve;
-  return curve ? `${key.asymmetricKeyType} (${curve})` : String(key.asymmetricKeyType);
+  const d = key.asymmetricKeyDetails ?? {};
+  if (d.namedCurve) return `${key.asymmetricKeyType} (${d.namedCurve})`;
+  if (key.asymmetricKeyType === 'rsa-pss')
+    return d.hashAlgorithm
+      ? `rsa-pss (hash ${d.hashAlgorithm}, mgf1 ${d.mgf1HashAlgorithm}, salt ${d.saltLength})`
+      : 'rsa-pss (no hash parameters)';
+  return String(key.asymmetricKeyType);
 }

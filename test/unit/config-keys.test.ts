@@ -113,6 +113,8 @@ describe('config: keys in production and development', () => {
     const keys = {
       ed25519: spki(generateKeyPairSync('ed25519')),
       'ec (secp256k1)': spki(generateKeyPairSync('ec', { namedCurve: 'secp256k1' })),
+      // What `openssl genpkey -algorithm RSA-PSS` makes: jsonwebtoken verifies nothing with it.
+      'rsa-pss (no hash parameters)': spki(generateKeyPairSync('rsa-pss', { modulusLength: 2048 })),
     };
     for (const [kind, key] of Object.entries(keys)) {
       for (const env of [{}, { NODE_ENV: 'production', ROOMCAST_ALLOWED_ORIGINS: '*' }]) {
@@ -131,6 +133,22 @@ describe('config: keys in production and development', () => {
       const cfg = loadConfig({ ROOMCAST_JWT_PUBLIC_KEY: key, ROOMCAST_API_KEYS: API_KEYS });
       expect(cfg.namespaces['/']!.jwt.algorithms).toEqual([alg]);
     }
+  });
+
+  it('gives an RSA-PSS key the PS algorithm of the hash it names, and refuses it for another', () => {
+    const pss = generateKeyPairSync('rsa-pss', {
+      modulusLength: 2048,
+      hashAlgorithm: 'sha256',
+      mgf1HashAlgorithm: 'sha256',
+    })
+      .publicKey.export({ type: 'spki', format: 'pem' })
+      .toString();
+    const cfg = loadConfig({ ROOMCAST_JWT_PUBLIC_KEY: pss, ROOMCAST_API_KEYS: API_KEYS });
+    expect(cfg.namespaces['/']!.jwt.algorithms).toEqual(['PS256']);
+    const err = configError(undefined, { ROOMCAST_JWT_PUBLIC_KEY: pss, ROOMCAST_JWT_ALGORITHMS: 'PS384' });
+    expect(err.message).toMatch(
+      /key type rsa-pss \(hash sha256, mgf1 sha256, salt \d+\): none of jwt.algorithms \(PS384\) verifies it; it takes PS256/,
+    );
   });
 
   it('refuses a public key that none of an explicit jwt.algorithms verifies', () => {

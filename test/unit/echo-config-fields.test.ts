@@ -21,6 +21,18 @@ describe('config: namespaces.<ns>.echo', () => {
     expect(configError(file).message).toContain(field);
   });
 
+  it('an appId listed twice, in one namespace or two, is an error naming both places', () => {
+    const one = { appId: 'app', key: 'key-one-0123' };
+    const two = { appId: 'app', key: 'key-two-0123' };
+    const same = configError(echo({ apps: [one, two] }));
+    expect(same.field).toBe('config namespaces./.echo.apps.1.appId');
+    expect(same.message).toContain('"app" is the appId of namespaces./.echo.apps.0 already');
+    const across = configError({
+      namespaces: { '/': { echo: { apps: [one] } }, '/b': { echo: { apps: [two] } } },
+    });
+    expect(across.field).toBe('config namespaces./b.echo.apps.0.appId');
+  });
+
   it('an unknown echo field is an error that names it', () => {
     expect(configError(echo({ authhost: 'http://x' })).message).toMatch(/namespaces\.\/\.echo.*authhost/);
   });
