@@ -65,6 +65,11 @@ export function createRedisEngine(
   /** A Redis Cluster: one script reaches one slot, so an idempotency key is kept per room. */
   const sharded = clients.kind === 'cluster';
   const namespaceKeys = clusterKeys(opts.prefix);
+  // A publish Redis runs later than this after it was sent is refused by the script: the node gave
+  // up on it at requestTimeoutMs (ioredis's command timeout) and answered `unavailable`. The fifth
+  // left between the two covers the error of the clock estimate (a heartbeat's round trip, and
+  // the shards' clocks on a Redis Cluster).
+  const latest = Math.floor(opts.requestTimeoutMs * 0.8);
   const presence = new RedisPresence(redis, {
     prefix: opts.prefix,
     cluster: clients.kind === 'cluster',
@@ -119,6 +124,7 @@ export function createRedisEngine(
       const key = publishOpts.idempotencyKey;
       // A key of the namespace; on a Redis Cluster the room's, as the script reaches one slot.
       const idempotency = !key ? k.stream : sharded ? k.idempotency(key) : namespaceKeys.idempotency(ns, key);
+      const sentAt = presence.redisNow();
       const [epoch, offset, duplicate, room] = await unavailable(
         redis.rcPublish(
           k.stream,
@@ -136,8 +142,16 @@ export function createRedisEngine(
           key ? Math.max(1, publishOpts.idempotencyWindowMs ?? 0) : 0,
           failover,
           draft.room,
+          sentAt === undefined ? 0 : Math.round(sentAt),
+          latest,
         ),
       );
+      if (duplicate === 2)
+        throw new RoomcastError(
+          'unavailable',
+          `Redis ran the publish ${offset} ms after it was sent, after this node had given up on it ` +
+            `(redis.requestTimeoutMs ${opts.requestTimeoutMs}); it was not applied`,
+        );
       if (duplicate !== 1) return { offset: Number(offset), epoch, duplicate: false };
       return room
         ? { offset: Number(offset), epoch, duplicate: true, room }

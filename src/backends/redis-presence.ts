@@ -69,6 +69,8 @@ export class RedisPresence {
   private readonly local = new Map<string, LocalMember>();
   private readonly listeners: PresenceListener[] = [];
   private readonly keys_: ReturnType<typeof clusterKeys>;
+  /** Redis's clock minus this node's, from the last heartbeat answered within 1 s (ms). */
+  private clockOffset: number | undefined;
 
   constructor(
     private readonly redis: ScriptedRedis,
@@ -91,6 +93,16 @@ export class RedisPresence {
     this.timer = setInterval(() => void this.tick(), this.opts.heartbeatMs);
     this.timer.unref();
     void this.tick();
+  }
+
+  /**
+   * Redis's clock now, as this node reckons it from its heartbeats (within half a heartbeat's
+   * round trip, or the clocks' drift since), or undefined before one was answered. On a Redis
+   * Cluster, the clock of the shard that holds the node list: the shards' clocks are taken to
+   * agree (NTP).
+   */
+  redisNow(): number | undefined {
+    return this.clockOffset === undefined ? undefined : Date.now() + this.clockOffset;
   }
 
   /** True after a heartbeat and re-registration have succeeded since the last disconnect. */
@@ -252,9 +264,19 @@ export class RedisPresence {
     }
   }
 
-  private beat(): Promise<[number, string[], string[]]> {
+  private async beat(): Promise<[number, string[], string[]]> {
     const reaping = this.keys_.reaping;
-    return this.redis.rcHeartbeat(this.nodesKey(), reaping, this.node, this.opts.ttlMs, MAX_REAP);
+    const sent = Date.now();
+    const [added, dead, stale, now] = await this.redis.rcHeartbeat(
+      this.nodesKey(),
+      reaping,
+      this.node,
+      this.opts.ttlMs,
+      MAX_REAP,
+    );
+    const answered = Date.now();
+    if (answered - sent < 1000) this.clockOffset = Number(now) - (sent + answered) / 2;
+    return [added, dead, stale];
   }
 
   /** Makes Redis hold exactly this node's live memberships (after a failed write or a lost registration). */

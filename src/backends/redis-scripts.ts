@@ -49,14 +49,23 @@ end`;
 /**
  * KEYS s h k (k: the idempotency key, or s again when there is none); ARGV epoch, size, ttlMs, ts,
  * idleMs, packed draft, publish command (SPUBLISH or PUBLISH), channel, except, idempotency window
- * in ms (0: no key), failover check ('1': see EPOCH), room. Idempotency check, offset, history
- * append and trim, and the publish to the room's channel in one step, so an acknowledged message
- * has been both stored and sent. Returns {epoch, offset, 0}, or {epoch, offset, 1, room} of the
- * earlier publish of the key (nothing was sent; room '' for a key stored before 0.2 kept it).
+ * in ms (0: no key), failover check ('1': see EPOCH), room, sent at (Redis's clock as the node
+ * reckons it, ms; '0': unknown), latest (ms). Idempotency check, offset, history append and trim,
+ * and the publish to the room's channel in one step, so an acknowledged message has been both
+ * stored and sent. Returns {epoch, offset, 0}, or {epoch, offset, 1, room} of the earlier publish
+ * of the key (nothing was sent; room '' for a key stored before 0.2 kept it), or {'', late, 2}
+ * when Redis runs it more than `latest` ms after it was sent: the node has given up on it by then
+ * (a frozen or stalled Redis runs the commands it queued once it resumes), answered `unavailable`,
+ * and a publish refused so must not be applied later.
  * The key is the namespace's (one primary), or the room's on a Redis Cluster, where one script
  * cannot reach two slots.
  */
-const PUBLISH = `local window = tonumber(ARGV[10])
+const PUBLISH = `if ARGV[13] ~= '0' then
+  ${NOW}
+  local late = now - tonumber(ARGV[13])
+  if late > tonumber(ARGV[14]) then return {'', late, 2} end
+end
+local window = tonumber(ARGV[10])
 if window > 0 then
   local prev = redis.call('GET', KEYS[3])
   if prev then
@@ -178,12 +187,15 @@ for k = 1, #counts, 2 do
 end
 return out`;
 
-/** KEYS nodes reaping; ARGV node, ttlMs, max. Returns {added, dead nodes, stale reaper leases}. */
+/**
+ * KEYS nodes reaping; ARGV node, ttlMs, max. Returns {added, dead nodes, stale reaper leases,
+ * Redis's clock in ms}.
+ */
 const HEARTBEAT = `${NOW}
 local added = redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
 local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
-return {added, dead, stale}`;
+return {added, dead, stale, now}`;
 
 /**
  * KEYS nodes reaping; ARGV node, leaseMs. Claims a dead node for cleanup: exactly one caller gets
@@ -224,7 +236,7 @@ export interface ScriptCommands {
   rcRemoveRoom(c: string, u: string, i: string, ...argv: Str[]): Promise<[number, ...string[]]>;
   rcMembers(u: string, i: string): Promise<string[]>;
   rcRevoke(key: string, ...argv: Str[]): Promise<number>;
-  rcHeartbeat(nodes: string, reaping: string, ...argv: Str[]): Promise<[number, string[], string[]]>;
+  rcHeartbeat(nodes: string, reaping: string, ...argv: Str[]): Promise<[number, string[], string[], number]>;
   rcClaim(nodes: string, reaping: string, ...argv: Str[]): Promise<number>;
 }
 

@@ -167,6 +167,40 @@ describe('redis engine: Redis faults', () => {
   });
 });
 
+describe('redis engine: a stalled Redis', () => {
+  it('a publish Redis runs after the node gave up on it (unavailable) is not applied when Redis resumes', async () => {
+    // A Redis of its own: this one is frozen (SIGSTOP), and runs what it queued once thawed.
+    const own = await startRedis();
+    const node = await startNode(own.url, { requestTimeoutMs: 500 });
+    try {
+      const room = `room:${randomUUID()}`;
+      expect((await node.engine.publish('/', draft(room, 'before'), KEEP)).offset).toBe(1);
+      own.freeze();
+      await expect(node.engine.publish('/', draft(room, 'refused'), KEEP)).rejects.toMatchObject({
+        code: 'unavailable',
+      });
+      own.thaw();
+      // Commands on one connection run in order: once this publish is answered, Redis has run the
+      // refused one too.
+      const after = await until(
+        () => Promise.resolve(node.engine.publish('/', draft(room, 'after'), KEEP)).catch(() => null),
+        10_000,
+        'a publish after the thaw',
+      );
+      expect(after.offset).toBe(2);
+      const h = await node.engine.history('/', room, { limit: 10 }, KEEP);
+      expect(h.messages.map((m) => [m.offset, m.data])).toEqual([
+        [1, 'before'],
+        [2, 'after'],
+      ]);
+    } finally {
+      own.thaw();
+      await node.close();
+      await own.stop();
+    }
+  });
+});
+
 describe('redis engine: idempotency keys', () => {
   it('answers a key stored before 0.2 kept its room (`epoch|offset`) with that result, and an empty room', async () => {
     const prefix = `t${randomUUID().slice(0, 8)}`;
