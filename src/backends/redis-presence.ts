@@ -69,7 +69,10 @@ export class RedisPresence {
   private readonly local = new Map<string, LocalMember>();
   private readonly listeners: PresenceListener[] = [];
   private readonly keys_: ReturnType<typeof clusterKeys>;
-  /** Redis's clock minus this node's, from the last heartbeat answered within 1 s (ms). */
+  /**
+   * Redis's clock minus this node's monotonic one (`performance.now()`, which a step of the wall
+   * clock does not move), from the last heartbeat answered within 1 s (ms).
+   */
   private clockOffset: number | undefined;
 
   constructor(
@@ -102,7 +105,7 @@ export class RedisPresence {
    * agree (NTP).
    */
   redisNow(): number | undefined {
-    return this.clockOffset === undefined ? undefined : Date.now() + this.clockOffset;
+    return this.clockOffset === undefined ? undefined : performance.now() + this.clockOffset;
   }
 
   /** True after a heartbeat and re-registration have succeeded since the last disconnect. */
@@ -266,7 +269,7 @@ export class RedisPresence {
 
   private async beat(): Promise<[number, string[], string[]]> {
     const reaping = this.keys_.reaping;
-    const sent = Date.now();
+    const sent = performance.now();
     const [added, dead, stale, now] = await this.redis.rcHeartbeat(
       this.nodesKey(),
       reaping,
@@ -274,7 +277,7 @@ export class RedisPresence {
       this.opts.ttlMs,
       MAX_REAP,
     );
-    const answered = Date.now();
+    const answered = performance.now();
     if (answered - sent < 1000) this.clockOffset = Number(now) - (sent + answered) / 2;
     return [added, dead, stale];
   }
