@@ -12,7 +12,7 @@ export const KEY_LAYOUT: ReadonlyArray<{ key: string; type: string; holds: strin
     key: 'P:{ns:room}:s',
     type: 'hash',
     holds:
-      "`e` epoch, `o` last offset, `r` the replication ID of the primary that wrote it (the room's stream)",
+      "`e` epoch, `o` last offset, `r` the replication ID of the primary that wrote it and `n` that process's run_id (the room's stream)",
   },
   { key: 'P:{ns:room}:h', type: 'list', holds: '`<offset>|<ts>|<msgpack draft>`, oldest first' },
   { key: 'P:{ns:room}:c', type: 'hash', holds: '`<node>|<connection id>` → user (`sub`)' },

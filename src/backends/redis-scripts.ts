@@ -28,22 +28,41 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
  * again carries the promotion's losses with no trace of the promotion left, and the next publish
  * reused the lost offsets. A stream without `r` (written before 0.2, or in URL mode) adopts the
  * current one.
+ *
+ * One change of ID loses nothing: a primary with no replication backlog (restarted without data,
+ * or whose replicas were away past `repl-backlog-ttl`) makes one, with a new ID and no
+ * `master_replid2`, when a replica attaches. Counting that as a failover started a second epoch
+ * a second after such a restart and deleted the messages acknowledged in between, which nodes
+ * still resubscribing then never got. So the stream also keeps `n`, the `run_id` of the process
+ * that wrote `r`: the same process, with no `master_replid2` (never promoted since, or its
+ * promotion as far back as its backlog), wrote the room's last writes itself, and the stream
+ * adopts the new ID. (Left: a process demoted and promoted again that then went without replicas
+ * past the backlog TTL before the room was written again.)
  */
 const EPOCH = (check: number) => `local epoch = redis.call('HGET', KEYS[1], 'e')
-local rid = false
+local rid, run = false, false
 if ARGV[${check}] == '1' then
   local info = redis.call('INFO', 'replication')
   rid = string.match(info, 'master_replid:(%w+)')
   local r = redis.call('HGET', KEYS[1], 'r')
   if epoch and r ~= rid then
-    if r then epoch = false else redis.call('HSET', KEYS[1], 'r', rid) end
+    run = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
+    local rid2 = string.match(info, 'master_replid2:(%w+)')
+    if not r or (redis.call('HGET', KEYS[1], 'n') == run and rid2 == string.rep('0', 40)) then
+      redis.call('HSET', KEYS[1], 'r', rid, 'n', run)
+    else
+      epoch = false
+    end
   end
 end
 if not epoch then
   epoch = ARGV[1]
   redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[1], 'e', epoch, 'o', 0)
-  if rid then redis.call('HSET', KEYS[1], 'r', rid) end
+  if rid then
+    run = run or string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
+    redis.call('HSET', KEYS[1], 'r', rid, 'n', run)
+  end
 end`;
 
 /**

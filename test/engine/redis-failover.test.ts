@@ -97,8 +97,9 @@ describe('redis engine: writes lost in a failover', () => {
  * promotion on this primary: a promoted primary restarted (its `master_replid2` is reset) or a
  * slot migrated off it, before the room was touched again. If that promotion lost the room's last
  * writes, keeping the epoch gives their offsets to new messages. So any ID this primary does not
- * have starts a new epoch. Here the stream is given such an ID by hand, on a primary that was never
- * promoted (the end state of both cases; the restart itself is in docs/cluster.md).
+ * have starts a new epoch. Here the stream is given such an ID, and another process's run_id, by
+ * hand, on a primary that was never promoted (the end state of both cases; the restart itself is
+ * in docs/cluster.md).
  */
 describe('redis engine: a stream last written by a primary this one cannot vouch for', () => {
   let redis: TestRedis | undefined;
@@ -118,11 +119,68 @@ describe('redis engine: a stream last written by a primary this one cannot vouch
     expect(new Set(first.map((p) => p.epoch)).size).toBe(1);
     const stream = roomKeys('lineage', '/', room).stream;
     expect(await engineNode.client.hget(stream, 'r')).toMatch(/^[0-9a-f]{40}$/);
-    await engineNode.client.hset(stream, 'r', 'f'.repeat(40));
+    expect(await engineNode.client.hget(stream, 'n')).toMatch(/^[0-9a-f]{40}$/);
+    await engineNode.client.hset(stream, 'r', 'f'.repeat(40), 'n', 'e'.repeat(40));
     const after = await engineNode.engine.publish('/', draft(room), KEEP);
     expect(after.epoch).not.toBe(first[0]!.epoch);
     expect(after.offset).toBe(1);
     const next = await engineNode.engine.publish('/', draft(room), KEEP);
     expect(next).toMatchObject({ epoch: after.epoch, offset: 2 });
   });
+});
+
+/**
+ * A primary with no replication backlog (restarted without data) makes one when a replica attaches,
+ * and takes a new replication ID then, with no `master_replid2`: no failover, and nothing lost. It
+ * used to start a second epoch a second after such a restart and delete what was acknowledged in
+ * between (the rare failure of the Sentinel outage test: nodes still resubscribing never got those
+ * messages). Here the replica is held (SIGSTOP) across the primary's restart, so that the room is
+ * written before it attaches.
+ */
+describe('redis engine: a replica attaching to a primary restarted without data', () => {
+  let primary: TestRedis | undefined;
+  let replica: TestRedis | undefined;
+  let engineNode: TestNode | undefined;
+  afterAll(async () => {
+    replica?.thaw();
+    await engineNode?.close();
+    await replica?.stop();
+    await primary?.stop();
+  });
+
+  const attached = async (p: TestRedis) =>
+    parseInfo(await p.command('INFO', 'replication')).connected_slaves === '1';
+
+  it("keeps the room's epoch and history when the primary's ID changes as the replica attaches", async () => {
+    primary = await startRedis();
+    replica = await startRedis();
+    await replica.command('REPLICAOF', '127.0.0.1', String(primary.port));
+    await until(() => attached(primary as TestRedis), 10_000, 'the replica attached');
+    engineNode = await startNode(primary.url, { failover: true, prefix: 'backlog' });
+    const room = 'backlog:1';
+    replica.freeze();
+    await primary.kill();
+    await primary.restart();
+    const before = await until(
+      async () => {
+        try {
+          return await (engineNode as TestNode).engine.publish('/', draft(room), KEEP);
+        } catch {
+          return null;
+        }
+      },
+      10_000,
+      'a publish after the restart',
+    );
+    const idBefore = parseInfo(await primary.command('INFO', 'replication')).master_replid;
+    const second = await engineNode.engine.publish('/', draft(room), KEEP);
+    replica.thaw();
+    await until(() => attached(primary as TestRedis), 10_000, 'the replica attached again');
+    // The replica's attach gave the primary a new replication ID.
+    expect(parseInfo(await primary.command('INFO', 'replication')).master_replid).not.toBe(idBefore);
+    const after = await engineNode.engine.publish('/', draft(room), KEEP);
+    expect(after).toMatchObject({ epoch: before.epoch, offset: second.offset + 1 });
+    const history = await engineNode.engine.history('/', room, { limit: 100 }, KEEP);
+    expect(history.messages.map((m) => m.offset)).toEqual([before.offset, second.offset, after.offset]);
+  }, 60_000);
 });
