@@ -211,7 +211,9 @@ describe('the process', () => {
     // The printed one-line client runs as printed, from the project folder.
     const snippet = /Connect[^\n]*\n\s+(node -e .+)\n/.exec(out)?.[1];
     expect(snippet, out).toBeDefined();
-    const client = spawn('sh', ['-c', snippet!], {
+    // `exec`: the shell becomes the client, so that killing it ends the client (it would otherwise
+    // outlive the test, reconnecting forever to the stopped server).
+    const client = spawn('sh', ['-c', `exec ${snippet!}`], {
       cwd: dirname(dirname(MAIN)),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
