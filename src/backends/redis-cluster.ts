@@ -17,7 +17,10 @@ const STARTUP_WAIT_MS = 5000;
  * for traffic between nodes.
  *
  * Ready means: the command and publish connections are up, the room subscriptions are live (after
- * a reconnect: every room subscribed again), and presence is registered. `/readyz` answers 503
+ * a reconnect: every room subscribed again), presence is registered, and (one primary or Sentinel)
+ * the Socket.IO adapter's subscriber is connected again: without it, a cluster-wide request right
+ * after an outage (`POST /v1/disconnect`) counted only the nodes whose adapter was back, and
+ * answered ok without the others. `/readyz` answers 503
  * otherwise; the node keeps serving its local connections throughout, and a publish is refused
  * with `unavailable` only when its script cannot run.
  *
@@ -52,8 +55,11 @@ export async function createRedisBackend(config: Config, log: Logger, sink: Deli
     clog.warn({ redis: describe(target) }, 'redis is not reachable yet; starting not ready and retrying');
   }
   clog.info({ mode: r.mode, redis: describe(target), prefix: r.keyPrefix }, 'cluster mode over redis');
+  const adapterSubscriber = clients.adapter;
   return {
-    engine,
+    engine: adapterSubscriber
+      ? { ...engine, isReady: () => engine.isReady() && adapterSubscriber.status === 'ready' }
+      : engine,
     adapter: socketAdapter(clients, r, shards),
     async close() {
       await engine.close();
