@@ -10,6 +10,9 @@ import { checkValue } from '../rooms/payload.js';
 
 export type ChannelKind = 'public' | 'private' | 'presence';
 
+/** The longest event name a Laravel broadcast may carry, by Redis or by the HTTP API. */
+export const MAX_EVENT_NAME = 200;
+
 /** `private-*` and `presence-*` need the app's authorization; anything else is public. Anchored. */
 export function channelKind(channel: string): ChannelKind {
   if (channel.startsWith('presence-')) return 'presence';

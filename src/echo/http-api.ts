@@ -6,7 +6,7 @@ import type { Logger } from '../logger.js';
 import type { Engine } from '../rooms/engine.js';
 import type { RoomManager } from '../rooms/manager.js';
 import { EventLimit } from '../socket/event-limit.js';
-import { channelKind, isEchoChannel, toEchoMember } from './channels.js';
+import { channelKind, isEchoChannel, MAX_EVENT_NAME, toEchoMember } from './channels.js';
 
 /** One `apps` entry of an Echo namespace, with the namespace's room manager. */
 export interface EchoApp {
@@ -25,9 +25,6 @@ declare module 'fastify' {
     echoApp: EchoApp | null;
   }
 }
-
-/** The longest event name, as for broadcasts Laravel's redis driver publishes (redis-subscriber.ts). */
-const MAX_EVENT_NAME = 200;
 
 export interface EchoApiDeps {
   apps: readonly EchoApp[];

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import type { RoomManager } from '../rooms/manager.js';
-import { isEchoChannel } from './channels.js';
+import { isEchoChannel, MAX_EVENT_NAME } from './channels.js';
 
 /**
  * Laravel's `redis` broadcaster as a publisher. Laravel PUBLISHes `{ event, data, socket }` on
@@ -85,7 +85,7 @@ export function parseBroadcast(text: string): Broadcast | null {
   }
   if (!value || typeof value !== 'object') return null;
   const { event, data, socket } = value as Record<string, unknown>;
-  if (typeof event !== 'string' || event.length === 0 || event.length > 200) return null;
+  if (typeof event !== 'string' || event.length === 0 || event.length > MAX_EVENT_NAME) return null;
   return { event, data: data ?? null, socket: typeof socket === 'string' && socket ? socket : null };
 }
 
