@@ -11,6 +11,11 @@ export interface Backend {
   readonly engine: Engine;
   /** A Socket.IO adapter constructor; undefined keeps Socket.IO's in-memory adapter. */
   readonly adapter?: unknown;
+  /**
+   * Whether this node can serve cluster-wide requests now: the engine's connections and
+   * subscriptions are live and (cluster mode) so is the Socket.IO adapter's. Always true in memory.
+   */
+  isReady(): boolean;
   close(): Promise<void>;
 }
 
@@ -24,7 +29,7 @@ export interface Backend {
 export async function createBackend(config: Config, log: Logger, sink: DeliverySink): Promise<Backend> {
   if (!clustered(config)) {
     const engine = createMemoryEngine(sink);
-    return { engine, close: () => engine.close() };
+    return { engine, isReady: () => engine.isReady(), close: () => engine.close() };
   }
   const { createRedisBackend } = await import('./redis-cluster.js');
   return createRedisBackend(config, log, sink);

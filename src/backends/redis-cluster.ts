@@ -57,9 +57,10 @@ export async function createRedisBackend(config: Config, log: Logger, sink: Deli
   clog.info({ mode: r.mode, redis: describe(target), prefix: r.keyPrefix }, 'cluster mode over redis');
   const adapterSubscriber = clients.adapter;
   return {
-    engine: adapterSubscriber
-      ? { ...engine, isReady: () => engine.isReady() && adapterSubscriber.status === 'ready' }
-      : engine,
+    engine,
+    isReady: adapterSubscriber
+      ? () => engine.isReady() && adapterSubscriber.status === 'ready'
+      : () => engine.isReady(),
     adapter: socketAdapter(clients, r, shards),
     async close() {
       await engine.close();

@@ -80,7 +80,7 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
   hub.attach(backend.engine);
   let state: 'idle' | 'listening' | 'closing' | 'closed' = 'idle';
   const shutdownHooks: Array<() => void | Promise<void>> = [];
-  const isReady = () => state === 'listening' && backend.engine.isReady();
+  const isReady = () => state === 'listening' && backend.isReady();
   const http = createHttp(config, log, isReady);
   const observer: RoomObserver = {};
   const maxPayload = Math.max(...Object.values(config.namespaces).map((ns) => ns.limits.payloadBytes));
@@ -121,7 +121,7 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
     metricsHttp,
     backend,
     hub,
-    backendReady: () => backend.engine.isReady(),
+    backendReady: () => backend.isReady(),
     namespaces,
     log,
     observer,

@@ -1,0 +1,43 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningBroker } from '../helpers/broker.js';
+import { until } from '../helpers/broker.js';
+import { startCluster } from '../helpers/cluster.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { readyz } from './stream-scenario.js';
+
+let redis: TestRedis;
+let node: RunningBroker;
+let control: Redis;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  [node] = (await startCluster(1, redis.url)) as [RunningBroker];
+  control = new Redis(redis.url, { lazyConnect: true });
+  await control.connect();
+});
+afterAll(async () => {
+  await control?.config('SET', 'maxclients', '10000').catch(() => undefined);
+  control?.disconnect();
+  await node?.close();
+  await redis?.stop();
+});
+
+describe('cluster: readiness follows the Socket.IO adapter subscriber too', () => {
+  it('answers /readyz 503 while only the adapter subscriber is down, and 200 once it is back', async () => {
+    await until(async () => (await readyz(node.url)) === 200, 10_000, 'ready');
+    // Every connection the node has stays up, but no new one is accepted: the adapter subscriber,
+    // killed below, cannot come back while the engine's connections go on working.
+    await control.config('SET', 'maxclients', '1');
+    const list = String(await control.client('LIST'));
+    const adapter = list.split('\n').find((line) => / name=roomcast-adapter /.test(line));
+    expect(adapter, list).toBeDefined();
+    const id = /\bid=(\d+)/.exec(adapter!)![1]!;
+    expect(await control.client('KILL', 'ID', id)).toBe(1);
+    await until(async () => (await readyz(node.url)) === 503, 5000, '/readyz 503');
+    // The engine's own connections were never touched: it is the adapter that holds readiness back.
+    expect(await readyz(node.url)).toBe(503);
+    await control.config('SET', 'maxclients', '10000');
+    await until(async () => (await readyz(node.url)) === 200, 15_000, '/readyz 200 again');
+  });
+});
