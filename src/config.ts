@@ -89,6 +89,18 @@ const echoSchema = z
   })
   .strict();
 
+/**
+ * A namespace name: `/`, or `/` and segments joined by `/` (`/chat`, `/tenant-1/chat`), at most
+ * 100 characters after the first `/`. No empty segment (`//`, a trailing `/`) and none that is `.`
+ * or `..`: a client's URL reaches a namespace by its path, and a URL parser reads `/a/../b` as
+ * `/b`, so such a name could never be connected to, and `/a/` next to `/a` would be two
+ * namespaces that look like one.
+ */
+const NAMESPACE_NAME =
+  /^(?=\/.{0,100}$)\/(?:(?!\.\.?(?:\/|$))[A-Za-z0-9_\-.]+(?:\/(?!\.\.?(?:\/|$))[A-Za-z0-9_\-.]+)*)?$/;
+const NAMESPACE_GRAMMAR =
+  'a namespace name is "/" followed by up to 100 letters, digits and _ - / ., in segments between single slashes that are not "." or ".." and with no trailing "/" (such as /chat or /tenant-1/chat)';
+
 const namespaceSchema = z
   .object({
     echo: echoSchema.nullable().default(null),
@@ -220,17 +232,7 @@ const configSchema = z
       })
       .strict()
       .prefault({}),
-    namespaces: z
-      .record(
-        z
-          .string()
-          .regex(
-            /^\/[A-Za-z0-9_\-/.]{0,100}$/,
-            'a namespace name is "/" followed by up to 100 letters, digits and _ - / .',
-          ),
-        namespaceSchema,
-      )
-      .default({}),
+    namespaces: z.record(z.string().regex(NAMESPACE_NAME, NAMESPACE_GRAMMAR), namespaceSchema).default({}),
   })
   .strict()
   .superRefine((c, ctx) => {

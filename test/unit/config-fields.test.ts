@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
-import { configError, KEYS } from '../helpers/config.js';
+import { configError, configFile, KEYS } from '../helpers/config.js';
 import { tempFile } from '../helpers/tmp.js';
 
 const ns = (value: Record<string, unknown>) => ({ namespaces: { '/': value } });
@@ -98,8 +98,26 @@ describe('config: a bad value names its field', () => {
     expect(configError(file).message).toContain(field);
   });
 
+  it('a namespace name in the grammar is a namespace', () => {
+    for (const name of ['/chat', '/tenant-1/chat', '/a.b', '/..x', `/${'x'.repeat(100)}`]) {
+      const config = loadConfig({ ...KEYS, ROOMCAST_CONFIG: configFile({ namespaces: { [name]: {} } }) });
+      expect(config.namespaces[name]).toBeDefined();
+    }
+  });
+
   it('a namespace name outside the grammar says what a name is', () => {
-    for (const name of ['chat', '/a b', `/${'x'.repeat(101)}`]) {
+    // Empty, "." and ".." segments: a URL parser reads `/a/../b` as `/b`, so no client reaches them.
+    for (const name of [
+      'chat',
+      '/a b',
+      `/${'x'.repeat(101)}`,
+      '//',
+      '/a//b',
+      '/a/',
+      '/.',
+      '/a/../b',
+      '/..',
+    ]) {
       const err = configError({ namespaces: { [name]: {} } });
       expect(err.field).toBe(`config namespaces.${name}`);
       expect(err.message).toContain(
