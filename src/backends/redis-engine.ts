@@ -82,8 +82,14 @@ export function createRedisEngine(
       const where = parseRoomChannel(opts.prefix, channel);
       const item = where ? unpackChannelItem(payload) : null;
       if (!where || !item) return opts.log.warn({ channel }, 'redis: a message roomcast cannot read');
-      if (item.kind === 'message') sink.message(where.ns, item.envelope, item.except);
-      else sink.presence(where.ns, item.event, item.except);
+      // A delivery that throws (a message from a node of another version, say) is logged: thrown
+      // here it would reach ioredis's event handler, which has no catch, and end the process.
+      try {
+        if (item.kind === 'message') sink.message(where.ns, item.envelope, item.except);
+        else sink.presence(where.ns, item.event, item.except);
+      } catch (err) {
+        opts.log.error({ err, channel }, 'redis: a message could not be delivered here');
+      }
     },
     onResubscribed: () => sink.resync(),
     log: opts.log,

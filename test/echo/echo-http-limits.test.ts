@@ -1,5 +1,6 @@
 import type { Socket } from 'socket.io-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { api } from '../api/http.js';
 import {
   closeClients,
   connect,
@@ -109,6 +110,31 @@ describe('Echo HTTP API limits', () => {
     expect(long).toMatchObject({ status: 400, body: { error: 'Event name longer than 200 characters' } });
     const ok = await publish(rc, { channel: 'lim.n', name: 'E'.repeat(200), data: { a: 1 } });
     expect(ok.status).toBe(200);
+  });
+
+  it('a name Socket.IO reserves is refused on both APIs, and an Echo client in the room goes on getting events', async () => {
+    const s = await subscriber(['reserved']);
+    const got: unknown[] = [];
+    s.on('ok', (_channel: string, data: unknown) => got.push(data));
+    for (const name of [
+      'disconnect',
+      'connect',
+      'connect_error',
+      'disconnecting',
+      'newListener',
+      'removeListener',
+    ]) {
+      expect(await publish(rc, { channel: 'reserved', name, data: { a: 1 } })).toMatchObject({
+        status: 400,
+        body: { error: `event name "${name}" is reserved by Socket.IO` },
+      });
+      const viaApi = await api(rc.url, 'POST', '/v1/publish', { room: 'reserved', event: name, data: 1 });
+      expect(viaApi).toMatchObject({ status: 400, body: { ok: false, error: { code: 'bad_request' } } });
+    }
+    expect((await publish(rc, { channel: 'reserved', name: 'ok', data: { a: 2 } })).status).toBe(200);
+    await until(() => got.length === 1, 5000, 'the next event');
+    expect(got).toEqual([{ a: 2 }]);
+    expect(s.connected).toBe(true);
   });
 
   it('counts one channel without the channels its name prefixes', async () => {

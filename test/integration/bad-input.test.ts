@@ -123,6 +123,26 @@ describe('fields of the wrong type', () => {
     });
   });
 
+  it('publish: event names Socket.IO reserves (its emit throws for them)', async () => {
+    await fresh();
+    for (const event of [
+      'connect',
+      'connect_error',
+      'disconnect',
+      'disconnecting',
+      'newListener',
+      'removeListener',
+    ]) {
+      expect(await request(c, 'publish', { room: 'chat:1', event, data: 1 })).toEqual({
+        ok: false,
+        error: { code: 'bad_request', message: `event name "${event}" is reserved by Socket.IO` },
+      });
+    }
+    expect(await request(c, 'publish', { room: 'chat:1', event: 'Disconnect', data: 1 })).toMatchObject({
+      ok: true,
+    });
+  });
+
   it('publish: data holding a Socket.IO binary placeholder look-alike', async () => {
     await fresh();
     const data = { file: { _placeholder: true, num: 0 } };
