@@ -155,11 +155,9 @@ export function attachConnection(
     const handle = (typeof event === 'string' ? bound.get(event) : undefined) ?? unknownEvent(event);
     run(socket, ctx, String(event), handle, args);
   });
-  namespacesOpen.set(socket.conn, (namespacesOpen.get(socket.conn) ?? 0) + 1);
   armExpiry(socket, ctx);
   // One listener does all the cleanup (each listener is kept for the connection's lifetime).
   socket.on('disconnect', () => {
-    namespacesOpen.set(socket.conn, (namespacesOpen.get(socket.conn) ?? 1) - 1);
     clearExpiry(socket.data);
     void ctx.rooms.leaveAll(socket.data.client);
   });
@@ -224,15 +222,20 @@ function fail(
   ack?.(failure);
 }
 
-/** How many namespace sockets each Engine.IO connection has open (a WeakMap: nothing to clean); counted in `attachConnection`. */
+/**
+ * How many namespace sockets each Engine.IO connection has open, roomcast's and Laravel Echo's (a
+ * WeakMap: nothing to clean); counted by `limitSendQueue`, which every accepted socket gets.
+ */
 const namespacesOpen = new WeakMap<object, number>();
 
-/**
- * Tells the client why, then closes its connection: this namespace only, since other namespaces
- * multiplexed on the same Engine.IO connection have tokens of their own (`disconnect(true)` would
- * drop them without a `closing`). The underlying connection closes once no namespace is left, so
- * a client that does not close it itself is not left holding it.
- */
+export function namespaceOpened(conn: object): void {
+  namespacesOpen.set(conn, (namespacesOpen.get(conn) ?? 0) + 1);
+}
+
+export function namespaceClosed(conn: object): void {
+  namespacesOpen.set(conn, (namespacesOpen.get(conn) ?? 1) - 1);
+}
+
 /**
  * The node is going away: every socket gets `closing { code: "shutting_down" }`, then every
  * Engine.IO connection closes (after what was sent to it, the `closing` included, is flushed). The
@@ -251,6 +254,12 @@ export function closeAllForShutdown(sockets: Iterable<RoomcastSocket>): void {
   for (const conn of conns) conn.close();
 }
 
+/**
+ * Tells the client why, then closes its connection: this namespace only, since other namespaces
+ * multiplexed on the same Engine.IO connection have tokens of their own (`disconnect(true)` would
+ * drop them without a `closing`). The underlying connection closes once no namespace is left, so
+ * a client that does not close it itself is not left holding it.
+ */
 export function closeConnection(socket: RoomcastSocket, code: ClosingCode, message: string): void {
   if (!socket.connected) return;
   socket.emit('closing', { code, message });

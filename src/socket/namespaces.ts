@@ -230,9 +230,21 @@ export function admitToken(socket: RoomcastSocket, a: Admission, token: unknown)
     const perUser = a.ns.limits.connectionsPerUser;
     if (perUser === null) return;
     return admitUser(a.engine, a.ns.name, claims.sub, socket.id, perUser, a.log).then((release) => {
-      // Either ends it (a client gone before its connection was accepted fires no `disconnect`).
-      socket.once('disconnect', release);
-      socket.conn.once('close', release);
+      const conn = socket.conn;
+      let held = true;
+      const free = () => {
+        if (!held) return;
+        held = false;
+        conn.off('close', free);
+        release();
+      };
+      // A client gone while Redis counted it closed its connection already, and Socket.IO drops
+      // the socket without a `disconnect`: its place is given back now, or it would be held for good.
+      if (conn.readyState === 'closed') return free();
+      // Either ends it: a socket refused after this, or whose connection closes before it is
+      // accepted, fires no `disconnect`; a socket that disconnects leaves its connection open.
+      socket.once('disconnect', free);
+      conn.once('close', free);
     });
   });
 }

@@ -1,5 +1,13 @@
 import type { Logger } from '../logger.js';
-import { closeConnection, type RoomcastSocket } from './connection.js';
+import { closeConnection, namespaceClosed, namespaceOpened, type RoomcastSocket } from './connection.js';
+
+/**
+ * How long a connection closed as a slow consumer may take to flush what it was sent (the
+ * `closing` last) before it is dropped with its unsent data. A client that reads slowly still gets
+ * `closing { code: "slow_consumer" }`; one that does not read at all is not held (with more than
+ * `sendQueueBytes` waiting) until Engine.IO's ping timeout, 45 s later by default.
+ */
+export const SLOW_CLOSE_GRACE_MS = 5000;
 
 /**
  * Bounds what a node holds for one client: the bytes of the packets created for a connection since
@@ -14,6 +22,11 @@ import { closeConnection, type RoomcastSocket } from './connection.js';
  * while a GET waits, which a busy poller's GETs rarely do (each finds packets and takes them at
  * once), so until it upgrades its flushes (`drain`) start the count again too.
  *
+ * Every accepted socket, roomcast's or Laravel Echo's, comes here: it also counts as one of its
+ * connection's open namespaces (`closeConnection` closes the connection with the last one). When
+ * the socket disconnects, both are undone: the connection may go on with other namespaces, or open
+ * this one again, and must not carry this socket's listeners (nor keep the socket) meanwhile.
+ *
  * @example
  * nsp.on('connection', (socket) => limitSendQueue(socket, 1_048_576, log, onSlow));
  */
@@ -26,14 +39,15 @@ export function limitSendQueue(
   let queued = 0;
   let closed = false;
   const conn = socket.conn;
+  const flushed = () => {
+    queued = 0;
+  };
+  const upgraded = () => conn.off('drain', flushed);
   if (conn.transport.name !== 'websocket') {
-    const flushed = () => {
-      queued = 0;
-    };
     conn.on('drain', flushed);
-    conn.once('upgrade', () => conn.off('drain', flushed));
+    conn.once('upgrade', upgraded);
   }
-  conn.on('packetCreate', (packet: { data?: unknown }) => {
+  const created = (packet: { data?: unknown }) => {
     if (closed) return;
     if (conn.transport.writable) queued = 0;
     queued += sizeOf(packet.data);
@@ -42,8 +56,20 @@ export function limitSendQueue(
     log.warn({ sid: socket.id, sub: socket.data.client?.sub, queued }, 'slow consumer: connection closed');
     onSlow();
     closeConnection(socket, 'slow_consumer', `more than ${limitBytes} bytes waited to be sent`);
-    // It does not read: do not wait for it to take the close either.
-    socket.conn.close();
+    // The whole connection is behind, whatever else it carries: closed once what it was sent is
+    // flushed, or dropped with it after the grace.
+    conn.close();
+    const drop = setTimeout(() => conn.close(true), SLOW_CLOSE_GRACE_MS);
+    drop.unref();
+    conn.once('close', () => clearTimeout(drop));
+  };
+  conn.on('packetCreate', created);
+  namespaceOpened(conn);
+  socket.once('disconnect', () => {
+    namespaceClosed(conn);
+    conn.off('packetCreate', created);
+    conn.off('drain', flushed);
+    conn.off('upgrade', upgraded);
   });
 }
 

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Envelope } from '../../src/protocol.js';
+import { SLOW_CLOSE_GRACE_MS } from '../../src/socket/send-queue.js';
 import { api, closeStreams, isRefusal, openSse } from '../api/http.js';
 import {
   closeClients,
@@ -185,6 +186,78 @@ describe.each(['one node', 'two nodes over Redis'])('limits.connectionsPerUser (
   });
 });
 
+describe('limits.connectionsPerUser: a client gone while its admission waits on Redis', () => {
+  it('gives its place back, so the user can connect again', async () => {
+    redis = await startRedis();
+    const overrides = { namespaces: { '/': { limits: { connectionsPerUser: 1 } } } };
+    const [b] = (await startCluster(1, redis.url, {}, overrides)) as [RunningBroker];
+    brokers.push(b);
+    const engine = b.broker.io.engine;
+    const raw = await rawConnect(b.url);
+    expect(engine.clientsCount).toBe(1);
+    // Redis frozen: the admission (revocation check, the user's count) waits while the client
+    // sends its CONNECT and vanishes; Socket.IO then drops the socket without a `disconnect`.
+    redis.freeze();
+    try {
+      raw.send(`40${JSON.stringify({ token: token('alice') })}`);
+      raw.terminate();
+      await until(() => engine.clientsCount === 0, 5000, 'the connection closed on the server');
+    } finally {
+      redis.thaw();
+    }
+    const alice = await until(
+      async () => connect(b.url, token('alice')).catch(() => null),
+      5000,
+      'alice connected again',
+    );
+    expect(alice.connected).toBe(true);
+    // Her one place is taken again, by this connection.
+    expect((await connectError(b.url, token('alice'))).message).toBe('too_many_connections');
+  });
+});
+
+describe('one Engine.IO connection, namespaces opened and closed on it', () => {
+  it('leaves no listener of a closed namespace socket on the connection', async () => {
+    const b = await startBroker(testConfig());
+    brokers.push(b);
+    const raw = await rawConnect(b.url, { token: token('alice') });
+    const conn = [...b.broker.io.of('/').sockets.values()][0]!.conn;
+    expect(conn.listenerCount('packetCreate')).toBe(1);
+    for (let i = 0; i < 12; i++) {
+      raw.send('41');
+      await until(() => b.broker.io.of('/').sockets.size === 0, 5000, 'the namespace closed');
+      raw.send(`40${JSON.stringify({ token: token('alice') })}`);
+      await raw.next((f) => f.startsWith('40{"sid"'));
+    }
+    expect(conn.listenerCount('packetCreate')).toBe(1);
+    expect(conn.listenerCount('close')).toBeLessThan(5);
+    raw.send('421["join",{"room":"again"}]');
+    expect(await raw.ack(1)).toMatchObject({ ok: true, room: 'again' });
+  });
+
+  it('closing a roomcast socket keeps a Laravel Echo socket on the same connection open', async () => {
+    const echo = { authHost: 'http://127.0.0.1:9', apps: [], subscribeRedis: false };
+    const b = await startBroker(testConfig({ namespaces: { '/': {}, '/echo': { echo } } }));
+    brokers.push(b);
+    const raw = await rawConnect(b.url, { token: token('alice') });
+    raw.send('40/echo,{}');
+    await raw.next((f) => f.startsWith('40/echo,'));
+    expect(b.broker.io.of('/echo').sockets.size).toBe(1);
+    const res = await api(b.url, 'POST', '/v1/disconnect', { sub: 'alice' });
+    expect(res.body).toMatchObject({ ok: true });
+    await raw.next((f) => f.startsWith('42["closing"'));
+    await until(() => b.broker.io.of('/').sockets.size === 0, 5000, 'the roomcast socket closed');
+    expect(raw.isOpen()).toBe(true);
+    expect(b.broker.io.of('/echo').sockets.size).toBe(1);
+    raw.send('42/echo,["subscribe",{"channel":"news","auth":{"headers":{}}}]');
+    await until(
+      () => [...b.broker.io.of('/echo').sockets.values()].some((sock) => sock.rooms.size > 1),
+      5000,
+      'the Echo socket subscribed after the roomcast one closed',
+    );
+  });
+});
+
 describe('limits.sendQueueBytes (slow consumers)', () => {
   it('closes a client that stops reading once its unsent data passes the limit; the others get everything', async () => {
     const b = await startBroker(testConfig({ limits: { sendQueueBytes: 256 * 1024 } }));
@@ -206,6 +279,14 @@ describe('limits.sendQueueBytes (slow consumers)', () => {
       expect(res.status).toBe(200);
     }
     await until(() => sockets() === 1, 10_000, 'the stalled client closed');
+    // Its connection, with what was queued for it, is dropped after the grace; not held until
+    // Engine.IO's ping timeout (45 s).
+    const engine = b.broker.io.engine;
+    await until(
+      () => engine.clientsCount === 1,
+      SLOW_CLOSE_GRACE_MS + 5000,
+      'the stalled connection dropped',
+    );
     stalled.terminate();
     await until(() => got.length === count, 10_000, 'every message to the reader');
     const metrics = await (await fetch(`${b.url}/metrics`)).text();
