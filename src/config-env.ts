@@ -60,6 +60,12 @@ function redisEnv(env: NodeJS.ProcessEnv, set: (path: string, name: string, valu
     set('redis.password', 'ROOMCAST_REDIS_PASSWORD', env.ROOMCAST_REDIS_PASSWORD);
   if (env.ROOMCAST_REDIS_TLS)
     set('redis.tls', 'ROOMCAST_REDIS_TLS', envBool('ROOMCAST_REDIS_TLS', env.ROOMCAST_REDIS_TLS));
+  if (env.ROOMCAST_REDIS_FAILOVER_CHECK)
+    set(
+      'redis.failoverCheck',
+      'ROOMCAST_REDIS_FAILOVER_CHECK',
+      envBool('ROOMCAST_REDIS_FAILOVER_CHECK', env.ROOMCAST_REDIS_FAILOVER_CHECK),
+    );
 }
 
 function envBool(name: string, value: string): boolean {

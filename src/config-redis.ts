@@ -39,6 +39,11 @@ export const redisSchema = z
     cluster: hostPorts,
     password,
     tls: z.boolean().default(false),
+    /**
+     * With `url`: check, in every publish and read, that the primary holds the room's last writes
+     * (as Sentinel and Cluster modes always do), for an endpoint that fails over behind one address.
+     */
+    failoverCheck: z.boolean().default(false),
     mode: z.enum(['sharded', 'classic']).default('sharded'),
     keyPrefix: z.string().min(1).max(100).default('roomcast'),
     presenceTtlMs: ms.min(1000).default(15_000),
@@ -60,6 +65,15 @@ export const redisSchema = z
         code: 'custom',
         path: ['password'],
         message: 'with redis.url, put the password in the URL',
+      });
+    if (r.failoverCheck && r.url == null)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['failoverCheck'],
+        message:
+          r.sentinels != null || r.cluster != null
+            ? 'is for redis.url only: with redis.sentinels or redis.cluster the check is always on'
+            : 'is for redis.url only, and no Redis is set',
       });
     if (typeof r.url === 'string' && r.tls === true && r.url.startsWith('redis://'))
       ctx.addIssue({ code: 'custom', path: ['tls'], message: 'with redis.url, use a rediss:// URL for TLS' });

@@ -40,7 +40,7 @@ export async function createRedisBackend(config: Config, log: Logger, sink: Deli
     presenceTtlMs: r.presenceTtlMs,
     heartbeatMs: r.heartbeatMs,
     requestTimeoutMs: r.requestTimeoutMs,
-    failover: target.kind !== 'url',
+    failover: target.kind !== 'url' || r.failoverCheck,
     log: clog,
   });
   // On a Redis Cluster the Socket.IO adapter's channels get per-shard connections of their own.

@@ -48,6 +48,7 @@ describe.each([
     'ROOMCAST_REDIS_CLUSTER',
     'ROOMCAST_REDIS_PASSWORD',
     'ROOMCAST_REDIS_TLS',
+    'ROOMCAST_REDIS_FAILOVER_CHECK',
     'ROOMCAST_METRICS_TOKEN',
     'ROOMCAST_METRICS_PORT',
   ])('documents the env var %s', (name) => {

@@ -39,6 +39,7 @@ describe('config: a bad value names its field', () => {
     ['redis.cluster', { redis: { cluster: {} } }],
     ['redis.password', { redis: { password: '' } }],
     ['redis.tls', { redis: { tls: 'yes' } }],
+    ['redis.failoverCheck', { redis: { url: 'redis://h:6379', failoverCheck: 'yes' } }],
     ['limits', { limits: 5 }],
     ['limits.maxConnections', { limits: { maxConnections: 0 } }],
     ['limits.maxConnections', { limits: { maxConnections: 1.5 } }],
@@ -160,6 +161,10 @@ describe('config: a bad value names its field', () => {
     ['ROOMCAST_REDIS_SENTINELS (config redis.sentinels.1)', { ROOMCAST_REDIS_SENTINELS: 'a:26379,b' }],
     ['ROOMCAST_REDIS_CLUSTER (config redis.cluster.0)', { ROOMCAST_REDIS_CLUSTER: 'a:b' }],
     ['ROOMCAST_REDIS_TLS', { ROOMCAST_REDIS_TLS: 'maybe' }],
+    [
+      'ROOMCAST_REDIS_FAILOVER_CHECK',
+      { ROOMCAST_REDIS_URL: 'redis://h:6379', ROOMCAST_REDIS_FAILOVER_CHECK: 'on' },
+    ],
     ['ROOMCAST_REDIS_URL (config redis.url)', { ROOMCAST_REDIS_URL: 'http://127.0.0.1:6379' }],
   ])('env %s names the field', (field, env) => {
     expect(configError(undefined, env).message).toContain(field);

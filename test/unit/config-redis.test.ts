@@ -125,6 +125,17 @@ describe('config: Redis modes', () => {
       'redis.sentinelMaster',
     ],
     ['classic pub/sub on a Redis Cluster', { cluster: ['c:7000'], mode: 'classic' }, 'redis.mode'],
+    [
+      'the failover check with Sentinel, where it is always on',
+      { sentinels: ['s:26379'], failoverCheck: true },
+      'redis.failoverCheck',
+    ],
+    [
+      'the failover check on a Redis Cluster',
+      { cluster: ['c:7000'], failoverCheck: true },
+      'redis.failoverCheck',
+    ],
+    ['the failover check without a mode', { failoverCheck: true }, 'redis.failoverCheck'],
   ])('refuses %s, which nothing would use', (_what, redis, field) => {
     expect(configError({ redis }).field).toBe(`config ${field}`);
   });
