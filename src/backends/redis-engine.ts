@@ -112,7 +112,7 @@ export function createRedisEngine(
   };
   const announce = async (ns: string, event: PresenceEvent, except?: string) => {
     const channel = roomKeys(opts.prefix, ns, event.room).channel;
-    const payload = packPresence(event, except);
+    const payload = packPresence(event, exceptField(except) || undefined);
     const sent =
       opts.mode === 'sharded' || clients.kind === 'cluster'
         ? clients.pub.spublish(channel, payload)
@@ -144,7 +144,7 @@ export function createRedisEngine(
           packDraft(draft),
           publishCommand,
           k.channel,
-          publishOpts.exceptConnId ?? '',
+          exceptField(publishOpts.exceptConnId),
           key ? Math.max(1, publishOpts.idempotencyWindowMs ?? 0) : 0,
           failover,
           draft.room,
@@ -303,3 +303,15 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
     );
   });
 }
+
+/**
+ * The connection a channel message leaves out, as the channel format can carry it (`|`-separated,
+ * latin1): a Socket.IO id is 20 URL-safe characters. Anything else (a Laravel request's
+ * `X-Socket-ID`, unchecked, as `a|b`) names no connection here, and written as it is it would
+ * break the message for every node: it is sent as no exception.
+ */
+function exceptField(id: string | undefined): string {
+  return id !== undefined && CONNECTION_ID.test(id) ? id : '';
+}
+
+const CONNECTION_ID = /^[A-Za-z0-9_-]{1,64}$/;

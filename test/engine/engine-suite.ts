@@ -103,6 +103,17 @@ export function engineSuite(name: string, create: () => Promise<EnginePair>): vo
       }
     });
 
+    it('sends a message whose exception names no possible connection (a|b) to everyone', async () => {
+      await b.watch('/', room);
+      const d = draft(room, { n: 2 });
+      await a.publish('/', d, KEEP, { exceptConnId: 'a|b' });
+      await until(() => pair.sinkB.messages.some((m) => m.envelope.id === d.id), 3000, 'delivered');
+      // No connection has such an id: whatever the engine passes on, everyone gets it.
+      expect(pair.sinkB.messages.find((m) => m.envelope.id === d.id)?.envelope).toMatchObject({
+        data: { n: 2 },
+      });
+    });
+
     it('keeps binary parts as bytes, live and in history', async () => {
       await b.watch('/', room);
       const bytes = Buffer.from([0, 1, 2, 250, 255]);
