@@ -88,10 +88,14 @@ final class Roomcast
         return $this->call('GET', '/v1/rooms?' . $this->query(['prefix' => $prefix]))['rooms'];
     }
 
-    /** Closes every connection of a user; returns how many. */
-    public function disconnect(string $sub): int
+    /**
+     * Closes every connection of a user; returns how many. With $reconnect false, the user's tokens
+     * issued before this call are refused until they expire (issue new ones to let them back).
+     */
+    public function disconnect(string $sub, bool $reconnect = true): int
     {
-        return $this->call('POST', '/v1/disconnect', ['namespace' => $this->namespace, 'sub' => $sub])['disconnected'];
+        $body = ['namespace' => $this->namespace, 'sub' => $sub, 'reconnect' => $reconnect];
+        return $this->call('POST', '/v1/disconnect', $body)['disconnected'];
     }
 
     private function publishBody(array $body, ?string $idempotencyKey): array

@@ -81,8 +81,11 @@ export interface RoomcastPublisher {
     opts?: { since?: StreamPosition; limit?: number; namespace?: string },
   ): Promise<HistoryResult>;
   rooms(opts?: { prefix?: string; namespace?: string }): Promise<RoomStat[]>;
-  /** Closes every connection of `sub` across the cluster; resolves with how many. */
-  disconnect(sub: string, opts?: { namespace?: string }): Promise<number>;
+  /**
+   * Closes every connection of `sub` across the cluster; resolves with how many. `reconnect: false`
+   * also revokes the user's tokens issued before the call, cluster-wide, until they expire.
+   */
+  disconnect(sub: string, opts?: { namespace?: string; reconnect?: boolean }): Promise<number>;
 }
 
 export function createPublisher(options: PublisherOptions): RoomcastPublisher {
@@ -92,6 +95,7 @@ export function createPublisher(options: PublisherOptions): RoomcastPublisher {
 
   async function call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
     let res: Response;
+    let text: string;
     try {
       res = await fetch(`${base}${path}`, {
         method,
@@ -102,6 +106,8 @@ export function createPublisher(options: PublisherOptions): RoomcastPublisher {
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         signal: AbortSignal.timeout(timeoutMs),
       });
+      // Inside the try: a body cut off or not sent in time is no answer either.
+      text = await res.text();
     } catch (err) {
       const why =
         err instanceof Error && err.name === 'TimeoutError'
@@ -109,7 +115,6 @@ export function createPublisher(options: PublisherOptions): RoomcastPublisher {
           : String(err);
       throw new RoomcastApiError('unavailable', `${method} ${path}: ${why}`, 0);
     }
-    const text = await res.text();
     let reply: { ok?: boolean; error?: { code?: ErrorCode; message?: string } } & Record<string, unknown>;
     try {
       reply = JSON.parse(text);
@@ -188,7 +193,11 @@ export function createPublisher(options: PublisherOptions): RoomcastPublisher {
     },
     async disconnect(sub, opts = {}) {
       return (
-        await call<ApiDisconnectReply>('POST', '/v1/disconnect', { namespace: ns(opts.namespace), sub })
+        await call<ApiDisconnectReply>('POST', '/v1/disconnect', {
+          namespace: ns(opts.namespace),
+          sub,
+          ...(opts.reconnect === undefined ? {} : { reconnect: opts.reconnect }),
+        })
       ).disconnected;
     },
   };

@@ -39,7 +39,9 @@ export interface SseDeps {
  */
 export function registerSse(app: FastifyInstance, deps: SseDeps): void {
   const { sse } = deps.config;
-  app.get('/v1/events', async (req: FastifyRequest, reply: FastifyReply) => {
+  // No HEAD twin (fastify adds one to every GET): a HEAD ran the whole handler, joined the rooms
+  // and held a stream no body could ever be written to, for as long as its connection lived.
+  app.get('/v1/events', { exposeHeadRoute: false }, async (req: FastifyRequest, reply: FastifyReply) => {
     if (!deps.accepting()) throw new RoomcastError('unavailable', 'the server is shutting down');
     admitToNode(deps.nodeConnections() + 1, deps.config.limits.maxConnections);
     const query = parsePayload(deps.schemas.events, presentParams(req.query));

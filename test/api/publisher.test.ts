@@ -1,3 +1,4 @@
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Envelope } from '../../src/protocol.js';
@@ -6,6 +7,7 @@ import {
   API_KEY,
   closeClients,
   connect,
+  connectError,
   nextEvent,
   type RunningBroker,
   request,
@@ -81,5 +83,40 @@ describe('roomcast/publisher', () => {
     } finally {
       silent.close();
     }
+  });
+
+  it('reports a reply cut off in its body, or whose body never comes, as unavailable', async () => {
+    let mode: 'cut' | 'stall' = 'cut';
+    const half = createHttpServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+      res.write('{"ok":true,');
+      if (mode === 'cut') res.socket?.destroy();
+    });
+    await new Promise<void>((resolve) => half.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(half.address() as { port: number }).port}`;
+    try {
+      const client = createPublisher({ url, apiKey: 'k', timeoutMs: 300 });
+      expect(await failure(client.rooms())).toMatchObject({
+        code: 'unavailable',
+        status: 0,
+        temporary: true,
+      });
+      mode = 'stall';
+      const stalled = await failure(client.rooms());
+      expect(stalled).toMatchObject({ code: 'unavailable', status: 0, temporary: true });
+      expect(stalled.message).toMatch(/no answer within 300 ms/);
+    } finally {
+      half.closeAllConnections();
+      half.close();
+    }
+  });
+
+  it("revokes with reconnect: false: the user's tokens from before are refused", async () => {
+    const tok = token('revoked-user');
+    const socket = await connect(b.url, tok);
+    const closing = nextEvent(socket, 'closing');
+    expect(await rc().disconnect('revoked-user', { reconnect: false })).toBe(1);
+    await closing;
+    expect((await connectError(b.url, tok)).message).toBe('token_revoked');
   });
 });

@@ -1,4 +1,4 @@
-import { get as httpGet } from 'node:http';
+import { Agent, get as httpGet, request as httpRequest } from 'node:http';
 import jwt from 'jsonwebtoken';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Envelope } from '../../src/protocol.js';
@@ -160,6 +160,40 @@ describe('GET /v1/events', () => {
     const res = await openSse(`${b.url}/v1/events?${query}`);
     expect(isRefusal(res)).toBe(true);
     expect(res).toMatchObject({ status, body: { ok: false, error: { code } } });
+  });
+
+  it('opens no stream for HEAD: no member in presence, and the connection answers its next request', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = httpRequest(
+          `${b.url}/v1/events?room=feed:head&token=${reader}`,
+          { method: 'HEAD', agent, timeout: 5000 },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          },
+        );
+        req.on('timeout', () => req.destroy(new Error('HEAD /v1/events got no reply')));
+        req.on('error', reject);
+        req.end();
+      });
+      expect(status).toBe(404);
+      const members = await api(b.url, 'GET', '/v1/rooms/feed%3Ahead/presence');
+      expect(members.body).toMatchObject({ ok: true, members: [] });
+      const again = await new Promise<number>((resolve, reject) => {
+        const req = httpRequest(`${b.url}/healthz`, { agent, timeout: 5000 }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        });
+        req.on('timeout', () => req.destroy(new Error('the next request on the connection got no reply')));
+        req.on('error', reject);
+        req.end();
+      });
+      expect(again).toBe(200);
+    } finally {
+      agent.destroy();
+    }
   });
 
   it('refuses an expired token and ends a stream when its token expires', async () => {
