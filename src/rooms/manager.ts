@@ -137,8 +137,14 @@ export class RoomManager {
   ): MaybePromise<JoinReply> {
     const name = this.roomName(room);
     this.require(client, 'subscribe', name);
-    if (client.rooms.has(name))
-      return andThen(this.replay(name, since, replayLimit), (result) => joinReply(name, result, since));
+    if (client.rooms.has(name)) {
+      const again = () =>
+        andThen(this.replay(name, since, replayLimit), (result) => joinReply(name, result, since));
+      // A join of a room whose first join is still on its way answers after it, and as it: a
+      // first join that fails is undone, and an `ok` given meanwhile would be for a room not joined.
+      const first = firstJoins.get(client)?.get(name);
+      return first ? first.then(again) : again();
+    }
     if (client.rooms.size >= this.config.limits.roomsPerConnection) {
       throw new RoomcastError(
         'too_many_rooms',
@@ -147,7 +153,7 @@ export class RoomManager {
     }
     // Subscribe before reading history, so nothing published in between is missed (the SDK drops duplicates).
     client.rooms.add(name);
-    return attempt(
+    const joined = attempt(
       () =>
         andThen(this.subscribe(client, name), () =>
           andThen(this.replay(name, since, replayLimit), (result) => {
@@ -169,6 +175,16 @@ export class RoomManager {
           },
         ),
     );
+    if (joined instanceof Promise) {
+      const pending = firstJoins.get(client) ?? new Map<string, Promise<JoinReply>>();
+      firstJoins.set(client, pending);
+      pending.set(name, joined);
+      const done = () => {
+        if (pending.get(name) === joined) pending.delete(name);
+      };
+      void joined.then(done, done);
+    }
+    return joined;
   }
 
   /** A first join's membership: the node's subscription, the member, and its presence event. */
@@ -385,6 +401,9 @@ export class RoomManager {
  * Throws `not_joined` when the connection left `room` (a `leave`, or it closed) while its join
  * waited on the engine: the join stops there and is undone, and its reply says so.
  */
+/** First joins still on their way (an engine that answers later: Redis), by connection and room. */
+const firstJoins = new WeakMap<Client, Map<string, Promise<JoinReply>>>();
+
 function stillJoining(client: Client, room: string): void {
   if (!client.rooms.has(room))
     throw new RoomcastError('not_joined', `room "${room}" was left while it was being joined`);

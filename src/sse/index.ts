@@ -7,8 +7,9 @@ import { RoomcastError } from '../errors.js';
 import { bearer } from '../http/api-keys.js';
 import { type ApiSchemas, presentParams } from '../http/schemas.js';
 import type { Receivers } from '../hub/streams.js';
-import type { JoinReply } from '../protocol.js';
+import type { JoinReply, UserClaims } from '../protocol.js';
 import type { Engine } from '../rooms/engine.js';
+import type { Client } from '../rooms/manager.js';
 import { clientFor, expiresAtOf } from '../socket/connection.js';
 import { admitToNode, admitUser } from '../socket/limits.js';
 import type { NamespaceRuntime } from '../socket/namespaces.js';
@@ -39,46 +40,73 @@ export interface SseDeps {
  */
 export function registerSse(app: FastifyInstance, deps: SseDeps): void {
   const { sse } = deps.config;
+  let admitting = 0;
+  const admittingOf = new Map<string, number>();
   // No HEAD twin (fastify adds one to every GET): a HEAD ran the whole handler, joined the rooms
   // and held a stream no body could ever be written to, for as long as its connection lived.
   app.get('/v1/events', { exposeHeadRoute: false }, async (req: FastifyRequest, reply: FastifyReply) => {
     if (!deps.accepting()) throw new RoomcastError('unavailable', 'the server is shutting down');
-    admitToNode(deps.nodeConnections() + 1, deps.config.limits.maxConnections);
-    const query = parsePayload(deps.schemas.events, presentParams(req.query));
-    const ns = query.namespace ?? '/';
-    const rt = deps.namespaces.get(ns);
-    if (!rt) throw new RoomcastError('not_found', `unknown namespace "${ns}"`);
-    const token = bearer(req.headers.authorization) ?? query.token;
-    const claims = rt.context.verifier.verify(token);
-    const hash = tokenHash(token as string);
-    await checkNotRevoked(deps.engine, ns, claims, hash, (err) =>
-      req.log.warn({ err }, 'revocation check unavailable; stream let in'),
-    );
-    const rooms = [...new Set(typeof query.room === 'string' ? [query.room] : query.room)].map((r) =>
-      rt.rooms.roomName(r),
-    );
-    if (rooms.length === 0) throw new RoomcastError('bad_request', 'room: give at least one room');
-    if (rooms.length > sse.maxRoomsPerStream)
-      throw new RoomcastError('too_many_rooms', `at most ${sse.maxRoomsPerStream} rooms per stream`);
-    const client = clientFor(`sse:${randomUUID()}`, claims, rt.config);
-    for (const room of rooms) rt.rooms.require(client, 'subscribe', room);
-    if (deps.receivers.ofUser(ns, claims.sub) >= sse.maxStreamsPerUser)
-      throw new RoomcastError('rate_limited', `at most ${sse.maxStreamsPerUser} streams per user`, {
-        retryAfter: 1,
-      });
+    // A stream counts on the node (and for its user) once its receiver is added, after Redis
+    // answered; those admitted meanwhile count too, or a burst of them passes the limits together.
+    admitToNode(deps.nodeConnections() + admitting + 1, deps.config.limits.maxConnections);
+    admitting++;
+    let user: string | undefined;
+    let stream: SseStream;
+    let rt: NamespaceRuntime;
+    let client: Client;
+    let claims: UserClaims;
+    let rooms: string[];
+    try {
+      const query = parsePayload(deps.schemas.events, presentParams(req.query));
+      const ns = query.namespace ?? '/';
+      const found = deps.namespaces.get(ns);
+      if (!found) throw new RoomcastError('not_found', `unknown namespace "${ns}"`);
+      rt = found;
+      const token = bearer(req.headers.authorization) ?? query.token;
+      claims = rt.context.verifier.verify(token);
+      const hash = tokenHash(token as string);
+      await checkNotRevoked(deps.engine, ns, claims, hash, (err) =>
+        req.log.warn({ err }, 'revocation check unavailable; stream let in'),
+      );
+      const runtime = rt;
+      rooms = [...new Set(typeof query.room === 'string' ? [query.room] : query.room)].map((r) =>
+        runtime.rooms.roomName(r),
+      );
+      if (rooms.length === 0) throw new RoomcastError('bad_request', 'room: give at least one room');
+      if (rooms.length > sse.maxRoomsPerStream)
+        throw new RoomcastError('too_many_rooms', `at most ${sse.maxRoomsPerStream} rooms per stream`);
+      client = clientFor(`sse:${randomUUID()}`, claims, rt.config);
+      for (const room of rooms) rt.rooms.require(client, 'subscribe', room);
+      const key = `${ns}\u0000${claims.sub}`;
+      const pending = admittingOf.get(key) ?? 0;
+      if (deps.receivers.ofUser(ns, claims.sub) + pending >= sse.maxStreamsPerUser)
+        throw new RoomcastError('rate_limited', `at most ${sse.maxStreamsPerUser} streams per user`, {
+          retryAfter: 1,
+        });
+      admittingOf.set(key, pending + 1);
+      user = key;
 
-    const perUser = rt.config.limits.connectionsPerUser;
-    const release =
-      perUser === null
-        ? undefined
-        : await admitUser(deps.engine, ns, claims.sub, client.id, perUser, req.log);
-    const lastEventId = header(req, 'last-event-id') ?? query.lastEventId;
-    const stream = new SseStream(ns, client, rooms, decodeEventId(lastEventId), hash);
-    stream.onClose(() => {
-      release?.();
-      void leave(rt, stream);
-    });
-    deps.receivers.add(stream);
+      const perUser = rt.config.limits.connectionsPerUser;
+      const release =
+        perUser === null
+          ? undefined
+          : await admitUser(deps.engine, ns, claims.sub, client.id, perUser, req.log);
+      const lastEventId = header(req, 'last-event-id') ?? query.lastEventId;
+      const opened = new SseStream(ns, client, rooms, decodeEventId(lastEventId), hash);
+      opened.onClose(() => {
+        release?.();
+        void leave(runtime, opened);
+      });
+      deps.receivers.add(opened);
+      stream = opened;
+    } finally {
+      admitting--;
+      if (user !== undefined) {
+        const left = (admittingOf.get(user) ?? 1) - 1;
+        if (left > 0) admittingOf.set(user, left);
+        else admittingOf.delete(user);
+      }
+    }
     // Settle every join before giving up, so a failed one never races the leave of the others.
     const settled = await Promise.allSettled(
       // `async`: a join that fails at once (it may throw) is a rejection here like the others.
@@ -111,6 +139,8 @@ export function registerSse(app: FastifyInstance, deps: SseDeps): void {
       clearExpiry(expiry);
     });
     stream.start(reply.raw, joins, streamHeaders(reply));
+    // A start can end the stream at once (more pending than it may hold): its cleanup ran already.
+    if (stream.isClosed) return reply;
     scheduleExpiry(stream, expiry, {
       leadMs: 0,
       graceMs: rt.config.jwt.clockToleranceSec * 1000,

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningBroker } from '../helpers/broker.js';
-import { until } from '../helpers/broker.js';
+import { closeClients, connect, token, until } from '../helpers/broker.js';
 import { startCluster } from '../helpers/cluster.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { readyz } from './stream-scenario.js';
@@ -39,5 +39,36 @@ describe('cluster: readiness follows the Socket.IO adapter subscriber too', () =
     expect(await readyz(node.url)).toBe(503);
     await control.config('SET', 'maxclients', '10000');
     await until(async () => (await readyz(node.url)) === 200, 15_000, '/readyz 200 again');
+  });
+});
+
+describe('cluster: a second join of a room whose first join is still on its way', () => {
+  it('answers as the first one does: not ok when the first fails', async () => {
+    await until(async () => (await readyz(node.url)) === 200, 10_000, 'ready');
+    const client = await connect(node.url, token('alice'));
+    try {
+      // The room subscriptions' connection is down and cannot come back: a first join waits for
+      // its subscription and fails, while history (on the command connection) still answers.
+      await control.config('SET', 'maxclients', '1');
+      const list = String(await control.client('LIST'));
+      const rooms = list.split('\n').find((line) => / name=roomcast-rooms /.test(line));
+      expect(rooms, list).toBeDefined();
+      await control.client('KILL', 'ID', /\bid=(\d+)/.exec(rooms!)![1]!);
+      const join = () =>
+        new Promise<{ ok: boolean; error?: { code: string } }>((resolve) =>
+          client.emit('join', { room: 'pending:1' }, resolve),
+        );
+      const [first, second] = await Promise.all([join(), join()]);
+      expect(first).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+      expect(second).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    } finally {
+      await control.config('SET', 'maxclients', '10000');
+    }
+    await until(async () => (await readyz(node.url)) === 200, 15_000, '/readyz 200 again');
+    const again = await new Promise<{ ok: boolean }>((resolve) =>
+      client.emit('join', { room: 'pending:1' }, resolve),
+    );
+    expect(again).toMatchObject({ ok: true, room: 'pending:1' });
+    closeClients();
   });
 });

@@ -73,6 +73,24 @@ describe('limits.maxConnections (per node)', () => {
     );
   });
 
+  it('lets no more SSE streams in than places when they arrive together and wait on Redis', async () => {
+    redis = await startRedis();
+    // connectionsPerUser: each stream's admission waits on Redis (its user's count) before it counts.
+    const overrides = {
+      limits: { maxConnections: 2 },
+      namespaces: { '/': { limits: { connectionsPerUser: 10 } } },
+    };
+    const [b] = (await startCluster(1, redis.url, {}, overrides)) as [RunningBroker];
+    brokers.push(b);
+    const tries = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => openSse(`${b.url}/v1/events?room=r&token=${token(`sse${i}`)}`)),
+    );
+    const open = tries.filter((t) => !isRefusal(t));
+    expect(open).toHaveLength(2);
+    for (const t of tries.filter(isRefusal))
+      expect(t).toMatchObject({ status: 503, body: { error: { code: 'unavailable' } } });
+  });
+
   it('forgets handshakes that closed without connecting, so they do not count as free places', async () => {
     const b = await startBroker(testConfig({ limits: { maxConnections: 2 } }));
     brokers.push(b);
