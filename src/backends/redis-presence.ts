@@ -61,7 +61,14 @@ export class RedisPresence {
   private reconcileNeeded = true;
   /** The next reconcile announces `join` for what it registers again: we were reaped (not data loss). */
   private announceReturn = false;
-  private connectedSince = 0;
+  /**
+   * When the heartbeats began to succeed again (0 while they fail, or before the first). A node
+   * judges others only a full TTL after it: theirs failed as long as ours, and they need that long
+   * to beat again. Reset by a failed heartbeat, not only by a reconnect: a Redis Cluster client
+   * stays connected while the shard that holds the node list is away, and every node's
+   * registration looks expired once it is back.
+   */
+  private beatingSince = 0;
   private ticking: Promise<void> | undefined;
   private again = false;
   private closed = false;
@@ -85,14 +92,13 @@ export class RedisPresence {
   /** Starts the heartbeat; runs one at once and on every (re)connect. */
   start(): void {
     this.redis.on('ready', () => {
-      this.connectedSince = Date.now();
+      this.beatingSince = 0;
       void this.tick();
     });
     this.redis.on('close', () => {
       this.healthy = false;
       this.reconcileNeeded = true;
     });
-    if (this.redis.status === 'ready') this.connectedSince = Date.now();
     this.timer = setInterval(() => void this.tick(), this.opts.heartbeatMs);
     this.timer.unref();
     void this.tick();
@@ -246,9 +252,11 @@ export class RedisPresence {
         await this.reconcile();
       }
       this.healthy = true;
-      // Judge others only after a full TTL connected: after an outage they need time to beat again.
-      if (Date.now() - this.connectedSince >= this.opts.ttlMs) await this.reapAll([...dead, ...stale]);
+      // Judge others only after a full TTL of good heartbeats: after an outage they need time to beat again.
+      if (this.beatingSince === 0) this.beatingSince = Date.now();
+      else if (Date.now() - this.beatingSince >= this.opts.ttlMs) await this.reapAll([...dead, ...stale]);
     } catch (err) {
+      this.beatingSince = 0;
       this.healthy = false;
       this.reconcileNeeded = true;
       this.opts.log.debug({ err }, 'presence heartbeat failed');

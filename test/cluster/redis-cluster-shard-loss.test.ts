@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Envelope } from '../../src/protocol.js';
+import type { Envelope, PresenceEvent } from '../../src/protocol.js';
 import {
   closeClients,
   collect,
@@ -9,8 +9,12 @@ import {
   token,
   until,
 } from '../helpers/broker.js';
-import { api, brokersOnRedisCluster, roomChannel as slotKey } from '../helpers/cluster.js';
+import { api, brokersOnRedisCluster, roomChannel as slotKey, TEST_REDIS } from '../helpers/cluster.js';
 import type { RedisClusterHandle } from '../helpers/redis-topologies.js';
+import { readyz } from './stream-scenario.js';
+
+/** A fault's own duration, or the window in which something must not happen: a set time. */
+const past = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * A Redis Cluster shard with no replica dies (SIGKILL) and comes back with its data (an append-only
@@ -93,5 +97,38 @@ describe('Redis Cluster: a shard with no replica dies and comes back', () => {
     expect(position(again).epoch).not.toBe(position(before).epoch);
     expect(position(again).offset).toBe(1);
     await until(() => got.some((m) => m.room === lost && m.data === 2), 15_000, 'delivery after the restart');
+  }, 90_000);
+
+  it('keeps presence while the shard of the node list is away longer than presenceTtlMs', async () => {
+    // The Cluster client stays connected meanwhile: only failed heartbeats tell the nodes that
+    // the others could not beat either. No node may reap the other once the shard is back.
+    const listOwner = (await cluster.primaryOf('roomcast:{nodes}')).port;
+    const names = Array.from({ length: 12 }, (_, i) => `pres:${i}`);
+    const owners = await Promise.all(names.map(async (r) => (await cluster.primaryOf(slotKey(r))).port));
+    const room = names.find((_, i) => owners[i] !== listOwner)!;
+    expect(room).toBeDefined();
+    const bob = await connect(nodes[0]!.url, token('bob'));
+    await request(bob, 'join', { room });
+    const events = collect<PresenceEvent>(bob, 'presence');
+    const alice = await connect(nodes[1]!.url, token('alice'));
+    await request(alice, 'join', { room });
+    await until(
+      () => events.some((e) => e.action === 'join' && e.member.sub === 'alice'),
+      5000,
+      'alice joined',
+    );
+    // Both nodes up longer than one TTL: they judge each other's heartbeats by now.
+    await past(TEST_REDIS.presenceTtlMs);
+    await cluster.kill(listOwner);
+    // The fault lasts a set time: longer than a TTL, so every registration looks expired after it.
+    await past(TEST_REDIS.presenceTtlMs + 1000);
+    await cluster.restart(listOwner);
+    await cluster.waitForHealthy(20_000);
+    for (const n of nodes) await until(async () => (await readyz(n.url)) === 200, 15_000, 'ready again');
+    // Two TTLs of good heartbeats: a node that took the other for dead would have reaped it by then.
+    await past(2 * TEST_REDIS.presenceTtlMs);
+    expect(events.filter((e) => e.action === 'leave')).toEqual([]);
+    const members = await request<{ members: Array<{ sub: string }> }>(bob, 'presence', { room });
+    expect(members.members?.map((m) => m.sub).sort()).toEqual(['alice', 'bob']);
   }, 90_000);
 });
