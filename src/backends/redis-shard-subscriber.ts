@@ -43,6 +43,8 @@ export interface ShardSubscriberOptions {
 export class ShardSubscriber extends EventEmitter {
   /** channel -> attached at least once. */
   private readonly desired = new Map<string, boolean>();
+  /** Callers of `subscribe` waiting for a channel to attach. */
+  private readonly waiting = new Map<string, Array<{ resolve: () => void; reject: (err: Error) => void }>>();
   private readonly conns = new Map<string, Conn>();
   private readonly timer: NodeJS.Timeout;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -79,26 +81,34 @@ export class ShardSubscriber extends EventEmitter {
     if (!this.desired.has(channel)) this.desired.set(channel, false);
     await this.reconcile();
     if (this.isAttached(channel)) return;
+    if (this.closed) throw new Error('shard subscriber closed');
+    if (!this.desired.has(channel)) throw new Error('unsubscribed before it was attached');
+    // Kept by channel, not as listeners: a caller that gave up on an outage (its watch timed out)
+    // and dropped the channel leaves nothing behind; a listener each stayed until the channel
+    // attached, which a room nobody rejoins never does.
     await new Promise<void>((resolve, reject) => {
-      const on = (ch: string) => {
-        if (ch !== channel) return;
-        cleanup();
-        resolve();
-      };
-      const onClose = () => {
-        cleanup();
-        reject(new Error('shard subscriber closed'));
-      };
-      const cleanup = () => {
-        this.off('subscribed', on);
-        this.off('_closed', onClose);
-      };
-      this.on('subscribed', on);
-      this.once('_closed', onClose);
+      let waiters = this.waiting.get(channel);
+      if (!waiters) {
+        waiters = [];
+        this.waiting.set(channel, waiters);
+      }
+      waiters.push({ resolve, reject });
     });
   }
 
+  /** Settles whoever waits for `channel`: attached (no error), or not any more wanted. */
+  private settle(channel: string, err?: Error): void {
+    const waiters = this.waiting.get(channel);
+    if (!waiters) return;
+    this.waiting.delete(channel);
+    for (const w of waiters) {
+      if (err) w.reject(err);
+      else w.resolve();
+    }
+  }
+
   unsubscribe(channel: string): void {
+    this.settle(channel, new Error('unsubscribed before it was attached'));
     this.desired.delete(channel);
     for (const c of this.conns.values()) {
       if (c.subscribed.delete(channel) && !c.dead) c.redis.sunsubscribe(channel).catch(() => undefined);
@@ -142,7 +152,7 @@ export class ShardSubscriber extends EventEmitter {
       c.redis.disconnect();
     }
     this.conns.clear();
-    this.emit('_closed');
+    for (const channel of [...this.waiting.keys()]) this.settle(channel, new Error('shard subscriber closed'));
   }
 
   private kick(): void {
@@ -316,6 +326,7 @@ export class ShardSubscriber extends EventEmitter {
         const resubscribe = this.desired.get(ch) === true;
         this.desired.set(ch, true);
         this.emit('subscribed', ch, { node: owner, resubscribe });
+        this.settle(ch);
       }
     } catch (err) {
       this.emit('debug', `SSUBSCRIBE on ${owner} failed: ${(err as Error).message}`);
