@@ -152,7 +152,8 @@ export class ShardSubscriber extends EventEmitter {
       c.redis.disconnect();
     }
     this.conns.clear();
-    for (const channel of [...this.waiting.keys()]) this.settle(channel, new Error('shard subscriber closed'));
+    for (const channel of [...this.waiting.keys()])
+      this.settle(channel, new Error('shard subscriber closed'));
   }
 
   private kick(): void {
