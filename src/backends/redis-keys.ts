@@ -28,7 +28,7 @@ export const KEY_LAYOUT: ReadonlyArray<{ key: string; type: string; holds: strin
   { key: 'P:{nodes}', type: 'sorted set', holds: 'node id → alive until (Redis clock, ms)' },
   { key: 'P:{nodes}:reaping', type: 'sorted set', holds: 'dead nodes being cleaned up → lease end' },
   { key: 'P:node:<id>', type: 'set', holds: 'JSON `[ns, room, connection id]` of each membership of a node' },
-  { key: 'P:reaped:<id>', type: 'string', holds: 'tombstone: the node was reaped (24 h)' },
+  { key: 'P:{nodes}:reaped:<id>', type: 'string', holds: 'tombstone: the node was reaped (24 h)' },
   {
     key: 'P:k:<ns>:<key>',
     type: 'string',
@@ -86,7 +86,8 @@ export function clusterKeys(prefix: string) {
     nodes: `${prefix}:{nodes}`,
     reaping: `${prefix}:{nodes}:reaping`,
     node: (id: string) => `${prefix}:node:${id}`,
-    reaped: (id: string) => `${prefix}:reaped:${id}`,
+    // In the node list's slot: set by the claim script, with the node's removal from the list.
+    reaped: (id: string) => `${prefix}:{nodes}:reaped:${id}`,
     /** A namespace's idempotency key, where one script may touch any key (not a Redis Cluster). */
     idempotency: (ns: string, key: string) => `${prefix}:k:${ns}:${key}`,
     revoked: (ns: string, sub: string) => `${prefix}:revoked:${ns}:${sub}`,

@@ -314,12 +314,18 @@ export class RedisPresence {
 
   /** Claims a dead node and removes its memberships; only the claimer reports the leaves. */
   private async reap(id: string): Promise<void> {
-    const claimed = await this.redis.rcClaim(this.nodesKey(), this.keys_.reaping, id, this.opts.ttlMs);
+    // Marked in the claim, before its memberships go: once anyone can see its users gone, the
+    // node finds the mark if it comes back, and announces them again (marked after, a node resumed
+    // in between found none, and its users stayed "left" for the others while connected).
+    const claimed = await this.redis.rcClaim(
+      this.nodesKey(),
+      this.keys_.reaping,
+      this.reapedKey(id),
+      id,
+      this.opts.ttlMs,
+      REAPED_MARK_MS,
+    );
     if (claimed !== 1) return;
-    // Marked before its memberships go: once anyone can see its users gone, the node finds the
-    // mark if it comes back, and announces them again (marked after, a node resumed in between
-    // found none, and its users stayed "left" for the others while connected).
-    await this.redis.set(this.reapedKey(id), '1', 'PX', REAPED_MARK_MS);
     const members = await this.redis.smembers(this.nodeKey(id));
     const gone = await this.removeAll(id, members);
     await Promise.all([this.redis.del(this.nodeKey(id)), this.redis.zrem(this.keys_.reaping, id)]);

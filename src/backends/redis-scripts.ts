@@ -217,8 +217,11 @@ local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, tonu
 return {added, dead, stale, now}`;
 
 /**
- * KEYS nodes reaping; ARGV node, leaseMs. Claims a dead node for cleanup: exactly one caller gets
- * 1. The lease lets another node take over when the reaper dies too.
+ * KEYS nodes reaping reaped; ARGV node, leaseMs, markMs. Claims a dead node for cleanup: exactly
+ * one caller gets 1. The lease lets another node take over when the reaper dies too. The node's
+ * tombstone is set in the same step as its registration goes: a node that resumes and finds
+ * itself unregistered always finds the tombstone too (set by a command after this, a heartbeat
+ * and its check could land in between, and the node announced none of its users again).
  */
 const CLAIM = `${NOW}
 local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
@@ -229,6 +232,7 @@ else
   if not s or tonumber(s) > now then return 0 end
 end
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('SET', KEYS[3], '1', 'PX', ARGV[3])
 return 1`;
 
 /** KEYS revoked; ARGV before (seconds), ttlMs, then field/value pairs of revoked tokens. */
@@ -256,7 +260,7 @@ export interface ScriptCommands {
   rcMembers(u: string, i: string): Promise<string[]>;
   rcRevoke(key: string, ...argv: Str[]): Promise<number>;
   rcHeartbeat(nodes: string, reaping: string, ...argv: Str[]): Promise<[number, string[], string[], number]>;
-  rcClaim(nodes: string, reaping: string, ...argv: Str[]): Promise<number>;
+  rcClaim(nodes: string, reaping: string, reaped: string, ...argv: Str[]): Promise<number>;
 }
 
 /** A single Redis (URL or Sentinel) or a Redis Cluster client, with the scripts defined. */
@@ -276,7 +280,7 @@ const SCRIPTS: Record<string, { keys: number; lua: string }> = {
   rcMembers: { keys: 2, lua: MEMBERS },
   rcRevoke: { keys: 1, lua: REVOKE },
   rcHeartbeat: { keys: 2, lua: HEARTBEAT },
-  rcClaim: { keys: 2, lua: CLAIM },
+  rcClaim: { keys: 3, lua: CLAIM },
 };
 
 /**

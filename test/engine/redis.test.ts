@@ -116,7 +116,7 @@ describe('redis engine: nodes that die', () => {
       );
       const commands = seen();
       const at = (test: (c: string[]) => boolean) => commands.findIndex(test);
-      const mark = at((c) => c[0]?.toLowerCase() === 'set' && c[1] === `${prefix}:reaped:${id}`);
+      const mark = at((c) => c[0]?.toLowerCase() === 'set' && c[1] === `${prefix}:{nodes}:reaped:${id}`);
       const firstRemoval = at((c) => c[0]?.toLowerCase() === 'srem' && c[1] === nodeSet);
       expect(mark).toBeGreaterThanOrEqual(0);
       expect(firstRemoval).toBeGreaterThan(mark);
