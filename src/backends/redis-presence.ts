@@ -74,6 +74,8 @@ export class RedisPresence {
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly local = new Map<string, LocalMember>();
+  /** Adds on their way, by membership: a removal of the same one waits for its add. */
+  private readonly adding = new Map<string, Promise<number>>();
   private readonly listeners: PresenceListener[] = [];
   private readonly keys_: ReturnType<typeof clusterKeys>;
   /**
@@ -127,11 +129,15 @@ export class RedisPresence {
   async add(ns: string, room: string, member: MemberRef, connId: string): Promise<boolean> {
     const id = memberId(ns, room, connId);
     this.local.set(id, { ns, room, connId, sub: member.sub, info: member.info });
+    const adding = this.addOne(this.node, { ns, room, connId, sub: member.sub, info: member.info });
+    this.adding.set(id, adding);
     try {
-      return (await this.addOne(this.node, { ns, room, connId, sub: member.sub, info: member.info })) === 1;
+      return (await adding) === 1;
     } catch (err) {
       this.reconcileNeeded = true;
       throw err;
+    } finally {
+      if (this.adding.get(id) === adding) this.adding.delete(id);
     }
   }
 
@@ -139,6 +145,11 @@ export class RedisPresence {
   async remove(ns: string, room: string, connId: string): Promise<boolean> {
     const id = memberId(ns, room, connId);
     this.local.delete(id);
+    // After the add of the same connection, if it is on its way: on a Redis Cluster an add is two
+    // steps (the node's set, then the room's script), and a removal run between them left the
+    // room's entry for good (neither the node's set nor this node knew of it any more).
+    const adding = this.adding.get(id);
+    if (adding) await adding.catch(() => undefined);
     try {
       const gone = await this.removeFrom(this.node, ns, room, [`${this.node}|${connId}`, id]);
       return gone.length > 0;

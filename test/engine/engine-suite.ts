@@ -274,6 +274,15 @@ export function engineSuite(name: string, create: () => Promise<EnginePair>): vo
       expect(await b.members('/', `${room}:empty`)).toEqual([]);
     });
 
+    it('removes a member whose add is still on its way: no member is left behind', async () => {
+      // A connection that closes during its join: the leave is asked before the add has answered.
+      const adding = a.addMember('/', room, { sub: 'carol', info: null }, 'c9');
+      const removing = a.removeMember('/', room, 'carol', 'c9');
+      await Promise.allSettled([adding, removing]);
+      expect(await a.members('/', room)).toEqual([]);
+      expect(await b.members('/', room)).toEqual([]);
+    });
+
     it('lists rooms with members by prefix, with counts', async () => {
       const p = `${room}:`;
       await a.addMember('/', `${p}b`, { sub: 'u1', info: null }, 'c1');
