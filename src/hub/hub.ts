@@ -88,6 +88,9 @@ const FILL_ROUNDS = 100;
 const FILL_RETRY_MS = 1000;
 const FILL_WORKERS = 8;
 
+/** How many messages published without echo a node remembers until their delivery (`leftOut`). */
+const MAX_LEFT_OUT = 10_000;
+
 /**
  * The node's one local delivery point. Everything that reaches this node, published here or on
  * another node, arrives through the engine at `message` or `presence`, and goes from here to the
@@ -110,6 +113,12 @@ export class Hub implements DeliverySink {
   readonly receivers = new Receivers();
   private engine: Engine | undefined;
   private readonly spaces = new Map<string, Space>();
+  /**
+   * Messages published from here without echo, by id, and the connection that must not get them,
+   * until they are delivered here: a message that comes from history (a filled gap) carries no
+   * exception of its own.
+   */
+  private readonly leftOut = new Map<string, string>();
   private readonly listeners: DeliveryListener[] = [];
 
   constructor(private readonly opts: HubOptions) {}
@@ -162,6 +171,15 @@ export class Hub implements DeliverySink {
         else space.sockets.leave(client.id, ch.presence);
       },
       readUpTo: (room, position) => space.marks.seed(room, position),
+      leaveOut: (messageId, connId, sent = true) => {
+        if (!sent) {
+          this.leftOut.delete(messageId);
+          return;
+        }
+        this.leftOut.set(messageId, connId);
+        // Bounded: a message this node never gets (its room left meanwhile) is forgotten in turn.
+        if (this.leftOut.size > MAX_LEFT_OUT) this.leftOut.delete(this.leftOut.keys().next().value as string);
+      },
     };
   }
 
@@ -197,6 +215,13 @@ export class Hub implements DeliverySink {
 
   /** Hands a message to the room's marks, and delivers what they let go now (in offset order). */
   private deliver(space: Space, envelope: Envelope, exceptConnId: string | undefined): void {
+    if (this.leftOut.size > 0) {
+      const publisher = this.leftOut.get(envelope.id);
+      if (publisher !== undefined) {
+        this.leftOut.delete(envelope.id);
+        exceptConnId ??= publisher;
+      }
+    }
     const now = space.marks.receive(envelope.room, envelope.epoch, envelope.offset, envelope);
     if (now === NEXT) {
       this.send(space, envelope, exceptConnId);

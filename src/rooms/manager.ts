@@ -38,6 +38,12 @@ export interface Transport {
   setPresence(client: Client, room: string, on: boolean): void;
   /** A join read the room's history up to `position`: live delivery here continues after it. */
   readUpTo(room: string, position: StreamPosition): void;
+  /**
+   * A message about to be published that connection `connId` (here, joined to its room) must not
+   * get: kept until it is delivered here, so that it is left out also when it comes from history
+   * (a gap filled after a lost delivery), which does not carry that. `sent` false: not published.
+   */
+  leaveOut?(messageId: string, connId: string, sent?: boolean): void;
 }
 
 /**
@@ -279,7 +285,17 @@ export class RoomManager {
       engineOpts.idempotencyWindowMs = this.idempotencyWindowMs;
     }
     const source = opts.source ?? (from ? 'socket' : 'api');
-    const published = this.engine.publish(this.ns, draft, this.historyPolicy(name), engineOpts);
+    const leftOut = from && !opts.echo && from.rooms.has(name) ? this.transport.leaveOut : undefined;
+    leftOut?.call(this.transport, draft.id, from!.id);
+    let published: ReturnType<Engine['publish']>;
+    try {
+      published = this.engine.publish(this.ns, draft, this.historyPolicy(name), engineOpts);
+    } catch (err) {
+      leftOut?.call(this.transport, draft.id, from!.id, false);
+      throw err;
+    }
+    if (leftOut && published instanceof Promise)
+      published.catch(() => leftOut.call(this.transport, draft.id, from!.id, false));
     // Not `andThen`: its callback would be one more closure (about 100 bytes) on every publish.
     return published instanceof Promise
       ? published.then((p) => this.published(p, source, started))

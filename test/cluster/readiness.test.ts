@@ -1,7 +1,8 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Envelope } from '../../src/protocol.js';
 import type { RunningBroker } from '../helpers/broker.js';
-import { closeClients, connect, token, until } from '../helpers/broker.js';
+import { closeClients, collect, connect, request, token, until } from '../helpers/broker.js';
 import { startCluster } from '../helpers/cluster.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { readyz } from './stream-scenario.js';
@@ -69,6 +70,36 @@ describe('cluster: a second join of a room whose first join is still on its way'
       client.emit('join', { room: 'pending:1' }, resolve),
     );
     expect(again).toMatchObject({ ok: true, room: 'pending:1' });
+    closeClients();
+  });
+});
+
+describe('cluster: a message filled from history after a lost delivery', () => {
+  it('is not sent to the connection that published it without echo', async () => {
+    await until(async () => (await readyz(node.url)) === 200, 10_000, 'ready');
+    const alice = await connect(node.url, token('alice'));
+    const bob = await connect(node.url, token('bob'));
+    const room = 'fill:echo';
+    for (const c of [alice, bob]) expect(await request(c, 'join', { room })).toMatchObject({ ok: true });
+    const toAlice = collect<Envelope>(alice, 'message');
+    const toBob = collect<Envelope>(bob, 'message');
+    // The node's room subscriptions are down: Alice's message is stored and acknowledged, but
+    // reaches this node only from history, once they are back.
+    await control.config('SET', 'maxclients', '1');
+    try {
+      const list = String(await control.client('LIST'));
+      const rooms = list.split('\n').find((line) => / name=roomcast-rooms /.test(line));
+      await control.client('KILL', 'ID', /\bid=(\d+)/.exec(rooms!)![1]!);
+      await until(async () => (await readyz(node.url)) === 503, 5000, 'not ready');
+      expect(await request(alice, 'publish', { room, event: 'e', data: 'mine' })).toMatchObject({ ok: true });
+    } finally {
+      await control.config('SET', 'maxclients', '10000');
+    }
+    await until(() => toBob.some((m) => m.data === 'mine'), 15_000, 'the filled message to bob');
+    // Sent to each in order: had Alice got hers, it would be there before this one.
+    expect(await request(bob, 'publish', { room, event: 'e', data: 'after' })).toMatchObject({ ok: true });
+    await until(() => toAlice.some((m) => m.data === 'after'), 5000, 'the next message to alice');
+    expect(toAlice.map((m) => m.data)).toEqual(['after']);
     closeClients();
   });
 });
