@@ -68,6 +68,10 @@ export class RoomcastClient {
       error: (err) => this.events.emit('error', err),
       unrecovered: (event) => this.events.emit('unrecovered', event),
     };
+    this.events.on('disconnected', ({ error }) => {
+      if (this.connection.active) return; // connect() was called again meanwhile
+      for (const room of this.joined.values()) room.stopped(error);
+    });
     if (options.autoConnect !== false) this.connection.start();
   }
 
@@ -157,7 +161,10 @@ export class RoomcastClient {
     return this.joined.get(name) as unknown as Room<M> | undefined;
   }
 
-  /** Connects (again) after `disconnect()` or a refused token; rooms are rejoined and resumed. */
+  /**
+   * Connects (again) after `disconnect()` or a refused token; rooms are rejoined and resumed. After
+   * a refused token, `getToken` (when given) is asked for another: the refused one is not sent again.
+   */
   connect(): void {
     this.connection.start();
   }

@@ -128,7 +128,9 @@ export class Connection {
           ? { reason: 'connect_error', error: outcome.error }
           : { reason: outcome.kind === 'ended' ? outcome.reason : 'stopped' };
     }
-    this.wanted = false;
+    // A stop of the loop's own (a refused token) ends what was wanted; a `stop()` set it already,
+    // and a `connect()` right after it (in the same tick) wants the loop again: left as it is.
+    if (stopped.reason !== 'client disconnect') this.wanted = false;
     this.setState('disconnected');
     this.events.emit('disconnected', stopped);
   }
@@ -141,7 +143,11 @@ export class Connection {
       const { code, error } = outcome;
       if (code === 'token_expired' && this.tokens.renewable && !freshTried)
         return { retry: true, delayMs: 0, rotate: false, freshToken: true };
-      if (isTokenCode(code)) return { retry: false, reason: code!, error };
+      if (isTokenCode(code)) {
+        // Not sent again: a later `connect()` asks `getToken` for another (when there is one).
+        this.tokens.refused();
+        return { retry: false, reason: code!, error };
+      }
       return { retry: true, delayMs: this.backoff(failures), rotate: several };
     }
     const closing = outcome.closing?.code;

@@ -39,5 +39,7 @@ export interface RoomInternals {
   presenceChanged(event: PresenceEvent): void;
   /** A refreshed token no longer allows the room; the server has left it. */
   revoke(): void;
+  /** The client stopped before the room was first joined: `joined` answers with `error`. */
+  stopped(error: ClientError | undefined): void;
   close(): void;
 }

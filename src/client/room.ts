@@ -246,8 +246,23 @@ export class Room<M extends MessageMap = Record<string, unknown>> implements Roo
     return this.status === 'left' || this.status === 'failed';
   }
 
+  /**
+   * @internal The client stopped (a refused token, `disconnect()`): a room never joined yet
+   * answers `joined` with why. It is kept, and joined on the next `connect()`.
+   */
+  stopped(error: ClientError | undefined): void {
+    if (this.everJoined || this.ended) return;
+    this.settle(
+      failure(error?.code ?? 'closed', error?.message ?? 'the client stopped before the room was joined', {
+        room: this.name,
+      }),
+    );
+  }
+
   private joinFailed(error: ClientError, id: number): void {
-    if (error.code === 'disconnected') return; // the next connection rejoins
+    // Not connected now (`disconnected`), or stopped (`closed`, a retry after `disconnect()`): the
+    // next connection rejoins; the room is not given up for it.
+    if (error.code === 'disconnected' || error.code === 'closed') return;
     this.report(error);
     if (error.temporary) {
       this.later(JOIN_RETRY_MS, () => {

@@ -36,6 +36,15 @@ export class TokenSource {
     return this.fresh();
   }
 
+  /**
+   * The server refused the current token (invalid, revoked, expired): with a `getToken`, the next
+   * connection asks it for another instead of sending this one again. Without one, it is kept:
+   * there is nothing else to send.
+   */
+  refused(): void {
+    if (this.getToken) this.token = undefined;
+  }
+
   /** A new token from `getToken`; rejects with a `get_token_failed` ClientError. */
   fresh(): Promise<string> {
     const getToken = this.getToken;

@@ -1,0 +1,83 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { ClientError } from '../../src/client/index.js';
+import { type RunningBroker, startBroker, token, until, within } from '../helpers/broker.js';
+import { closeSdkClients, nextClientEvent, sdkClient, sdkConfig } from './helpers.js';
+
+/**
+ * The SDK's own lifecycle: `disconnect()` and `connect()` back to back, a refused token replaced
+ * through `getToken`, a join retry that comes while the client is stopped, and `joined` of a room
+ * the client never got to join.
+ */
+let b: RunningBroker;
+let limited: RunningBroker;
+beforeAll(async () => {
+  [b, limited] = await Promise.all([
+    startBroker(sdkConfig()),
+    // One event a second: of two joins sent together, one is refused `rate_limited` (temporary).
+    startBroker(sdkConfig({ limits: { eventsPerSecond: 1 } })),
+  ]);
+});
+afterEach(() => closeSdkClients());
+afterAll(async () => {
+  await Promise.all([b?.close(), limited?.close()]);
+});
+
+describe('SDK lifecycle', () => {
+  it('connects again when connect() follows disconnect() in the same tick', async () => {
+    const client = sdkClient({ url: b.url, token: token('alice') });
+    await until(() => client.state === 'connected', 5000, 'connected');
+    const down = nextClientEvent(client, 'disconnected');
+    client.disconnect();
+    client.connect();
+    expect(await down).toMatchObject({ reason: 'client disconnect' });
+    await until(() => client.state === 'connected', 5000, 'connected again');
+  });
+
+  it('asks getToken for another token after a refused one, instead of sending it again', async () => {
+    let calls = 0;
+    const client = sdkClient({
+      url: b.url,
+      token: 'not-a-jwt',
+      getToken: () => {
+        calls++;
+        return token('bob');
+      },
+    });
+    expect((await nextClientEvent(client, 'disconnected')).error?.code).toBe('token_invalid');
+    expect(calls).toBe(0);
+    client.connect();
+    await until(() => client.state === 'connected', 5000, 'connected with a new token');
+    expect(calls).toBe(1);
+  });
+
+  it('answers joined of a room never joined when the client stops, and joins it on the next connect()', async () => {
+    let good = false;
+    const client = sdkClient({
+      url: b.url,
+      token: 'not-a-jwt',
+      getToken: () => (good ? token('carol') : 'still-bad'),
+    });
+    const room = client.join('chat:never');
+    const first = await within(room.joined, 5000, 'joined answered');
+    expect(first).toMatchObject({ ok: false, error: { code: 'token_invalid' } });
+    good = true;
+    client.connect();
+    await until(() => client.room('chat:never')?.status === 'joined', 5000, 'joined after connect()');
+  });
+
+  it('keeps a room whose join retry comes while the client is stopped, and joins it on the next connect()', async () => {
+    const client = sdkClient({ url: limited.url, token: token('dave') });
+    const errors: ClientError[] = [];
+    client.on('error', (e) => errors.push(e));
+    client.join('lim:a');
+    client.join('lim:b');
+    await until(() => errors.some((e) => e.code === 'rate_limited'), 5000, 'one join refused, to be retried');
+    client.disconnect();
+    // The retry is the SDK's own timer (1 s): it runs while the client is stopped.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(errors.map((e) => e.code)).not.toContain('closed');
+    client.connect();
+    for (const name of ['lim:a', 'lim:b'])
+      await until(() => client.room(name)?.status === 'joined', 10_000, `${name} joined after connect()`);
+  });
+});
