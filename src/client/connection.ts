@@ -98,7 +98,10 @@ export class Connection {
       }
       let token: string | undefined;
       try {
-        token = freshToken ? await this.tokens.fresh() : await this.tokens.get();
+        const got = await this.bounded(freshToken ? this.tokens.fresh() : this.tokens.get());
+        // Stopped while getToken ran (and perhaps started again): this attempt is over.
+        if (got === STOPPED) continue;
+        token = got;
       } catch (err) {
         const error = err instanceof ClientError ? err : new ClientError('get_token_failed', String(err));
         this.events.emit('error', error);
@@ -255,6 +258,41 @@ export class Connection {
     return Math.max(0, Math.min(max, Math.round(ms + spread)));
   }
 
+  /**
+   * A token on its way from `getToken`, within `connectTimeoutMs` (part of the attempt): one that
+   * hangs is a `get_token_failed` (retried with backoff), and `stop()` meanwhile is not kept
+   * waiting for it (the loop ends as soon as this returns).
+   */
+  private bounded(token: Promise<string | undefined>): Promise<string | undefined | typeof STOPPED> {
+    const ms = this.settings.connectTimeoutMs;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (this.interrupt === stop) this.interrupt = null;
+        this.tokens.abandon();
+        reject(new ClientError('get_token_failed', `getToken() gave no token within ${ms} ms`));
+      }, ms);
+      const done = () => {
+        clearTimeout(timer);
+        if (this.interrupt === stop) this.interrupt = null;
+      };
+      const stop = () => {
+        done();
+        resolve(STOPPED);
+      };
+      this.interrupt = stop;
+      token.then(
+        (t) => {
+          done();
+          resolve(t);
+        },
+        (err: unknown) => {
+          done();
+          reject(err);
+        },
+      );
+    });
+  }
+
   private wait(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(done, ms);
@@ -269,3 +307,6 @@ export class Connection {
     });
   }
 }
+
+/** What `bounded` answers when `stop()` came before the token. */
+const STOPPED = Symbol('stopped');

@@ -45,6 +45,11 @@ export class TokenSource {
     if (this.getToken) this.token = undefined;
   }
 
+  /** A `getToken` call that takes too long is given up: the next need calls it again. */
+  abandon(): void {
+    this.inflight = undefined;
+  }
+
   /** A new token from `getToken`; rejects with a `get_token_failed` ClientError. */
   fresh(): Promise<string> {
     const getToken = this.getToken;

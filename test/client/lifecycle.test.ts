@@ -80,4 +80,27 @@ describe('SDK lifecycle', () => {
     for (const name of ['lim:a', 'lim:b'])
       await until(() => client.room(name)?.status === 'joined', 10_000, `${name} joined after connect()`);
   });
+
+  it('bounds getToken by connectTimeoutMs, and disconnect() does not wait for it', async () => {
+    let calls = 0;
+    const client = sdkClient({
+      url: b.url,
+      connectTimeoutMs: 300,
+      getToken: () => {
+        calls++;
+        return new Promise<string>(() => undefined); // never answers
+      },
+    });
+    const err = await nextClientEvent(client, 'error');
+    expect(err).toMatchObject({
+      code: 'get_token_failed',
+      message: expect.stringContaining('within 300 ms'),
+    });
+    await until(() => calls >= 2, 10_000, 'getToken asked again');
+    const down = nextClientEvent(client, 'disconnected');
+    client.disconnect();
+    expect(await within(down, 1000, 'disconnected while getToken hangs')).toMatchObject({
+      reason: 'client disconnect',
+    });
+  });
 });
