@@ -40,6 +40,6 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz',{signal:AbortSignal.timeout(2500)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # Exec form: node is PID 1 (the base entrypoint execs it) and gets SIGTERM itself; src/main.ts
 # drains on it (clients get `closing {code:"shutting_down"}`) and exits 0. Give the stop timeout
-# more than shutdownGraceMs (10 s by default): `docker stop -t 15`, compose `stop_grace_period`.
+# more than shutdownGraceMs (5 s by default): `docker stop -t 15`, compose `stop_grace_period`.
 STOPSIGNAL SIGTERM
 CMD ["node", "dist/main.js", "serve"]
