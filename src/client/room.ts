@@ -182,8 +182,10 @@ export class Room<M extends MessageMap = Record<string, unknown>> implements Roo
       return failure('not_joined', `not joined to room "${this.name}"`, { room: this.name });
     this.end('left', failure('closed', `left room "${this.name}"`, { room: this.name }));
     const res = await this.host.request('leave', { room: this.name }, { room: this.name, now: true });
-    // Not connected (or the join never landed) means nothing to leave on the server.
-    return res.ok || res.error.code === 'disconnected' || res.error.code === 'not_joined'
+    // Not connected (`disconnected`; `closed` after `disconnect()`), or the join never landed:
+    // nothing to leave on the server, and the next connection does not rejoin it.
+    const code = res.ok ? undefined : res.error.code;
+    return res.ok || code === 'disconnected' || code === 'closed' || code === 'not_joined'
       ? { ok: true }
       : res;
   }

@@ -210,8 +210,15 @@ export class RoomManager {
     const name = this.roomName(room);
     if (!client.rooms.delete(name)) throw new RoomcastError('not_joined', `not joined to room "${name}"`);
     this.transport.leave(client, name);
-    return andThen(this.engine.removeMember(this.ns, name, client.sub, client.id), (last) =>
-      last && this.presenceOn(name) ? this.announce(name, 'leave', client) : undefined,
+    // Left here already: the connection gets nothing more of the room, and a retry would be
+    // `not_joined`. A membership Redis cannot drop now is dropped when the engine reconciles with
+    // it (the Redis engine marks itself for that on a failed removal), its `leave` event then.
+    return attempt(
+      () =>
+        andThen(this.engine.removeMember(this.ns, name, client.sub, client.id), (last) =>
+          last && this.presenceOn(name) ? this.announce(name, 'leave', client) : undefined,
+        ),
+      () => undefined,
     );
   }
 

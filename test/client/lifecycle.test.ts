@@ -103,4 +103,17 @@ describe('SDK lifecycle', () => {
       reason: 'client disconnect',
     });
   });
+
+  it('leaves a room while stopped: ok, and the next connect() does not rejoin it', async () => {
+    const client = sdkClient({ url: b.url, token: token('erin') });
+    const room = client.join('chat:left-offline');
+    expect(await within(room.joined, 5000, 'joined')).toMatchObject({ ok: true });
+    client.disconnect();
+    await until(() => client.state === 'disconnected', 5000, 'stopped');
+    expect(await room.leave()).toEqual({ ok: true });
+    expect(client.room('chat:left-offline')).toBeUndefined();
+    client.connect();
+    await until(() => client.state === 'connected', 5000, 'connected again');
+    expect(client.room('chat:left-offline')).toBeUndefined();
+  });
 });

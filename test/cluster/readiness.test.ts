@@ -103,3 +103,34 @@ describe('cluster: a message filled from history after a lost delivery', () => {
     closeClients();
   });
 });
+
+describe('cluster: a leave while Redis does not answer', () => {
+  it('answers ok (the connection has left here), and presence drops the member once Redis is back', async () => {
+    await until(async () => (await readyz(node.url)) === 200, 10_000, 'ready');
+    const room = 'leave:frozen';
+    const alice = await connect(node.url, token('alice'));
+    const bob = await connect(node.url, token('bob'));
+    for (const c of [alice, bob]) expect(await request(c, 'join', { room })).toMatchObject({ ok: true });
+    redis.freeze();
+    let reply: unknown;
+    try {
+      reply = await request(alice, 'leave', { room });
+    } finally {
+      redis.thaw();
+    }
+    expect(reply).toMatchObject({ ok: true });
+    expect(await request(alice, 'leave', { room })).toMatchObject({
+      ok: false,
+      error: { code: 'not_joined' },
+    });
+    await until(
+      async () => {
+        const r = await request<{ members: Array<{ sub: string }> }>(bob, 'presence', { room });
+        return r.ok && r.members?.map((m) => m.sub).join() === 'bob';
+      },
+      15_000,
+      'alice gone from presence',
+    );
+    closeClients();
+  });
+});
