@@ -306,12 +306,13 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
 
 /**
  * The connection a channel message leaves out, as the channel format can carry it (`|`-separated,
- * latin1): a Socket.IO id is 20 URL-safe characters. Anything else (a Laravel request's
- * `X-Socket-ID`, unchecked, as `a|b`) names no connection here, and written as it is it would
- * break the message for every node: it is sent as no exception.
+ * latin1): printable ASCII without `|` or spaces. Socket.IO ids are (20 URL-safe characters, or
+ * `/ns#` and those for a socket.io-client 2.x client outside `/`). Anything else (a Laravel
+ * request's `X-Socket-ID`, unchecked, as `a|b`) names no connection here, and written as it is it
+ * would break the message for every node: it is sent as no exception.
  */
 function exceptField(id: string | undefined): string {
   return id !== undefined && CONNECTION_ID.test(id) ? id : '';
 }
 
-const CONNECTION_ID = /^[A-Za-z0-9_-]{1,64}$/;
+const CONNECTION_ID = /^[\x21-\x7b\x7d\x7e]{1,300}$/;

@@ -74,8 +74,8 @@ export class RedisPresence {
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly local = new Map<string, LocalMember>();
-  /** Adds on their way, by membership: a removal of the same one waits for its add. */
-  private readonly adding = new Map<string, Promise<number>>();
+  /** The last write of each membership on its way (`inTurn`). */
+  private readonly writing = new Map<string, Promise<unknown>>();
   private readonly listeners: PresenceListener[] = [];
   private readonly keys_: ReturnType<typeof clusterKeys>;
   /**
@@ -129,29 +129,43 @@ export class RedisPresence {
   async add(ns: string, room: string, member: MemberRef, connId: string): Promise<boolean> {
     const id = memberId(ns, room, connId);
     this.local.set(id, { ns, room, connId, sub: member.sub, info: member.info });
-    const adding = this.addOne(this.node, { ns, room, connId, sub: member.sub, info: member.info });
-    this.adding.set(id, adding);
+    const node = this.node;
     try {
-      return (await adding) === 1;
+      return (
+        (await this.inTurn(id, () =>
+          this.addOne(node, { ns, room, connId, sub: member.sub, info: member.info }),
+        )) === 1
+      );
     } catch (err) {
       this.reconcileNeeded = true;
       throw err;
-    } finally {
-      if (this.adding.get(id) === adding) this.adding.delete(id);
     }
+  }
+
+  /**
+   * Runs the writes of one membership one after the other: on a Redis Cluster an add is two steps
+   * (the node's set, then the room's script), and a removal run between them left the room's entry
+   * for good (neither the node's set nor this node knew of it any more); a join, leave and join
+   * again of one connection within a round trip could interleave so too.
+   */
+  private inTurn<T>(id: string, run: () => Promise<T>): Promise<T> {
+    const before = this.writing.get(id);
+    const mine = before ? before.then(run, run) : run();
+    this.writing.set(id, mine);
+    const done = () => {
+      if (this.writing.get(id) === mine) this.writing.delete(id);
+    };
+    mine.then(done, done);
+    return mine;
   }
 
   /** Removes one connection; true when it was the user's last in the room cluster-wide. */
   async remove(ns: string, room: string, connId: string): Promise<boolean> {
     const id = memberId(ns, room, connId);
     this.local.delete(id);
-    // After the add of the same connection, if it is on its way: on a Redis Cluster an add is two
-    // steps (the node's set, then the room's script), and a removal run between them left the
-    // room's entry for good (neither the node's set nor this node knew of it any more).
-    const adding = this.adding.get(id);
-    if (adding) await adding.catch(() => undefined);
+    const node = this.node;
     try {
-      const gone = await this.removeFrom(this.node, ns, room, [`${this.node}|${connId}`, id]);
+      const gone = await this.inTurn(id, () => this.removeFrom(node, ns, room, [`${node}|${connId}`, id]));
       return gone.length > 0;
     } catch (err) {
       this.reconcileNeeded = true;
@@ -309,7 +323,13 @@ export class RedisPresence {
     const stale = [...stored].filter((id) => !this.local.has(id));
     // Sent together (one round trip on one Redis; spread over the shards of a Cluster).
     const [results, gone] = await Promise.all([
-      Promise.all(missing.map((m) => this.addOne(node, m))),
+      // In turn with the membership's own writes, and only while it is still here.
+      Promise.all(
+        missing.map((m) => {
+          const id = memberId(m.ns, m.room, m.connId);
+          return this.inTurn(id, () => (this.local.has(id) ? this.addOne(node, m) : Promise.resolve(0)));
+        }),
+      ),
       this.removeAll(node, stale),
     ]);
     // After a reap, a user back in a room is announced again, as on a first join.

@@ -36,6 +36,8 @@ export class RoomcastClient {
   private readonly connection: Connection;
   private readonly joined = new Map<string, RoomInternals>();
   private readonly ackTimeoutMs: number;
+  /** Why the connection loop last stopped (it ran, and `connect()` was not called since). */
+  private stoppedBy: { error?: ClientError } | null = null;
   private readonly host: RoomHost;
 
   constructor(options: ClientOptions) {
@@ -70,6 +72,7 @@ export class RoomcastClient {
     };
     this.events.on('disconnected', ({ error }) => {
       if (this.connection.active) return; // connect() was called again meanwhile
+      this.stoppedBy = error ? { error } : {};
       for (const room of this.joined.values()) room.stopped(error);
     });
     if (options.autoConnect !== false) this.connection.start();
@@ -134,6 +137,9 @@ export class RoomcastClient {
     const handle = new Room<M>(room, this.host, opts.since);
     this.joined.set(room, handle);
     if (this.connection.state === 'connected' && this.socket?.connected) void handle.attach();
+    // Stopped after running (a refused token, `disconnect()`): `joined` answers now, as for the
+    // rooms held then; the room is joined on the next `connect()`.
+    else if (this.stoppedBy) handle.stopped(this.stoppedBy.error);
     return handle;
   }
 
@@ -166,6 +172,7 @@ export class RoomcastClient {
    * a refused token, `getToken` (when given) is asked for another: the refused one is not sent again.
    */
   connect(): void {
+    this.stoppedBy = null;
     this.connection.start();
   }
 

@@ -17,6 +17,8 @@ const EXPIRY_MARGIN_MS = 5_000;
  */
 export class TokenSource {
   private inflight: Promise<string> | undefined;
+  /** Counts `getToken` calls (and abandoned ones): only the latest may set the token. */
+  private calls = 0;
 
   constructor(
     private token: string | undefined,
@@ -48,6 +50,7 @@ export class TokenSource {
   /** A `getToken` call that takes too long is given up: the next need calls it again. */
   abandon(): void {
     this.inflight = undefined;
+    this.calls++;
   }
 
   /** A new token from `getToken`; rejects with a `get_token_failed` ClientError. */
@@ -55,12 +58,15 @@ export class TokenSource {
     const getToken = this.getToken;
     if (!getToken) return Promise.reject(new ClientError('get_token_failed', 'no getToken option was given'));
     if (this.inflight) return this.inflight;
+    const call = ++this.calls;
     const request = (async () => {
       try {
         const tok = await getToken();
         if (typeof tok !== 'string' || tok.length === 0)
           throw new ClientError('get_token_failed', 'getToken() returned no token');
-        this.token = tok;
+        // Kept only while this call is the one asked for: one given up (`abandon`) that answers
+        // late must not bring back a token after a newer one (perhaps refused since).
+        if (call === this.calls) this.token = tok;
         return tok;
       } catch (err) {
         if (err instanceof ClientError) throw err;

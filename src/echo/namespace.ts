@@ -94,7 +94,7 @@ export function setupEchoNamespace(
   const nsp = io.of(ns.name);
   const { rooms, context, admission } = namespaceCore(io, config, ns, engine, hub, log, observer, {
     sockets: echoLocalSockets(nsp as unknown as RoomcastNamespaceLike),
-    policy: { ...ns, presence: ECHO_PRESENCE },
+    policy: { ...ns, presence: ECHO_PRESENCE, socketIoEvents: true },
   });
   const echoContext: EchoContext = {
     config: ns,

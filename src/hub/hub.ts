@@ -89,7 +89,7 @@ const FILL_RETRY_MS = 1000;
 const FILL_WORKERS = 8;
 
 /** How many messages published without echo a node remembers until their delivery (`leftOut`). */
-const MAX_LEFT_OUT = 10_000;
+const MAX_LEFT_OUT = 100_000;
 
 /**
  * The node's one local delivery point. Everything that reaches this node, published here or on

@@ -10,7 +10,7 @@ import type {
 import type { Draft, Engine, HistoryPolicy, HistoryResult, Published, PublishOpts } from './engine.js';
 import { andThen, attempt, type MaybePromise } from './maybe.js';
 import { MessageIds } from './message-id.js';
-import { checkEventName, parseRoomName } from './names.js';
+import { checkEventName, parseRoomName, SOCKET_IO_RESERVED } from './names.js';
 import { compilePattern, matchesAny } from './patterns.js';
 import { inspectPayload, type PayloadInfo } from './payload.js';
 import { can, type Rights } from './rights.js';
@@ -90,6 +90,11 @@ export interface RoomPolicy {
   };
   readonly history: readonly { pattern: string; size: number; ttlMs: number }[];
   readonly presence: readonly string[];
+  /**
+   * Messages go out (also) as Socket.IO events named after their event (Laravel Echo clients):
+   * the names Socket.IO reserves are refused, as its `emit` throws for them.
+   */
+  readonly socketIoEvents?: boolean;
 }
 
 const NO_HISTORY: HistoryPolicy = { size: 0, ttlMs: 0 };
@@ -292,21 +297,43 @@ export class RoomManager {
       engineOpts.idempotencyWindowMs = this.idempotencyWindowMs;
     }
     const source = opts.source ?? (from ? 'socket' : 'api');
-    const leftOut = from && !opts.echo && from.rooms.has(name) ? this.transport.leaveOut : undefined;
-    leftOut?.call(this.transport, draft.id, from!.id);
-    let published: ReturnType<Engine['publish']>;
-    try {
-      published = this.engine.publish(this.ns, draft, this.historyPolicy(name), engineOpts);
-    } catch (err) {
-      leftOut?.call(this.transport, draft.id, from!.id, false);
-      throw err;
-    }
-    if (leftOut && published instanceof Promise)
-      published.catch(() => leftOut.call(this.transport, draft.id, from!.id, false));
+    // A publisher without echo that has joined the room, on an engine that can lose a delivery
+    // (Redis: a gap is filled from history, which does not say whom to leave out).
+    if (
+      from &&
+      !opts.echo &&
+      this.engine.kind !== 'memory' &&
+      from.rooms.has(name) &&
+      this.transport.leaveOut
+    )
+      return this.publishLeavingOut(draft, from.id, engineOpts, source, started);
+    const published = this.engine.publish(this.ns, draft, this.historyPolicy(name), engineOpts);
     // Not `andThen`: its callback would be one more closure (about 100 bytes) on every publish.
     return published instanceof Promise
       ? published.then((p) => this.published(p, source, started))
       : this.published(published, source, started);
+  }
+
+  /** `publish` for a connection that must not get its message, however it reaches this node. */
+  private async publishLeavingOut(
+    draft: Draft,
+    connId: string,
+    engineOpts: PublishOpts,
+    source: 'socket' | 'api',
+    started: number,
+  ): Promise<PublishResult> {
+    const transport = this.transport;
+    transport.leaveOut?.(draft.id, connId);
+    let p: Published;
+    try {
+      p = await this.engine.publish(this.ns, draft, this.historyPolicy(draft.room), engineOpts);
+    } catch (err) {
+      transport.leaveOut?.(draft.id, connId, false);
+      throw err;
+    }
+    // A repeat of an idempotency key is not sent: nothing to wait for.
+    if (p.duplicate) transport.leaveOut?.(draft.id, connId, false);
+    return this.published(p, source, started);
   }
 
   private published(p: Published, source: 'socket' | 'api', started: number): PublishResult {
@@ -325,6 +352,11 @@ export class RoomManager {
    */
   checkMessage(event: string, data: unknown): PayloadInfo {
     checkEventName(event);
+    if (this.config.socketIoEvents && SOCKET_IO_RESERVED.has(event))
+      throw new RoomcastError(
+        'bad_request',
+        `event name "${event}" is reserved by Socket.IO (Laravel Echo clients get each message as a Socket.IO event of its name)`,
+      );
     const payload = inspectPayload(data);
     if (payload.size > this.config.limits.payloadBytes) {
       throw new RoomcastError(

@@ -25,25 +25,22 @@ export function parseRoomName(value: unknown, maxLength = MAX_ROOM_NAME): string
 
 /**
  * Throws `bad_request` for an event name a message may not carry: one with a lone surrogate (no
- * UTF-8 form, see `payloadSize`), one in roomcast's own space (`roomcast:…`: SSE streams name
- * their gap and closing events so, and a publisher must not send a stream's readers a fake one),
- * or one Socket.IO reserves (`connect`, `disconnect`, ...).
+ * UTF-8 form, see `payloadSize`), or one in roomcast's own space (`roomcast:…`: SSE streams name
+ * their gap and closing events so, and a publisher must not send a stream's readers a fake one).
  */
 export function checkEventName(event: string): void {
   if (!event.isWellFormed())
     throw new RoomcastError('bad_request', 'event is not well-formed UTF-16 (a lone surrogate)');
   if (event.startsWith('roomcast:'))
     throw new RoomcastError('bad_request', 'event names starting with "roomcast:" are reserved');
-  if (SOCKET_IO_RESERVED.has(event))
-    throw new RoomcastError('bad_request', `event name "${event}" is reserved by Socket.IO`);
 }
 
 /**
  * The event names Socket.IO keeps for itself: its `emit` throws for them. A Laravel Echo client
- * gets each message as a Socket.IO event named after the message's event, so such a message could
- * be sent to none of them; they are refused in every namespace alike.
+ * gets each message as a Socket.IO event named after the message's event, so in a namespace that
+ * serves Echo such a message could be sent to none of them (RoomPolicy.socketIoEvents).
  */
-const SOCKET_IO_RESERVED = new Set([
+export const SOCKET_IO_RESERVED: ReadonlySet<string> = new Set([
   'connect',
   'connect_error',
   'disconnect',

@@ -39,13 +39,15 @@ export function limitSendQueue(
   let queued = 0;
   let closed = false;
   const conn = socket.conn;
-  const flushed = () => {
-    queued = 0;
-  };
-  const upgraded = () => conn.off('drain', flushed);
+  // Long-polling only (no closures for a WebSocket connection: bytes per idle connection count).
+  let polling: { flushed: () => void; upgraded: () => void } | undefined;
   if (conn.transport.name !== 'websocket') {
-    conn.on('drain', flushed);
-    conn.once('upgrade', upgraded);
+    const flushed = () => {
+      queued = 0;
+    };
+    polling = { flushed, upgraded: () => conn.off('drain', flushed) };
+    conn.on('drain', polling.flushed);
+    conn.once('upgrade', polling.upgraded);
   }
   const created = (packet: { data?: unknown }) => {
     if (closed) return;
@@ -58,18 +60,20 @@ export function limitSendQueue(
     closeConnection(socket, 'slow_consumer', `more than ${limitBytes} bytes waited to be sent`);
     // The whole connection is behind, whatever else it carries: closed once what it was sent is
     // flushed, or dropped with it after the grace.
-    conn.close();
     const drop = setTimeout(() => conn.close(true), SLOW_CLOSE_GRACE_MS);
     drop.unref();
     conn.once('close', () => clearTimeout(drop));
+    conn.close();
   };
   conn.on('packetCreate', created);
   namespaceOpened(conn);
   socket.once('disconnect', () => {
     namespaceClosed(conn);
     conn.off('packetCreate', created);
-    conn.off('drain', flushed);
-    conn.off('upgrade', upgraded);
+    if (polling) {
+      conn.off('drain', polling.flushed);
+      conn.off('upgrade', polling.upgraded);
+    }
   });
 }
 

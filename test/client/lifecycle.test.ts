@@ -116,4 +116,14 @@ describe('SDK lifecycle', () => {
     await until(() => client.state === 'connected', 5000, 'connected again');
     expect(client.room('chat:left-offline')).toBeUndefined();
   });
+
+  it('answers joined at once for a room joined after the client stopped (a refused token)', async () => {
+    const client = sdkClient({ url: b.url, token: 'not-a-jwt' });
+    await nextClientEvent(client, 'disconnected');
+    const room = client.join('chat:after-stop');
+    expect(await within(room.joined, 1000, 'joined answered')).toMatchObject({
+      ok: false,
+      error: { code: 'token_invalid' },
+    });
+  });
 });

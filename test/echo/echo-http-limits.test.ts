@@ -126,7 +126,7 @@ describe('Echo HTTP API limits', () => {
     ]) {
       expect(await publish(rc, { channel: 'reserved', name, data: { a: 1 } })).toMatchObject({
         status: 400,
-        body: { error: `event name "${name}" is reserved by Socket.IO` },
+        body: { error: expect.stringContaining(`event name "${name}" is reserved by Socket.IO`) },
       });
       const viaApi = await api(rc.url, 'POST', '/v1/publish', { room: 'reserved', event: name, data: 1 });
       expect(viaApi).toMatchObject({ status: 400, body: { ok: false, error: { code: 'bad_request' } } });

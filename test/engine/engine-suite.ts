@@ -108,6 +108,11 @@ export function engineSuite(name: string, create: () => Promise<EnginePair>): vo
       const d = draft(room, { n: 2 });
       await a.publish('/', d, KEEP, { exceptConnId: 'a|b' });
       await until(() => pair.sinkB.messages.some((m) => m.envelope.id === d.id), 3000, 'delivered');
+      // A socket.io-client 2.x id outside `/` (`/ns#…`) is an id like any other.
+      const d2 = draft(room, { n: 3 });
+      await a.publish('/', d2, KEEP, { exceptConnId: '/echo#AbC-_12' });
+      await until(() => pair.sinkB.messages.some((m) => m.envelope.id === d2.id), 3000, 'delivered');
+      expect(pair.sinkB.messages.find((m) => m.envelope.id === d2.id)?.except).toBe('/echo#AbC-_12');
       // No connection has such an id: whatever the engine passes on, everyone gets it.
       expect(pair.sinkB.messages.find((m) => m.envelope.id === d.id)?.envelope).toMatchObject({
         data: { n: 2 },
@@ -280,6 +285,16 @@ export function engineSuite(name: string, create: () => Promise<EnginePair>): vo
       const removing = a.removeMember('/', room, 'carol', 'c9');
       await Promise.allSettled([adding, removing]);
       expect(await a.members('/', room)).toEqual([]);
+      expect(await b.members('/', room)).toEqual([]);
+      // Joined, left and joined again within a round trip: the last one stands.
+      const ops = [
+        a.addMember('/', room, { sub: 'dan', info: null }, 'd1'),
+        a.removeMember('/', room, 'dan', 'd1'),
+        a.addMember('/', room, { sub: 'dan', info: null }, 'd1'),
+      ];
+      await Promise.allSettled(ops);
+      expect((await b.members('/', room)).map((m) => m.sub)).toEqual(['dan']);
+      expect(await a.removeMember('/', room, 'dan', 'd1')).toBe(true);
       expect(await b.members('/', room)).toEqual([]);
     });
 

@@ -123,24 +123,22 @@ describe('fields of the wrong type', () => {
     });
   });
 
-  it('publish: event names Socket.IO reserves (its emit throws for them)', async () => {
+  it('publish: event names Socket.IO reserves are plain names here (messages go out as `message`)', async () => {
     await fresh();
-    for (const event of [
+    // Refused only in a namespace that serves Laravel Echo (test/echo/echo-http-limits.test.ts).
+    const reserved = [
       'connect',
       'connect_error',
       'disconnect',
       'disconnecting',
       'newListener',
       'removeListener',
-    ]) {
-      expect(await request(c, 'publish', { room: 'chat:1', event, data: 1 })).toEqual({
-        ok: false,
-        error: { code: 'bad_request', message: `event name "${event}" is reserved by Socket.IO` },
+    ];
+    for (const event of reserved) {
+      expect(await request(c, 'publish', { room: 'chat:1', event, data: 1 }), event).toMatchObject({
+        ok: true,
       });
     }
-    expect(await request(c, 'publish', { room: 'chat:1', event: 'Disconnect', data: 1 })).toMatchObject({
-      ok: true,
-    });
   });
 
   it('publish: data holding a Socket.IO binary placeholder look-alike', async () => {
