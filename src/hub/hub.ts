@@ -171,11 +171,8 @@ export class Hub implements DeliverySink {
         else space.sockets.leave(client.id, ch.presence);
       },
       readUpTo: (room, position) => space.marks.seed(room, position),
-      leaveOut: (messageId, connId, sent = true) => {
-        if (!sent) {
-          this.leftOut.delete(messageId);
-          return;
-        }
+      forgetLeftOut: (messageId) => void this.leftOut.delete(messageId),
+      leaveOut: (messageId, connId) => {
         this.leftOut.set(messageId, connId);
         // Bounded: a message this node never gets (its room left meanwhile) is forgotten in turn.
         if (this.leftOut.size > MAX_LEFT_OUT) this.leftOut.delete(this.leftOut.keys().next().value as string);

@@ -35,9 +35,11 @@ export interface Transport {
   /**
    * A message about to be published that connection `connId` (here, joined to its room) must not
    * get: kept until it is delivered here, so that it is left out also when it comes from history
-   * (a gap filled after a lost delivery), which does not carry that. `sent` false: not published.
+   * (a gap filled after a lost delivery), which does not carry that.
    */
-  leaveOut?(messageId: string, connId: string, sent?: boolean): void;
+  leaveOut?(messageId: string, connId: string): void;
+  /** A message `leaveOut` was told of that will not be sent (refused, or a repeat of its key). */
+  forgetLeftOut?(messageId: string): void;
 }
 
 /**

@@ -258,11 +258,11 @@ export class RoomManager {
     try {
       p = await this.engine.publish(this.ns, draft, this.historyPolicy(draft.room), engineOpts);
     } catch (err) {
-      transport.leaveOut?.(draft.id, connId, false);
+      transport.forgetLeftOut?.(draft.id);
       throw err;
     }
     // A repeat of an idempotency key is not sent: nothing to wait for.
-    if (p.duplicate) transport.leaveOut?.(draft.id, connId, false);
+    if (p.duplicate) transport.forgetLeftOut?.(draft.id);
     return this.published(p, source, started);
   }
 
