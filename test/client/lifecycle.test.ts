@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ClientError } from '../../src/client/index.js';
 import { type RunningBroker, startBroker, token, until, within } from '../helpers/broker.js';
 import { closeSdkClients, nextClientEvent, sdkClient, sdkConfig } from './helpers.js';
@@ -69,12 +69,25 @@ describe('SDK lifecycle', () => {
     const client = sdkClient({ url: limited.url, token: token('dave') });
     const errors: ClientError[] = [];
     client.on('error', (e) => errors.push(e));
-    client.join('lim:a');
-    client.join('lim:b');
-    await until(() => errors.some((e) => e.code === 'rate_limited'), 5000, 'one join refused, to be retried');
-    client.disconnect();
-    // The retry is the SDK's own timer (1 s): it runs while the client is stopped.
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const refused = new Promise<void>((resolve) =>
+      client.on('error', (e) => {
+        if (e.code === 'rate_limited') resolve();
+      }),
+    );
+    // The SDK's join retry is a timer of its own (1 s): a fake clock runs it at once, while the
+    // client is stopped. Only timers set from here on are fake; the vitest timeout stays real.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      client.join('lim:a');
+      client.join('lim:b');
+      await refused;
+      const stopped = new Promise<void>((resolve) => client.once('disconnected', () => resolve()));
+      client.disconnect();
+      await stopped;
+      vi.advanceTimersByTime(1100);
+    } finally {
+      vi.useRealTimers();
+    }
     expect(errors.map((e) => e.code)).not.toContain('closed');
     client.connect();
     for (const name of ['lim:a', 'lim:b'])
