@@ -125,10 +125,12 @@ export class Sequencer {
     const reaches =
       reply.epoch === from.epoch && (first ? first.offset <= from.offset + 1 : reply.offset <= from.offset);
     if (!reaches) {
-      const next = first ?? this.oldestHeld();
+      const sameEpoch = reply.epoch === from.epoch;
+      // What it holds of an older epoch is not where the new one goes on: `moveTo` drops it.
+      const next = first ?? (sameEpoch ? this.oldestHeld() : undefined);
       const to = next ? { epoch: next.epoch, offset: next.offset - 1 } : position(reply);
-      this.sink.unrecovered(reply.epoch === from.epoch ? 'history_trimmed' : 'epoch_changed', from, to);
-      this.pos = to;
+      this.sink.unrecovered(sameEpoch ? 'history_trimmed' : 'epoch_changed', from, to);
+      this.moveTo(to);
     }
     for (const m of reply.messages) this.accept(m, true);
     this.drain();
@@ -177,9 +179,7 @@ export class Sequencer {
       // History restarted under us (a broker lost its state): start over at this message.
       const to = { epoch: m.epoch, offset: m.offset - 1 };
       this.sink.unrecovered('epoch_changed', this.pos, to);
-      this.pos = to;
-      this.held.clear();
-      this.skipped.clear();
+      this.moveTo(to);
     }
     if (m.offset <= this.pos.offset) return;
     if (m.offset === this.pos.offset + 1) {
@@ -207,6 +207,18 @@ export class Sequencer {
       this.mode = 'live';
     }
     this.drain();
+  }
+
+  /**
+   * Sets the position. Into another epoch, what is held or passed over by offset belongs to the old
+   * one (an offset of one epoch names nothing in another) and is dropped.
+   */
+  private moveTo(to: StreamPosition): void {
+    if (this.pos && to.epoch !== this.pos.epoch) {
+      for (const [offset, h] of this.held) if (h.m.epoch !== to.epoch) this.held.delete(offset);
+      this.skipped.clear();
+    }
+    this.pos = to;
   }
 
   private advance(m: Envelope, replayed: boolean): void {

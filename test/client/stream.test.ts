@@ -179,6 +179,34 @@ describe('Sequencer', () => {
     expect(offsets()).toEqual([1, 3]);
   });
 
+  it('drops what it held of the old epoch when a gap fill answers from a new one', () => {
+    const { seq, fills, lost, delivered } = setup();
+    seq.joining();
+    seq.joined(reply(1), undefined);
+    seq.push(env(3)); // held behind a gap at 2 in e1
+    seq.push(env(4));
+    seq.passOver({ offset: 5, epoch: 'e1' });
+    // The broker lost its history meanwhile: the fill answers from e2, which has 2 messages so far.
+    seq.filled({ offset: 2, epoch: 'e2', messages: [env(1, 'e2'), env(2, 'e2')] }, fills[0]!.id);
+    seq.push(env(3, 'e2'));
+    seq.push(env(4, 'e2'));
+    seq.push(env(5, 'e2'));
+    expect(lost).toEqual([{ reason: 'epoch_changed', to: { offset: 0, epoch: 'e2' } }]);
+    expect(delivered.map((d) => `${d.offset}`)).toEqual(['1', '2', '3', '4', '5']);
+    expect(delivered.every((d, i) => i < 2 === d.replayed)).toBe(true);
+  });
+
+  it('starts a new epoch after what it holds when a fill from a new epoch has no messages', () => {
+    const { seq, fills, lost, offsets } = setup();
+    seq.joining();
+    seq.joined(reply(1), undefined);
+    seq.push(env(3)); // held in e1
+    seq.filled({ offset: 0, epoch: 'e2', messages: [] }, fills[0]!.id);
+    seq.push(env(1, 'e2'));
+    expect(lost).toEqual([{ reason: 'epoch_changed', to: { offset: 0, epoch: 'e2' } }]);
+    expect(offsets()).toEqual([1]);
+  });
+
   it('retries a failed fill with the next message past the gap', () => {
     const { seq, fills, offsets } = setup();
     seq.joining();
