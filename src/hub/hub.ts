@@ -57,8 +57,11 @@ interface Space {
   marks: DeliveryMarks<Envelope>;
   /** Who published a message held past a gap without echo (rare: kept only while it is held). */
   excepts: WeakMap<Envelope, string>;
+  /** Rooms with a fill in flight, and those asked to fill again once it ends. */
   filling: Set<string>;
   again: Set<string>;
+  /** Rooms whose fill in flight read for connections that have all left here since. */
+  stale: Set<string>;
 }
 
 interface Channels {
@@ -146,6 +149,7 @@ export class Hub implements DeliverySink {
       excepts: new WeakMap(),
       filling: new Set(),
       again: new Set(),
+      stale: new Set(),
     };
     this.spaces.set(ns, space);
     return {
@@ -298,6 +302,8 @@ export class Hub implements DeliverySink {
     space.channels.delete(room);
     space.watching.delete(room);
     space.marks.forget(room);
+    space.again.delete(room);
+    if (space.filling.has(room)) space.stale.add(room);
     this.engine?.unwatch(space.ns, room);
   }
 
@@ -318,6 +324,12 @@ export class Hub implements DeliverySink {
           { since, limit: FILL_LIMIT },
           space.rules.historyPolicy(room),
         );
+        // The room emptied here while the read was out: it read for marks that are gone. A join
+        // since has marks of its own, from its own read (what this one found is before it).
+        if (space.stale.delete(room)) {
+          if (space.marks.hasGap(room)) continue;
+          break;
+        }
         if (!space.interest.has(room)) break;
         const again = space.marks.filled(room, since, res, res.recovered, res.messages[0]?.offset);
         this.release(space, room);
@@ -347,6 +359,7 @@ export class Hub implements DeliverySink {
       setTimeout(() => void this.fill(space, room), FILL_RETRY_MS).unref();
     } finally {
       space.filling.delete(room);
+      space.stale.delete(room);
     }
   }
 

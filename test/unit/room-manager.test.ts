@@ -161,3 +161,59 @@ describe('RoomManager while the node subscribes (an engine that answers later)',
     expect(rooms.join(other, 'lobby')).not.toBeInstanceOf(Promise);
   });
 });
+
+describe('Hub: a gap fill that outlives the room here', () => {
+  it('does not hand a rejoined room the messages its read found before the rejoin', async () => {
+    const hub = new Hub({ log: createLogger('silent') });
+    let lose = false;
+    const memory = createMemoryEngine({
+      message: (ns, envelope, except) => {
+        if (!lose) hub.message(ns, envelope, except);
+      },
+      presence: (ns, event, except) => hub.presence(ns, event, except),
+      resync: () => hub.resync(),
+    });
+    // The hub's gap fill (a read `since` a position) answers when the test says; joins read at once.
+    const fills: Array<() => void> = [];
+    const engine: Engine = {
+      ...memory,
+      history: (ns, room, query, policy) => {
+        if (!query.since) return memory.history(ns, room, query, policy);
+        return new Promise((resolve) => fills.push(() => resolve(memory.history(ns, room, query, policy))));
+      },
+    };
+    hub.attach(engine);
+    const emitted: number[] = [];
+    const sockets = {
+      join() {},
+      leave() {},
+      emit: (_ch: string, event: string, payload: unknown) => {
+        if (event === 'message') emitted.push((payload as { offset: number }).offset);
+      },
+    };
+    const policy = { size: 10, ttlMs: 0 };
+    const transport = hub.addNamespace('/', sockets, { presenceOn: () => true, historyPolicy: () => policy });
+    const rooms = new RoomManager(POLICY, engine, transport);
+    const draft = (n: number) => ({ id: `m${n}`, room: 'lobby', event: 'msg', data: n, ts: 0, from: null });
+
+    const first = client();
+    await rooms.join(first, 'lobby');
+    await memory.publish('/', draft(1), policy);
+    lose = true; // offset 2 never reaches this node: a gap
+    await memory.publish('/', draft(2), policy);
+    lose = false;
+    await memory.publish('/', draft(3), policy); // held above the gap; a fill reads since 1
+    expect(emitted).toEqual([1]);
+    expect(fills).toHaveLength(1);
+
+    // The room empties here and is joined again (it now stands at 3) before the read answers.
+    await rooms.leave(first, 'lobby');
+    const second = { ...client(), id: 'c2', sub: 'bob' };
+    expect(await rooms.join(second, 'lobby')).toMatchObject({ offset: 3 });
+    fills[0]!();
+    await new Promise((resolve) => setImmediate(resolve));
+    await memory.publish('/', draft(4), policy);
+    // 2 and 3 were published before the second join: they are not its live messages.
+    expect(emitted).toEqual([1, 4]);
+  });
+});
