@@ -218,11 +218,22 @@ export class RedisPresence {
     const fields = pairs.filter((_, i) => i % 2 === 0);
     const ids = pairs.filter((_, i) => i % 2 === 1);
     const [empty, ...gone] = await this.redis.rcRemoveRoom(k.connections, k.users, k.info, ...fields);
-    await this.redis.srem(this.nodeKey(node), ...ids);
-    if (Number(empty) === 1) {
-      await this.redis.zrem(rooms, room);
-      // A join on another node may have indexed the room between our script and the ZREM.
-      if ((await this.redis.hlen(k.users)) > 0) await this.redis.zadd(rooms, 0, room);
+    // The room no longer has them: the leaves are owed whatever happens next. What follows tidies
+    // the indexes, on other shards; if it fails, the next heartbeat's reconcile finishes it (it
+    // finds these ids still in the node's set, and removes them from the room again, a no-op).
+    try {
+      await this.redis.srem(this.nodeKey(node), ...ids);
+      if (Number(empty) === 1) {
+        await this.redis.zrem(rooms, room);
+        // A join on another node may have indexed the room between our script and the ZREM.
+        if ((await this.redis.hlen(k.users)) > 0) await this.redis.zadd(rooms, 0, room);
+      }
+    } catch (err) {
+      this.reconcileNeeded = true;
+      this.opts.log.debug(
+        { err, room },
+        'presence: left the room, its indexes are tidied at the next heartbeat',
+      );
     }
     return gone;
   }

@@ -10,7 +10,7 @@ import {
   until,
 } from '../helpers/broker.js';
 import { api, brokersOnRedisCluster, roomChannel as slotKey, TEST_REDIS } from '../helpers/cluster.js';
-import type { RedisClusterHandle } from '../helpers/redis-topologies.js';
+import { cmd, type RedisClusterHandle } from '../helpers/redis-topologies.js';
 import { readyz } from './stream-scenario.js';
 
 /** A fault's own duration, or the window in which something must not happen: a set time. */
@@ -130,5 +130,50 @@ describe('Redis Cluster: a shard with no replica dies and comes back', () => {
     expect(events.filter((e) => e.action === 'leave')).toEqual([]);
     const members = await request<{ members: Array<{ sub: string }> }>(bob, 'presence', { room });
     expect(members.members?.map((m) => m.sub).sort()).toEqual(['alice', 'bob']);
+  }, 90_000);
+  it("still tells the room of a leave when the shard of the leaving node's own set is away", async () => {
+    // On a Cluster a leave is the room's script, then an SREM on the node's set (another shard).
+    // With that shard away, the room no longer has the connection: its leave must still be told.
+    const leaver = await connect(nodes[0]!.url, token('leaver'));
+    const listOwner = await cluster.primaryOf('roomcast:{nodes}');
+    const ids = (await cmd(listOwner, 'ZRANGE', 'roomcast:{nodes}', 0, -1)) as string[];
+    expect(ids).toHaveLength(2);
+    // Node 0's set holds the leaver's memberships once it has joined a room.
+    const names = Array.from({ length: 24 }, (_, i) => `gone:${i}`);
+    await request(leaver, 'join', { room: names[0] });
+    const sets = await Promise.all(
+      ids.map(async (id) => {
+        const key = `roomcast:node:${id}`;
+        const members = (await cmd(await cluster.primaryOf(key), 'SMEMBERS', key)) as string[];
+        return { key, mine: members.some((m) => m.includes(leaver.id!)) };
+      }),
+    );
+    const setOwner = (await cluster.primaryOf(sets.find((x) => x.mine)!.key)).port;
+    const owners = await Promise.all(names.map(async (r) => (await cluster.primaryOf(slotKey(r))).port));
+    // Not names[0]: the leaver is in it already, and a second join is no presence event.
+    const room = names.find((_, i) => i > 0 && owners[i] !== setOwner)!;
+    expect(room).toBeDefined();
+
+    const watcher = await connect(nodes[1]!.url, token('watcher'));
+    expect(await request(watcher, 'join', { room })).toMatchObject({ ok: true });
+    const events = collect<PresenceEvent>(watcher, 'presence');
+    expect(await request(leaver, 'join', { room })).toMatchObject({ ok: true });
+    await until(() => events.some((e) => e.action === 'join' && e.member.sub === 'leaver'), 5000, 'the join');
+
+    await cluster.kill(setOwner);
+    try {
+      expect(await request(leaver, 'leave', { room })).toMatchObject({ ok: true });
+      await until(
+        () => events.some((e) => e.action === 'leave' && e.member.sub === 'leaver'),
+        10_000,
+        'the leave, told while the shard is away',
+      );
+    } finally {
+      await cluster.restart(setOwner);
+      await cluster.waitForHealthy(20_000);
+      for (const n of nodes) await until(async () => (await readyz(n.url)) === 200, 15_000, 'ready again');
+    }
+    const members = await request<{ members: Array<{ sub: string }> }>(watcher, 'presence', { room });
+    expect(members.members?.map((m) => m.sub)).toEqual(['watcher']);
   }, 90_000);
 });
