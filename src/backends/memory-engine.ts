@@ -1,4 +1,4 @@
-import type { Envelope, Member, RoomStat, StreamPosition } from '../protocol.js';
+import type { Member, RoomStat, StreamPosition } from '../protocol.js';
 import {
   type DeliverySink,
   type Draft,
@@ -13,24 +13,7 @@ import {
 } from '../rooms/engine.js';
 import { holdsBinary } from '../rooms/payload.js';
 import { newEpoch } from './epoch.js';
-
-/**
- * One stored message. A kept envelope would hold its payload as a graph of objects that the GC
- * copies and traces for as long as it is kept; here the payload is its JSON (one flat string, made
- * already when the payload's size was checked), parsed only when read (rare). `from` is the
- * publisher's shared author object, and room and epoch are the room's. Payloads with binary parts
- * (Socket.IO attachments) do not survive JSON: those keep the data itself.
- */
-interface Stored {
-  readonly offset: number;
-  readonly ts: number;
-  readonly id: string;
-  readonly event: string;
-  readonly from: Envelope['from'];
-  /** The payload as JSON, or `undefined` when `data` is kept as it is (binary parts). */
-  readonly json: string | undefined;
-  readonly data: unknown;
-}
+import { RoomHistory } from './memory-history.js';
 
 /**
  * One user in a room: the id of its one connection there, or a set of them once it has more. Most
@@ -46,7 +29,7 @@ const connectionCount = (m: MemberEntry): number => (typeof m.conns === 'string'
 interface RoomState {
   epoch: string;
   offset: number;
-  history: Stored[];
+  history: RoomHistory;
   members: Map<string, MemberEntry>;
   lastUsed: number;
   /** The policy of the last publish, so the sweep can drop expired history of rooms nobody reads. */
@@ -84,7 +67,13 @@ export function createMemoryEngine(sink: DeliverySink, now: () => number = Date.
     }
     let state = space.get(name);
     if (!state) {
-      state = { epoch: newEpoch(), offset: 0, history: [], members: new Map(), lastUsed: now() };
+      state = {
+        epoch: newEpoch(),
+        offset: 0,
+        history: new RoomHistory(),
+        members: new Map(),
+        lastUsed: now(),
+      };
       space.set(name, state);
     }
     state.lastUsed = now();
@@ -92,13 +81,7 @@ export function createMemoryEngine(sink: DeliverySink, now: () => number = Date.
   }
 
   function trim(state: RoomState, policy: HistoryPolicy): void {
-    const h = state.history;
-    let drop = Math.max(0, h.length - policy.size);
-    if (policy.ttlMs > 0) {
-      const cutoff = now() - policy.ttlMs;
-      while (drop < h.length && h[drop]!.ts < cutoff) drop++;
-    }
-    if (drop > 0) state.history = h.slice(drop);
+    state.history.trim(policy.size, policy.ttlMs > 0 ? now() - policy.ttlMs : Number.NEGATIVE_INFINITY);
   }
 
   const sweep = setInterval(() => {
@@ -127,18 +110,8 @@ export function createMemoryEngine(sink: DeliverySink, now: () => number = Date.
       state.policy = policy;
       if (policy.size > 0) {
         const binary = opts.binary ?? holdsBinary(draft.data);
-        state.history.push({
-          offset: envelope.offset,
-          ts: draft.ts,
-          id: draft.id,
-          event: draft.event,
-          from: draft.from,
-          json: binary ? undefined : (opts.dataJson ?? JSON.stringify(draft.data)),
-          data: binary ? draft.data : undefined,
-        });
-        // At most `size` kept: a message past it leaves as the next one comes (V8 shifts an
-        // array in place). Trimming in batches kept up to twice as many for the GC to trace.
-        while (state.history.length > policy.size) state.history.shift();
+        const json = binary ? undefined : (opts.dataJson ?? JSON.stringify(draft.data));
+        state.history.push(draft, json, policy.size);
       }
       if (idem) {
         const expires = now() + (opts.idempotencyWindowMs ?? 0);
@@ -153,8 +126,7 @@ export function createMemoryEngine(sink: DeliverySink, now: () => number = Date.
       if (!found && !query.create) return selectHistory([], { offset: 0, epoch: '' }, query);
       const state = found ?? room(ns, name);
       trim(state, policy);
-      const picked = selectHistory(state.history, { offset: state.offset, epoch: state.epoch }, query);
-      return { ...picked, messages: picked.messages.map((m) => envelopeOf(m, name, state.epoch)) };
+      return state.history.select(name, { offset: state.offset, epoch: state.epoch }, query);
     },
     addMember(ns, name, member: MemberRef, connId) {
       const state = room(ns, name);
@@ -227,9 +199,4 @@ export function createMemoryEngine(sink: DeliverySink, now: () => number = Date.
       clearInterval(sweep);
     },
   };
-}
-
-function envelopeOf(s: Stored, room: string, epoch: string): Envelope {
-  const data = s.json === undefined ? s.data : JSON.parse(s.json);
-  return { id: s.id, room, event: s.event, data, ts: s.ts, from: s.from, offset: s.offset, epoch };
 }
