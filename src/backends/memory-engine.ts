@@ -106,13 +106,15 @@ export function createMemoryEngine(sink: DeliverySink, now: () => number = Date.
       if (first && first.expires > now())
         return { offset: first.offset, epoch: first.epoch, duplicate: true, room: first.room };
       const state = room(ns, draft.room);
+      // The payload's JSON first: a history's offsets are implied (it ends at the room's offset), so
+      // nothing may throw between taking the offset and storing the message.
+      const keep = policy.size > 0;
+      const binary = keep && (opts.binary ?? holdsBinary(draft.data));
+      const json = keep && !binary ? (opts.dataJson ?? JSON.stringify(draft.data)) : undefined;
       const envelope = toEnvelope(draft, ++state.offset, state.epoch);
       state.policy = policy;
-      if (policy.size > 0) {
-        const binary = opts.binary ?? holdsBinary(draft.data);
-        const json = binary ? undefined : (opts.dataJson ?? JSON.stringify(draft.data));
-        state.history.push(draft, json, policy.size);
-      }
+      if (keep) state.history.push(draft, json, policy.size);
+      else state.history.trim(0, Number.NEGATIVE_INFINITY); // nothing kept: none may be left before it
       if (idem) {
         const expires = now() + (opts.idempotencyWindowMs ?? 0);
         published.set(idem, { offset: envelope.offset, epoch: envelope.epoch, room: draft.room, expires });

@@ -219,8 +219,10 @@ export class RedisPresence {
     const ids = pairs.filter((_, i) => i % 2 === 1);
     const [empty, ...gone] = await this.redis.rcRemoveRoom(k.connections, k.users, k.info, ...fields);
     // The room no longer has them: the leaves are owed whatever happens next. What follows tidies
-    // the indexes, on other shards; if it fails, the next heartbeat's reconcile finishes it (it
-    // finds these ids still in the node's set, and removes them from the room again, a no-op).
+    // indexes on other shards. A failed SREM is redone by the next heartbeat's reconcile (it finds
+    // the ids still in the node's set and removes them from the room again, a no-op); the rooms
+    // index is not repaired there, as before: an empty room left in it is not listed (readRooms
+    // skips rooms with no members).
     try {
       await this.redis.srem(this.nodeKey(node), ...ids);
       if (Number(empty) === 1) {

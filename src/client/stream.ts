@@ -50,6 +50,8 @@ export class Sequencer {
   private skipped = new Set<number>();
   private earlySkips: StreamPosition[] = [];
   private fillId = 0;
+  /** The epoch the fill in flight reads from. */
+  private fillEpoch = '';
 
   constructor(
     private readonly sink: StreamSink,
@@ -121,13 +123,20 @@ export class Sequencer {
     if (this.mode !== 'filling' || id !== this.fillId || !this.pos) return;
     this.mode = 'live';
     const from = this.pos;
+    if (from.epoch !== this.fillEpoch) {
+      // A live message of a new epoch moved the stream while the read was out: it read the old one.
+      if (this.held.size > 0) this.startFill();
+      return;
+    }
     const first = reply.messages[0];
     const reaches =
       reply.epoch === from.epoch && (first ? first.offset <= from.offset + 1 : reply.offset <= from.offset);
     if (!reaches) {
       const sameEpoch = reply.epoch === from.epoch;
-      // What it holds of an older epoch is not where the new one goes on: `moveTo` drops it.
-      const next = first ?? (sameEpoch ? this.oldestHeld() : undefined);
+      // What it holds of an older epoch is not where a new one goes on (`moveTo` drops it). A room
+      // with no stream at all (epoch `''`: its state is gone) has no new one yet: what is held did
+      // come, and goes out.
+      const next = first ?? (sameEpoch || reply.epoch === '' ? this.oldestHeld() : undefined);
       const to = next ? { epoch: next.epoch, offset: next.offset - 1 } : position(reply);
       this.sink.unrecovered(sameEpoch ? 'history_trimmed' : 'epoch_changed', from, to);
       this.moveTo(to);
@@ -247,6 +256,7 @@ export class Sequencer {
   private startFill(): void {
     if (!this.pos) return;
     this.mode = 'filling';
+    this.fillEpoch = this.pos.epoch;
     this.sink.fill({ ...this.pos }, ++this.fillId);
   }
 

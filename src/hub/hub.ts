@@ -327,7 +327,8 @@ export class Hub implements DeliverySink {
         // The room emptied here while the read was out: it read for marks that are gone. A join
         // since has marks of its own, from its own read (what this one found is before it).
         if (space.stale.delete(room)) {
-          if (space.marks.hasGap(room)) continue;
+          // Its own gap, or a check asked for since (`resync`, a message during the read).
+          if (space.marks.hasGap(room) || space.again.delete(room)) continue;
           break;
         }
         if (!space.interest.has(room)) break;

@@ -207,6 +207,34 @@ describe('Sequencer', () => {
     expect(offsets()).toEqual([1]);
   });
 
+  it('delivers what it holds when a fill finds the room with no stream at all', () => {
+    const { seq, fills, lost, offsets } = setup();
+    seq.joining();
+    seq.joined(reply(1), undefined);
+    seq.push(env(3)); // held in e1: it was published and sent
+    seq.filled({ offset: 0, epoch: '', messages: [] }, fills[0]!.id);
+    expect(lost).toEqual([{ reason: 'epoch_changed', to: { offset: 2, epoch: 'e1' } }]);
+    expect(offsets()).toEqual([3]);
+  });
+
+  it('reads again when a live message of a new epoch came while a fill read the old one', () => {
+    const { seq, fills, lost, offsets } = setup();
+    seq.joining();
+    seq.joined(reply(1), undefined);
+    seq.push(env(3)); // a gap at 2: a fill reads e1 since 1
+    seq.push(env(1, 'e2')); // history restarted: the stream moves on in e2
+    seq.push(env(3, 'e2')); // a gap at e2:2, while the first fill is out
+    // The first fill answers from e1: not where the stream is now.
+    seq.filled({ offset: 3, epoch: 'e1', messages: [env(2), env(3)] }, fills[0]!.id);
+    expect(fills.map((f) => f.since)).toEqual([
+      { offset: 1, epoch: 'e1' },
+      { offset: 1, epoch: 'e2' },
+    ]);
+    seq.filled({ offset: 3, epoch: 'e2', messages: [env(2, 'e2'), env(3, 'e2')] }, fills[1]!.id);
+    expect(lost).toEqual([{ reason: 'epoch_changed', to: { offset: 0, epoch: 'e2' } }]);
+    expect(offsets()).toEqual([1, 2, 3]);
+  });
+
   it('retries a failed fill with the next message past the gap', () => {
     const { seq, fills, offsets } = setup();
     seq.joining();

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { createMemoryEngine } from '../../src/backends/memory-engine.js';
 import { RoomHistory } from '../../src/backends/memory-history.js';
 import type { Envelope, StreamPosition } from '../../src/protocol.js';
 import { type Draft, type HistoryQuery, selectHistory, toEnvelope } from '../../src/rooms/engine.js';
+import { RecordingSink } from '../engine/engine-suite.js';
 
 const author = { sub: 'alice', info: { name: 'Älice' } };
 
@@ -97,6 +99,21 @@ describe('RoomHistory (the memory engine history)', () => {
       'id-5',
       'id-6',
       'id-7',
+    ]);
+  });
+
+  it('in the engine: a publish that fails takes no offset, so stored offsets stay right', () => {
+    const engine = createMemoryEngine(new RecordingSink());
+    const policy = { size: 10, ttlMs: 0 };
+    engine.publish('/', draft(1), policy);
+    // JSON cannot hold a BigInt: the payload's JSON throws, before the message is given an offset.
+    expect(() => engine.publish('/', draft(2, { data: { n: 2n } }), policy)).toThrow();
+    engine.publish('/', draft(3), policy);
+    const read = engine.history('/', 'r', { limit: 10 }, policy) as { messages: Envelope[]; offset: number };
+    expect(read.offset).toBe(2);
+    expect(read.messages.map((m) => [m.offset, m.id])).toEqual([
+      [1, 'id-1'],
+      [2, 'id-3'],
     ]);
   });
 });
