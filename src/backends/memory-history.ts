@@ -21,24 +21,29 @@ const MAX_PART = 0xffff;
  * shared object, or null). Offsets are not stored: a room's history is consecutive and ends at
  * the room's offset, which the caller passes in.
  *
+ * The columns are a ring (the oldest at `head`), grown by doubling up to the room's size: a full
+ * history takes a new message in place of its oldest, where shifting three arrays left-trimmed
+ * each of them once per publish.
+ *
  * @example
  * const h = new RoomHistory();
  * h.push(draft, JSON.stringify(draft.data), 100);
  * h.select('chat', { offset: 1, epoch: 'e1' }, { limit: 100 }); // { messages: [envelope at 1], ... }
  */
 export class RoomHistory {
-  private rows: Row[] = [];
+  private rows: Array<Row | undefined> = [];
   private ts: number[] = [];
   private froms: Envelope['from'][] = [];
+  private head = 0;
+  private count = 0;
 
   get length(): number {
-    return this.rows.length;
+    return this.count;
   }
 
   /**
    * Appends the room's newest message; `json` is its payload as JSON, or undefined to keep the
-   * data as it is (binary parts). At most `size` are kept: past it the oldest leaves (V8 shifts an
-   * array in place; trimming in batches kept up to twice as many for the GC to trace).
+   * data as it is (binary parts). At most `size` (at least 1) are kept: past it the oldest leaves.
    */
   push(draft: Draft, json: string | undefined, size: number): void {
     const { id, event } = draft;
@@ -48,24 +53,21 @@ export class RoomHistory {
         : // `join`, not `+`: one flat string, where `+` leaves a tree of its parts (V8's cons
           // strings, an object per part) until something flattens it.
           [String.fromCharCode(id.length), id, String.fromCharCode(event.length), event, json].join('');
-    this.rows.push(row);
-    this.ts.push(draft.ts);
-    this.froms.push(draft.from);
-    while (this.rows.length > size) {
-      this.rows.shift();
-      this.ts.shift();
-      this.froms.shift();
-    }
+    const keep = Math.max(1, size);
+    if (this.count >= keep) this.drop(this.count - keep + 1);
+    if (this.count === this.rows.length) this.grow(Math.min(keep, Math.max(4, this.rows.length * 2)));
+    const at = this.slot(this.count);
+    this.rows[at] = row;
+    this.ts[at] = draft.ts;
+    this.froms[at] = draft.from;
+    this.count++;
   }
 
   /** Drops the oldest messages past `size`, and those published before `cutoff` (ms since epoch). */
   trim(size: number, cutoff: number): void {
-    let drop = Math.max(0, this.rows.length - size);
-    while (drop < this.ts.length && this.ts[drop]! < cutoff) drop++;
-    if (drop === 0) return;
-    this.rows = this.rows.slice(drop);
-    this.ts = this.ts.slice(drop);
-    this.froms = this.froms.slice(drop);
+    let drop = Math.max(0, this.count - size);
+    while (drop < this.count && this.ts[this.slot(drop)]! < cutoff) drop++;
+    this.drop(drop);
   }
 
   /**
@@ -75,7 +77,7 @@ export class RoomHistory {
   select(room: string, position: StreamPosition, query: HistoryQuery): HistoryResult {
     const { since, limit } = query;
     const { offset, epoch } = position;
-    const count = this.rows.length;
+    const count = this.count;
     const first = offset - count + 1;
     if (!since) {
       return {
@@ -101,16 +103,60 @@ export class RoomHistory {
   }
 
   private envelopes(room: string, position: StreamPosition, start: number, end: number): Envelope[] {
-    const first = position.offset - this.rows.length + 1;
+    const first = position.offset - this.count + 1;
     const out: Envelope[] = [];
     for (let i = start; i < end; i++) out.push(this.envelope(i, room, first + i, position.epoch));
     return out;
   }
 
+  /** The ring's slot of the `i`th message, oldest first. */
+  private slot(i: number): number {
+    const at = this.head + i;
+    return at < this.rows.length ? at : at - this.rows.length;
+  }
+
+  /** The `n` oldest leave; an emptied history lets its columns go (an idle room keeps none). */
+  private drop(n: number): void {
+    if (n <= 0) return;
+    if (n >= this.count) {
+      this.rows = [];
+      this.ts = [];
+      this.froms = [];
+      this.head = 0;
+      this.count = 0;
+      return;
+    }
+    for (let i = 0; i < n; i++) {
+      const at = this.slot(i);
+      this.rows[at] = undefined;
+      this.froms[at] = null;
+    }
+    this.head = this.slot(n);
+    this.count -= n;
+  }
+
+  /** Copies the messages into columns of `capacity` slots, the oldest at 0. */
+  private grow(capacity: number): void {
+    const rows: Array<Row | undefined> = [];
+    const ts: number[] = [];
+    const froms: Envelope['from'][] = [];
+    for (let i = 0; i < capacity; i++) {
+      const at = i < this.count ? this.slot(i) : -1;
+      rows.push(at < 0 ? undefined : this.rows[at]);
+      ts.push(at < 0 ? 0 : this.ts[at]!);
+      froms.push(at < 0 ? null : this.froms[at]!);
+    }
+    this.rows = rows;
+    this.ts = ts;
+    this.froms = froms;
+    this.head = 0;
+  }
+
   private envelope(i: number, room: string, offset: number, epoch: string): Envelope {
-    const row = this.rows[i]!;
-    const ts = this.ts[i]!;
-    const from = this.froms[i]!;
+    const at = this.slot(i);
+    const row = this.rows[at]!;
+    const ts = this.ts[at]!;
+    const from = this.froms[at]!;
     if (typeof row !== 'string') {
       return { id: row.id, room, event: row.event, data: row.data, ts, from, offset, epoch };
     }

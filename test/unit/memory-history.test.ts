@@ -77,6 +77,23 @@ describe('RoomHistory (the memory engine history)', () => {
     check();
   });
 
+  it('keeps answering alike as its ring grows, wraps and is trimmed by age mid-ring', () => {
+    for (const size of [1, 3, 7, 10]) {
+      const s = both(size);
+      const check = (q: HistoryQuery) =>
+        expect(s.h.select('r', s.position, q), `size ${size} ${JSON.stringify(q)}`).toEqual(
+          selectHistory(s.kept, s.position, q),
+        );
+      for (let n = 1; n <= 40; n++) {
+        s.push(draft(n));
+        if (n % 9 === 0) s.trim(1_700_000_000_000 + n - 1); // all but the two newest are too old
+        check({ limit: 100 });
+        check({ limit: 2, since: { offset: Math.max(0, n - 3), epoch: 'e1' } });
+      }
+      expect(s.h.length).toBe(Math.min(size, 6)); // 35 and 36 kept at the last trim, then 37-40
+    }
+  });
+
   it('gives back ids, events and payloads as they were: binary, non-ASCII, long and odd ones', () => {
     const s = both(10);
     const bytes = new Uint8Array([0, 1, 255]);
