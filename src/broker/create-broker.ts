@@ -14,7 +14,7 @@ import { serveStrayUpgrades } from '../http/upgrades.js';
 import { Hub } from '../hub/hub.js';
 import { createLogger, type Logger } from '../logger.js';
 import type { Engine } from '../rooms/engine.js';
-import type { RoomObserver } from '../rooms/manager.js';
+import type { RoomObserver } from '../rooms/manager-types.js';
 import { closeAllForShutdown } from '../socket/connection.js';
 import { closeOversizedPolling } from '../socket/frames.js';
 import { handshakesOf } from '../socket/limits.js';

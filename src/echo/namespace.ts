@@ -4,7 +4,7 @@ import { asRoomcastError } from '../errors.js';
 import type { Hub, LocalSockets } from '../hub/hub.js';
 import type { Logger } from '../logger.js';
 import type { Engine } from '../rooms/engine.js';
-import type { Client, RoomObserver } from '../rooms/manager.js';
+import type { Client, RoomObserver } from '../rooms/manager-types.js';
 import { attachConnection, bindHandlers, type RoomcastSocket } from '../socket/connection.js';
 import {
   admitToken,

@@ -3,7 +3,7 @@ import type { Backend } from '../backends/index.js';
 import { type Config, clustered } from '../config.js';
 import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../logger.js';
-import type { RoomObserver } from '../rooms/manager.js';
+import type { RoomObserver } from '../rooms/manager-types.js';
 import { EventLimit } from '../socket/event-limit.js';
 import type { NamespaceRuntime } from '../socket/namespaces.js';
 import { createApiKeyring } from './api-keys.js';

@@ -8,7 +8,7 @@ import Fastify, {
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { RoomcastError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { RoomObserver } from '../rooms/manager.js';
+import type { RoomObserver } from '../rooms/manager-types.js';
 import type { RoomcastNamespace } from '../socket/namespaces.js';
 import { bearer } from './api-keys.js';
 import { clientErrorReply, installErrorHandlers, requestTimeouts, sendError } from './errors.js';

@@ -1,6 +1,6 @@
 import { RoomcastError } from '../errors.js';
 import type { ApiPublishResult } from '../protocol.js';
-import type { PublishOptions } from '../rooms/manager.js';
+import type { PublishOptions } from '../rooms/manager-types.js';
 import { andThen, type MaybePromise } from '../rooms/maybe.js';
 import type { NamespaceRuntime } from '../socket/namespaces.js';
 import type { ApiCaller, ApiKeyring } from './api-keys.js';

@@ -1,7 +1,7 @@
 import type { Logger } from '../logger.js';
 import type { Envelope, PresenceEvent } from '../protocol.js';
 import type { DeliverySink, Engine, HistoryPolicy } from '../rooms/engine.js';
-import type { Client, Transport } from '../rooms/manager.js';
+import type { Client, Transport } from '../rooms/manager-types.js';
 import type { MaybePromise } from '../rooms/maybe.js';
 import { messageChannel, presenceChannel } from '../rooms/names.js';
 import { payloadSize } from '../rooms/payload.js';

@@ -17,16 +17,6 @@ import { compilePattern, matchesAny } from './patterns.js';
 import { inspectPayload, type PayloadInfo } from './payload.js';
 import { can, type Rights } from './rights.js';
 
-export type {
-  Client,
-  PublishInput,
-  PublishOptions,
-  PublishResult,
-  RoomObserver,
-  RoomPolicy,
-  Transport,
-} from './manager-types.js';
-
 const NO_HISTORY: HistoryPolicy = { size: 0, ttlMs: 0 };
 
 /** The `from` of a client's messages, made once per client and again only when its `info` changes. */

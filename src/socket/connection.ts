@@ -14,7 +14,8 @@ import type {
   ServerToClientEvents,
   UserClaims,
 } from '../protocol.js';
-import type { Client, RoomManager } from '../rooms/manager.js';
+import type { RoomManager } from '../rooms/manager.js';
+import type { Client } from '../rooms/manager-types.js';
 import { andThen, type MaybePromise } from '../rooms/maybe.js';
 import { rightsFor } from '../rooms/rights.js';
 import { withinReplyLimits } from './attachments.js';

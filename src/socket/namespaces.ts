@@ -7,7 +7,8 @@ import type { Hub, LocalSockets } from '../hub/hub.js';
 import type { Logger } from '../logger.js';
 import type { ClientToServerEvents, Envelope, ServerToClientEvents } from '../protocol.js';
 import type { Engine } from '../rooms/engine.js';
-import { RoomManager, type RoomObserver, type RoomPolicy } from '../rooms/manager.js';
+import { RoomManager } from '../rooms/manager.js';
+import type { RoomObserver, RoomPolicy } from '../rooms/manager-types.js';
 import { andThen, type MaybePromise } from '../rooms/maybe.js';
 import {
   attachConnection,

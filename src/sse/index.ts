@@ -9,7 +9,7 @@ import { type ApiSchemas, presentParams } from '../http/schemas.js';
 import type { Receivers } from '../hub/streams.js';
 import type { JoinReply, UserClaims } from '../protocol.js';
 import type { Engine } from '../rooms/engine.js';
-import type { Client } from '../rooms/manager.js';
+import type { Client } from '../rooms/manager-types.js';
 import { clientFor, expiresAtOf } from '../socket/connection.js';
 import { admitToNode, admitUser } from '../socket/limits.js';
 import type { NamespaceRuntime } from '../socket/namespaces.js';

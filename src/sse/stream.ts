@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Receiver } from '../hub/streams.js';
 import type { ClosingCode, Envelope, JoinReply, StreamPosition } from '../protocol.js';
-import type { Client } from '../rooms/manager.js';
+import type { Client } from '../rooms/manager-types.js';
 import { encodePosition } from './id.js';
 
 /** A stream's buffer may grow this large for a slow reader before the stream is ended (it resumes). */

@@ -3,7 +3,8 @@ import { createMemoryEngine } from '../../src/backends/memory-engine.js';
 import { Hub } from '../../src/hub/hub.js';
 import { createLogger } from '../../src/logger.js';
 import type { Engine } from '../../src/rooms/engine.js';
-import { type Client, RoomManager, type Transport } from '../../src/rooms/manager.js';
+import { RoomManager } from '../../src/rooms/manager.js';
+import type { Client, Transport } from '../../src/rooms/manager-types.js';
 import { RecordingSink } from '../engine/engine-suite.js';
 
 /** A transport that keeps who is subscribed to what. */
