@@ -1,5 +1,5 @@
 import type { Envelope, StreamPosition } from '../protocol.js';
-import type { Draft, HistoryQuery, HistoryResult } from '../rooms/engine.js';
+import { type Draft, type HistoryQuery, type HistoryResult, historyWindow } from '../rooms/engine.js';
 
 /**
  * A stored message's id, event and payload as one string: the id's length as one character, the
@@ -72,34 +72,13 @@ export class RoomHistory {
 
   /**
    * What a history query returns, the room standing at `position` (its newest message is at
-   * `position.offset`). The same answers as `selectHistory` over the stored envelopes.
+   * `position.offset`), by the rule `selectHistory` applies to stored envelopes.
    */
   select(room: string, position: StreamPosition, query: HistoryQuery): HistoryResult {
-    const { since, limit } = query;
-    const { offset, epoch } = position;
-    const count = this.count;
-    const first = offset - count + 1;
-    if (!since) {
-      return {
-        offset,
-        epoch,
-        messages: this.envelopes(room, position, Math.max(0, count - limit), count),
-        recovered: true,
-      };
-    }
-    // `{ offset: 0, epoch: '' }`, the position of a room read before it had any state, is the start
-    // of whatever epoch the room has now.
-    const from = since.epoch === '' && since.offset === 0 ? epoch : since.epoch;
-    if (from !== epoch || since.offset > offset) return { offset, epoch, messages: [], recovered: false };
-    const start = Math.min(count, Math.max(0, since.offset + 1 - first));
-    const oldest = start < count ? first + start : offset + 1;
-    const end = Math.min(count, start + Math.max(0, limit));
-    return {
-      offset,
-      epoch,
-      messages: this.envelopes(room, position, start, end),
-      recovered: oldest === since.offset + 1,
-    };
+    const first = position.offset - this.count + 1;
+    const { start, end, recovered } = historyWindow(this.count, (i) => first + i, position, query);
+    const messages = this.envelopes(room, position, start, end);
+    return { offset: position.offset, epoch: position.epoch, messages, recovered };
   }
 
   private envelopes(room: string, position: StreamPosition, start: number, end: number): Envelope[] {

@@ -147,6 +147,30 @@ export function toEnvelope(draft: Draft, offset: number, epoch: string): Envelop
 }
 
 /**
+ * Which of `count` stored messages (oldest first; `offsetAt(i)` is the offset of the i-th) a history
+ * query returns: those from `start` to before `end`, and whether they reach back to `since`. The one
+ * rule both engines answer by (`selectHistory`, and the memory engine's columns).
+ */
+export function historyWindow(
+  count: number,
+  offsetAt: (i: number) => number,
+  position: StreamPosition,
+  query: HistoryQuery,
+): { start: number; end: number; recovered: boolean } {
+  const { since, limit } = query;
+  if (!since) return { start: Math.max(0, count - limit), end: count, recovered: true };
+  // `{ offset: 0, epoch: '' }`, the position of a room read before it had any state, is the start
+  // of whatever epoch the room has now.
+  const from = since.epoch === '' && since.offset === 0 ? position.epoch : since.epoch;
+  if (from !== position.epoch || since.offset > position.offset)
+    return { start: 0, end: 0, recovered: false };
+  let start = 0;
+  while (start < count && offsetAt(start) <= since.offset) start++;
+  const oldest = start < count ? offsetAt(start) : position.offset + 1;
+  return { start, end: Math.min(count, start + limit), recovered: oldest === since.offset + 1 };
+}
+
+/**
  * Picks what a history query returns from an ordered window of stored messages (oldest first).
  * Shared by both engines so they answer alike.
  */
@@ -165,21 +189,8 @@ export function selectHistory<T extends { offset: number }>(
   position: StreamPosition,
   query: HistoryQuery,
 ): StreamPosition & { messages: T[]; recovered: boolean } {
-  const { since, limit } = query;
-  // Results are built field by field: `{ ...position, messages }` adds properties after a spread,
-  // which V8 (Node 20) runs on a slow path, about 1 µs per property added.
-  const { offset, epoch } = position;
-  if (!since) {
-    const messages = stored.slice(Math.max(0, stored.length - limit));
-    return { offset, epoch, messages, recovered: true };
-  }
-  // `{ offset: 0, epoch: '' }`, the position of a room read before it had any state, is the start
-  // of whatever epoch the room has now.
-  const from = since.epoch === '' && since.offset === 0 ? epoch : since.epoch;
-  if (from !== epoch || since.offset > offset) {
-    return { offset, epoch, messages: [], recovered: false };
-  }
-  const newer = stored.filter((m) => m.offset > since.offset);
-  const oldest = newer[0]?.offset ?? offset + 1;
-  return { offset, epoch, messages: newer.slice(0, limit), recovered: oldest === since.offset + 1 };
+  const { start, end, recovered } = historyWindow(stored.length, (i) => stored[i]!.offset, position, query);
+  // Built field by field: `{ ...position, messages }` adds properties after a spread, which V8
+  // (Node 20) runs on a slow path, about 1 µs per property added.
+  return { offset: position.offset, epoch: position.epoch, messages: stored.slice(start, end), recovered };
 }
