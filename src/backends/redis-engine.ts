@@ -306,8 +306,8 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
 
 /**
  * The connection a channel message leaves out, as the channel format can carry it (`|`-separated,
- * latin1): printable ASCII without `|` or spaces. Socket.IO ids are (20 URL-safe characters, or
- * `/ns#` and those for a socket.io-client 2.x client outside `/`). Anything else (a Laravel
+ * latin1): printable ASCII without `|` or spaces. A Socket.IO id is 20 URL-safe characters, with
+ * `/ns#` before them for a socket.io-client 2.x client outside `/`. Anything else (a Laravel
  * request's `X-Socket-ID`, unchecked, as `a|b`) names no connection here, and written as it is it
  * would break the message for every node: it is sent as no exception.
  */
