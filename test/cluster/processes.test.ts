@@ -32,8 +32,8 @@ afterEach(async () => {
 });
 afterAll(() => redis.stop());
 
-async function threeNodes(): Promise<BrokerProcess[]> {
-  procs = await Promise.all([0, 1, 2].map(() => startProcess(redis.url)));
+async function threeNodes(redisConfig: Record<string, unknown> = {}): Promise<BrokerProcess[]> {
+  procs = await Promise.all([0, 1, 2].map(() => startProcess(redis.url, redisConfig)));
   return procs;
 }
 
@@ -60,7 +60,9 @@ describe('cluster: brokers as separate processes', () => {
   }, 40_000);
 
   it('does not let a SIGSTOPped node block the others, and takes it back when it resumes', async () => {
-    const [a, b, c] = await threeNodes();
+    // The nodes wait up to 2.5 s for each other's answers: on a loaded machine node b's answer to a
+    // disconnect can take more than the tests' usual 1 s, and the test counts it.
+    const [a, b, c] = await threeNodes({ requestTimeoutMs: 2500 });
     const room = 'chat:frozen-node';
     const frozenMember = await connect(c!.url, token('zed'));
     await request(frozenMember, 'join', { room });
@@ -74,23 +76,25 @@ describe('cluster: brokers as separate processes', () => {
     const seenByZed = collect<PresenceEvent>(frozenMember, 'presence');
     c!.signal('SIGSTOP');
 
+    // Nothing waits on the frozen node (it stays frozen until zed is reaped, below): each answer
+    // comes within a bound, the cluster wait and some room for a loaded machine.
+    const WAIT = 8000;
     const got = nextEvent<Envelope>(onB, 'message');
-    // Nothing waits on the frozen node: each answer comes within a bound.
     const pub = await within(
       request(onA, 'publish', { room, event: 'e', data: 'while frozen' }),
-      3000,
+      WAIT,
       'publish',
     );
     expect(pub).toMatchObject({ ok: true });
     expect(await got).toMatchObject({ data: 'while frozen' });
-    const presence = await within(request(onA, 'presence', { room }), 3000, 'presence');
+    const presence = await within(request(onA, 'presence', { room }), WAIT, 'presence');
     expect(presence.ok).toBe(true);
     for (const path of ['/v1/rooms', `/v1/rooms/${encodeURIComponent(room)}/presence`]) {
-      const res = await within(api(a!.url, 'GET', path), 3000, `GET ${path}`);
+      const res = await within(api(a!.url, 'GET', path), WAIT, `GET ${path}`);
       expect(res.status).toBe(200);
     }
     // yan is on b and on the frozen c: the answer covers the nodes that answered.
-    const dis = await within(api(a!.url, 'POST', '/v1/disconnect', { sub: 'yan' }), 3000, 'disconnect');
+    const dis = await within(api(a!.url, 'POST', '/v1/disconnect', { sub: 'yan' }), WAIT, 'disconnect');
     expect(dis.body).toMatchObject({ ok: true, disconnected: 1 });
     await until(() => !yanOnB.connected, 3000, 'yan on node b closed');
 
