@@ -54,6 +54,9 @@ export async function runServer(start) {
      * CPU profile of the measured part only (not the connects); `profileStop` writes it to `file`.
      * With `heap`, also V8's sampling heap profiler with the objects the GC collected kept in
      * (so its samples are all that was allocated, not only what lived), written to `heapFile`.
+     * BENCH_HEAP_SURVIVORS=1 leaves out what a scavenge collected: the samples are then what
+     * survived the young generation (promoted, whether or not a major GC took it later), which is
+     * what the scavenges copy and the major GCs mark (bench/heap-top.mjs reads them).
      */
     profileStart: async ({ heap = false } = {}) => {
       profiler ??= new Session();
@@ -65,7 +68,7 @@ export async function runServer(start) {
         await profiler.post('HeapProfiler.startSampling', {
           samplingInterval: 4096,
           includeObjectsCollectedByMajorGC: true,
-          includeObjectsCollectedByMinorGC: true,
+          includeObjectsCollectedByMinorGC: !process.env.BENCH_HEAP_SURVIVORS,
         });
         heapSampling = true;
       }
