@@ -10,7 +10,8 @@ export type PresenceListener = (
   member: MemberRef,
 ) => void;
 
-import { clusterKeys, roomKeys } from './redis-keys.js';
+import { clusterKeys } from './redis-keys.js';
+import { type LocalMember, Memberships, memberId, type RoomLeaves } from './redis-memberships.js';
 import type { ScriptedRedis } from './redis-scripts.js';
 
 export interface PresenceOptions {
@@ -26,14 +27,6 @@ export interface PresenceOptions {
   ttlMs: number;
   heartbeatMs: number;
   log: Pick<Logger, 'warn' | 'debug' | 'info'>;
-}
-
-interface LocalMember {
-  ns: string;
-  room: string;
-  connId: string;
-  sub: string;
-  info: unknown;
 }
 
 /** Nodes claimed (dead or orphaned) per heartbeat at most. */
@@ -78,6 +71,7 @@ export class RedisPresence {
   private readonly writing = new Map<string, Promise<unknown>>();
   private readonly listeners: PresenceListener[] = [];
   private readonly keys_: ReturnType<typeof clusterKeys>;
+  private readonly memberships: Memberships;
   /**
    * Redis's clock minus this node's monotonic one (`performance.now()`, which a step of the wall
    * clock does not move), from the last heartbeat answered within 1 s (ms).
@@ -89,6 +83,9 @@ export class RedisPresence {
     private readonly opts: PresenceOptions,
   ) {
     this.keys_ = clusterKeys(opts.prefix);
+    this.memberships = new Memberships(redis, opts, () => {
+      this.reconcileNeeded = true;
+    });
   }
 
   /** Starts the heartbeat; runs one at once and on every (re)connect. */
@@ -133,7 +130,7 @@ export class RedisPresence {
     try {
       return (
         (await this.inTurn(id, () =>
-          this.addOne(node, { ns, room, connId, sub: member.sub, info: member.info }),
+          this.memberships.add(node, { ns, room, connId, sub: member.sub, info: member.info }),
         )) === 1
       );
     } catch (err) {
@@ -165,7 +162,9 @@ export class RedisPresence {
     this.local.delete(id);
     const node = this.node;
     try {
-      const gone = await this.inTurn(id, () => this.removeFrom(node, ns, room, [`${node}|${connId}`, id]));
+      const gone = await this.inTurn(id, () =>
+        this.memberships.remove(node, ns, room, [`${node}|${connId}`, id]),
+      );
       return gone.length > 0;
     } catch (err) {
       this.reconcileNeeded = true;
@@ -189,59 +188,8 @@ export class RedisPresence {
     await Promise.all(done).catch(() => undefined);
   }
 
-  /** Registers one connection of `node`: 1 for the user's first in the room, -1 when it was there, else 0. */
-  private async addOne(node: string, m: Omit<LocalMember, 'info'> & { info: unknown }): Promise<number> {
-    const k = roomKeys(this.opts.prefix, m.ns, m.room);
-    const info = JSON.stringify(m.info ?? null);
-    const field = `${node}|${m.connId}`;
-    const id = memberId(m.ns, m.room, m.connId);
-    if (!this.opts.cluster) {
-      const keys = [k.connections, k.users, k.info, this.keys_.rooms(m.ns), this.nodeKey(node)] as const;
-      return this.redis.rcAdd(...keys, field, m.sub, info, m.room, id);
-    }
-    await this.redis.sadd(this.nodeKey(node), id);
-    const ret = await this.redis.rcAddRoom(k.connections, k.users, k.info, field, m.sub, info);
-    if (ret !== -1) await this.redis.zadd(this.keys_.rooms(m.ns), 0, m.room);
-    return ret;
-  }
-
-  /**
-   * Removes connections of `node` from one room; `pairs` alternate field and node-set member.
-   * Returns {sub, info, ...} for each user left with none.
-   */
-  private async removeFrom(node: string, ns: string, room: string, pairs: string[]): Promise<string[]> {
-    const k = roomKeys(this.opts.prefix, ns, room);
-    const rooms = this.keys_.rooms(ns);
-    if (!this.opts.cluster) {
-      return this.redis.rcRemove(k.connections, k.users, k.info, rooms, this.nodeKey(node), room, ...pairs);
-    }
-    const fields = pairs.filter((_, i) => i % 2 === 0);
-    const ids = pairs.filter((_, i) => i % 2 === 1);
-    const [empty, ...gone] = await this.redis.rcRemoveRoom(k.connections, k.users, k.info, ...fields);
-    // The room no longer has them: the leaves are owed whatever happens next. What follows tidies
-    // indexes on other shards. A failed SREM is redone by the next heartbeat's reconcile (it finds
-    // the ids still in the node's set and removes them from the room again, a no-op); the rooms
-    // index is not repaired there, as before: an empty room left in it is not listed (readRooms
-    // skips rooms with no members).
-    try {
-      await this.redis.srem(this.nodeKey(node), ...ids);
-      if (Number(empty) === 1) {
-        await this.redis.zrem(rooms, room);
-        // A join on another node may have indexed the room between our script and the ZREM.
-        if ((await this.redis.hlen(k.users)) > 0) await this.redis.zadd(rooms, 0, room);
-      }
-    } catch (err) {
-      this.reconcileNeeded = true;
-      this.opts.log.debug(
-        { err, room },
-        'presence: left the room, its indexes are tidied at the next heartbeat',
-      );
-    }
-    return gone;
-  }
-
   private nodeKey(id: string): string {
-    return this.keys_.node(id);
+    return this.memberships.nodeKey(id);
   }
 
   private reapedKey(id: string): string {
@@ -340,11 +288,14 @@ export class RedisPresence {
       Promise.all(
         missing.map((m) => {
           const id = memberId(m.ns, m.room, m.connId);
-          return this.inTurn(id, () => (this.local.has(id) ? this.addOne(node, m) : Promise.resolve(0)));
+          return this.inTurn(id, () =>
+            this.local.has(id) ? this.memberships.add(node, m) : Promise.resolve(0),
+          );
         }),
       ),
-      this.removeAll(node, stale),
+      this.memberships.removeAll(node, stale),
     ]);
+    await this.memberships.index(this.local.values());
     // After a reap, a user back in a room is announced again, as on a first join.
     if (this.announceReturn) {
       this.announceReturn = false;
@@ -371,36 +322,13 @@ export class RedisPresence {
     );
     if (claimed !== 1) return;
     const members = await this.redis.smembers(this.nodeKey(id));
-    const gone = await this.removeAll(id, members);
+    const gone = await this.memberships.removeAll(id, members);
     await Promise.all([this.redis.del(this.nodeKey(id)), this.redis.zrem(this.keys_.reaping, id)]);
     this.opts.log.info({ node: id, connections: members.length }, 'presence: reaped a dead node');
     this.reportGone(gone);
   }
 
-  /** Removes memberships of `node`, one removal per room, all sent together; the leaves per room. */
-  private async removeAll(
-    node: string,
-    ids: string[],
-  ): Promise<Array<{ ns: string; room: string; gone: string[] }>> {
-    const byRoom = new Map<string, { ns: string; room: string; args: string[] }>();
-    for (const id of ids) {
-      const parsed = parseMemberId(id);
-      if (!parsed) continue;
-      const key = JSON.stringify([parsed.ns, parsed.room]);
-      const entry = byRoom.get(key) ?? { ns: parsed.ns, room: parsed.room, args: [] };
-      byRoom.set(key, entry);
-      entry.args.push(`${node}|${parsed.connId}`, id);
-    }
-    return Promise.all(
-      [...byRoom.values()].map(async ({ ns, room, args }) => ({
-        ns,
-        room,
-        gone: await this.removeFrom(node, ns, room, args),
-      })),
-    );
-  }
-
-  private reportGone(rooms: Array<{ ns: string; room: string; gone: string[] }>): void {
+  private reportGone(rooms: RoomLeaves[]): void {
     for (const { ns, room, gone } of rooms) {
       for (let j = 0; j + 1 < gone.length; j += 2) {
         const member = { sub: gone[j]!, info: JSON.parse(gone[j + 1]!) as unknown };
@@ -408,21 +336,6 @@ export class RedisPresence {
       }
     }
   }
-}
-
-function memberId(ns: string, room: string, connId: string): string {
-  return JSON.stringify([ns, room, connId]);
-}
-
-function parseMemberId(id: string): { ns: string; room: string; connId: string } | null {
-  try {
-    const [ns, room, connId] = JSON.parse(id) as unknown[];
-    if (typeof ns === 'string' && typeof room === 'string' && typeof connId === 'string')
-      return { ns, room, connId };
-  } catch {
-    // A foreign value in our key space: skip it.
-  }
-  return null;
 }
 
 function newNodeId(): string {

@@ -176,4 +176,43 @@ describe('Redis Cluster: a shard with no replica dies and comes back', () => {
     const members = await request<{ members: Array<{ sub: string }> }>(watcher, 'presence', { room });
     expect(members.members?.map((m) => m.sub)).toEqual(['watcher']);
   }, 90_000);
+
+  it("lets a join stand, and tells it, when the rooms index's write fails after the room's; the index is repaired", async () => {
+    // On a Cluster a join is the room's script, then a ZADD to the namespace's rooms index (another
+    // slot). That ZADD is made to fail on its own here (the index key holds a string: WRONGTYPE),
+    // as it does when the index's shard is away while the room's is not.
+    const room = 'indexed:1';
+    const indexKey = 'roomcast:rooms:/';
+    const indexOwner = await cluster.primaryOf(indexKey);
+    const watcher = await connect(nodes[1]!.url, token('watcher'));
+    expect(await request(watcher, 'join', { room })).toMatchObject({ ok: true });
+    const events = collect<PresenceEvent>(watcher, 'presence');
+    // The other rooms' entries are put back afterwards; this room's is left to the repair.
+    const saved = ((await cmd(indexOwner, 'ZRANGE', indexKey, 0, -1)) as string[]).filter((r) => r !== room);
+    await cmd(indexOwner, 'DEL', indexKey);
+    await cmd(indexOwner, 'SET', indexKey, 'not a sorted set');
+    try {
+      const joiner = await connect(nodes[0]!.url, token('joiner'));
+      expect(await request(joiner, 'join', { room })).toMatchObject({ ok: true });
+      await until(
+        () => events.some((e) => e.action === 'join' && e.member.sub === 'joiner'),
+        5000,
+        'the join',
+      );
+    } finally {
+      await cmd(indexOwner, 'DEL', indexKey);
+      if (saved.length > 0) await cmd(indexOwner, 'ZADD', indexKey, ...saved.flatMap((r) => [0, r]));
+    }
+    // Only the joining node's reconcile can put the room back in the index.
+    await until(
+      async () => {
+        const res = await api(nodes[1]!.url, 'GET', `/v1/rooms?prefix=${encodeURIComponent(room)}`);
+        return JSON.stringify(res.body.rooms) === JSON.stringify([{ room, members: 2, connections: 2 }]);
+      },
+      10_000,
+      'the room listed again, with both members',
+    );
+    const members = await request<{ members: Array<{ sub: string }> }>(watcher, 'presence', { room });
+    expect(members.members?.map((m) => m.sub).sort()).toEqual(['joiner', 'watcher']);
+  }, 60_000);
 });
