@@ -9,3 +9,9 @@ export class ConfigError extends Error {
     this.name = 'ConfigError';
   }
 }
+
+/** How an error names a config path: `config a.b`, or `ROOMCAST_X (config a.b)` when an env var set it. */
+export function fieldLabel(path: string, envNames: ReadonlyMap<string, string>): string {
+  const fromEnv = [...envNames].find(([prefix]) => path === prefix || path.startsWith(`${prefix}.`));
+  return fromEnv ? `${fromEnv[1]} (config ${path})` : `config ${path}`;
+}

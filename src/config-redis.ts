@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ms } from './config-namespace.js';
 
 /**
  * The `redis` block of the configuration (README "Configuration", docs/cluster.md): where Redis is
@@ -6,12 +7,6 @@ import { z } from 'zod';
  * cluster uses it. `redisTarget()` turns a valid block into the one value the cluster code switches
  * on.
  */
-
-const ms = z
-  .number()
-  .int()
-  .min(0)
-  .max(30 * 24 * 3600 * 1000);
 
 /** `host:port`, `[v6]:port`; the port 1 to 65535. */
 const HOST_PORT = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/;
