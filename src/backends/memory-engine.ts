@@ -12,6 +12,7 @@ import {
   toEnvelope,
 } from '../rooms/engine.js';
 import { holdsBinary } from '../rooms/payload.js';
+import { RevocationList } from '../rooms/revocations.js';
 import { newEpoch } from './epoch.js';
 import { RoomHistory } from './memory-history.js';
 
@@ -50,7 +51,7 @@ const IDLE_ROOM_MS = 10 * 60 * 1000;
 export function createMemoryEngine(sink: DeliverySink, now: () => number = Date.now): Engine {
   /** Rooms by namespace, then by name: no joined key to build and hash on every publish. */
   const spaces = new Map<string, Map<string, RoomState>>();
-  const revoked = new Map<string, { before: number; tokens: Set<string>; expires: number }>();
+  const revoked = new RevocationList(Number.POSITIVE_INFINITY, now);
   /** Idempotency keys of publishes: `ns, key` -> the first result and its room. */
   const published = new Map<string, StreamPosition & { room: string; expires: number }>();
   const key = (ns: string, room: string) => `${ns}\u0000${room}`;
@@ -93,7 +94,7 @@ export function createMemoryEngine(sink: DeliverySink, now: () => number = Date.
       }
     const t = now();
     for (const [k, p] of published) if (p.expires < t) published.delete(k);
-    for (const [k, r] of revoked) if (r.expires < t) revoked.delete(k);
+    revoked.sweep();
   }, 60_000);
   sweep.unref();
 
@@ -180,15 +181,10 @@ export function createMemoryEngine(sink: DeliverySink, now: () => number = Date.
       return out.sort((a, b) => (a.room < b.room ? -1 : 1));
     },
     async revoke(ns, sub, rule, ttlMs) {
-      const k = key(ns, sub);
-      const entry = revoked.get(k);
-      const tokens = new Set([...(entry?.tokens ?? []), ...rule.tokens]);
-      revoked.set(k, { before: Math.max(entry?.before ?? 0, rule.before), tokens, expires: now() + ttlMs });
+      revoked.add(ns, sub, rule, ttlMs);
     },
     isRevoked(ns, sub, iat, tokenHash) {
-      const entry = revoked.get(key(ns, sub));
-      if (!entry || entry.expires < now()) return false;
-      return entry.tokens.has(tokenHash) || iat === undefined || iat < entry.before;
+      return revoked.has(ns, sub, iat, tokenHash);
     },
     announce(ns, event, exceptConnId) {
       sink.presence(ns, event, exceptConnId);

@@ -3,6 +3,7 @@ import { RoomcastError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Member, PresenceEvent, RoomStat } from '../protocol.js';
 import { type DeliverySink, type Engine, type HistoryPolicy, selectHistory } from '../rooms/engine.js';
+import { RevocationList } from '../rooms/revocations.js';
 import { newEpoch } from './epoch.js';
 import type { RedisClients } from './redis-clients.js';
 import {
@@ -38,6 +39,9 @@ export interface RedisEngineOptions {
 
 /** A room's offset and history outlive its last publish by this long, or by its history TTL if longer. */
 export const ROOM_IDLE_MS = 24 * 3600 * 1000;
+
+/** Users whose revocation a node keeps its own copy of, at most (about 200 bytes each). */
+export const REVOCATIONS_HELD = 100_000;
 
 /**
  * The cluster engine: offsets, history, membership and idempotency in Redis, so every node answers
@@ -101,6 +105,8 @@ export function createRedisEngine(
         ...channelOpts,
         nodeOptions: clients.nodeOptions,
       });
+  // The revocations this node wrote to Redis, which it still refuses when Redis cannot be asked.
+  const revokedHere = new RevocationList(REVOCATIONS_HELD);
   const inFlight = new Set<Promise<unknown>>();
   const track = <T>(p: Promise<T>): Promise<T> => {
     inFlight.add(p);
@@ -201,8 +207,13 @@ export function createRedisEngine(
       const k = clusterKeys(opts.prefix).revoked(ns, sub);
       const fields = rule.tokens.flatMap((t) => [`t:${t}`, '1']);
       await unavailable(redis.rcRevoke(k, rule.before, ttlMs, ...fields));
+      // Kept once stored: a revocation the API answered as failed refuses nothing here either.
+      revokedHere.add(ns, sub, rule, ttlMs);
     },
     async isRevoked(ns, sub, iat, tokenHash) {
+      // What this node revoked is refused without Redis: while Redis is away, or after it lost
+      // its data. What only other nodes revoked needs Redis (unavailable: let in, and logged).
+      if (revokedHere.has(ns, sub, iat, tokenHash)) return true;
       const k = clusterKeys(opts.prefix).revoked(ns, sub);
       const [before, token] = await unavailable(redis.hmget(k, 'before', `t:${tokenHash}`));
       if (before === null) return false;

@@ -1,5 +1,6 @@
 import type { Envelope, Member, PresenceEvent, RoomStat, StreamPosition } from '../protocol.js';
 import type { MaybePromise } from './maybe.js';
+import type { RevocationRule } from './revocations.js';
 
 /**
  * The seam between the room logic and where rooms live, in domain words: offsets, history,
@@ -50,12 +51,7 @@ export interface Engine {
    * before `before`, and the exact tokens whose hashes are in `tokens` (the connections closed
    * now, which may have been issued in the same second as the call).
    */
-  revoke(
-    ns: string,
-    sub: string,
-    rule: { before: number; tokens: readonly string[] },
-    ttlMs: number,
-  ): Promise<void>;
+  revoke(ns: string, sub: string, rule: RevocationRule, ttlMs: number): Promise<void>;
   /** Whether a token of `sub` (its `iat`, and its hash) was revoked. */
   isRevoked(ns: string, sub: string, iat: number | undefined, tokenHash: string): MaybePromise<boolean>;
   /** This node starts receiving the room's messages; resolves once nothing published after it can be missed. */

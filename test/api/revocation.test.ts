@@ -173,3 +173,55 @@ describe.each(['one node', 'two nodes over Redis'])('revocation (%s)', (mode) =>
     expect(res.body).toMatchObject({ ok: false, error: { code: 'bad_request' } });
   });
 });
+
+/**
+ * Redis away (killed): a node refuses the tokens it revoked itself from its own copy. Every node a
+ * `POST /v1/disconnect` reaches revokes (by `iat` for all, by hash for its own connections'
+ * tokens), so each refuses the user's earlier tokens. A user nobody revoked is let in: the check
+ * cannot be made, and connections go on through an outage.
+ */
+describe('revocation while Redis is away (two nodes)', () => {
+  let redis: TestRedis;
+  let nodes: RunningBroker[];
+  beforeAll(async () => {
+    redis = await startRedis();
+    nodes = await startCluster(2, redis.url);
+  });
+  afterEach(() => {
+    closeClients();
+    closeStreams();
+  });
+  afterAll(async () => {
+    await Promise.all(nodes.map((n) => n.close()));
+    await redis.stop();
+  });
+
+  it('each node refuses the tokens it revoked before Redis went, over Socket.IO and SSE', async () => {
+    const sub = 'rev-away';
+    const live = token(sub);
+    const older = issuedAgo(sub, 10);
+    const socket = await connect(nodes[0]!.url, live);
+    const closing = nextEvent<{ code: string }>(socket, 'closing');
+    const res = await api(nodes[1]!.url, 'POST', '/v1/disconnect', { sub, reconnect: false });
+    expect(res.body).toEqual({ ok: true, disconnected: 1 });
+    expect(await closing).toMatchObject({ code: 'disconnected' });
+    await redis.kill();
+    // The connection's own token, by its hash, on the node that closed it (another node has only
+    // `iat` to go by, and this token may be from the revocation's own second).
+    const tries: Array<[RunningBroker, string]> = [
+      [nodes[0]!, live],
+      [nodes[0]!, older],
+      [nodes[1]!, older],
+    ];
+    for (const [node, tok] of tries) {
+      const err = await connectError(node.url, tok);
+      expect(err.message).toBe('token_revoked');
+      expect(err.data).toMatchObject({ code: 'token_revoked' });
+    }
+    const sse = await openSse(`${nodes[1]!.url}/v1/events?room=r&token=${older}`);
+    expect(isRefusal(sse) && sse.status).toBe(401);
+    expect(isRefusal(sse) && sse.body.error.code).toBe('token_revoked');
+    const other = await connect(nodes[1]!.url, issuedAgo('rev-away-other', 10));
+    expect(other.connected).toBe(true);
+  });
+});

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { rememberToken, tokenHash } from '../../src/auth/revocation.js';
+import { RevocationList } from '../../src/rooms/revocations.js';
 
 describe('rememberToken (the tokens a connection presented, for revocation by hash)', () => {
   const at = (sec: number) => sec * 1000;
@@ -33,5 +34,49 @@ describe('rememberToken (the tokens a connection presented, for revocation by ha
     expect(tokenHash('a.b.c')).not.toBe(tokenHash('a.b.d'));
     // The first 32 characters of the SHA-256 digest in base64url (what revocations stored in Redis hold).
     expect(tokenHash('a.b.c')).toBe(createHash('sha256').update('a.b.c').digest('base64url').slice(0, 32));
+  });
+});
+
+describe('RevocationList (revocations held in this process)', () => {
+  it('refuses tokens issued before the revocation, without iat, or named by hash; no one else', () => {
+    const list = new RevocationList();
+    list.add('/', 'alice', { before: 100, tokens: ['h1'] }, 60_000);
+    expect(list.has('/', 'alice', 99, 'x')).toBe(true);
+    expect(list.has('/', 'alice', undefined, 'x')).toBe(true);
+    expect(list.has('/', 'alice', 100, 'h1')).toBe(true);
+    expect(list.has('/', 'alice', 100, 'x')).toBe(false);
+    expect(list.has('/', 'bob', 99, 'h1')).toBe(false);
+    expect(list.has('/chat', 'alice', 99, 'h1')).toBe(false);
+  });
+
+  it('merges a second revocation of a user: the later `before`, every hash', () => {
+    const list = new RevocationList();
+    list.add('/', 'alice', { before: 200, tokens: ['h1'] }, 60_000);
+    list.add('/', 'alice', { before: 100, tokens: ['h2'] }, 60_000);
+    expect(list.has('/', 'alice', 150, 'x')).toBe(true);
+    expect(list.has('/', 'alice', 300, 'h1')).toBe(true);
+    expect(list.has('/', 'alice', 300, 'h2')).toBe(true);
+  });
+
+  it('forgets a revocation once its TTL has passed, and sweeps it', () => {
+    let t = 1_000;
+    const list = new RevocationList(Number.POSITIVE_INFINITY, () => t);
+    list.add('/', 'alice', { before: 100, tokens: [] }, 500);
+    t = 1_500;
+    expect(list.has('/', 'alice', 99, 'x')).toBe(true);
+    t = 1_501;
+    expect(list.has('/', 'alice', 99, 'x')).toBe(false);
+    list.sweep();
+    list.add('/', 'bob', { before: 100, tokens: [] }, 500);
+    expect(list.has('/', 'bob', 99, 'x')).toBe(true);
+  });
+
+  it('past its size, forgets the user revoked longest ago first (a new revocation counts as new)', () => {
+    const list = new RevocationList(2);
+    list.add('/', 'a', { before: 100, tokens: [] }, 60_000);
+    list.add('/', 'b', { before: 100, tokens: [] }, 60_000);
+    list.add('/', 'a', { before: 100, tokens: [] }, 60_000);
+    list.add('/', 'c', { before: 100, tokens: [] }, 60_000);
+    expect(['a', 'b', 'c'].map((u) => list.has('/', u, 99, 'x'))).toEqual([true, false, true]);
   });
 });
