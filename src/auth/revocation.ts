@@ -50,9 +50,11 @@ interface RevocationStore {
 
 /**
  * Throws `token_revoked` when the user's token was revoked (`POST /v1/disconnect` with
- * `reconnect: false`). When the check cannot be made (Redis away) the token is let in and
- * `onUnavailable` is told: connections keep working through a Redis outage, as everything else.
- * An engine that answers at once (memory) is answered in this tick (a throw, not a rejection).
+ * `reconnect: false`). When the check cannot be made (Redis away, and no copy of a revocation on
+ * this node) the token is let in and `onUnavailable` is told: connections keep working through a
+ * Redis outage, as everything else. Resolves to whether the check was made (false: let in
+ * unchecked). An engine that answers at once (memory) is answered in this tick (a throw, not a
+ * rejection).
  */
 export function checkNotRevoked(
   store: RevocationStore,
@@ -60,15 +62,18 @@ export function checkNotRevoked(
   claims: { sub: string; iat?: number },
   hash: string,
   onUnavailable: (err: unknown) => void,
-): MaybePromise<void> {
+): MaybePromise<boolean> {
+  let checked = true;
   const revoked = attempt(
     () => store.isRevoked(ns, claims.sub, claims.iat, hash),
     (err) => {
+      checked = false;
       onUnavailable(err);
       return false;
     },
   );
   return andThen(revoked, (yes) => {
     if (yes) throw new RoomcastError('token_revoked', 'this token was revoked; ask the app for a new one');
+    return checked;
   });
 }

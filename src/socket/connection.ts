@@ -31,6 +31,11 @@ export interface SocketData extends LimitHolder, Expiring {
   tokens: PresentedToken[];
   /** Set when a revocation has taken this connection's tokens: a `refresh` after that is refused. */
   revoking?: boolean;
+  /**
+   * The token this connection was let in with while its revocation could not be checked (Redis
+   * away): checked before its next event, and the connection closed if it was revoked.
+   */
+  unchecked?: { claims: Pick<UserClaims, 'sub' | 'iat'>; hash: string };
 }
 
 export type RoomcastSocket = Socket<
@@ -51,8 +56,11 @@ export interface NamespaceContext {
   replyBytes: number;
   /** `token_expiring` and the close at expiry (`tokenExpiryLeadMs`, the clock tolerance). */
   expiry: ExpiryHooks<RoomcastSocket>;
-  /** Throws `token_revoked` for a token `POST /v1/disconnect { reconnect: false }` revoked. */
-  checkNotRevoked(claims: UserClaims, hash: string): MaybePromise<void>;
+  /**
+   * Throws `token_revoked` for a token `POST /v1/disconnect { reconnect: false }` revoked; false
+   * when the check could not be made (the token is let in).
+   */
+  checkNotRevoked(claims: Pick<UserClaims, 'sub' | 'iat'>, hash: string): MaybePromise<boolean>;
   log: Logger;
 }
 
@@ -198,7 +206,8 @@ function run(socket: RoomcastSocket, ctx: NamespaceContext, event: string, handl
   const payload = ack && args.length === 1 ? undefined : args[0];
   try {
     ctx.limit.take(socket.data);
-    const reply = handle(payload, socket);
+    const unchecked = socket.data.unchecked;
+    const reply = unchecked ? checkedFirst(socket, ctx, unchecked, handle, payload) : handle(payload, socket);
     if (reply instanceof Promise)
       reply
         .then((r: object) => ack?.({ ok: true, ...r }))
@@ -207,6 +216,34 @@ function run(socket: RoomcastSocket, ctx: NamespaceContext, event: string, handl
   } catch (err) {
     fail(err, socket, ctx, event, ack);
   }
+}
+
+/**
+ * The event of a connection let in while its token's revocation could not be checked: the check
+ * first. A revoked token fails the event with `token_revoked` and then closes the connection
+ * (`closing { code: "disconnected" }`, as the revocation's own call would have); a check that still
+ * cannot be made lets the event run, and is made again at the next one.
+ */
+async function checkedFirst(
+  socket: RoomcastSocket,
+  ctx: NamespaceContext,
+  unchecked: NonNullable<SocketData['unchecked']>,
+  handle: Handler,
+  payload: unknown,
+): Promise<object> {
+  try {
+    if (await ctx.checkNotRevoked(unchecked.claims, unchecked.hash)) {
+      if (socket.data.unchecked === unchecked) socket.data.unchecked = undefined;
+    }
+  } catch (err) {
+    // Closed once the event's failure is acked (the ack goes out first).
+    if (err instanceof RoomcastError && err.code === 'token_revoked')
+      setImmediate(() =>
+        closeConnection(socket, 'disconnected', 'the token this connection opened with was revoked'),
+      );
+    throw err;
+  }
+  return handle(payload, socket);
 }
 
 /** Acks a failed event in roomcast's error shape; an unexpected error is logged as `internal`. */

@@ -165,7 +165,7 @@ export function namespaceCore(
     expiry: socketExpiryHooks(config.tokenExpiryLeadMs, ns.jwt.clockToleranceSec * 1000),
     checkNotRevoked: (claims, hash) =>
       checkNotRevoked(engine, ns.name, claims, hash, (err) =>
-        log.warn({ err }, 'revocation check unavailable; token refresh let through'),
+        log.warn({ err }, 'revocation check unavailable; let through'),
       ),
     log,
   };
@@ -221,9 +221,10 @@ export function admitToken(socket: RoomcastSocket, a: Admission, token: unknown)
   const claims = a.verifier.verify(token);
   const hash = tokenHash(token as string);
   const checked = checkNotRevoked(a.engine, a.ns.name, claims, hash, (err) =>
-    a.log.warn({ err }, 'revocation check unavailable; connection let in'),
+    a.log.warn({ err }, 'revocation check unavailable; connection let in, checked again at its next event'),
   );
-  return andThen(checked, () => {
+  return andThen(checked, (made) => {
+    if (!made) socket.data.unchecked = { claims: { sub: claims.sub, iat: claims.iat }, hash };
     socket.data.client = clientFor(socket.id, claims, a.ns);
     socket.data.expiresAt = expiresAtOf(claims);
     socket.data.tokens = rememberToken(undefined, { hash, iat: claims.iat });

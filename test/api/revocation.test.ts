@@ -1,7 +1,9 @@
 import jwt from 'jsonwebtoken';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { readyz } from '../cluster/stream-scenario.js';
 import {
   closeClients,
+  collect,
   connect,
   connectError,
   nextEvent,
@@ -10,6 +12,7 @@ import {
   SECRET,
   startBroker,
   token,
+  until,
 } from '../helpers/broker.js';
 import { startCluster } from '../helpers/cluster.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
@@ -223,5 +226,57 @@ describe('revocation while Redis is away (two nodes)', () => {
     expect(isRefusal(sse) && sse.body.error.code).toBe('token_revoked');
     const other = await connect(nodes[1]!.url, issuedAgo('rev-away-other', 10));
     expect(other.connected).toBe(true);
+  });
+});
+
+/**
+ * A node that cannot check a token (Redis frozen) lets it in; the connection's next event checks it
+ * again, and a token revoked meanwhile, by a node this one has no copy from, closes it.
+ */
+describe('a connection let in unchecked while Redis is away', () => {
+  let redis: TestRedis;
+  let nodes: RunningBroker[] = [];
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterEach(async () => {
+    redis.thaw();
+    closeClients();
+    await Promise.all(nodes.map((n) => n.close()));
+    nodes = [];
+  });
+  afterAll(() => redis.stop());
+
+  it('is closed at its next event once Redis says its token was revoked', async () => {
+    const sub = 'rev-unchecked';
+    const older = issuedAgo(sub, 10);
+    const [first] = await startCluster(1, redis.url);
+    nodes.push(first!);
+    const res = await api(first!.url, 'POST', '/v1/disconnect', { sub, reconnect: false });
+    expect(res.body).toEqual({ ok: true, disconnected: 0 });
+    // Started after the call: this node has no copy of the revocation; only Redis has it.
+    const [late] = await startCluster(1, redis.url);
+    nodes.push(late!);
+    redis.freeze();
+    const socket = await connect(late!.url, older);
+    const closing = collect<{ code: string }>(socket, 'closing');
+    redis.thaw();
+    await until(async () => (await readyz(late!.url)) === 200, 15_000, 'the late node ready again');
+    const reply = await request(socket, 'join', { room: 'rev:room' });
+    expect(reply).toMatchObject({ ok: false, error: { code: 'token_revoked' } });
+    await until(() => closing.length > 0 && !socket.connected, 5000, 'the connection closed');
+    expect(closing).toEqual([{ code: 'disconnected', message: expect.any(String) }]);
+  });
+
+  it('goes on once the check is made and the token was not revoked', async () => {
+    const [node] = await startCluster(1, redis.url);
+    nodes.push(node!);
+    redis.freeze();
+    const socket = await connect(node!.url, issuedAgo('rev-unchecked-ok', 10));
+    redis.thaw();
+    await until(async () => (await readyz(node!.url)) === 200, 15_000, 'the node ready again');
+    expect(await request(socket, 'join', { room: 'rev:ok' })).toMatchObject({ ok: true });
+    expect(await request(socket, 'leave', { room: 'rev:ok' })).toMatchObject({ ok: true });
+    expect(socket.connected).toBe(true);
   });
 });
