@@ -40,7 +40,7 @@ export interface RedisEngineOptions {
 /** A room's offset and history outlive its last publish by this long, or by its history TTL if longer. */
 export const ROOM_IDLE_MS = 24 * 3600 * 1000;
 
-/** Users whose revocation a node keeps its own copy of, at most (about 200 bytes each). */
+/** Users whose revocation a node keeps its own copy of, at most (each with up to 1,000 token hashes). */
 export const REVOCATIONS_HELD = 100_000;
 
 /**
@@ -107,6 +107,8 @@ export function createRedisEngine(
       });
   // The revocations this node wrote to Redis, which it still refuses when Redis cannot be asked.
   const revokedHere = new RevocationList(REVOCATIONS_HELD);
+  const sweepRevocations = setInterval(() => revokedHere.sweep(), 60_000);
+  sweepRevocations.unref();
   const inFlight = new Set<Promise<unknown>>();
   const track = <T>(p: Promise<T>): Promise<T> => {
     inFlight.add(p);
@@ -232,6 +234,7 @@ export function createRedisEngine(
       presence.isHealthy() &&
       subscriptions.isLive(),
     async close() {
+      clearInterval(sweepRevocations);
       await withTimeout(Promise.allSettled([...inFlight]), opts.requestTimeoutMs);
       await withTimeout(presence.close(), opts.requestTimeoutMs);
       subscriptions.close?.();

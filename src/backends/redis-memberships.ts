@@ -146,15 +146,17 @@ export class Memberships {
       const rooms = byNs.get(m.ns) ?? new Set<string>();
       byNs.set(m.ns, rooms.add(m.room));
     }
-    // In commands of at most 1,000 rooms, so that a node in very many rooms does not stall Redis.
-    const writes: Promise<unknown>[] = [];
-    for (const [ns, set] of byNs) {
-      const rooms = [...set];
-      for (let i = 0; i < rooms.length; i += 1000) {
-        writes.push(this.redis.zadd(this.keys.rooms(ns), ...rooms.slice(i, i + 1000).flatMap((r) => [0, r])));
-      }
-    }
     try {
+      // In commands of at most 1,000 rooms, so that a node in very many rooms does not stall Redis.
+      const writes: Promise<unknown>[] = [];
+      for (const [ns, set] of byNs) {
+        const rooms = [...set];
+        for (let i = 0; i < rooms.length; i += 1000) {
+          writes.push(
+            this.redis.zadd(this.keys.rooms(ns), ...rooms.slice(i, i + 1000).flatMap((r) => [0, r])),
+          );
+        }
+      }
       await Promise.all(writes);
     } catch (err) {
       this.tidyLater();

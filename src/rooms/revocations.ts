@@ -13,13 +13,17 @@ export interface RevocationRule {
  * Revocations held in this process, each until its TTL ends: the one-node engine's list, and a
  * Redis node's copy of the revocations it wrote itself (every node does, for its own connections,
  * when `POST /v1/disconnect` reaches it), which it still holds when Redis cannot be asked. Past
- * `maxEntries` users the oldest revocation is forgotten first.
+ * `maxEntries` users the oldest revocation is forgotten first; each keeps its newest 1,000 token
+ * hashes.
  *
  * @example
  * const list = new RevocationList();
  * list.add('/', 'alice', { before: 1767225600, tokens: [] }, REVOCATION_TTL_MS);
  * list.has('/', 'alice', 1767225599, hash); // true: issued before the revocation
  */
+/** Token hashes kept per user: the newest. A hash only matters for a token of the revocation's own second. */
+const MAX_TOKENS = 1000;
+
 export class RevocationList {
   private readonly entries = new Map<string, { before: number; tokens: Set<string>; expires: number }>();
 
@@ -32,6 +36,11 @@ export class RevocationList {
     const k = JSON.stringify([ns, sub]);
     const entry = this.entries.get(k);
     const tokens = new Set([...(entry?.tokens ?? []), ...rule.tokens]);
+    // The newest hashes, at most MAX_TOKENS (a user revoked over and over is not a growing set).
+    for (const old of tokens) {
+      if (tokens.size <= MAX_TOKENS) break;
+      tokens.delete(old);
+    }
     // Set again, so that it counts as the newest (a Map keeps the order keys were set in).
     this.entries.delete(k);
     this.entries.set(k, {
@@ -46,6 +55,11 @@ export class RevocationList {
     const entry = this.entries.get(JSON.stringify([ns, sub]));
     if (!entry || entry.expires < this.now()) return false;
     return entry.tokens.has(tokenHash) || iat === undefined || iat < entry.before;
+  }
+
+  /** Users held. */
+  get size(): number {
+    return this.entries.size;
   }
 
   /** Drops the revocations whose TTL has ended. */

@@ -20,6 +20,7 @@ import { andThen, type MaybePromise } from '../rooms/maybe.js';
 import { rightsFor } from '../rooms/rights.js';
 import { withinReplyLimits } from './attachments.js';
 import type { EventLimit, LimitHolder } from './event-limit.js';
+import { checkedFirst, markUnchecked, type Unchecked } from './recheck.js';
 import { parsePayload, requestSchemas } from './schemas.js';
 
 export interface SocketData extends LimitHolder, Expiring {
@@ -32,10 +33,11 @@ export interface SocketData extends LimitHolder, Expiring {
   /** Set when a revocation has taken this connection's tokens: a `refresh` after that is refused. */
   revoking?: boolean;
   /**
-   * The token this connection was let in with while its revocation could not be checked (Redis
-   * away): checked before its next event, and the connection closed if it was revoked.
+   * Tokens this connection was let in or refreshed with while their revocation could not be
+   * checked (Redis away): checked before its next event (recheck.ts), the connection closed if one
+   * was revoked.
    */
-  unchecked?: { claims: Pick<UserClaims, 'sub' | 'iat'>; hash: string };
+  unchecked?: Unchecked;
 }
 
 export type RoomcastSocket = Socket<
@@ -106,7 +108,10 @@ const handlers: { [E in ClientEvent]: (ctx: NamespaceContext) => EventHandler<E>
     // this one too. A revoked token renews nothing: it would be refused at connect, so here too.
     const hash = tokenHash(req.token as string);
     socket.data.tokens = rememberToken(socket.data.tokens, { hash, iat: claims.iat });
-    await ctx.checkNotRevoked(claims, hash);
+    // Not checked (Redis away): checked before the connection's next event. Checked: it is a token
+    // of the user's that is not revoked, which speaks for the connection whatever it opened with.
+    if (await ctx.checkNotRevoked(claims, hash)) socket.data.unchecked = undefined;
+    else markUnchecked(socket.data, { claims, hash });
     if (socket.data.revoking) throw new RoomcastError('token_revoked', REVOKED_MESSAGE);
     // Rights, info and expiry change together, with no await in between: two refreshes in flight
     // cannot leave one token's rights with the other's expiry (reauthorize sets the rights at once).
@@ -206,8 +211,9 @@ function run(socket: RoomcastSocket, ctx: NamespaceContext, event: string, handl
   const payload = ack && args.length === 1 ? undefined : args[0];
   try {
     ctx.limit.take(socket.data);
-    const unchecked = socket.data.unchecked;
-    const reply = unchecked ? checkedFirst(socket, ctx, unchecked, handle, payload) : handle(payload, socket);
+    const reply = socket.data.unchecked
+      ? checkedFirst(socket, ctx.checkNotRevoked, event, () => handle(payload, socket), revokedUnchecked)
+      : handle(payload, socket);
     if (reply instanceof Promise)
       reply
         .then((r: object) => ack?.({ ok: true, ...r }))
@@ -218,32 +224,9 @@ function run(socket: RoomcastSocket, ctx: NamespaceContext, event: string, handl
   }
 }
 
-/**
- * The event of a connection let in while its token's revocation could not be checked: the check
- * first. A revoked token fails the event with `token_revoked` and then closes the connection
- * (`closing { code: "disconnected" }`, as the revocation's own call would have); a check that still
- * cannot be made lets the event run, and is made again at the next one.
- */
-async function checkedFirst(
-  socket: RoomcastSocket,
-  ctx: NamespaceContext,
-  unchecked: NonNullable<SocketData['unchecked']>,
-  handle: Handler,
-  payload: unknown,
-): Promise<object> {
-  try {
-    if (await ctx.checkNotRevoked(unchecked.claims, unchecked.hash)) {
-      if (socket.data.unchecked === unchecked) socket.data.unchecked = undefined;
-    }
-  } catch (err) {
-    // Closed once the event's failure is acked (the ack goes out first).
-    if (err instanceof RoomcastError && err.code === 'token_revoked')
-      setImmediate(() =>
-        closeConnection(socket, 'disconnected', 'the token this connection opened with was revoked'),
-      );
-    throw err;
-  }
-  return handle(payload, socket);
+/** A token the connection was let in with unchecked turned out revoked (called after the ack). */
+function revokedUnchecked(socket: RoomcastSocket): void {
+  closeConnection(socket, 'disconnected', 'a token this connection presented was revoked');
 }
 
 /** Acks a failed event in roomcast's error shape; an unexpected error is logged as `internal`. */

@@ -22,6 +22,7 @@ import {
 } from './connection.js';
 import { EventLimit } from './event-limit.js';
 import { admitToNode, admitUser, type EngineConn, handshakesOf } from './limits.js';
+import { markUnchecked } from './recheck.js';
 import { limitSendQueue } from './send-queue.js';
 
 export type RoomcastNamespace = Namespace<
@@ -165,7 +166,7 @@ export function namespaceCore(
     expiry: socketExpiryHooks(config.tokenExpiryLeadMs, ns.jwt.clockToleranceSec * 1000),
     checkNotRevoked: (claims, hash) =>
       checkNotRevoked(engine, ns.name, claims, hash, (err) =>
-        log.warn({ err }, 'revocation check unavailable; let through'),
+        log.debug({ err }, 'revocation check unavailable; let through, checked again at the next event'),
       ),
     log,
   };
@@ -224,7 +225,7 @@ export function admitToken(socket: RoomcastSocket, a: Admission, token: unknown)
     a.log.warn({ err }, 'revocation check unavailable; connection let in, checked again at its next event'),
   );
   return andThen(checked, (made) => {
-    if (!made) socket.data.unchecked = { claims: { sub: claims.sub, iat: claims.iat }, hash };
+    if (!made) markUnchecked(socket.data, { claims, hash });
     socket.data.client = clientFor(socket.id, claims, a.ns);
     socket.data.expiresAt = expiresAtOf(claims);
     socket.data.tokens = rememberToken(undefined, { hash, iat: claims.iat });

@@ -65,9 +65,16 @@ export function registerSse(app: FastifyInstance, deps: SseDeps): void {
       const token = bearer(req.headers.authorization) ?? query.token;
       claims = rt.context.verifier.verify(token);
       const hash = tokenHash(token as string);
-      await checkNotRevoked(deps.engine, ns, claims, hash, (err) =>
-        req.log.warn({ err }, 'revocation check unavailable; stream let in'),
+      // A stream has no later event to check it at: one whose token cannot be checked now (Redis
+      // away) is not opened (its rooms could not be joined then either, on one Redis).
+      const checked = await checkNotRevoked(deps.engine, ns, claims, hash, (err) =>
+        req.log.warn({ err }, 'revocation check unavailable; stream refused'),
       );
+      if (!checked)
+        throw new RoomcastError(
+          'unavailable',
+          'the token could not be checked for revocation (Redis is unreachable); try again',
+        );
       const runtime = rt;
       rooms = [...new Set(typeof query.room === 'string' ? [query.room] : query.room)].map((r) =>
         runtime.rooms.roomName(r),

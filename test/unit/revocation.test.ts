@@ -66,9 +66,22 @@ describe('RevocationList (revocations held in this process)', () => {
     expect(list.has('/', 'alice', 99, 'x')).toBe(true);
     t = 1_501;
     expect(list.has('/', 'alice', 99, 'x')).toBe(false);
-    list.sweep();
     list.add('/', 'bob', { before: 100, tokens: [] }, 500);
+    expect(list.size).toBe(2);
+    list.sweep();
+    expect(list.size).toBe(1);
     expect(list.has('/', 'bob', 99, 'x')).toBe(true);
+  });
+
+  it("keeps a user's newest 1,000 token hashes", () => {
+    const list = new RevocationList();
+    for (let i = 0; i < 1200; i += 100) {
+      const tokens = Array.from({ length: 100 }, (_, j) => `h${i + j}`);
+      list.add('/', 'alice', { before: 100, tokens }, 60_000);
+    }
+    expect(list.has('/', 'alice', 200, 'h1199')).toBe(true);
+    expect(list.has('/', 'alice', 200, 'h200')).toBe(true);
+    expect(list.has('/', 'alice', 200, 'h199')).toBe(false);
   });
 
   it('past its size, forgets the user revoked longest ago first (a new revocation counts as new)', () => {
