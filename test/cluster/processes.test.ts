@@ -96,7 +96,11 @@ describe('cluster: brokers as separate processes', () => {
       expect(res.status).toBe(200);
     }
     // yan is on b and on the frozen c: the answer covers the nodes that answered.
-    const dis = await within(api(a!.url, 'POST', '/v1/disconnect', { sub: 'yan' }), DISCONNECT_WAIT, 'disconnect');
+    const dis = await within(
+      api(a!.url, 'POST', '/v1/disconnect', { sub: 'yan' }),
+      DISCONNECT_WAIT,
+      'disconnect',
+    );
     expect(dis.body).toMatchObject({ ok: true, disconnected: 1 });
     await until(() => !yanOnB.connected, 3000, 'yan on node b closed');
 
