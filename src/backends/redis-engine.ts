@@ -40,7 +40,7 @@ export interface RedisEngineOptions {
 /** A room's offset and history outlive its last publish by this long, or by its history TTL if longer. */
 export const ROOM_IDLE_MS = 24 * 3600 * 1000;
 
-/** Users whose revocation a node keeps its own copy of, at most (each with up to 1,000 token hashes). */
+/** Users whose revocation a node keeps its own copy of, at most (each with up to 100 token hashes). */
 export const REVOCATIONS_HELD = 100_000;
 
 /**

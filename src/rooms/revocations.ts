@@ -10,10 +10,16 @@ export interface RevocationRule {
 }
 
 /**
+ * Token hashes kept per user: the newest. A revocation names by hash only the tokens of its own
+ * seconds (older ones it refuses by `iat`), a few per connection closed.
+ */
+const MAX_TOKENS = 100;
+
+/**
  * Revocations held in this process, each until its TTL ends: the one-node engine's list, and a
  * Redis node's copy of the revocations it wrote itself (every node does, for its own connections,
  * when `POST /v1/disconnect` reaches it), which it still holds when Redis cannot be asked. Past
- * `maxEntries` users the oldest revocation is forgotten first; each keeps its newest 1,000 token
+ * `maxEntries` users the oldest revocation is forgotten first; each keeps its newest 100 token
  * hashes.
  *
  * @example
@@ -21,9 +27,6 @@ export interface RevocationRule {
  * list.add('/', 'alice', { before: 1767225600, tokens: [] }, REVOCATION_TTL_MS);
  * list.has('/', 'alice', 1767225599, hash); // true: issued before the revocation
  */
-/** Token hashes kept per user: the newest. A hash only matters for a token of the revocation's own second. */
-const MAX_TOKENS = 1000;
-
 export class RevocationList {
   private readonly entries = new Map<string, { before: number; tokens: Set<string>; expires: number }>();
 
@@ -35,7 +38,11 @@ export class RevocationList {
   add(ns: string, sub: string, rule: RevocationRule, ttlMs: number): void {
     const k = JSON.stringify([ns, sub]);
     const entry = this.entries.get(k);
-    const tokens = new Set([...(entry?.tokens ?? []), ...rule.tokens]);
+    const tokens = new Set(entry?.tokens);
+    for (const t of rule.tokens) {
+      tokens.delete(t); // named again: now among the newest
+      tokens.add(t);
+    }
     // The newest hashes, at most MAX_TOKENS (a user revoked over and over is not a growing set).
     for (const old of tokens) {
       if (tokens.size <= MAX_TOKENS) break;

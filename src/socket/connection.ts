@@ -20,7 +20,7 @@ import { andThen, type MaybePromise } from '../rooms/maybe.js';
 import { rightsFor } from '../rooms/rights.js';
 import { withinReplyLimits } from './attachments.js';
 import type { EventLimit, LimitHolder } from './event-limit.js';
-import { checkedFirst, markUnchecked, type Unchecked } from './recheck.js';
+import { checkedFirst, markChecked, markUnchecked, type Recheck, type Unchecked } from './recheck.js';
 import { parsePayload, requestSchemas } from './schemas.js';
 
 export interface SocketData extends LimitHolder, Expiring {
@@ -63,6 +63,8 @@ export interface NamespaceContext {
    * when the check could not be made (the token is let in).
    */
   checkNotRevoked(claims: Pick<UserClaims, 'sub' | 'iat'>, hash: string): MaybePromise<boolean>;
+  /** The same check for a connection let in unchecked, and how one found revoked is closed (recheck.ts). */
+  recheck: Recheck<RoomcastSocket>;
   log: Logger;
 }
 
@@ -110,8 +112,8 @@ const handlers: { [E in ClientEvent]: (ctx: NamespaceContext) => EventHandler<E>
     socket.data.tokens = rememberToken(socket.data.tokens, { hash, iat: claims.iat });
     // Not checked (Redis away): checked before the connection's next event. Checked: it is a token
     // of the user's that is not revoked, which speaks for the connection whatever it opened with.
-    if (await ctx.checkNotRevoked(claims, hash)) socket.data.unchecked = undefined;
-    else markUnchecked(socket.data, { claims, hash });
+    if (await ctx.checkNotRevoked(claims, hash)) markChecked(socket);
+    else markUnchecked(socket, { claims, hash }, ctx.recheck);
     if (socket.data.revoking) throw new RoomcastError('token_revoked', REVOKED_MESSAGE);
     // Rights, info and expiry change together, with no await in between: two refreshes in flight
     // cannot leave one token's rights with the other's expiry (reauthorize sets the rights at once).
@@ -212,7 +214,7 @@ function run(socket: RoomcastSocket, ctx: NamespaceContext, event: string, handl
   try {
     ctx.limit.take(socket.data);
     const reply = socket.data.unchecked
-      ? checkedFirst(socket, ctx.checkNotRevoked, event, () => handle(payload, socket), revokedUnchecked)
+      ? checkedFirst(socket, ctx.recheck, event, () => handle(payload, socket))
       : handle(payload, socket);
     if (reply instanceof Promise)
       reply
@@ -225,7 +227,7 @@ function run(socket: RoomcastSocket, ctx: NamespaceContext, event: string, handl
 }
 
 /** A token the connection was let in with unchecked turned out revoked (called after the ack). */
-function revokedUnchecked(socket: RoomcastSocket): void {
+export function revokedUnchecked(socket: RoomcastSocket): void {
   closeConnection(socket, 'disconnected', 'a token this connection presented was revoked');
 }
 

@@ -17,12 +17,13 @@ import {
   expiresAtOf,
   type NamespaceContext,
   type RoomcastSocket,
+  revokedUnchecked,
   type SocketData,
   socketExpiryHooks,
 } from './connection.js';
 import { EventLimit } from './event-limit.js';
 import { admitToNode, admitUser, type EngineConn, handshakesOf } from './limits.js';
-import { markUnchecked } from './recheck.js';
+import { markUnchecked, type Recheck } from './recheck.js';
 import { limitSendQueue } from './send-queue.js';
 
 export type RoomcastNamespace = Namespace<
@@ -168,9 +169,14 @@ export function namespaceCore(
       checkNotRevoked(engine, ns.name, claims, hash, (err) =>
         log.debug({ err }, 'revocation check unavailable; let through, checked again at the next event'),
       ),
+    recheck: {
+      check: (claims, hash) => context.checkNotRevoked(claims, hash),
+      onRevoked: revokedUnchecked,
+    },
     log,
   };
-  return { rooms, context, admission: { io, config, ns, engine, hub, log, verifier } };
+  const admission = { io, config, ns, engine, hub, log, verifier, recheck: context.recheck };
+  return { rooms, context, admission };
 }
 
 /** What admitting a connection to a namespace needs. */
@@ -182,6 +188,8 @@ export interface Admission {
   hub: Hub;
   log: Logger;
   verifier: Verifier;
+  /** How a connection let in with an unchecked token is checked later (recheck.ts). */
+  recheck: Recheck<RoomcastSocket>;
 }
 
 /**
@@ -225,7 +233,7 @@ export function admitToken(socket: RoomcastSocket, a: Admission, token: unknown)
     a.log.warn({ err }, 'revocation check unavailable; connection let in, checked again at its next event'),
   );
   return andThen(checked, (made) => {
-    if (!made) markUnchecked(socket.data, { claims, hash });
+    if (!made) markUnchecked(socket, { claims, hash }, a.recheck);
     socket.data.client = clientFor(socket.id, claims, a.ns);
     socket.data.expiresAt = expiresAtOf(claims);
     socket.data.tokens = rememberToken(undefined, { hash, iat: claims.iat });

@@ -9,26 +9,27 @@ export interface TokenToCheck {
 }
 
 /**
- * The tokens a connection was let in or refreshed with while their revocation could not be checked
- * (Redis away: `POST /v1/disconnect { reconnect: false }` may have revoked them meanwhile).
+ * A connection whose newest token could not be checked for revocation (Redis away:
+ * `POST /v1/disconnect { reconnect: false }` may have revoked it meanwhile). The newest token
+ * speaks for the connection: a `refresh` replaces the one it holds.
  */
 export interface Unchecked {
-  tokens: TokenToCheck[];
+  /** The token to check; none once checked (the object goes at the connection's next check). */
+  token?: TokenToCheck;
   /** The check in flight: every event of the connection waits for this one, so they keep their order. */
   pending?: Promise<boolean>;
+  /** Checks again every RECHECK_MS, for a connection that sends no event. */
+  timer?: NodeJS.Timeout;
 }
 
-/** Adds a token whose check could not be made to the connection's unchecked ones. */
-export function markUnchecked(data: { unchecked?: Unchecked }, token: TokenToCheck): void {
-  data.unchecked ??= { tokens: [] };
-  data.unchecked.tokens.push({ claims: { sub: token.claims.sub, iat: token.claims.iat }, hash: token.hash });
+/** A revocation check: throws `token_revoked`; false when it could not be made. */
+type Check = (claims: TokenToCheck['claims'], hash: string) => MaybePromise<boolean>;
+
+/** How a namespace checks a token and closes a revoked connection. */
+export interface Recheck<S> {
+  check: Check;
+  onRevoked(socket: S): void;
 }
-
-/** Events that run with tokens still unchecked: they give the connection nothing. */
-const RUN_UNCHECKED: ReadonlySet<string> = new Set(['leave', 'refresh']);
-
-/** What a recheck needs: the namespace's revocation check (false when it could not be made). */
-export type RevocationCheck = (claims: TokenToCheck['claims'], hash: string) => MaybePromise<boolean>;
 
 /** The socket as the recheck sees it. */
 export interface CheckedSocket {
@@ -36,36 +37,61 @@ export interface CheckedSocket {
   readonly data: { unchecked?: Unchecked };
 }
 
+/** How often an unchecked connection is checked again without an event of its own. */
+export const RECHECK_MS = 5000;
+
+/** Events that run with a token still unchecked: they give the connection nothing it did not have. */
+const RUN_UNCHECKED: ReadonlySet<string> = new Set(['leave', 'refresh']);
+
 /**
- * Runs one event of a connection with unchecked tokens once they are checked. The events of the
- * connection wait for one check, in the order they came. A revoked token rejects with
- * `token_revoked`, and `onRevoked` closes the connection once that is acked. A check that still cannot be
- * made fails the event with `unavailable`, except `leave` and `refresh`, and is made again at the
- * next event. An event whose connection closed while it waited is not run: a `join` run then would
- * leave a member behind that no `disconnect` removes.
+ * Marks `token` (now the connection's newest) as not checked: it is checked before the
+ * connection's next event, and every RECHECK_MS until then.
+ *
+ * @example
+ * if (!(await check(claims, hash))) markUnchecked(socket, { claims, hash }, recheck);
+ */
+export function markUnchecked<S extends CheckedSocket>(
+  socket: S,
+  token: TokenToCheck,
+  how: Recheck<S>,
+): void {
+  socket.data.unchecked ??= {};
+  const unchecked = socket.data.unchecked;
+  unchecked.token = { claims: { sub: token.claims.sub, iat: token.claims.iat }, hash: token.hash };
+  if (!unchecked.timer) schedule(socket, unchecked, how);
+}
+
+/** A token of the user's was checked and is not revoked: it speaks for the connection. */
+export function markChecked(socket: CheckedSocket): void {
+  // The object stays until the next check ends it, so events waiting on one in flight keep their order.
+  if (socket.data.unchecked) socket.data.unchecked.token = undefined;
+}
+
+/**
+ * Runs one event of a connection with an unchecked token once the token is checked. The events of
+ * the connection wait for one check, in the order they came; a token a `refresh` brought meanwhile
+ * is checked too. A revoked token rejects with `token_revoked`, and `onRevoked` closes the
+ * connection once that is acked. A check that still cannot be made fails the event with
+ * `unavailable`, except `leave` and `refresh`. An event whose connection closed while it waited is
+ * not run: a `join` run then would leave a member behind that no `disconnect` removes.
  *
  * @example
  * const reply = socket.data.unchecked
- *   ? checkedFirst(socket, check, event, () => handle(payload, socket), (s) => closeConnection(s, 'disconnected', why))
+ *   ? checkedFirst(socket, recheck, event, () => handle(payload, socket))
  *   : handle(payload, socket);
  */
 export async function checkedFirst<S extends CheckedSocket>(
   socket: S,
-  check: RevocationCheck,
+  how: Recheck<S>,
   event: string,
   run: () => object | Promise<object>,
-  onRevoked: (socket: S) => void,
 ): Promise<object> {
-  const unchecked = socket.data.unchecked;
-  let made = true;
+  let made: boolean;
   try {
-    if (unchecked) {
-      unchecked.pending ??= checkAll(socket, check, unchecked);
-      made = await unchecked.pending;
-    }
+    made = await ensureChecked(socket, how.check);
   } catch (err) {
     // After the event's failure is acked (the ack goes out in this turn of the loop).
-    if (err instanceof RoomcastError && err.code === 'token_revoked') setImmediate(() => onRevoked(socket));
+    if (isRevoked(err)) setImmediate(() => how.onRevoked(socket));
     throw err;
   }
   if (!socket.connected)
@@ -78,21 +104,58 @@ export async function checkedFirst<S extends CheckedSocket>(
   return run();
 }
 
-function checkAll(socket: CheckedSocket, check: RevocationCheck, unchecked: Unchecked): Promise<boolean> {
-  const tokens = unchecked.tokens.slice();
-  return Promise.all(tokens.map((t) => Promise.resolve().then(() => check(t.claims, t.hash)))).then(
-    (made) => {
-      unchecked.pending = undefined;
-      if (!made.every(Boolean)) return false;
-      // A token a `refresh` added while this check was out is checked at the next event.
-      unchecked.tokens = unchecked.tokens.filter((t) => !tokens.includes(t));
-      if (unchecked.tokens.length === 0 && socket.data.unchecked === unchecked)
+/** Checks the connection's token (and any that replaced it meanwhile): true once none is left unchecked. */
+async function ensureChecked(socket: CheckedSocket, check: Check): Promise<boolean> {
+  for (;;) {
+    const unchecked = socket.data.unchecked;
+    if (!unchecked) return true;
+    if (!unchecked.pending) {
+      const token = unchecked.token;
+      if (!token) {
         socket.data.unchecked = undefined;
-      return true;
-    },
-    (err: unknown) => {
-      unchecked.pending = undefined;
-      throw err;
-    },
-  );
+        clearTimeout(unchecked.timer);
+        return true;
+      }
+      unchecked.pending = checkOne(unchecked, token, check);
+    }
+    if (!(await unchecked.pending)) return false;
+  }
+}
+
+function checkOne(unchecked: Unchecked, token: TokenToCheck, check: Check): Promise<boolean> {
+  return Promise.resolve()
+    .then(() => check(token.claims, token.hash))
+    .then(
+      (made) => {
+        unchecked.pending = undefined;
+        if (made && unchecked.token === token) unchecked.token = undefined;
+        return made;
+      },
+      (err: unknown) => {
+        unchecked.pending = undefined;
+        throw err;
+      },
+    );
+}
+
+function schedule<S extends CheckedSocket>(socket: S, unchecked: Unchecked, how: Recheck<S>): void {
+  unchecked.timer = setTimeout(() => {
+    unchecked.timer = undefined;
+    if (!socket.connected || socket.data.unchecked !== unchecked) return;
+    ensureChecked(socket, how.check).then(
+      (made) => {
+        if (!made && socket.connected && socket.data.unchecked === unchecked)
+          schedule(socket, unchecked, how);
+      },
+      (err: unknown) => {
+        if (isRevoked(err)) how.onRevoked(socket);
+        else if (socket.connected && socket.data.unchecked === unchecked) schedule(socket, unchecked, how);
+      },
+    );
+  }, RECHECK_MS);
+  unchecked.timer.unref();
+}
+
+function isRevoked(err: unknown): boolean {
+  return err instanceof RoomcastError && err.code === 'token_revoked';
 }

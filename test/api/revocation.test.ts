@@ -226,6 +226,10 @@ describe('revocation while Redis is away (two nodes)', () => {
     expect(isRefusal(sse) && sse.body.error.code).toBe('token_revoked');
     const other = await connect(nodes[1]!.url, issuedAgo('rev-away-other', 10));
     expect(other.connected).toBe(true);
+    // A stream has no later event to be checked at: one whose token cannot be checked is refused.
+    const unknown = await openSse(`${nodes[1]!.url}/v1/events?room=r&token=${issuedAgo('rev-away-sse', 10)}`);
+    expect(isRefusal(unknown) && unknown.status).toBe(503);
+    expect(isRefusal(unknown) && unknown.body.error.code).toBe('unavailable');
   });
 });
 
@@ -292,7 +296,8 @@ describe('a connection let in unchecked while Redis is away', () => {
     nodes.push(node!);
     redis.freeze();
     const socket = await connect(node!.url, issuedAgo('rev-unchecked-away', 10));
-    expect(await request(socket, 'join', { room: 'rev:away' })).toMatchObject({
+    // An unknown event needs no Redis: `unavailable` here is the recheck's, not the event's.
+    expect(await request(socket, 'no-such-event', {})).toMatchObject({
       ok: false,
       error: { code: 'unavailable' },
     });
@@ -306,16 +311,23 @@ describe('a connection let in unchecked while Redis is away', () => {
   });
 
   it('does not run an event whose connection closed while its check was out (no member left behind)', async () => {
-    // Long enough a command timeout that the check is still out when the client has gone.
-    const [node] = await startCluster(1, redis.url, { requestTimeoutMs: 4000 });
+    // A command timeout long enough that the check is still out when the client has gone.
+    const [node] = await startCluster(1, redis.url, { requestTimeoutMs: 2000 });
     nodes.push(node!);
     const room = 'rev:ghost';
     redis.freeze();
     const socket = await connect(node!.url, issuedAgo('rev-ghost', 10));
-    socket.emit('join', { room }, () => undefined);
-    socket.disconnect();
     const nsp = node!.broker.io.of('/');
-    await until(() => nsp.sockets.size === 0, 3000, 'the server saw the disconnect');
+    const [serverSide] = [...nsp.sockets.values()];
+    socket.emit('join', { room }, () => undefined);
+    // The join is waiting for its check (Redis frozen) before the client goes.
+    await until(
+      () => serverSide?.data.unchecked?.pending !== undefined,
+      1500,
+      'the join waits for its check',
+    );
+    socket.disconnect();
+    await until(() => nsp.sockets.size === 0, 1500, 'the server saw the disconnect');
     redis.thaw();
     await until(async () => (await readyz(node!.url)) === 200, 15_000, 'the node ready again');
     // The check answers once Redis is back; a join run after it would register rev-ghost. A

@@ -73,15 +73,19 @@ describe('RevocationList (revocations held in this process)', () => {
     expect(list.has('/', 'bob', 99, 'x')).toBe(true);
   });
 
-  it("keeps a user's newest 1,000 token hashes", () => {
+  it("keeps a user's newest 100 token hashes; one named again counts as new", () => {
     const list = new RevocationList();
-    for (let i = 0; i < 1200; i += 100) {
-      const tokens = Array.from({ length: 100 }, (_, j) => `h${i + j}`);
+    for (let i = 0; i < 120; i += 10) {
+      const tokens = Array.from({ length: 10 }, (_, j) => `h${i + j}`);
       list.add('/', 'alice', { before: 100, tokens }, 60_000);
     }
-    expect(list.has('/', 'alice', 200, 'h1199')).toBe(true);
-    expect(list.has('/', 'alice', 200, 'h200')).toBe(true);
-    expect(list.has('/', 'alice', 200, 'h199')).toBe(false);
+    expect(list.has('/', 'alice', 200, 'h119')).toBe(true);
+    expect(list.has('/', 'alice', 200, 'h20')).toBe(true);
+    expect(list.has('/', 'alice', 200, 'h19')).toBe(false);
+    // h20 named again: h21 is now the oldest, and goes when one more comes.
+    list.add('/', 'alice', { before: 100, tokens: ['h20', 'h120'] }, 60_000);
+    expect(list.has('/', 'alice', 200, 'h20')).toBe(true);
+    expect(list.has('/', 'alice', 200, 'h21')).toBe(false);
   });
 
   it('past its size, forgets the user revoked longest ago first (a new revocation counts as new)', () => {
