@@ -20,7 +20,15 @@ import { andThen, type MaybePromise } from '../rooms/maybe.js';
 import { rightsFor } from '../rooms/rights.js';
 import { withinReplyLimits } from './attachments.js';
 import type { EventLimit, LimitHolder } from './event-limit.js';
-import { checkedFirst, markChecked, markUnchecked, type Recheck, type Unchecked } from './recheck.js';
+import {
+  checkedFirst,
+  markChecked,
+  markUnchecked,
+  type Recheck,
+  startRecheck,
+  stopRecheck,
+  type Unchecked,
+} from './recheck.js';
 import { parsePayload, requestSchemas } from './schemas.js';
 
 export interface SocketData extends LimitHolder, Expiring {
@@ -172,9 +180,11 @@ export function attachConnection(
     run(socket, ctx, String(event), handle, args);
   });
   armExpiry(socket, ctx);
+  startRecheck(socket, ctx.recheck);
   // One listener does all the cleanup (each listener is kept for the connection's lifetime).
   socket.on('disconnect', () => {
     clearExpiry(socket.data);
+    stopRecheck(socket);
     void ctx.rooms.leaveAll(socket.data.client);
   });
 }

@@ -56,9 +56,23 @@ export function markUnchecked<S extends CheckedSocket>(
   how: Recheck<S>,
 ): void {
   socket.data.unchecked ??= {};
+  socket.data.unchecked.token = {
+    claims: { sub: token.claims.sub, iat: token.claims.iat },
+    hash: token.hash,
+  };
+  // A connection still being admitted gets its timer once accepted (startRecheck).
+  if (socket.connected) startRecheck(socket, how);
+}
+
+/** Starts the timed recheck of a connection with an unchecked token, unless it runs already. */
+export function startRecheck<S extends CheckedSocket>(socket: S, how: Recheck<S>): void {
   const unchecked = socket.data.unchecked;
-  unchecked.token = { claims: { sub: token.claims.sub, iat: token.claims.iat }, hash: token.hash };
-  if (!unchecked.timer) schedule(socket, unchecked, how);
+  if (unchecked && !unchecked.timer) schedule(socket, unchecked, how);
+}
+
+/** Stops the timed recheck (the connection closed). */
+export function stopRecheck(socket: CheckedSocket): void {
+  clearTimeout(socket.data.unchecked?.timer);
 }
 
 /** A token of the user's was checked and is not revoked: it speaks for the connection. */
@@ -118,7 +132,11 @@ async function ensureChecked(socket: CheckedSocket, check: Check): Promise<boole
       }
       unchecked.pending = checkOne(unchecked, token, check);
     }
-    if (!(await unchecked.pending)) return false;
+    if (!(await unchecked.pending)) {
+      // Not made; but a refresh's own check may have passed meanwhile (no token left): done then.
+      if (socket.data.unchecked === unchecked && !unchecked.token) continue;
+      return false;
+    }
   }
 }
 
@@ -139,17 +157,20 @@ function checkOne(unchecked: Unchecked, token: TokenToCheck, check: Check): Prom
 }
 
 function schedule<S extends CheckedSocket>(socket: S, unchecked: Unchecked, how: Recheck<S>): void {
+  clearTimeout(unchecked.timer);
   unchecked.timer = setTimeout(() => {
-    unchecked.timer = undefined;
     if (!socket.connected || socket.data.unchecked !== unchecked) return;
+    const again = () => {
+      if (socket.connected && socket.data.unchecked === unchecked) schedule(socket, unchecked, how);
+    };
     ensureChecked(socket, how.check).then(
       (made) => {
-        if (!made && socket.connected && socket.data.unchecked === unchecked)
-          schedule(socket, unchecked, how);
+        if (!made) again();
       },
       (err: unknown) => {
-        if (isRevoked(err)) how.onRevoked(socket);
-        else if (socket.connected && socket.data.unchecked === unchecked) schedule(socket, unchecked, how);
+        // After any event waiting on the same check has acked its `token_revoked`.
+        if (isRevoked(err)) setImmediate(() => how.onRevoked(socket));
+        else again();
       },
     );
   }, RECHECK_MS);

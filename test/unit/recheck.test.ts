@@ -7,6 +7,7 @@ import {
   markUnchecked,
   RECHECK_MS,
   type Recheck,
+  startRecheck,
   type Unchecked,
 } from '../../src/socket/recheck.js';
 
@@ -146,7 +147,57 @@ describe('checkedFirst', () => {
   });
 });
 
+describe('checkedFirst, with a refresh in between', () => {
+  it('runs the event when a refresh checked clean while the first check could not be made', async () => {
+    const { calls, socket, how } = setup();
+    markUnchecked(socket, token('a'), how);
+    const event = checkedFirst(socket, how, 'join', () => ({ joined: true }));
+    await tick();
+    markChecked(socket);
+    calls[0]!.answer(false);
+    await expect(event).resolves.toEqual({ joined: true });
+    expect(socket.data.unchecked).toBeUndefined();
+  });
+});
+
 describe('the timed recheck of a connection that sends nothing', () => {
+  it('makes no check once the connection has closed', async () => {
+    vi.useFakeTimers();
+    const { calls, socket, how } = setup();
+    markUnchecked(socket, token('a'), how);
+    socket.connected = false;
+    await vi.advanceTimersByTimeAsync(RECHECK_MS * 3);
+    expect(calls).toHaveLength(0);
+  });
+
+  it('starts no second timer when a refresh comes while its check is out', async () => {
+    vi.useFakeTimers();
+    const { calls, socket, how } = setup();
+    markUnchecked(socket, token('a'), how);
+    await vi.advanceTimersByTimeAsync(RECHECK_MS);
+    expect(calls).toHaveLength(1);
+    markUnchecked(socket, token('b'), how);
+    calls[0]!.answer(false);
+    await vi.advanceTimersByTimeAsync(RECHECK_MS);
+    expect(calls.map((c) => c.hash)).toEqual(['a', 'b']);
+    calls[1]!.answer(false);
+    await vi.advanceTimersByTimeAsync(RECHECK_MS);
+    expect(calls).toHaveLength(3);
+  });
+
+  it('waits for a connection still being admitted: its timer starts when it is accepted', async () => {
+    vi.useFakeTimers();
+    const { calls, socket, how } = setup();
+    socket.connected = false;
+    markUnchecked(socket, token('a'), how);
+    await vi.advanceTimersByTimeAsync(RECHECK_MS * 2);
+    expect(calls).toHaveLength(0);
+    socket.connected = true;
+    startRecheck(socket, how);
+    await vi.advanceTimersByTimeAsync(RECHECK_MS);
+    expect(calls).toHaveLength(1);
+  });
+
   it('closes it once a check finds its token revoked, and stops once one finds it not', async () => {
     vi.useFakeTimers();
     const { calls, socket, revoked, how } = setup();
