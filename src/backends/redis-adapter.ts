@@ -1,5 +1,5 @@
 import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
-import type { Cluster, Redis } from 'ioredis';
+import type { Cluster } from 'ioredis';
 import type { RedisClients } from './redis-clients.js';
 import { clusterAdapter } from './redis-cluster-adapter.js';
 import { adapterChannelPrefix } from './redis-keys.js';
@@ -31,47 +31,10 @@ export function socketAdapter(
     if (!shards) throw new Error('a Redis Cluster adapter needs a shard subscriber');
     return clusterAdapter(clients.pub as Cluster, shards, prefix);
   }
-  const sub = observedSubscriber(clients.adapter);
   return redis.mode === 'classic'
-    ? createAdapter(clients.pub, sub, { key: prefix, requestsTimeout: redis.requestTimeoutMs })
-    : createShardedAdapter(clients.pub, sub, {
+    ? createAdapter(clients.pub, clients.adapter, { key: prefix, requestsTimeout: redis.requestTimeoutMs })
+    : createShardedAdapter(clients.pub, clients.adapter, {
         channelPrefix: prefix,
         subscriptionMode: 'static',
       });
-}
-
-/** The commands the adapter sends on its subscriber and never awaits. */
-const UNAWAITED: ReadonlySet<string> = new Set([
-  'subscribe',
-  'psubscribe',
-  'ssubscribe',
-  'unsubscribe',
-  'punsubscribe',
-  'sunsubscribe',
-]);
-
-/**
- * The adapter's subscriber connection as the adapter is given it (its documented `subClient`
- * argument): the same ioredis client, except that the (un)subscribe commands it sends and never
- * awaits have their failure taken. Without that, closing a node while Redis is away or stalled
- * ended in unhandled rejections: the adapter's `close()` sends its unsubscribes, and the client's
- * close then fails them ("Connection is closed."). Such a failure needs nothing done: the client
- * subscribes again when it reconnects (`autoResubscribe`), and at close nothing is left to leave.
- */
-function observedSubscriber(client: Redis): Redis {
-  return new Proxy(client, {
-    get(target, prop) {
-      const value: unknown = Reflect.get(target, prop, target);
-      if (typeof value !== 'function') return value;
-      const method = value as (...args: unknown[]) => unknown;
-      if (typeof prop === 'string' && UNAWAITED.has(prop)) {
-        return (...args: unknown[]) => {
-          const sent = method.apply(target, args);
-          if (sent instanceof Promise) sent.catch(() => undefined);
-          return sent;
-        };
-      }
-      return method.bind(target);
-    },
-  });
 }
