@@ -12,6 +12,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { owner } from './lib/frames.mjs';
 
 const { values, positionals } = parseArgs({
   options: {
@@ -20,17 +21,6 @@ const { values, positionals } = parseArgs({
   },
   allowPositionals: true,
 });
-
-/** Which package (or part of node) a frame belongs to. */
-function owner(url) {
-  if (!url) return '(native)';
-  const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
-  if (m) return m[1];
-  if (url.startsWith('node:')) return 'node:internal';
-  if (url.includes('/dist/')) return `roomcast ${url.slice(url.indexOf('/dist/') + 6)}`;
-  if (url.includes('/bench/')) return 'bench harness';
-  return url;
-}
 
 const frame = (cf) =>
   `${cf.functionName || '(anonymous)'} ${cf.url ? `${cf.url.replace(/^.*(node_modules|dist)\//, '')}:${cf.lineNumber + 1}` : ''}`;

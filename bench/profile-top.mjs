@@ -8,6 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { owner } from './lib/frames.mjs';
 
 const { values, positionals } = parseArgs({
   options: {
@@ -17,17 +18,6 @@ const { values, positionals } = parseArgs({
   },
   allowPositionals: true,
 });
-
-/** Which package (or part of node) a frame belongs to. */
-function owner(url) {
-  if (!url) return '(native/gc)';
-  const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
-  if (m) return m[1];
-  if (url.startsWith('node:')) return 'node:internal';
-  if (url.includes('/dist/')) return `roomcast ${url.slice(url.indexOf('/dist/') + 6)}`;
-  if (url.includes('/bench/')) return 'bench harness';
-  return url;
-}
 
 for (const file of positionals) {
   const profile = JSON.parse(readFileSync(file, 'utf8'));
@@ -49,7 +39,9 @@ for (const file of positionals) {
       : '';
     const key = `${callFrame.functionName || '(anonymous)'} ${where}`;
     byFn.set(key, (byFn.get(key) ?? 0) + us);
-    const o = callFrame.functionName.startsWith('(') ? callFrame.functionName : owner(callFrame.url);
+    const o = callFrame.functionName.startsWith('(')
+      ? callFrame.functionName
+      : owner(callFrame.url, '(native/gc)');
     byOwner.set(o, (byOwner.get(o) ?? 0) + us);
   }
   const top = Number(values.top);
