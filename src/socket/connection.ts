@@ -16,7 +16,7 @@ import type {
 } from '../protocol.js';
 import type { RoomManager } from '../rooms/manager.js';
 import type { Client } from '../rooms/manager-types.js';
-import { andThen, type MaybePromise } from '../rooms/maybe.js';
+import { andThen } from '../rooms/maybe.js';
 import { rightsFor } from '../rooms/rights.js';
 import { withinReplyLimits } from './attachments.js';
 import type { EventLimit, LimitHolder } from './event-limit.js';
@@ -67,11 +67,10 @@ export interface NamespaceContext {
   /** `token_expiring` and the close at expiry (`tokenExpiryLeadMs`, the clock tolerance). */
   expiry: ExpiryHooks<RoomcastSocket>;
   /**
-   * Throws `token_revoked` for a token `POST /v1/disconnect { reconnect: false }` revoked; false
-   * when the check could not be made (the token is let in).
+   * The namespace's revocation check (`check`: throws `token_revoked` for a token `POST /v1/disconnect
+   * { reconnect: false }` revoked; false when it could not be made, the token let in), and how a
+   * connection let in unchecked and found revoked later is closed (recheck.ts).
    */
-  checkNotRevoked(claims: Pick<UserClaims, 'sub' | 'iat'>, hash: string): MaybePromise<boolean>;
-  /** The same check for a connection let in unchecked, and how one found revoked is closed (recheck.ts). */
   recheck: Recheck<RoomcastSocket>;
   log: Logger;
 }
@@ -120,7 +119,7 @@ const handlers: { [E in ClientEvent]: (ctx: NamespaceContext) => EventHandler<E>
     socket.data.tokens = rememberToken(socket.data.tokens, { hash, iat: claims.iat });
     // Not checked (Redis away): checked before the connection's next event. Checked: it is a token
     // of the user's that is not revoked, which speaks for the connection whatever it opened with.
-    if (await ctx.checkNotRevoked(claims, hash)) markChecked(socket);
+    if (await ctx.recheck.check(claims, hash)) markChecked(socket);
     else markUnchecked(socket, { claims, hash }, ctx.recheck);
     if (socket.data.revoking) throw new RoomcastError('token_revoked', REVOKED_MESSAGE);
     // Rights, info and expiry change together, with no await in between: two refreshes in flight

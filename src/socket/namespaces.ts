@@ -165,12 +165,11 @@ export function namespaceCore(
     limit: new EventLimit(ns.limits.eventsPerSecond),
     replyBytes: Math.floor(config.limits.sendQueueBytes / 2),
     expiry: socketExpiryHooks(config.tokenExpiryLeadMs, ns.jwt.clockToleranceSec * 1000),
-    checkNotRevoked: (claims, hash) =>
-      checkNotRevoked(engine, ns.name, claims, hash, (err) =>
-        log.debug({ err }, 'revocation check unavailable; let through, checked again at the next event'),
-      ),
     recheck: {
-      check: (claims, hash) => context.checkNotRevoked(claims, hash),
+      check: (claims, hash) =>
+        checkNotRevoked(engine, ns.name, claims, hash, (err) =>
+          log.debug({ err }, 'revocation check unavailable; let through, checked again at the next event'),
+        ),
       onRevoked: revokedUnchecked,
     },
     log,
