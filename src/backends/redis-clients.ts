@@ -32,6 +32,24 @@ export interface RedisClients {
   close(): Promise<void>;
 }
 
+/**
+ * A connection `@socket.io/redis-adapter` is given (`pub` and `adapter`). That adapter sends some
+ * commands without awaiting them: its (un)subscribes, when a namespace's adapter is made and in its
+ * `close()`, and in classic mode the publishes of `serverSideEmit`. One that fails would be an
+ * unhandled rejection, and a Node process that embeds the broker exits on one (`main` only logs it).
+ * They fail when Redis is away, and when the node closes while its adapter connection is still
+ * reconnecting: an UNSUBSCRIBE waiting in the offline queue is then rejected ("Connection is
+ * closed."). So every command's promise gets a handler here, through `sendCommand`, the public
+ * method every ioredis command goes through; a caller that awaits the command still gets its error.
+ */
+class AdapterConnection extends Redis {
+  override sendCommand(...args: Parameters<Redis['sendCommand']>): unknown {
+    const reply = super.sendCommand(...args);
+    if (reply instanceof Promise) reply.catch(() => undefined);
+    return reply;
+  }
+}
+
 /** Reconnect quickly after an outage (at most every 500 ms), so nodes come back close together. */
 export const retryStrategy = (times: number): number => Math.min(50 * times, 500);
 
@@ -84,24 +102,27 @@ export function createRedisClients(
   if (target.kind === 'cluster') return createClusterClients(target, opts);
   const fast = failFastOptions(opts.requestTimeoutMs);
   const base = primaryOptions(target);
-  const open = (o: RedisOptions) =>
-    target.kind === 'url' ? new Redis(target.url, { ...base, ...o }) : new Redis({ ...base, ...o });
+  const open = (o: RedisOptions, Connection: typeof Redis = Redis) =>
+    target.kind === 'url' ? new Connection(target.url, { ...base, ...o }) : new Connection({ ...base, ...o });
   const command = open({ ...fast, connectionName: 'roomcast-command' });
-  const pub = open({ ...fast, connectionName: 'roomcast-pub' });
+  const pub = open({ ...fast, connectionName: 'roomcast-pub' }, AdapterConnection);
   const rooms = open({
     ...fast,
     commandTimeout: undefined,
     autoResubscribe: false,
     connectionName: 'roomcast-rooms',
   });
-  const adapter = open({
-    enableOfflineQueue: true,
-    maxRetriesPerRequest: null,
-    autoResubscribe: true,
-    connectTimeout: fast.connectTimeout,
-    retryStrategy,
-    connectionName: 'roomcast-adapter',
-  });
+  const adapter = open(
+    {
+      enableOfflineQueue: true,
+      maxRetriesPerRequest: null,
+      autoResubscribe: true,
+      connectTimeout: fast.connectTimeout,
+      retryStrategy,
+      connectionName: 'roomcast-adapter',
+    },
+    AdapterConnection,
+  );
   return finish('single', { command, pub, rooms, adapter }, base, opts);
 }
 
