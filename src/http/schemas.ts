@@ -13,7 +13,8 @@ import { idempotencyKey as keyOf, type Same, says, text } from '../socket/schema
  */
 
 const namespace = text(1, 200).optional().describe('the namespace; "/" when absent');
-const room = z.string({ error: says('expected a room name (a string)') }).max(1000);
+// Its length is the room grammar's (`invalid_room`, as for a socket `join`), not a shape check.
+const room = z.string({ error: says('expected a room name (a string)') });
 const idempotencyKey = keyOf(200)
   .optional()
   .describe('a repeat with the same key within the idempotency window returns the first result');

@@ -61,6 +61,10 @@ describe('POST /v1/batch', () => {
     });
     expect(bad).toMatchObject({ status: 400, body: { ok: false, error: { code: 'invalid_room' } } });
     expect(bad.body.error?.message).toMatch(/^messages\.1/);
+    const long = await api(b.url, 'POST', '/v1/batch', {
+      messages: [{ room: 'r'.repeat(1001), event: 'e', data: null }],
+    });
+    expect(long).toMatchObject({ status: 400, body: { ok: false, error: { code: 'invalid_room' } } });
     const history = await api(b.url, 'GET', '/v1/rooms/batch%3Anone/history');
     expect(history.body).toMatchObject({ ok: true, offset: 0, messages: [] });
   });

@@ -112,6 +112,18 @@ describe('POST /v1/publish', () => {
     ['an unknown field', { body: { room: 'r', event: 'e', idempotency_key: 'k' } }, 400, 'bad_request'],
     ['an invalid room', { body: { room: 'no spaces', event: 'e', data: null } }, 400, 'invalid_room'],
     [
+      'a room name too long',
+      { body: { room: 'r'.repeat(1001), event: 'e', data: null } },
+      400,
+      'invalid_room',
+    ],
+    [
+      'a room name too long in rooms',
+      { body: { rooms: ['r', 'r'.repeat(1001)], event: 'e', data: null } },
+      400,
+      'invalid_room',
+    ],
+    [
       'an unknown namespace',
       { body: { namespace: '/nope', room: 'r', event: 'e', data: null } },
       404,

@@ -149,6 +149,7 @@ describe('GET /v1/events', () => {
     ['a room without the subscribe right', `room=feed:x&room=secret&token=${reader}`, 403, 'forbidden'],
     ['no room', `token=${reader}`, 400, 'bad_request'],
     ['an invalid room', `room=bad%20room&token=${reader}`, 400, 'invalid_room'],
+    ['a room name too long', `room=${'r'.repeat(1001)}&token=${reader}`, 400, 'invalid_room'],
     [
       'too many rooms',
       `room=feed:1&room=feed:2&room=feed:3&room=feed:4&token=${reader}`,
