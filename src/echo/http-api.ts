@@ -138,9 +138,10 @@ export function registerEchoApi(scope: FastifyInstance, deps: EchoApiDeps): void
     const app = appOf(req);
     const prefix = (req.query as { filter_by_prefix?: unknown }).filter_by_prefix;
     const stats = await deps.engine.rooms(app.ns, typeof prefix === 'string' ? prefix : '');
-    const channels: Record<string, { subscription_count: number; occupied: boolean }> = {};
-    for (const s of stats)
-      channels[s.room] = { subscription_count: s.connections, occupied: s.connections > 0 };
+    // Own properties whatever the name (a channel may be called `__proto__`).
+    const channels = Object.fromEntries(
+      stats.map((s) => [s.room, { subscription_count: s.connections, occupied: s.connections > 0 }]),
+    );
     return { channels };
   });
 

@@ -149,6 +149,17 @@ describe('Echo HTTP API limits', () => {
     });
   });
 
+  it('lists a channel named __proto__ as any other, not as the prototype of its list', async () => {
+    await subscriber(['__proto__', 'proto.next']);
+    const channels = (await call(rc, 'GET', '/channels')).body.channels as Record<string, unknown>;
+    expect(
+      Object.entries(channels).filter(([name]) => name === '__proto__' || name === 'proto.next'),
+    ).toEqual([
+      ['__proto__', { subscription_count: 1, occupied: true }],
+      ['proto.next', { subscription_count: 1, occupied: true }],
+    ]);
+  });
+
   it('each app has api.rateLimitPerSecond: past it, 429 with Retry-After', async () => {
     const replies = [];
     // 30 in a row: all would pass only if they took more than 9 s.
