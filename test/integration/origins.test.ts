@@ -158,6 +158,17 @@ describe('GET /v1/events across origins', () => {
     expect(res.headers.get('access-control-allow-headers')).toMatch(/authorization/i);
   });
 
+  it('answers an OPTIONS without Access-Control-Request-Method as a preflight, and one without Origin with the 404 body', async () => {
+    const loose = await fetch(`${listed.url}/v1/publish`, { method: 'OPTIONS', headers: { origin: APP } });
+    expect(loose.status).toBe(204);
+    expectListedCors(loose.headers);
+    await loose.arrayBuffer();
+    const bare = await fetch(`${listed.url}/v1/publish`, { method: 'OPTIONS' });
+    expect(bare.status).toBe(404);
+    expect(bare.headers.get('access-control-allow-origin')).toBeNull();
+    expect(await bare.json()).toMatchObject({ ok: false, error: { code: 'not_found' } });
+  });
+
   it('with ["*"] streams to any origin with "*" and no credentials', async () => {
     const s = await openSse(`${wildcard.url}/v1/events?room=o:4&token=${reader()}`, { origin: EVIL });
     if (isRefusal(s)) throw new Error(`refused: ${JSON.stringify(s.body)}`);
