@@ -1,4 +1,5 @@
-import { decode, encode } from 'notepack.io';
+import { Encoder } from '@msgpack/msgpack';
+import { decode } from 'notepack.io';
 import type { Envelope, PresenceEvent } from '../protocol.js';
 import { type Draft, toEnvelope } from '../rooms/engine.js';
 
@@ -13,6 +14,14 @@ import { type Draft, toEnvelope } from '../rooms/engine.js';
  * - room channel, a presence event: `p|<except>|<packed event>`
  *
  * `except` is the connection that must not get it (a publisher without echo), or empty.
+ *
+ * Packed by @msgpack/msgpack, read by notepack.io (the MessagePack of Socket.IO's Redis adapter).
+ * notepack's encoder writes every whole number as an integer, and one past 64 bits (1e20, 6.02e23,
+ * 1e300) comes back as another number; @msgpack/msgpack writes a number that is not a safe integer
+ * as a float64, which reads back exactly. notepack's decoder gives binary parts back as Buffers,
+ * which Socket.IO sends as binary and `toJSON` serializes as the HTTP API's history does on one
+ * node. Both write and read standard MessagePack only (no extension types: a draft is JSON values
+ * and bytes), so nodes of either kind read each other's messages.
  */
 
 /** What arrives on a room channel. */
@@ -21,6 +30,15 @@ export type ChannelItem =
   | { kind: 'presence'; event: PresenceEvent; except: string | undefined };
 
 const BAR = 0x7c;
+
+// One encoder, its buffer reused (JavaScript runs one encode at a time); a field left undefined is
+// left out, as JSON leaves it out.
+const encoder = new Encoder({ ignoreUndefined: true });
+
+/** MessagePack of `value`, copied out of the encoder's shared buffer. */
+function encode(value: unknown): Buffer {
+  return Buffer.from(encoder.encodeSharedRef(value));
+}
 
 export function packDraft(draft: Draft): Buffer {
   return encode(draft);

@@ -228,4 +228,40 @@ describe.each(modesFromEnv())('cluster: delivery across three nodes (%s mode)', 
     // Binary on the wire (a Buffer in Node's client), not a JSON object shaped like one.
     expect(ArrayBuffer.isView(raw) || raw instanceof ArrayBuffer).toBe(true);
   });
+
+  it('delivers and replays numbers of any size unchanged, in data, in the sender info and in presence', async () => {
+    const name = next();
+    // Beyond what a 64-bit integer holds, and the edges of its range.
+    const data = {
+      big: 1e20,
+      avogadro: 6.02214076e23,
+      tiny: -1e300,
+      top: 2 ** 64,
+      low: -(2 ** 63) - 4096,
+      safe: 2 ** 53,
+    };
+    const info = { score: 1e21 };
+    const alice = await connect(nodes[0]!.url, token('alice', undefined, { info }));
+    const bob = await connect(nodes[1]!.url, token('bob'));
+    expect(await request(bob, 'join', { room: name })).toMatchObject({ ok: true });
+    const joined = nextEvent<PresenceEvent>(bob, 'presence');
+    const got = collect<Envelope>(bob, 'message');
+    expect(await request(alice, 'join', { room: name })).toMatchObject({ ok: true });
+    expect((await joined).member.info).toEqual(info);
+    expect(await request(alice, 'publish', { room: name, event: 'n', data })).toMatchObject({ ok: true });
+    expect(await api(nodes[2]!.url, 'POST', '/v1/publish', { room: name, event: 'n', data })).toMatchObject({
+      status: 200,
+    });
+    await until(() => got.length === 2, 5000, 'both messages on another node');
+    expect(got.map((m) => [m.data, m.from?.info ?? null])).toEqual([
+      [data, info],
+      [data, null],
+    ]);
+    const history = await api(nodes[2]!.url, 'GET', `/v1/rooms/${encodeURIComponent(name)}/history`);
+    const stored = history.body.messages as Envelope[];
+    expect(stored.map((m) => [m.data, m.from?.info ?? null])).toEqual([
+      [data, info],
+      [data, null],
+    ]);
+  });
 });

@@ -27,6 +27,21 @@ describe('redis codec', () => {
     expect(Buffer.isBuffer((envelope.data as { bytes: Buffer }).bytes)).toBe(true);
   });
 
+  it('reads back numbers past 64 bits unchanged, and a draft an older node packed with notepack', () => {
+    const data = {
+      big: 1e20,
+      huge: -1e300,
+      top: 2 ** 64,
+      low: -(2 ** 63) - 4096,
+      safe: 2 ** 53 - 1,
+      half: 0.5,
+    };
+    const numbers = { ...draft, data, from: { sub: 'alice', info: { score: 6.02214076e23 } } };
+    const item = (packed: Buffer) => Buffer.concat([Buffer.from('1|1700000000000|'), packed]);
+    expect(unpackHistoryItem(item(packDraft(numbers)), 'ep')).toEqual({ ...numbers, offset: 1, epoch: 'ep' });
+    expect(unpackHistoryItem(item(encode(draft)), 'ep')).toEqual({ ...draft, offset: 1, epoch: 'ep' });
+  });
+
   it('reads back a channel message as the script writes it, with and without except', () => {
     const message = (except: string) => Buffer.concat([Buffer.from(`m|ep|7|${except}|`), packDraft(draft)]);
     expect(unpackChannelItem(message('sock-1'))).toEqual({
