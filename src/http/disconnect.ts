@@ -84,7 +84,8 @@ export function createDisconnector(deps: DisconnectDeps): Disconnect {
             log.warn({ err }, 'disconnect: could not revoke the tokens closed here; closing them anyway');
             return local(rt.name, req.sub as string, undefined);
           })
-          .then((count) => channel.serverSideEmit(RESPONSE, { requestId: req.requestId, count }));
+          .then((count) => channel.serverSideEmit(RESPONSE, { requestId: req.requestId, count }))
+          .catch((err: unknown) => log.warn({ err }, 'disconnect: a request from another node failed here'));
       });
       channel.on(RESPONSE, (payload) => {
         const res = payload as { requestId?: unknown; count?: unknown };
