@@ -14,8 +14,10 @@ import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { encode as notepackEncode } from 'notepack.io';
 import { Server } from 'socket.io';
 import { Encoder } from 'socket.io-parser';
+import { packDraft } from '../dist/backends/redis-codec.js';
 import { createBroker, loadConfig } from '../dist/index.js';
 import { bindHandlers } from '../dist/socket/connection.js';
 import { EventLimit } from '../dist/socket/event-limit.js';
@@ -110,6 +112,31 @@ const steps = [
   [
     'encode roomcast envelope (socket.io-parser)',
     () => encoder.encode({ type: 2, nsp: '/', data: ['message', envelope] }),
+  ],
+  // Cluster mode only: the draft the publish script stores and sends, as MessagePack.
+  [
+    'Redis codec: packDraft (@msgpack/msgpack)',
+    (i) =>
+      packDraft({
+        id: envelope.id,
+        room: room(i),
+        event: 'msg',
+        data: payload(i),
+        ts: envelope.ts,
+        from: envelope.from,
+      }),
+  ],
+  [
+    'the same draft, notepack.io encode (what packDraft used before)',
+    (i) =>
+      notepackEncode({
+        id: envelope.id,
+        room: room(i),
+        event: 'msg',
+        data: payload(i),
+        ts: envelope.ts,
+        from: envelope.from,
+      }),
   ],
   [
     'zod: publish payload schema',
