@@ -29,6 +29,27 @@ export interface ConnectionHooks {
 type Settings = Required<Omit<ClientOptions, 'url' | 'urls' | 'token' | 'getToken' | 'autoConnect'>>;
 
 /**
+ * The refreshes of one connection. The server warns (`token_expiring`) as soon as a token has less
+ * left than its warning lead, so a refreshed token that is short too (a cached token, tokens shorter
+ * than the lead) is warned of again at once. After a refresh the next one waits until half of what
+ * the new token had left has passed (at least `MIN_REFRESH_GAP_MS`): a warning that comes sooner
+ * is acted on then, not in a loop of `getToken` calls. A token that runs out first is closed with
+ * `token_expired`, and the client connects again with a fresh one.
+ */
+interface Refreshes {
+  /** A refresh is on its way: a warning meanwhile is acted on once it is answered. */
+  busy: boolean;
+  /** A warning came while `busy`. */
+  warned: boolean;
+  /** No refresh before this time (ms since epoch). */
+  notBefore: number;
+  /** A deferred refresh. */
+  timer: ReturnType<typeof setTimeout> | null;
+}
+
+const MIN_REFRESH_GAP_MS = 1000;
+
+/**
  * The connection loop of one client. Socket.IO's own reconnection is bound to one URL, so the SDK
  * runs the loop: one socket.io-client socket per connection, the same randomized exponential
  * backoff as Socket.IO, the next URL of the list for each new attempt, a fresh token where the
@@ -186,9 +207,11 @@ export class Connection {
       });
       let closing: { code: ClosingCode; message: string } | undefined;
       let done = false;
+      const refreshes: Refreshes = { busy: false, warned: false, notBefore: 0, timer: null };
       const finish = (outcome: Outcome) => {
         if (done) return;
         done = true;
+        if (refreshes.timer) clearTimeout(refreshes.timer);
         this.interrupt = null;
         socket.off();
         socket.disconnect();
@@ -217,7 +240,7 @@ export class Connection {
         closing = info;
         this.events.emit('closing', info);
       });
-      socket.on('token_expiring', (info) => void this.refresh(socket, info.expiresAt));
+      socket.on('token_expiring', (info) => this.expiring(socket, refreshes, info.expiresAt));
       socket.on('disconnect', (reason) =>
         finish(this.wanted ? { kind: 'ended', reason, closing } : { kind: 'stopped' }),
       );
@@ -226,22 +249,50 @@ export class Connection {
     });
   }
 
-  /** `token_expiring`: a fresh token from `getToken`, sent with `refresh`. */
-  private async refresh(socket: RoomcastSocket, expiresAt: number): Promise<void> {
+  /** `token_expiring`: a refresh now, or when the last one allows (see `Refreshes`). */
+  private expiring(socket: RoomcastSocket, refreshes: Refreshes, expiresAt: number): void {
     this.events.emit('token_expiring', { expiresAt });
     if (!this.tokens.renewable) return;
-    let token: string;
+    if (refreshes.busy) refreshes.warned = true;
+    else this.refreshWhenAllowed(socket, refreshes);
+  }
+
+  private refreshWhenAllowed(socket: RoomcastSocket, refreshes: Refreshes): void {
+    if (refreshes.timer || this.socket !== socket) return;
+    const wait = refreshes.notBefore - Date.now();
+    if (wait <= 0) return void this.refresh(socket, refreshes);
+    refreshes.timer = setTimeout(() => {
+      refreshes.timer = null;
+      void this.refresh(socket, refreshes);
+    }, wait);
+  }
+
+  /** A fresh token from `getToken`, sent with `refresh`. */
+  private async refresh(socket: RoomcastSocket, refreshes: Refreshes): Promise<void> {
+    refreshes.busy = true;
     try {
-      token = await this.tokens.fresh();
-    } catch (err) {
-      if (err instanceof ClientError) this.events.emit('error', err);
-      return;
+      let token: string;
+      try {
+        token = await this.tokens.fresh();
+      } catch (err) {
+        if (err instanceof ClientError) this.events.emit('error', err);
+        return;
+      }
+      const reply = await ack(socket, 'refresh', { token }, this.settings.ackTimeoutMs);
+      if (reply.ok) {
+        const now = Date.now();
+        const left = typeof reply.expiresAt === 'number' ? reply.expiresAt - now : 0;
+        refreshes.notBefore = now + Math.max(MIN_REFRESH_GAP_MS, left / 2);
+        if (Array.isArray(reply.left) && reply.left.length > 0) this.hooks.revoked(reply.left);
+        this.events.emit('token_refreshed', { expiresAt: reply.expiresAt });
+      } else if (reply.error.code !== 'disconnected') this.events.emit('error', reply.error);
+    } finally {
+      refreshes.busy = false;
+      if (refreshes.warned) {
+        refreshes.warned = false;
+        this.refreshWhenAllowed(socket, refreshes);
+      }
     }
-    const reply = await ack(socket, 'refresh', { token }, this.settings.ackTimeoutMs);
-    if (reply.ok) {
-      if (Array.isArray(reply.left) && reply.left.length > 0) this.hooks.revoked(reply.left);
-      this.events.emit('token_refreshed', { expiresAt: reply.expiresAt });
-    } else if (reply.error.code !== 'disconnected') this.events.emit('error', reply.error);
   }
 
   private setState(state: ConnectionState): void {

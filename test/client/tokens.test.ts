@@ -53,6 +53,49 @@ describe('SDK tokens', () => {
     expect(client.state).toBe('connected');
   });
 
+  it('does not refresh in a loop when the new token is within the warning lead too', async () => {
+    // Every token here is warned of at once: a refreshed one as well. The next refresh waits for
+    // half of what the new token has left (a minute), so the second warning calls getToken no more.
+    let calls = 0;
+    const client = sdkClient({
+      url: b.url,
+      token: token('dora', undefined, { ttlSec: 120 }),
+      getToken: () => {
+        calls++;
+        return token('dora', undefined, { ttlSec: 120 });
+      },
+    });
+    const warnings: number[] = [];
+    client.on('token_expiring', ({ expiresAt }) => warnings.push(expiresAt));
+    await nextClientEvent(client, 'token_refreshed');
+    await until(() => warnings.length >= 2, 5000, 'the refreshed token warned of too');
+    // A refresh the warning started would have called getToken by now (it is called at once).
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(calls).toBe(1);
+    expect(client.state).toBe('connected');
+  });
+
+  it('refreshes tokens shorter than the warning lead at half of their life, without reconnecting', async () => {
+    let calls = 0;
+    const client = sdkClient({
+      url: b.url,
+      token: token('eve', undefined, { ttlSec: 5 }),
+      getToken: () => {
+        calls++;
+        return token('eve', undefined, { ttlSec: 5 });
+      },
+    });
+    const refreshed: unknown[] = [];
+    const closings: unknown[] = [];
+    client.on('token_refreshed', (e) => refreshed.push(e));
+    client.on('closing', (e) => closings.push(e));
+    await until(() => refreshed.length >= 3, 20_000, 'three refreshes');
+    // One getToken call per refresh, and one at connect (the given token had too little left).
+    expect(calls).toBeLessThanOrEqual(refreshed.length + 1);
+    expect(closings).toEqual([]);
+    expect(client.state).toBe('connected');
+  });
+
   it('ends the rooms a refreshed token no longer allows, with a forbidden error, and keeps the rest', async () => {
     let release!: () => void;
     const joinedBoth = new Promise<void>((resolve) => {
