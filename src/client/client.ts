@@ -67,6 +67,7 @@ export class RoomcastClient {
       forget: (room) => {
         if (this.joined.get(room.name) === room) this.joined.delete(room.name);
       },
+      holds: (name) => this.joined.has(name),
       error: (err) => this.events.emit('error', err),
       unrecovered: (event) => this.events.emit('unrecovered', event),
     };

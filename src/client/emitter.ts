@@ -8,6 +8,9 @@ export type EventMap<E> = { [K in keyof E]: (...args: never[]) => void };
 
 type Loose = (...args: unknown[]) => void;
 
+/** A `once` handler's wrapper knows the handler it runs, so that `off(event, handler)` finds it. */
+type Once = Loose & { listener?: unknown };
+
 export class Emitter<E extends EventMap<E>> {
   private readonly handlers = new Map<keyof E, Set<E[keyof E]>>();
 
@@ -32,16 +35,24 @@ export class Emitter<E extends EventMap<E>> {
 
   /** Adds a handler that runs once; returns a function that removes it. */
   once<K extends keyof E>(event: K, handler: E[K]): () => void {
-    const wrapped = ((...args: unknown[]) => {
-      this.off(event, wrapped);
+    const wrapped: Once = (...args: unknown[]) => {
+      this.handlers.get(event)?.delete(wrapped as unknown as E[K]);
       (handler as unknown as Loose)(...args);
-    }) as unknown as E[K];
-    return this.on(event, wrapped);
+    };
+    wrapped.listener = handler;
+    return this.on(event, wrapped as unknown as E[K]);
   }
 
-  /** Removes a handler added with `on`. */
+  /** Removes a handler added with `on` or `once`. */
   off<K extends keyof E>(event: K, handler: E[K]): void {
-    this.handlers.get(event)?.delete(handler);
+    const set = this.handlers.get(event);
+    if (!set || set.delete(handler)) return;
+    for (const h of set) {
+      if ((h as unknown as Once).listener === handler) {
+        set.delete(h);
+        return;
+      }
+    }
   }
 
   /** Calls every handler of `event`; returns how many there were. */

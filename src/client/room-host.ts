@@ -26,6 +26,8 @@ export interface RoomHost {
   publish(payload: PublishRequest): Promise<Result<PublishReply>>;
   /** The room was left or refused: stop routing to it. */
   forget(room: RoomInternals): void;
+  /** Whether the client has a handle of room `name` (one joined again after a leave, say). */
+  holds(name: string): boolean;
   /** Errors and unrecovered streams also go to the client's handlers. */
   error(err: ClientError): void;
   unrecovered(event: UnrecoveredEvent): void;

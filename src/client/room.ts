@@ -86,9 +86,12 @@ export class Room<M extends MessageMap = Record<string, unknown>> implements Roo
     });
   }
 
-  /** The last delivered position (save it to resume with `join(room, { since })`); null before joining. */
+  /**
+   * The last delivered position (save it to resume with `join(room, { since })`): before the first
+   * message, the `since` the room was joined with, and null when there was none.
+   */
   get position(): StreamPosition | null {
-    return this.seq.position;
+    return this.seq.position ?? this.since ?? null;
   }
 
   /**
@@ -172,7 +175,10 @@ export class Room<M extends MessageMap = Record<string, unknown>> implements Roo
   }
 
   /**
-   * Leaves the room: no more messages, no rejoin after reconnects.
+   * Leaves the room: no more messages, no rejoin after reconnects. A leave refused for now
+   * (`rate_limited`, `unavailable`, `timeout`) is sent again every second until the server has
+   * done it or the connection ends (which leaves every room); it is given up, with that error, when
+   * the room is joined again meanwhile.
    *
    * @example
    * await room.leave();
@@ -181,13 +187,18 @@ export class Room<M extends MessageMap = Record<string, unknown>> implements Roo
     if (this.status === 'left' || this.status === 'failed')
       return failure('not_joined', `not joined to room "${this.name}"`, { room: this.name });
     this.end('left', failure('closed', `left room "${this.name}"`, { room: this.name }));
-    const res = await this.host.request('leave', { room: this.name }, { room: this.name, now: true });
-    // Not connected (`disconnected`; `closed` after `disconnect()`), or the join never landed:
-    // nothing to leave on the server, and the next connection does not rejoin it.
-    const code = res.ok ? undefined : res.error.code;
-    return res.ok || code === 'disconnected' || code === 'closed' || code === 'not_joined'
-      ? { ok: true }
-      : res;
+    for (;;) {
+      const res = await this.host.request('leave', { room: this.name }, { room: this.name, now: true });
+      // Not connected (`disconnected`; `closed` after `disconnect()`), or the join never landed:
+      // nothing to leave on the server, and the next connection does not rejoin it.
+      const code = res.ok ? undefined : res.error.code;
+      if (res.ok || code === 'disconnected' || code === 'closed' || code === 'not_joined')
+        return { ok: true };
+      if (!res.error.temporary) return res;
+      // The server still has the membership (its messages come, presence lists the user).
+      await new Promise((resolve) => setTimeout(resolve, JOIN_RETRY_MS));
+      if (this.host.holds(this.name)) return res;
+    }
   }
 
   /** @internal Sends the join (or rejoin with `since`) on a fresh connection. */

@@ -139,4 +139,22 @@ describe('SDK lifecycle', () => {
       error: { code: 'token_invalid' },
     });
   });
+  it('sends a leave the server refused for now (rate_limited) again, until the server has left the room', async () => {
+    const client = sdkClient({ url: limited.url, token: token('erin') });
+    const room = client.join('lim:leave');
+    expect(await room.joined).toMatchObject({ ok: true });
+    // One event a second: the leave right after the join is refused `rate_limited`, then sent again.
+    const left = room.leave();
+    expect(await within(left, 10_000, 'the leave')).toEqual({ ok: true });
+    const presence = await limited.broker.engine.members('/', 'lim:leave');
+    expect(presence).toEqual([]);
+  });
+
+  it('gives the since a room was joined with as its position until it has one of its own', async () => {
+    const client = sdkClient({ url: 'http://127.0.0.1:1', token: token('fay') });
+    const since = { offset: 42, epoch: 'ep-before' };
+    const room = client.join('pos:1', { since });
+    expect(room.position).toEqual(since);
+    expect(client.join('pos:2').position).toBeNull();
+  });
 });
