@@ -52,6 +52,8 @@ export class ShardSubscriber extends EventEmitter {
   private readonly nodeBackoff = new Map<string, { until: number; n: number }>();
   private reconciling = false;
   private again = false;
+  /** Shards whose connect and SSUBSCRIBEs are on their way (`attachOwner`, one at a time each). */
+  private readonly attaching = new Set<string>();
   private closed = false;
   private readonly o: Required<Omit<ShardSubscriberOptions, 'redisOptions' | 'connectionName'>> &
     ShardSubscriberOptions;
@@ -268,6 +270,7 @@ export class ShardSubscriber extends EventEmitter {
     for (const ch of this.desired.keys()) {
       const owner = this.ownerOf(ch);
       if (!owner) continue; // no slot map yet: `refresh` kicks again
+      if (this.attaching.has(owner)) continue; // its attach kicks again when it is over
       const c = this.conns.get(owner);
       if (c && (c.subscribed.has(ch) || c.pending.has(ch))) continue;
       todo.set(owner, [...(todo.get(owner) ?? []), ch]);
@@ -281,42 +284,58 @@ export class ShardSubscriber extends EventEmitter {
         failed = true;
       }
     }
-    // 3. Attach: one SSUBSCRIBE per slot (all channels of one SSUBSCRIBE must share a slot).
-    await Promise.all(
-      [...todo].map(async ([owner, chans]) => {
-        const conn = this.connFor(owner);
-        try {
-          if (conn.redis.status === 'wait') await conn.redis.connect();
-        } catch (err) {
-          failed = true;
-          const n = (this.nodeBackoff.get(owner)?.n ?? 0) + 1;
-          const until = Date.now() + Math.min(this.o.backoffBaseMs * 2 ** n, this.o.backoffMaxMs);
-          this.nodeBackoff.set(owner, { n, until });
-          this.killConn(conn, `connect failed: ${(err as Error).message}`);
-          return;
-        }
-        this.nodeBackoff.delete(owner);
-        const bySlot = new Map<number, string[]>();
-        for (const ch of chans) bySlot.set(hashSlot(ch), [...(bySlot.get(hashSlot(ch)) ?? []), ch]);
-        await Promise.all([...bySlot.values()].map((group) => this.attach(conn, owner, group)));
-        if ([...bySlot.values()].some((g) => g.some((ch) => !conn.subscribed.has(ch)))) failed = true;
-      }),
-    );
+    // 3. Attach, each shard on its own: one that does not answer holds up no other.
+    for (const [owner, chans] of todo) {
+      this.attaching.add(owner);
+      void this.attachOwner(owner, chans).then((done) => {
+        this.attaching.delete(owner);
+        // Channels of this shard wanted meanwhile; after a failure the retry's backoff runs instead.
+        if (done) this.kick();
+      });
+    }
     this.gcConns();
     if (failed) this.scheduleRetry('reconcile incomplete');
-    else if (todo.size) this.failures = 0;
+  }
+
+  /**
+   * Connects to `owner` and attaches `chans` there, one SSUBSCRIBE per slot (all channels of one
+   * SSUBSCRIBE must share a slot). The connect is bounded too: a frozen primary's kernel accepts the
+   * TCP connection, and ioredis's ready check then waits with no timeout of its own.
+   */
+  private async attachOwner(owner: string, chans: string[]): Promise<boolean> {
+    const conn = this.connFor(owner);
+    // Pending from the start: `gcConns` does not take a connection that is still connecting.
+    for (const ch of chans) conn.pending.add(ch);
+    let done = false;
+    try {
+      try {
+        if (conn.redis.status === 'wait')
+          await bounded(conn.redis.connect(), this.o.subscribeTimeoutMs, 'connect unanswered');
+      } catch (err) {
+        const n = (this.nodeBackoff.get(owner)?.n ?? 0) + 1;
+        const until = Date.now() + Math.min(this.o.backoffBaseMs * 2 ** n, this.o.backoffMaxMs);
+        this.nodeBackoff.set(owner, { n, until });
+        this.killConn(conn, `connect failed: ${(err as Error).message}`);
+        return false;
+      }
+      this.nodeBackoff.delete(owner);
+      const bySlot = new Map<number, string[]>();
+      for (const ch of chans) bySlot.set(hashSlot(ch), [...(bySlot.get(hashSlot(ch)) ?? []), ch]);
+      await Promise.all([...bySlot.values()].map((group) => this.attach(conn, owner, group)));
+      done = chans.every((ch) => conn.subscribed.has(ch) || !this.desired.has(ch));
+      return done;
+    } finally {
+      for (const ch of chans) conn.pending.delete(ch);
+      this.gcConns();
+      if (done) this.failures = 0;
+      else this.scheduleRetry(`attaching on ${owner} incomplete`);
+    }
   }
 
   private async attach(conn: Conn, owner: string, group: string[]): Promise<void> {
     for (const ch of group) conn.pending.add(ch);
-    let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([
-        conn.redis.ssubscribe(...group),
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error('SSUBSCRIBE unanswered')), this.o.subscribeTimeoutMs);
-        }),
-      ]);
+      await bounded(conn.redis.ssubscribe(...group), this.o.subscribeTimeoutMs, 'SSUBSCRIBE unanswered');
       if (conn.dead) return;
       for (const ch of group) {
         if (!this.desired.has(ch)) {
@@ -334,8 +353,16 @@ export class ShardSubscriber extends EventEmitter {
       // The connection's state is unknown now (a MOVED SSUBSCRIBE never settles): start clean.
       this.killConn(conn, 'ssubscribe failed');
     } finally {
-      clearTimeout(timer);
       for (const ch of group) conn.pending.delete(ch);
     }
   }
+}
+
+/** `promise`, or a rejection with `what` after `ms` (the promise's own later rejection is handled). */
+function bounded<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(what)), ms);
+  });
+  return Promise.race([promise, bound]).finally(() => clearTimeout(timer));
 }

@@ -215,4 +215,37 @@ describe('Redis Cluster: a shard with no replica dies and comes back', () => {
     const members = await request<{ members: Array<{ sub: string }> }>(watcher, 'presence', { room });
     expect(members.members?.map((m) => m.sub).sort()).toEqual(['joiner', 'watcher']);
   }, 60_000);
+  it("does not let a frozen shard hold up a node's subscriptions on the other shards", async () => {
+    // A frozen primary's kernel still accepts TCP connections: a connect to it reaches ioredis's
+    // ready check, which waits with no timeout of its own. The shard chosen here holds neither the
+    // node list nor the rooms index, so the node stays otherwise healthy.
+    const busy = new Set([
+      (await cluster.primaryOf('roomcast:{nodes}')).port,
+      (await cluster.primaryOf('roomcast:rooms:/')).port,
+    ]);
+    const ports = new Set<number>();
+    const roomOn = new Map<number, string>();
+    for (let i = 0; roomOn.size < 3 && i < 1000; i++) {
+      const room = `shard-probe:${i}`;
+      const { port } = await cluster.primaryOf(slotKey(room));
+      ports.add(port);
+      if (!roomOn.has(port)) roomOn.set(port, room);
+    }
+    const frozen = [...ports].find((p) => !busy.has(p));
+    if (frozen === undefined) throw new Error('no shard free of the node list and the rooms index');
+    const healthy = [...ports].filter((p) => p !== frozen).map((p) => roomOn.get(p)!);
+    const engine = nodes[1]!.broker.engine;
+    cluster.freeze(frozen);
+    try {
+      // The frozen shard's subscription fails within its timeout (its connect is bounded)...
+      await expect(engine.watch('/', roomOn.get(frozen)!)).rejects.toMatchObject({ code: 'unavailable' });
+      // ...and the other shards' subscriptions, made while it is still frozen, are not held up.
+      for (const room of healthy) await engine.watch('/', room);
+    } finally {
+      cluster.thaw(frozen);
+      engine.unwatch('/', roomOn.get(frozen)!);
+      for (const room of healthy) engine.unwatch('/', room);
+    }
+    await until(async () => (await readyz(nodes[1]!.url)) === 200, 10_000, 'ready again');
+  }, 60_000);
 });
