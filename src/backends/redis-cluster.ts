@@ -17,10 +17,11 @@ const STARTUP_WAIT_MS = 5000;
  * for traffic between nodes.
  *
  * Ready means: the command and publish connections are up, the room subscriptions are live (after
- * a reconnect: every room subscribed again), presence is registered, and (one primary or Sentinel)
- * the Socket.IO adapter's subscriber is connected again: without it, a cluster-wide request right
- * after an outage (`POST /v1/disconnect`) counted only the nodes whose adapter was back, and
- * answered ok without the others. `/readyz` answers 503
+ * a reconnect: every room subscribed again), presence is registered, and the Socket.IO adapter's
+ * subscriptions are back (one primary or Sentinel: its subscriber is connected; a Redis Cluster:
+ * its channels are attached on their shards): without them, a cluster-wide request right after an
+ * outage (`POST /v1/disconnect`) counted only the nodes whose adapter was back, and answered ok
+ * without the others. `/readyz` answers 503
  * otherwise; the node keeps serving its local connections throughout, and a publish is refused
  * with `unavailable` only when its script cannot run.
  *
@@ -60,7 +61,9 @@ export async function createRedisBackend(config: Config, log: Logger, sink: Deli
     engine,
     isReady: adapterSubscriber
       ? () => engine.isReady() && adapterSubscriber.status === 'ready'
-      : () => engine.isReady(),
+      : shards
+        ? () => engine.isReady() && shards.allAttached()
+        : () => engine.isReady(),
     adapter: socketAdapter(clients, r, shards),
     async close() {
       await engine.close();

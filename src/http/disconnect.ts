@@ -106,7 +106,11 @@ export function createDisconnector(deps: DisconnectDeps): Disconnect {
     const channel = rt.nsp as unknown as ServerSideChannel;
     let others: number;
     try {
-      others = (await channel.adapter.serverCount()) - 1;
+      const nodes = await channel.adapter.serverCount();
+      // Not even this node is subscribed: its own subscription between nodes is not back yet.
+      if (nodes < 1)
+        throw new Error('no node, this one included, is subscribed to the channel between nodes');
+      others = nodes - 1;
     } catch (err) {
       // The channel between nodes is down (its Redis, or its shard's primary): the other nodes
       // cannot be asked. An `ok` would say the user is gone everywhere; a retry is safe.

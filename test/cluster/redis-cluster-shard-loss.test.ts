@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Envelope, PresenceEvent } from '../../src/protocol.js';
 import {
@@ -247,5 +248,51 @@ describe('Redis Cluster: a shard with no replica dies and comes back', () => {
       for (const room of healthy) engine.unwatch('/', room);
     }
     await until(async () => (await readyz(nodes[1]!.url)) === 200, 10_000, 'ready again');
+  }, 60_000);
+  it("answers /readyz 503, and refuses a disconnect-by-user, while the Socket.IO adapter's channels are not attached", async () => {
+    // The adapter's namespace channel (`roomcast#/#`) and this node's response channel live on
+    // some shard. Its subscriber connections there are killed, and cannot come back while the
+    // shard takes no new connection (maxclients 1, held by the control connection below).
+    const shard = await cluster.primaryOf('roomcast#/#');
+    await until(async () => (await readyz(nodes[0]!.url)) === 200, 10_000, 'ready');
+    const victim = await connect(nodes[1]!.url, token('adapter-victim'));
+    const control = new Redis({
+      host: shard.host,
+      port: shard.port,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+    });
+    control.on('error', () => undefined);
+    await control.connect();
+    try {
+      await control.config('SET', 'maxclients', '1');
+      const list = String(await control.client('LIST'));
+      const ids = list
+        .split('\n')
+        .filter((line) => / name=roomcast-adapter /.test(line))
+        .map((line) => /\bid=(\d+)/.exec(line)![1]!);
+      expect(ids.length, list).toBeGreaterThan(0);
+      for (const id of ids) await control.client('KILL', 'ID', id);
+      await until(async () => (await readyz(nodes[0]!.url)) === 503, 5000, '/readyz 503');
+      // The others cannot be asked: a retry is safe, an ok would say the user is gone everywhere.
+      const res = await api(nodes[0]!.url, 'POST', '/v1/disconnect', { sub: 'adapter-victim' });
+      expect(res).toMatchObject({ status: 503, body: { ok: false, error: { code: 'unavailable' } } });
+      expect(victim.connected).toBe(true);
+    } finally {
+      await control.config('SET', 'maxclients', '10000');
+      control.disconnect();
+    }
+    await until(async () => (await readyz(nodes[0]!.url)) === 200, 15_000, '/readyz 200 again');
+    // Once back, the call reaches the other node (a 503 meanwhile, while the publish connection to
+    // that shard comes back too, is the retry the API asks for).
+    const res = await until(
+      async () => {
+        const r = await api(nodes[0]!.url, 'POST', '/v1/disconnect', { sub: 'adapter-victim' });
+        return r.status === 503 ? undefined : r;
+      },
+      10_000,
+      'a disconnect that is not refused',
+    );
+    expect(res.body).toEqual({ ok: true, disconnected: 1 });
   }, 60_000);
 });
