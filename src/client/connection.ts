@@ -208,9 +208,18 @@ export class Connection {
       let closing: { code: ClosingCode; message: string } | undefined;
       let done = false;
       const refreshes: Refreshes = { busy: false, warned: false, notBefore: 0, timer: null };
+      // The whole attempt, the namespace's CONNECT included: socket.io-client's `timeout` covers
+      // only the Engine.IO handshake, and a node (or proxy) that stalls after it would hold the
+      // client in `connecting` for good.
+      const attempt = setTimeout(() => {
+        const ms = this.settings.connectTimeoutMs;
+        const error = new ClientError('unavailable', `no connection to ${url} within ${ms} ms`);
+        finish({ kind: 'refused', code: undefined, error });
+      }, this.settings.connectTimeoutMs);
       const finish = (outcome: Outcome) => {
         if (done) return;
         done = true;
+        clearTimeout(attempt);
         if (refreshes.timer) clearTimeout(refreshes.timer);
         this.interrupt = null;
         socket.off();
@@ -221,6 +230,7 @@ export class Connection {
       this.socket = socket;
       this.interrupt = () => finish({ kind: 'stopped' });
       socket.on('connect', () => {
+        clearTimeout(attempt);
         this.everConnected = true;
         this.setState('connected');
         this.events.emit('connected', { url });

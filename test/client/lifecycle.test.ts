@@ -157,4 +157,17 @@ describe('SDK lifecycle', () => {
     expect(room.position).toEqual(since);
     expect(client.join('pos:2').position).toBeNull();
   });
+  it('gives up a connection attempt the server accepts and never completes after connectTimeoutMs, and tries again', async () => {
+    // A namespace middleware that never answers (a stalled node): the Engine.IO handshake is done,
+    // the namespace's CONNECT is never answered.
+    b.broker.io.of('/').use((socket, next) => {
+      if (socket.data.client?.sub !== 'stalled') next();
+    });
+    let attempts = 0;
+    b.broker.io.engine.on('connection', () => attempts++);
+    const client = sdkClient({ url: b.url, token: token('stalled'), connectTimeoutMs: 300 });
+    await until(() => attempts >= 2, 10_000, 'a second attempt');
+    expect(client.state).not.toBe('connected');
+    client.disconnect();
+  });
 });
