@@ -1,8 +1,9 @@
 import { io } from 'socket.io-client';
 import type { ClosingCode } from '../protocol.js';
-import { ack, type RoomcastSocket } from './ack.js';
+import type { RoomcastSocket } from './ack.js';
 import type { Emitter } from './emitter.js';
 import { ClientError, type ClientErrorCode, connectErrorCode, isTokenCode } from './errors.js';
+import { Refresher } from './refresh.js';
 import type { TokenSource } from './token.js';
 import type { ClientEvents, ClientOptions, ConnectionState } from './types.js';
 
@@ -27,27 +28,6 @@ export interface ConnectionHooks {
 }
 
 type Settings = Required<Omit<ClientOptions, 'url' | 'urls' | 'token' | 'getToken' | 'autoConnect'>>;
-
-/**
- * The refreshes of one connection. The server warns (`token_expiring`) as soon as a token has less
- * left than its warning lead, so a refreshed token that is short too (a cached token, tokens shorter
- * than the lead) is warned of again at once. After a refresh the next one waits until half of what
- * the new token had left has passed (at least `MIN_REFRESH_GAP_MS`): a warning that comes sooner
- * is acted on then, not in a loop of `getToken` calls. A token that runs out first is closed with
- * `token_expired`, and the client connects again with a fresh one.
- */
-interface Refreshes {
-  /** A refresh is on its way: a warning meanwhile is acted on once it is answered. */
-  busy: boolean;
-  /** A warning came while `busy`. */
-  warned: boolean;
-  /** No refresh before this time (ms since epoch). */
-  notBefore: number;
-  /** A deferred refresh. */
-  timer: ReturnType<typeof setTimeout> | null;
-}
-
-const MIN_REFRESH_GAP_MS = 1000;
 
 /**
  * The connection loop of one client. Socket.IO's own reconnection is bound to one URL, so the SDK
@@ -207,7 +187,12 @@ export class Connection {
       });
       let closing: { code: ClosingCode; message: string } | undefined;
       let done = false;
-      const refreshes: Refreshes = { busy: false, warned: false, notBefore: 0, timer: null };
+      const refresher = new Refresher(socket, {
+        tokens: this.tokens,
+        events: this.events,
+        ackTimeoutMs: this.settings.ackTimeoutMs,
+        revoked: (rooms) => this.hooks.revoked(rooms),
+      });
       // The whole attempt, the namespace's CONNECT included: socket.io-client's `timeout` covers
       // only the Engine.IO handshake, and a node (or proxy) that stalls after it would hold the
       // client in `connecting` for good.
@@ -220,7 +205,7 @@ export class Connection {
         if (done) return;
         done = true;
         clearTimeout(attempt);
-        if (refreshes.timer) clearTimeout(refreshes.timer);
+        refresher.stop();
         this.interrupt = null;
         socket.off();
         socket.disconnect();
@@ -250,59 +235,13 @@ export class Connection {
         closing = info;
         this.events.emit('closing', info);
       });
-      socket.on('token_expiring', (info) => this.expiring(socket, refreshes, info.expiresAt));
+      socket.on('token_expiring', (info) => refresher.warned(info.expiresAt));
       socket.on('disconnect', (reason) =>
         finish(this.wanted ? { kind: 'ended', reason, closing } : { kind: 'stopped' }),
       );
       this.hooks.socket(socket);
       socket.connect();
     });
-  }
-
-  /** `token_expiring`: a refresh now, or when the last one allows (see `Refreshes`). */
-  private expiring(socket: RoomcastSocket, refreshes: Refreshes, expiresAt: number): void {
-    this.events.emit('token_expiring', { expiresAt });
-    if (!this.tokens.renewable) return;
-    if (refreshes.busy) refreshes.warned = true;
-    else this.refreshWhenAllowed(socket, refreshes);
-  }
-
-  private refreshWhenAllowed(socket: RoomcastSocket, refreshes: Refreshes): void {
-    if (refreshes.timer || this.socket !== socket) return;
-    const wait = refreshes.notBefore - Date.now();
-    if (wait <= 0) return void this.refresh(socket, refreshes);
-    refreshes.timer = setTimeout(() => {
-      refreshes.timer = null;
-      void this.refresh(socket, refreshes);
-    }, wait);
-  }
-
-  /** A fresh token from `getToken`, sent with `refresh`. */
-  private async refresh(socket: RoomcastSocket, refreshes: Refreshes): Promise<void> {
-    refreshes.busy = true;
-    try {
-      let token: string;
-      try {
-        token = await this.tokens.fresh();
-      } catch (err) {
-        if (err instanceof ClientError) this.events.emit('error', err);
-        return;
-      }
-      const reply = await ack(socket, 'refresh', { token }, this.settings.ackTimeoutMs);
-      if (reply.ok) {
-        const now = Date.now();
-        const left = typeof reply.expiresAt === 'number' ? reply.expiresAt - now : 0;
-        refreshes.notBefore = now + Math.max(MIN_REFRESH_GAP_MS, left / 2);
-        if (Array.isArray(reply.left) && reply.left.length > 0) this.hooks.revoked(reply.left);
-        this.events.emit('token_refreshed', { expiresAt: reply.expiresAt });
-      } else if (reply.error.code !== 'disconnected') this.events.emit('error', reply.error);
-    } finally {
-      refreshes.busy = false;
-      if (refreshes.warned) {
-        refreshes.warned = false;
-        this.refreshWhenAllowed(socket, refreshes);
-      }
-    }
   }
 
   private setState(state: ConnectionState): void {
