@@ -2,6 +2,7 @@ import { Encoder } from '@msgpack/msgpack';
 import { decode } from 'notepack.io';
 import type { Envelope, PresenceEvent } from '../protocol.js';
 import { type Draft, toEnvelope } from '../rooms/engine.js';
+import { MAX_PAYLOAD_DEPTH } from '../rooms/payload.js';
 
 /**
  * How messages are laid out in Redis: binary-safe (MessagePack, as Socket.IO's Redis adapters use),
@@ -32,8 +33,10 @@ export type ChannelItem =
 const BAR = 0x7c;
 
 // One encoder, its buffer reused (JavaScript runs one encode at a time); a field left undefined is
-// left out, as JSON leaves it out.
-const encoder = new Encoder({ ignoreUndefined: true });
+// left out, as JSON leaves it out. Its depth limit (100 by default) is above what the payload
+// check lets through (`data` and a token's `info` nest up to MAX_PAYLOAD_DEPTH levels), counting
+// the levels of the draft and of a presence event around them.
+const encoder = new Encoder({ ignoreUndefined: true, maxDepth: MAX_PAYLOAD_DEPTH + 8 });
 
 /** MessagePack of `value`, copied out of the encoder's shared buffer. */
 function encode(value: unknown): Buffer {

@@ -128,7 +128,11 @@ export function createRedisEngine(
     // Presence events are pub/sub only (no history): one lost while Redis is away is not retried.
     await sent.catch((err: Error) => opts.log.debug({ err: err.message }, 'presence event not sent'));
   };
-  presence.onChanged((ns, room, action, member) => void announce(ns, { room, action, member }));
+  presence.onChanged((ns, room, action, member) =>
+    announce(ns, { room, action, member }).catch((err: unknown) =>
+      opts.log.warn({ err, room }, 'presence event not sent'),
+    ),
+  );
   presence.start();
 
   return {

@@ -8,6 +8,7 @@ import {
   unpackHistoryItem,
 } from '../../src/backends/redis-codec.js';
 import type { Draft } from '../../src/rooms/engine.js';
+import { checkValue, MAX_PAYLOAD_DEPTH } from '../../src/rooms/payload.js';
 
 const draft: Draft = {
   id: 'id-1',
@@ -40,6 +41,24 @@ describe('redis codec', () => {
     const item = (packed: Buffer) => Buffer.concat([Buffer.from('1|1700000000000|'), packed]);
     expect(unpackHistoryItem(item(packDraft(numbers)), 'ep')).toEqual({ ...numbers, offset: 1, epoch: 'ep' });
     expect(unpackHistoryItem(item(encode(draft)), 'ep')).toEqual({ ...draft, offset: 1, epoch: 'ep' });
+  });
+
+  it('packs data and info nested as deep as the payload check lets through', () => {
+    const nest = (levels: number): unknown => {
+      let v: unknown = 'core';
+      for (let i = 0; i < levels; i++) v = [v];
+      return v;
+    };
+    const deep = nest(MAX_PAYLOAD_DEPTH);
+    expect(() => checkValue(deep)).not.toThrow();
+    expect(() => checkValue(nest(MAX_PAYLOAD_DEPTH + 1))).toThrow();
+    const item = Buffer.concat([
+      Buffer.from('1|1700000000000|'),
+      packDraft({ ...draft, data: deep, from: { sub: 'alice', info: deep } }),
+    ]);
+    expect(unpackHistoryItem(item, 'ep')).toMatchObject({ data: deep, from: { info: deep } });
+    const event = { room: 'chat:1', action: 'join' as const, member: { sub: 'bob', info: deep } };
+    expect(unpackChannelItem(packPresence(event, undefined))).toMatchObject({ event });
   });
 
   it('reads back a channel message as the script writes it, with and without except', () => {
