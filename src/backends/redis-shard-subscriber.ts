@@ -287,11 +287,16 @@ export class ShardSubscriber extends EventEmitter {
     // 3. Attach, each shard on its own: one that does not answer holds up no other.
     for (const [owner, chans] of todo) {
       this.attaching.add(owner);
-      void this.attachOwner(owner, chans).then((done) => {
-        this.attaching.delete(owner);
-        // Channels of this shard wanted meanwhile; after a failure the retry's backoff runs instead.
-        if (done) this.kick();
-      });
+      this.attachOwner(owner, chans)
+        .catch((err: Error) => {
+          this.emit('debug', `attaching on ${owner} failed: ${err.message}`);
+          return false;
+        })
+        .then((done) => {
+          this.attaching.delete(owner);
+          // Channels of this shard wanted meanwhile; after a failure the retry's backoff runs instead.
+          if (done) this.kick();
+        });
     }
     this.gcConns();
     if (failed) this.scheduleRetry('reconcile incomplete');

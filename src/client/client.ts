@@ -9,6 +9,14 @@ import type { MessageMap, RoomHost, RoomInternals } from './room-host.js';
 import { TokenSource } from './token.js';
 import type { ClientEvents, ClientOptions, ConnectionState } from './types.js';
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const TIMER_SETTINGS = [
+  'connectTimeoutMs',
+  'ackTimeoutMs',
+  'reconnectionDelay',
+  'reconnectionDelayMax',
+] as const;
+
 const DEFAULTS = {
   namespace: '/',
   ackTimeoutMs: 10_000,
@@ -48,6 +56,8 @@ export class RoomcastClient {
         'createClient: give `url` or `urls` (e.g. "http://localhost:3000")',
       );
     const settings = { ...DEFAULTS, ...definedOnly(options) };
+    // A timer set past 2^31 - 1 ms fires at once: a longer one (Infinity: "no limit") is that long.
+    for (const key of TIMER_SETTINGS) settings[key] = Math.min(settings[key], MAX_TIMER_MS);
     this.ackTimeoutMs = settings.ackTimeoutMs;
     const tokens = new TokenSource(options.token, options.getToken);
     this.connection = new Connection(urls, settings, tokens, this.events, {

@@ -196,11 +196,11 @@ export class Connection {
       // The whole attempt, the namespace's CONNECT included: socket.io-client's `timeout` covers
       // only the Engine.IO handshake, and a node (or proxy) that stalls after it would hold the
       // client in `connecting` for good.
+      const ms = this.settings.connectTimeoutMs;
       const attempt = setTimeout(() => {
-        const ms = this.settings.connectTimeoutMs;
         const error = new ClientError('unavailable', `no connection to ${url} within ${ms} ms`);
         finish({ kind: 'refused', code: undefined, error });
-      }, this.settings.connectTimeoutMs);
+      }, ms);
       const finish = (outcome: Outcome) => {
         if (done) return;
         done = true;

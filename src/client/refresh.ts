@@ -1,7 +1,7 @@
 import { ack, type RoomcastSocket } from './ack.js';
 import type { Emitter } from './emitter.js';
 import { ClientError } from './errors.js';
-import type { TokenSource } from './token.js';
+import { lifetimeOf, type TokenSource } from './token.js';
 import type { ClientEvents } from './types.js';
 
 /** The shortest time between two refreshes of one connection. */
@@ -78,8 +78,11 @@ export class Refresher {
       }
       const reply = await ack(this.socket, 'refresh', { token }, this.deps.ackTimeoutMs);
       if (reply.ok) {
+        // What the token has left: the server's `expiresAt` against this clock, and no more than
+        // the token's own lifetime (`exp` - `iat`), which a clock running late cannot stretch.
         const now = Date.now();
-        const left = typeof reply.expiresAt === 'number' ? reply.expiresAt - now : 0;
+        const byClock = typeof reply.expiresAt === 'number' ? reply.expiresAt - now : 0;
+        const left = Math.min(byClock, lifetimeOf(token) ?? Number.POSITIVE_INFINITY);
         this.notBefore = now + Math.max(MIN_REFRESH_GAP_MS, left / 2);
         if (Array.isArray(reply.left) && reply.left.length > 0) this.deps.revoked(reply.left);
         this.deps.events.emit('token_refreshed', { expiresAt: reply.expiresAt });

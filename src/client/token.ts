@@ -92,6 +92,20 @@ export class TokenSource {
  * null when the token has none or is not a JWT.
  */
 export function expiryOf(token: string): number | null {
+  return timeClaim(token, 'exp');
+}
+
+/**
+ * How long a JWT is valid for, `exp` - `iat` in ms (the issuer's clock for both, so this one's
+ * skew does not enter); null when it lacks either.
+ */
+export function lifetimeOf(token: string): number | null {
+  const exp = timeClaim(token, 'exp');
+  const iat = timeClaim(token, 'iat');
+  return exp === null || iat === null ? null : exp - iat;
+}
+
+function timeClaim(token: string, claim: 'exp' | 'iat'): number | null {
   const payload = token.split('.')[1];
   if (!payload) return null;
   try {
@@ -101,8 +115,8 @@ export function expiryOf(token: string): number | null {
         .replace(/_/g, '/')
         .padEnd(Math.ceil(payload.length / 4) * 4, '='),
     );
-    const exp = (JSON.parse(json) as { exp?: unknown }).exp;
-    return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : null;
+    const value = (JSON.parse(json) as Record<string, unknown>)[claim];
+    return typeof value === 'number' && Number.isFinite(value) ? value * 1000 : null;
   } catch {
     return null;
   }

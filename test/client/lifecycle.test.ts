@@ -170,4 +170,16 @@ describe('SDK lifecycle', () => {
     expect(client.state).not.toBe('connected');
     client.disconnect();
   });
+  it('takes Infinity as "no limit" for its timeouts, not as a timer that fires at once', async () => {
+    const client = sdkClient({
+      url: b.url,
+      token: token('hal'),
+      getToken: () => token('hal'),
+      connectTimeoutMs: Number.POSITIVE_INFINITY,
+      ackTimeoutMs: Number.POSITIVE_INFINITY,
+    });
+    const room = client.join('inf:1');
+    expect(await within(room.joined, 5000, 'joined')).toMatchObject({ ok: true });
+    expect(await room.publish('e', 1)).toMatchObject({ ok: true });
+  });
 });

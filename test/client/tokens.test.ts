@@ -96,6 +96,21 @@ describe('SDK tokens', () => {
     expect(client.state).toBe('connected');
   });
 
+  it("paces refreshes by the token's own lifetime (exp - iat) when the clocks disagree", async () => {
+    // The issuer's clock runs 100 s ahead of this one (as a client clock running late): each token
+    // says it is valid 4 s from an `iat` 100 s away. By this clock it has 104 s left; by its own
+    // lifetime 4 s, so the next refresh comes about 2 s after the last, not 52 s.
+    const skewed = () => {
+      const now = Math.floor(Date.now() / 1000);
+      return jwt.sign({ sub: 'gil', iat: now + 100, exp: now + 104, rooms: { subscribe: ['*'] } }, SECRET);
+    };
+    const client = sdkClient({ url: b.url, token: skewed(), getToken: skewed });
+    const refreshed: unknown[] = [];
+    client.on('token_refreshed', (e) => refreshed.push(e));
+    await until(() => refreshed.length >= 2, 15_000, 'a second refresh within the short lifetime');
+    expect(client.state).toBe('connected');
+  });
+
   it('ends the rooms a refreshed token no longer allows, with a forbidden error, and keeps the rest', async () => {
     let release!: () => void;
     const joinedBoth = new Promise<void>((resolve) => {
