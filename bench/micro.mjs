@@ -101,6 +101,15 @@ const envelope = {
   ts: 1_700_000_000_000,
   from: { sub: 'publisher0', info: null },
 };
+/** The draft of publish `i`: what the Redis publish script stores and sends. */
+const draftOf = (i) => ({
+  id: envelope.id,
+  room: room(i),
+  event: 'msg',
+  data: payload(i),
+  ts: envelope.ts,
+  from: envelope.from,
+});
 const limitHolder = {};
 const eventLimit = new EventLimit(1e12);
 const steps = [
@@ -114,30 +123,8 @@ const steps = [
     () => encoder.encode({ type: 2, nsp: '/', data: ['message', envelope] }),
   ],
   // Cluster mode only: the draft the publish script stores and sends, as MessagePack.
-  [
-    'Redis codec: packDraft (@msgpack/msgpack)',
-    (i) =>
-      packDraft({
-        id: envelope.id,
-        room: room(i),
-        event: 'msg',
-        data: payload(i),
-        ts: envelope.ts,
-        from: envelope.from,
-      }),
-  ],
-  [
-    'the same draft, notepack.io encode (what packDraft used before)',
-    (i) =>
-      notepackEncode({
-        id: envelope.id,
-        room: room(i),
-        event: 'msg',
-        data: payload(i),
-        ts: envelope.ts,
-        from: envelope.from,
-      }),
-  ],
+  ['Redis codec: packDraft (@msgpack/msgpack)', (i) => packDraft(draftOf(i))],
+  ['the same draft, notepack.io encode (what packDraft used before)', (i) => notepackEncode(draftOf(i))],
   [
     'zod: publish payload schema',
     (i) => parsePayload(publishSchema, { room: room(i), event: 'msg', data: payload(i) }),
