@@ -195,8 +195,12 @@ export class Room<M extends MessageMap = Record<string, unknown>> implements Roo
       if (res.ok || code === 'disconnected' || code === 'closed' || code === 'not_joined')
         return { ok: true };
       if (!res.error.temporary) return res;
-      // The server still has the membership (its messages come, presence lists the user).
-      await new Promise((resolve) => setTimeout(resolve, JOIN_RETRY_MS));
+      // The server still has the membership (its messages come, presence lists the user). The wait
+      // does not hold a Node process up: once the client is gone, so is the membership.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, JOIN_RETRY_MS) as { unref?: () => void };
+        timer.unref?.();
+      });
       if (this.host.holds(this.name)) return res;
     }
   }

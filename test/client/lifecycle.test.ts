@@ -182,4 +182,18 @@ describe('SDK lifecycle', () => {
     expect(await within(room.joined, 5000, 'joined')).toMatchObject({ ok: true });
     expect(await room.publish('e', 1)).toMatchObject({ ok: true });
   });
+  it('gives a refused leave up when the room is joined again meanwhile: the new join stands', async () => {
+    const client = sdkClient({ url: limited.url, token: token('ivy') });
+    const room = client.join('lim:again');
+    expect(await room.joined).toMatchObject({ ok: true });
+    // One event a second: the leave is refused `rate_limited` and waits to be sent again.
+    const left = room.leave();
+    const again = client.join('lim:again');
+    expect(await within(left, 10_000, 'the leave')).toMatchObject({
+      ok: false,
+      error: { code: 'rate_limited' },
+    });
+    expect(await within(again.joined, 10_000, 'joined again')).toMatchObject({ ok: true });
+    expect(await limited.broker.engine.members('/', 'lim:again')).toMatchObject([{ sub: 'ivy' }]);
+  });
 });
