@@ -8,11 +8,9 @@ export type EventMap<E> = { [K in keyof E]: (...args: never[]) => void };
 
 type Loose = (...args: unknown[]) => void;
 
-/** A `once` handler's wrapper knows the handler it runs, so that `off(event, handler)` finds it. */
-type Once = Loose & { listener?: unknown };
-
 export class Emitter<E extends EventMap<E>> {
-  private readonly handlers = new Map<keyof E, Set<E[keyof E]>>();
+  /** Per event: each handler as it was given, and what runs for it (itself, or its `once` wrapper). */
+  private readonly handlers = new Map<keyof E, Map<E[keyof E], Loose>>();
 
   constructor(private readonly onHandlerError: (err: unknown) => void = rethrowLater) {}
 
@@ -24,49 +22,50 @@ export class Emitter<E extends EventMap<E>> {
    * off();
    */
   on<K extends keyof E>(event: K, handler: E[K]): () => void {
-    let set = this.handlers.get(event);
-    if (!set) {
-      set = new Set();
-      this.handlers.set(event, set);
-    }
-    set.add(handler);
-    return () => this.off(event, handler);
+    return this.add(event, handler, false);
   }
 
   /** Adds a handler that runs once; returns a function that removes it. */
   once<K extends keyof E>(event: K, handler: E[K]): () => void {
-    const wrapped: Once = (...args: unknown[]) => {
-      this.handlers.get(event)?.delete(wrapped as unknown as E[K]);
-      (handler as unknown as Loose)(...args);
-    };
-    wrapped.listener = handler;
-    return this.on(event, wrapped as unknown as E[K]);
+    return this.add(event, handler, true);
   }
 
   /** Removes a handler added with `on` or `once`. */
   off<K extends keyof E>(event: K, handler: E[K]): void {
-    const set = this.handlers.get(event);
-    if (!set || set.delete(handler)) return;
-    for (const h of set) {
-      if ((h as unknown as Once).listener === handler) {
-        set.delete(h);
-        return;
-      }
-    }
+    this.handlers.get(event)?.delete(handler);
   }
 
   /** Calls every handler of `event`; returns how many there were. */
   emit<K extends keyof E>(event: K, ...args: Parameters<E[K]>): number {
-    const set = this.handlers.get(event);
-    if (!set || set.size === 0) return 0;
-    for (const handler of [...set]) {
+    const runs = this.handlers.get(event);
+    if (!runs || runs.size === 0) return 0;
+    for (const run of [...runs.values()]) {
       try {
-        (handler as unknown as Loose)(...(args as unknown[]));
+        run(...(args as unknown[]));
       } catch (err) {
         this.onHandlerError(err);
       }
     }
-    return set.size;
+    return runs.size;
+  }
+
+  private add<K extends keyof E>(event: K, handler: E[K], once: boolean): () => void {
+    let runs = this.handlers.get(event);
+    if (!runs) {
+      runs = new Map();
+      this.handlers.set(event, runs);
+    }
+    const call = handler as unknown as Loose;
+    runs.set(
+      handler,
+      once
+        ? (...args) => {
+            this.off(event, handler);
+            call(...args);
+          }
+        : call,
+    );
+    return () => this.off(event, handler);
   }
 
   /** How many handlers `event` has. */
