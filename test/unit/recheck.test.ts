@@ -73,20 +73,17 @@ describe('checkedFirst', () => {
   it('checks a token a refresh brought while the first check was out before it runs the event', async () => {
     const { calls, socket, how } = setup();
     markUnchecked(socket, token('a'), how);
-    let ran = false;
-    const event = checkedFirst(socket, how, 'join', () => {
-      ran = true;
-      return {};
-    });
+    const ran: string[] = [];
+    const event = checkedFirst(socket, how, 'join', record(ran, 'join'));
     await tick();
     markUnchecked(socket, token('b'), how);
     calls[0]!.answer(true);
     await tick();
-    expect(ran).toBe(false);
+    expect(ran).toEqual([]);
     expect(calls.map((c) => c.hash)).toEqual(['a', 'b']);
     calls[1]!.answer(true);
     await event;
-    expect(ran).toBe(true);
+    expect(ran).toEqual(['join']);
   });
 
   it('keeps the order when a checked refresh clears the token while a check is out', async () => {
@@ -107,16 +104,13 @@ describe('checkedFirst', () => {
   it('does not run an event whose connection closed while its check was out', async () => {
     const { calls, socket, how } = setup();
     markUnchecked(socket, token('a'), how);
-    let ran = false;
-    const event = checkedFirst(socket, how, 'join', () => {
-      ran = true;
-      return {};
-    });
+    const ran: string[] = [];
+    const event = checkedFirst(socket, how, 'join', record(ran, 'join'));
     await tick();
     socket.connected = false;
     calls[0]!.answer(true);
     await expect(event).rejects.toMatchObject({ code: 'unavailable' });
-    expect(ran).toBe(false);
+    expect(ran).toEqual([]);
   });
 
   it('fails the event with token_revoked and closes the connection after that', async () => {
