@@ -35,19 +35,25 @@ function errorsOf(client: ReturnType<typeof sdkClient>): ClientError[] {
   return errors;
 }
 
+/** A client whose token and every token `getToken` gives are `sub`'s, valid `ttlSec`; `calls()` counts getToken. */
+function refreshingClient(sub: string, ttlSec: number, refreshTtlSec = ttlSec) {
+  let calls = 0;
+  const client = sdkClient({
+    url: b.url,
+    token: token(sub, undefined, { ttlSec }),
+    getToken: () => {
+      calls++;
+      return token(sub, undefined, { ttlSec: refreshTtlSec });
+    },
+  });
+  return { client, calls: () => calls };
+}
+
 describe('SDK tokens', () => {
   it('refreshes the token with getToken on token_expiring', async () => {
-    let calls = 0;
-    const client = sdkClient({
-      url: b.url,
-      token: token('alice', undefined, { ttlSec: 60 }),
-      getToken: () => {
-        calls++;
-        return token('alice', undefined, { ttlSec: 7200 });
-      },
-    });
+    const { client, calls } = refreshingClient('alice', 60, 7200);
     const refreshed = await nextClientEvent(client, 'token_refreshed');
-    expect(calls).toBe(1);
+    expect(calls()).toBe(1);
     expect(refreshed.expiresAt).toBeGreaterThan(Date.now() + 3_600_000);
     expect(serverSocketOf(b, client).data.expiresAt).toBe(refreshed.expiresAt);
     expect(client.state).toBe('connected');
@@ -56,42 +62,26 @@ describe('SDK tokens', () => {
   it('does not refresh in a loop when the new token is within the warning lead too', async () => {
     // Every token here is warned of at once: a refreshed one as well. The next refresh waits for
     // half of what the new token has left (a minute), so the second warning calls getToken no more.
-    let calls = 0;
-    const client = sdkClient({
-      url: b.url,
-      token: token('dora', undefined, { ttlSec: 120 }),
-      getToken: () => {
-        calls++;
-        return token('dora', undefined, { ttlSec: 120 });
-      },
-    });
+    const { client, calls } = refreshingClient('dora', 120);
     const warnings: number[] = [];
     client.on('token_expiring', ({ expiresAt }) => warnings.push(expiresAt));
     await nextClientEvent(client, 'token_refreshed');
     await until(() => warnings.length >= 2, 5000, 'the refreshed token warned of too');
     // A refresh the warning started would have called getToken by now (it is called at once).
     await new Promise((resolve) => setImmediate(resolve));
-    expect(calls).toBe(1);
+    expect(calls()).toBe(1);
     expect(client.state).toBe('connected');
   });
 
   it('refreshes tokens shorter than the warning lead at half of their life, without reconnecting', async () => {
-    let calls = 0;
-    const client = sdkClient({
-      url: b.url,
-      token: token('eve', undefined, { ttlSec: 5 }),
-      getToken: () => {
-        calls++;
-        return token('eve', undefined, { ttlSec: 5 });
-      },
-    });
+    const { client, calls } = refreshingClient('eve', 5);
     const refreshed: unknown[] = [];
     const closings: unknown[] = [];
     client.on('token_refreshed', (e) => refreshed.push(e));
     client.on('closing', (e) => closings.push(e));
     await until(() => refreshed.length >= 3, 20_000, 'three refreshes');
     // One getToken call per refresh, and one at connect (the given token had too little left).
-    expect(calls).toBeLessThanOrEqual(refreshed.length + 1);
+    expect(calls()).toBeLessThanOrEqual(refreshed.length + 1);
     expect(closings).toEqual([]);
     expect(client.state).toBe('connected');
   });
