@@ -1,6 +1,7 @@
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import type { RedisTarget } from '../config.js';
 import type { Logger } from '../logger.js';
+import { settlesWithin } from './deadline.js';
 
 /**
  * The Redis connections of a cluster node, created once per broker, each with an `error`
@@ -221,10 +222,7 @@ function reviveOnEnd(client: Redis, name: string, state: { closing: boolean }, l
 /** QUIT when connected (bounded), else just drop the connection and stop reconnecting. */
 async function closeClient(client: Redis | Cluster, ms: number): Promise<void> {
   if (client.status === 'ready') {
-    let timer: NodeJS.Timeout | undefined;
-    const quit = client.quit().catch(() => undefined);
-    await Promise.race([quit, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
-    clearTimeout(timer);
+    await settlesWithin(client.quit(), ms);
   }
   client.disconnect();
 }

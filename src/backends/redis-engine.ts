@@ -4,6 +4,7 @@ import type { Logger } from '../logger.js';
 import type { Member, PresenceEvent, RoomStat } from '../protocol.js';
 import { type DeliverySink, type Engine, type HistoryPolicy, selectHistory } from '../rooms/engine.js';
 import { RevocationList } from '../rooms/revocations.js';
+import { settlesWithin } from './deadline.js';
 import { newEpoch } from './epoch.js';
 import type { RedisClients } from './redis-clients.js';
 import {
@@ -239,8 +240,8 @@ export function createRedisEngine(
       subscriptions.isLive(),
     async close() {
       clearInterval(sweepRevocations);
-      await withTimeout(Promise.allSettled([...inFlight]), opts.requestTimeoutMs);
-      await withTimeout(presence.close(), opts.requestTimeoutMs);
+      await settlesWithin(Promise.allSettled([...inFlight]), opts.requestTimeoutMs);
+      await settlesWithin(presence.close(), opts.requestTimeoutMs);
       subscriptions.close?.();
     },
   };
@@ -304,22 +305,6 @@ async function unavailable<T>(p: Promise<T>): Promise<T> {
 
 function idle(policy: HistoryPolicy): number {
   return Math.max(policy.ttlMs, ROOM_IDLE_MS);
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(undefined), ms);
-    p.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      () => {
-        clearTimeout(timer);
-        resolve(undefined);
-      },
-    );
-  });
 }
 
 /**

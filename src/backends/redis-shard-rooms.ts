@@ -1,5 +1,6 @@
 import type { Cluster, RedisOptions } from 'ioredis';
 import type { Logger } from '../logger.js';
+import { bounded } from './deadline.js';
 import { ShardSubscriber } from './redis-shard-subscriber.js';
 import type { RoomChannels } from './redis-subscriptions.js';
 
@@ -53,22 +54,11 @@ export class ShardRoomSubscriptions implements RoomChannels {
   }
 
   watch(channel: string, timeoutMs: number): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`no answer to the subscription of ${channel} within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-      this.sub.subscribe(channel).then(
-        () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        (err: Error) => {
-          clearTimeout(timer);
-          reject(err);
-        },
-      );
-    });
+    return bounded(
+      this.sub.subscribe(channel),
+      timeoutMs,
+      `no answer to the subscription of ${channel} within ${timeoutMs} ms`,
+    );
   }
 
   unwatch(channel: string): void {

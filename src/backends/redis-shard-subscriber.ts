@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { type Cluster, Redis, type RedisOptions } from 'ioredis';
+import { bounded } from './deadline.js';
 import { hashSlot } from './redis-keys.js';
 
 interface Conn {
@@ -361,13 +362,4 @@ export class ShardSubscriber extends EventEmitter {
       for (const ch of group) conn.pending.delete(ch);
     }
   }
-}
-
-/** `promise`, or a rejection with `what` after `ms` (the promise's own later rejection is handled). */
-function bounded<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const bound = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(what)), ms);
-  });
-  return Promise.race([promise, bound]).finally(() => clearTimeout(timer));
 }

@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { Server } from 'socket.io';
+import { settlesWithin } from '../backends/deadline.js';
 import { type Backend, createBackend } from '../backends/index.js';
 import type { Config } from '../config.js';
 import { setupEchoNamespace, startEcho } from '../echo/index.js';
@@ -213,18 +214,6 @@ function urlOf(addr: AddressInfo): { host: string; port: number; url: string } {
  * Redis that answers to take the node's last presence removals and mark it gone.
  */
 const BACKEND_CLOSE_MIN_MS = 1000;
-
-/** Whether `p` settled (either way) within `ms`. */
-function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    const done = () => {
-      clearTimeout(timer);
-      resolve(true);
-    };
-    p.then(done, done);
-  });
-}
 
 function waitFor(done: () => boolean, ms: number): Promise<void> {
   return new Promise((resolve) => {
