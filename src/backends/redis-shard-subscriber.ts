@@ -9,6 +9,8 @@ interface Conn {
   /** Channels the server confirmed. */
   subscribed: Set<string>;
   pending: Set<string>;
+  /** Fails the SSUBSCRIBEs on their way here (a MOVED reply: ioredis settles none of them). */
+  inFlight: Set<(err: Error) => void>;
   dead: boolean;
 }
 
@@ -212,7 +214,14 @@ export class ShardSubscriber extends EventEmitter {
       connectTimeout: 1000,
       connectionName: this.o.connectionName ?? 'roomcast-rooms',
     });
-    const conn: Conn = { key, redis, subscribed: new Set(), pending: new Set(), dead: false };
+    const conn: Conn = {
+      key,
+      redis,
+      subscribed: new Set(),
+      pending: new Set(),
+      inFlight: new Set(),
+      dead: false,
+    };
     redis.on('smessageBuffer', (ch: Buffer, msg: Buffer) => this.emit('message', ch.toString(), msg));
     redis.on('error', (err: Error) => {
       // A pushed `sunsubscribe` reaches ioredis with an empty command queue: "Command queue state
@@ -225,7 +234,13 @@ export class ShardSubscriber extends EventEmitter {
       }
       this.emit('debug', `${key}: ${err.message}`);
     });
-    redis.on('moved', () => this.scheduleRetry(`MOVED on ${key}`));
+    // An SSUBSCRIBE sent on a stale slot map: ioredis drops it unsettled and says only this. Which
+    // one is not known, so all on their way here fail now; left to their timeout, they kept this
+    // shard's other channels waiting (the shard is busy while its attach runs).
+    redis.on('moved', () => {
+      for (const fail of conn.inFlight) fail(new Error(`MOVED on ${key}`));
+      this.scheduleRetry(`MOVED on ${key}`);
+    });
     redis.once('end', () => {
       this.killConn(conn, 'connection lost');
       this.scheduleRetry(`${key} ended`);
@@ -340,8 +355,17 @@ export class ShardSubscriber extends EventEmitter {
 
   private async attach(conn: Conn, owner: string, group: string[]): Promise<void> {
     for (const ch of group) conn.pending.add(ch);
+    let fail: (err: Error) => void = () => undefined;
+    const moved = new Promise<never>((_, reject) => {
+      fail = reject;
+    });
+    conn.inFlight.add(fail);
     try {
-      await bounded(conn.redis.ssubscribe(...group), this.o.subscribeTimeoutMs, 'SSUBSCRIBE unanswered');
+      await bounded(
+        Promise.race([conn.redis.ssubscribe(...group), moved]),
+        this.o.subscribeTimeoutMs,
+        'SSUBSCRIBE unanswered',
+      );
       if (conn.dead) return;
       for (const ch of group) {
         if (!this.desired.has(ch)) {
@@ -359,6 +383,7 @@ export class ShardSubscriber extends EventEmitter {
       // The connection's state is unknown now (a MOVED SSUBSCRIBE never settles): start clean.
       this.killConn(conn, 'ssubscribe failed');
     } finally {
+      conn.inFlight.delete(fail);
       for (const ch of group) conn.pending.delete(ch);
     }
   }
