@@ -43,7 +43,10 @@ export async function failoverDuringStream(opts: {
   const { urls, rooms } = opts;
   const members = await Promise.all(urls.map((url, i) => connect(url, token(`member${i}`))));
   for (const m of members)
-    for (const room of rooms) expect(await request(m, 'join', { room })).toMatchObject({ ok: true });
+    for (const room of rooms) {
+      const reply = await request(m, 'join', { room });
+      expect(reply, `join ${room}: ${JSON.stringify(reply)}`).toMatchObject({ ok: true });
+    }
   const got = members.map((m) => record(m));
   const publishers = await Promise.all(urls.map((url, i) => connect(url, token(`pub${i}`))));
   const stream = publish(publishers, rooms);
