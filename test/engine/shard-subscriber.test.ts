@@ -55,7 +55,8 @@ describe('ShardSubscriber', () => {
     await stale.connect();
     // Far longer than the bound below: only a failure handled at once lets the second channel in.
     const s = new ShardSubscriber(stale, { subscribeTimeoutMs: 120_000 });
-    s.on('debug', () => undefined);
+    const debug: string[] = [];
+    s.on('debug', (msg: string) => debug.push(msg));
     try {
       const moved = 'moved:{m}';
       const from = await cluster.primaryOf(moved);
@@ -72,6 +73,8 @@ describe('ShardSubscriber', () => {
       // Sent to the old owner, which answers MOVED; ioredis drops such an SSUBSCRIBE unsettled.
       await within(s.subscribe(moved), 10_000, 'the moved channel, on its new owner');
       expect(s.attachments()[moved]).toBe(`${to.host}:${to.port}`);
+      // The case under test did happen: the old owner answered MOVED.
+      expect(debug.some((m) => m.includes(`MOVED on ${from.host}:${from.port}`))).toBe(true);
       await within(s.subscribe(stay), 10_000, 'a channel of the old owner, subscribed after the MOVED');
       expect(s.attachments()[stay]).toBe(`${from.host}:${from.port}`);
     } finally {
