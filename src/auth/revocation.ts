@@ -36,8 +36,9 @@ export function rememberToken(
   token: PresentedToken,
   nowMs = Date.now(),
 ): PresentedToken[] {
+  if (!list || list.length === 0) return [token]; // a connect: nothing to keep (a literal is its own size)
   const oldest = Math.floor(nowMs / 1000) - CLOCK_MARGIN_SEC;
-  const kept = (list ?? []).filter((t) => t.iat !== undefined && t.iat >= oldest);
+  const kept = list.filter((t) => t.iat !== undefined && t.iat >= oldest);
   // Not `push` (or a spread): those leave room for 16 more entries (about 130 bytes) in an array
   // every connection keeps; `concat` makes it the size it is.
   return kept.concat([token]);

@@ -59,6 +59,7 @@ export class RevocationList {
   }
 
   has(ns: string, sub: string, iat: number | undefined, tokenHash: string): boolean {
+    if (this.entries.size === 0) return false; // the common case: no key to build on each connect
     const entry = this.entries.get(JSON.stringify([ns, sub]));
     if (!entry || entry.expires < this.now()) return false;
     return entry.tokens.has(tokenHash) || iat === undefined || iat < entry.before;

@@ -80,6 +80,8 @@ export interface EngineConn {
 class Handshakes {
   /** Connection → how many of its namespace admissions are running (0: a handshake only). */
   private readonly conns = new Map<EngineConn, number>();
+  /** Where `prune(count)` goes on from. */
+  private cursor: MapIterator<EngineConn> | undefined;
   /** How many are handshakes only (no admission running). */
   waiting = 0;
 
@@ -122,19 +124,32 @@ class Handshakes {
   }
 
   /**
-   * Drops closed connections. Checks the oldest `count` entries, moving the open ones it checked to
-   * the back, so that repeated calls go round all of them; with no count, all of them.
+   * Drops closed connections. Checks the next `count` entries from where the last call stopped,
+   * going round all of them; with no count, all of them. The place is a live iterator over the map
+   * (a Map's iterator carries on past deletions and reaches entries added after it), so an open
+   * connection is checked where it is, not deleted and added again: in a storm of thousands of
+   * handshakes, moving each one checked to the back made the map rehash over and over.
    */
   prune(count = Number.POSITIVE_INFINITY): void {
-    let checked = 0;
-    const keep: Array<[EngineConn, number]> = [];
-    for (const [conn, running] of this.conns) {
-      if (checked++ >= count) break;
-      this.conns.delete(conn);
-      if (conn.readyState !== 'closed') keep.push([conn, running]);
-      else if (running === 0) this.waiting--;
+    if (count === Number.POSITIVE_INFINITY) {
+      for (const [conn, running] of this.conns) this.dropIfClosed(conn, running);
+      return;
     }
-    for (const [conn, running] of keep) this.conns.set(conn, running);
+    for (let checked = 0; checked < count && this.conns.size > 0; checked++) {
+      this.cursor ??= this.conns.keys();
+      const next = this.cursor.next();
+      if (next.done) {
+        this.cursor = undefined; // round again from the oldest (counted as a check: no endless loop)
+        continue;
+      }
+      this.dropIfClosed(next.value, this.conns.get(next.value) ?? 0);
+    }
+  }
+
+  private dropIfClosed(conn: EngineConn, running: number): void {
+    if (conn.readyState !== 'closed') return;
+    this.conns.delete(conn);
+    if (running === 0) this.waiting--;
   }
 }
 
