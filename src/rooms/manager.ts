@@ -234,8 +234,11 @@ export class RoomManager {
       : this.published(published, source, started);
   }
 
-  /** `publish` for a connection that must not get its message, however it reaches this node. */
-  private async publishLeavingOut(
+  /**
+   * `publish` for a connection that must not get its message, however it reaches this node. Not
+   * async: what waits for the engine holds the message's id, not the draft and its data.
+   */
+  private publishLeavingOut(
     draft: Draft,
     connId: string,
     engineOpts: PublishOpts,
@@ -243,17 +246,26 @@ export class RoomManager {
     started: number,
   ): Promise<PublishResult> {
     const transport = this.transport;
-    transport.leaveOut?.(draft.id, connId);
-    let p: Published;
+    const id = draft.id;
+    transport.leaveOut?.(id, connId);
+    let published: MaybePromise<Published>;
     try {
-      p = await this.engine.publish(this.ns, draft, this.historyPolicy(draft.room), engineOpts);
+      published = this.engine.publish(this.ns, draft, this.historyPolicy(draft.room), engineOpts);
     } catch (err) {
-      transport.forgetLeftOut?.(draft.id);
-      throw err;
+      transport.forgetLeftOut?.(id);
+      return Promise.reject(err);
     }
-    // A repeat of an idempotency key is not sent: nothing to wait for.
-    if (p.duplicate) transport.forgetLeftOut?.(draft.id);
-    return this.published(p, source, started);
+    return Promise.resolve(published).then(
+      (p) => {
+        // A repeat of an idempotency key is not sent: nothing to wait for.
+        if (p.duplicate) transport.forgetLeftOut?.(id);
+        return this.published(p, source, started);
+      },
+      (err: unknown) => {
+        transport.forgetLeftOut?.(id);
+        throw err;
+      },
+    );
   }
 
   private published(p: Published, source: 'socket' | 'api', started: number): PublishResult {

@@ -225,10 +225,13 @@ function run(socket: RoomcastSocket, ctx: NamespaceContext, event: string, handl
     const reply = socket.data.unchecked
       ? checkedFirst(socket, ctx.recheck, event, () => handle(payload, socket))
       : handle(payload, socket);
+    // One `then` with both handlers, not `.then().catch()`: one promise less held per event in
+    // flight. (An ack that throws is not handed to `fail`, which could only ack once more.)
     if (reply instanceof Promise)
-      reply
-        .then((r: object) => ack?.({ ok: true, ...r }))
-        .catch((err: unknown) => fail(err, socket, ctx, event, ack));
+      reply.then(
+        (r: object) => ack?.({ ok: true, ...r }),
+        (err: unknown) => fail(err, socket, ctx, event, ack),
+      );
     else ack?.({ ok: true, ...reply });
   } catch (err) {
     fail(err, socket, ctx, event, ack);
