@@ -1,6 +1,7 @@
 import { RoomcastError } from '../errors.js';
 import type { HistoryReply, JoinReply, Member, PresenceEvent, StreamPosition } from '../protocol.js';
 import type { Draft, Engine, HistoryPolicy, HistoryResult, Published, PublishOpts } from './engine.js';
+import { firstJoinOf, joinReply, stillJoining, trackFirstJoin } from './joining.js';
 import type {
   Client,
   PublishInput,
@@ -73,7 +74,7 @@ export class RoomManager {
         andThen(this.replay(name, since, replayLimit), (result) => joinReply(name, result, since));
       // A join of a room whose first join is still on its way answers after it, and as it: a
       // first join that fails is undone, and an `ok` given meanwhile would be for a room not joined.
-      const first = firstJoins.get(client)?.get(name);
+      const first = firstJoinOf(client, name);
       return first ? first.then(again) : again();
     }
     if (client.rooms.size >= this.config.limits.roomsPerConnection) {
@@ -106,15 +107,7 @@ export class RoomManager {
           },
         ),
     );
-    if (joined instanceof Promise) {
-      const pending = firstJoins.get(client) ?? new Map<string, Promise<JoinReply>>();
-      firstJoins.set(client, pending);
-      pending.set(name, joined);
-      const done = () => {
-        if (pending.get(name) === joined) pending.delete(name);
-      };
-      void joined.then(done, done);
-    }
+    if (joined instanceof Promise) trackFirstJoin(client, name, joined);
     return joined;
   }
 
@@ -382,27 +375,4 @@ export class RoomManager {
     const event: PresenceEvent = { room, action, member: { sub: client.sub, info: client.info } };
     return this.engine.announce(this.ns, event, client.id);
   }
-}
-
-/**
- * Throws `not_joined` when the connection left `room` (a `leave`, or it closed) while its join
- * waited on the engine: the join stops there and is undone, and its reply says so.
- */
-/** First joins still on their way (an engine that answers later: Redis), by connection and room. */
-const firstJoins = new WeakMap<Client, Map<string, Promise<JoinReply>>>();
-
-function stillJoining(client: Client, room: string): void {
-  if (!client.rooms.has(room))
-    throw new RoomcastError('not_joined', `room "${room}" was left while it was being joined`);
-}
-
-/** The reply to a join: the replayed messages only when the client asked from a position. */
-function joinReply(room: string, result: HistoryResult, since: StreamPosition | undefined): JoinReply {
-  return {
-    room,
-    offset: result.offset,
-    epoch: result.epoch,
-    recovered: since ? result.recovered : false,
-    messages: since ? result.messages : [],
-  };
 }
