@@ -768,7 +768,10 @@ export async function startRedisCluster(opts: ClusterOptions = {}): Promise<Redi
           String(rpp),
           '--cluster-yes',
         ],
-        { timeout: 60_000 },
+        // Well inside the 60 s of the tests and hooks that start a cluster (a create took 1.0-2.0 s
+        // on a quiet machine, TLS or not): a create that hangs fails with redis-cli's own output,
+        // not with a test timeout that names no step.
+        { timeout: 25_000 },
         (err, stdout, stderr) => {
           if (err)
             reject(new Error(`redis-cli --cluster create failed: ${err.message}\n${stdout}\n${stderr}`));
