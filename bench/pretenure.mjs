@@ -26,12 +26,12 @@ if (!file) {
   process.exit(2);
 }
 
-/** pid -> { target, lastMs, compacts: [{ ms, from, to, reduce }], tenured: Map<site, { ms, created }> } */
+/** pid -> { target, lastMs, compacts: [{ ms, from, to, reduce }], tenured: Map<site, ms of the decision> } */
 const servers = new Map();
 let starting = '?';
 const TRACE = /^\[(\d+):0x[0-9a-f]+\]\s+(?:(\d+) ms: )?(.*)$/;
 const DECISION =
-  /AllocationSite\((0x[0-9a-f]+)\): \(created, found, ratio\) \((\d+), (\d+), [\d.]+\) (.+) => (.+)$/;
+  /AllocationSite\((0x[0-9a-f]+)\): \(created, found, ratio\) \(\d+, \d+, [\d.]+\) (.+) => (.+)$/;
 
 for await (const line of createInterface({ input: createReadStream(file) })) {
   const start = line.match(/^\s+\S+: starting (\S+)/);
@@ -55,8 +55,7 @@ for await (const line of createInterface({ input: createReadStream(file) })) {
   }
   const d = rest.match(DECISION);
   // A new decision only: `tenure => tenure` is one made before.
-  if (d && d[5] === 'tenure' && d[4] !== 'tenure' && !s.tenured.has(d[1]))
-    s.tenured.set(d[1], { ms: s.lastMs, created: Number(d[2]) });
+  if (d && d[3] === 'tenure' && d[2] !== 'tenure' && !s.tenured.has(d[1])) s.tenured.set(d[1], s.lastMs);
 }
 
 for (const [pid, s] of servers) {
@@ -73,8 +72,8 @@ for (const [pid, s] of servers) {
   );
   // Decisions by second: a run's are mostly made in its first seconds (what it does at start-up).
   const bySecond = new Map();
-  for (const t of s.tenured.values()) {
-    const sec = Math.floor(t.ms / 1000);
+  for (const ms of s.tenured.values()) {
+    const sec = Math.floor(ms / 1000);
     bySecond.set(sec, (bySecond.get(sec) ?? 0) + 1);
   }
   console.log(
