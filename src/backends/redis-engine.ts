@@ -166,17 +166,14 @@ export function createRedisEngine(
     publish(ns, draft, policy, publishOpts = {}) {
       try {
         const k = roomKeys(opts.prefix, ns, draft.room);
+        const stream = k.stream;
         const key = publishOpts.idempotencyKey;
         // A key of the namespace; on a Redis Cluster the room's, as the script reaches one slot.
-        const idempotency = !key
-          ? k.stream
-          : sharded
-            ? k.idempotency(key)
-            : namespaceKeys.idempotency(ns, key);
+        const idempotency = !key ? stream : sharded ? k.idempotency(key) : namespaceKeys.idempotency(ns, key);
         const sentAt = presence.redisNow();
         return redis
           .rcPublish(
-            k.stream,
+            stream,
             k.history,
             idempotency,
             newEpoch(),
