@@ -22,7 +22,7 @@ import {
 } from './redis-codec.js';
 import { clusterKeys, parseRoomChannel, roomKeys } from './redis-keys.js';
 import { RedisPresence } from './redis-presence.js';
-import { defineScripts, type ScriptCommands, type ScriptedRedis } from './redis-scripts.js';
+import { defineScripts, type PublishReply, publishScript, type ScriptedRedis } from './redis-scripts.js';
 import { ShardRoomSubscriptions } from './redis-shard-rooms.js';
 import { type PubSubMode, type RoomChannels, RoomSubscriptions } from './redis-subscriptions.js';
 
@@ -143,7 +143,7 @@ export function createRedisEngine(
   presence.start();
 
   /** The publish script's reply: `[epoch, offset, duplicate, room]` (duplicate 2: run too late, not applied). */
-  const publishReply = ([epoch, offset, duplicate, room]: PublishScriptReply): Published => {
+  const publishReply = ([epoch, offset, duplicate, room]: PublishReply): Published => {
     if (duplicate === 2)
       throw new RoomcastError(
         'unavailable',
@@ -161,8 +161,9 @@ export function createRedisEngine(
     // Not async, and no `unavailable` around it: an async frame (and the wrapper's) would keep the
     // draft, its keys and every local alive until Redis answers, and at thousands of publishes a
     // second the young-generation GC copies what is still waiting (docs/benchmarks.md, stop 33).
-    // The reply's handler is made once, so a publish in flight holds its command and the
-    // command's arguments: 2.5 KB against 3.6 KB (`node --expose-gc bench/inflight-heap.mjs`).
+    // The reply's handler is made once, and the script is a plain command (`PlainScript`), so a
+    // publish in flight holds little more than its command and the command's arguments
+    // (`node --expose-gc bench/inflight-heap.mjs`; docs/benchmarks.md, stops 33 and 35).
     publish(ns, draft, policy, publishOpts = {}) {
       try {
         const k = roomKeys(opts.prefix, ns, draft.room);
@@ -171,8 +172,8 @@ export function createRedisEngine(
         // A key of the namespace; on a Redis Cluster the room's, as the script reaches one slot.
         const idempotency = !key ? stream : sharded ? k.idempotency(key) : namespaceKeys.idempotency(ns, key);
         const sentAt = presence.redisNow();
-        return redis
-          .rcPublish(
+        return publishScript
+          .run(redis, [
             stream,
             k.history,
             idempotency,
@@ -190,7 +191,7 @@ export function createRedisEngine(
             draft.room,
             sentAt === undefined ? 0 : Math.round(sentAt),
             latest,
-          )
+          ])
           .then(publishReply, toUnavailable);
       } catch (err) {
         return Promise.reject(err);
@@ -309,8 +310,6 @@ function roomStat(room: string, counts: string[]): RoomStat {
   for (const c of counts) connections += Number(c);
   return { room, members: counts.length, connections };
 }
-
-type PublishScriptReply = Awaited<ReturnType<ScriptCommands['rcPublish']>>;
 
 /** Turns any Redis failure into `unavailable`. */
 function unavailable<T>(p: Promise<T>): Promise<T> {

@@ -1,4 +1,5 @@
-import type { ChainableCommander, Cluster, Redis } from 'ioredis';
+import { createHash } from 'node:crypto';
+import { type ChainableCommander, type Cluster, Command, type Redis } from 'ioredis';
 
 /**
  * The Lua scripts of the Redis engine. Each one is a single atomic step, sent as EVALSHA (ioredis
@@ -246,12 +247,6 @@ type Str = string | number;
 
 /** The scripts as typed ioredis commands. */
 export interface ScriptCommands {
-  rcPublish(
-    s: string,
-    h: string,
-    k: string,
-    ...argv: Array<Str | Buffer>
-  ): Promise<[string, number, number] | [string, number, number, string]>;
   rcHistoryBuffer(s: string, h: string, ...argv: Str[]): Promise<[Buffer, number, ...Buffer[]]>;
   rcAdd(c: string, u: string, i: string, rooms: string, node: string, ...argv: Str[]): Promise<number>;
   rcRemove(c: string, u: string, i: string, rooms: string, node: string, ...argv: Str[]): Promise<string[]>;
@@ -271,7 +266,6 @@ export type ScriptedPipeline = ChainableCommander & {
 };
 
 const SCRIPTS: Record<string, { keys: number; lua: string }> = {
-  rcPublish: { keys: 3, lua: PUBLISH },
   rcHistory: { keys: 2, lua: HISTORY },
   rcAdd: { keys: 5, lua: ADD },
   rcRemove: { keys: 5, lua: REMOVE },
@@ -288,7 +282,7 @@ const SCRIPTS: Record<string, { keys: number; lua: string }> = {
  *
  * @example
  * const redis = defineScripts(new Redis(url));
- * const [epoch, offset] = await redis.rcPublish(streamKey, historyKey, ...args);
+ * const [epoch, offset, ...items] = await redis.rcHistoryBuffer(streamKey, historyKey, ...args);
  */
 export function defineScripts(redis: Redis | Cluster): ScriptedRedis {
   for (const [name, script] of Object.entries(SCRIPTS)) {
@@ -296,6 +290,55 @@ export function defineScripts(redis: Redis | Cluster): ScriptedRedis {
   }
   return redis as ScriptedRedis;
 }
+
+/** The publish script's reply: `[epoch, offset, duplicate]`, and the first publish's room for a repeat. */
+export type PublishReply = [string, number, number] | [string, number, number, string];
+
+/** Every reply of a `PlainScript` is read as UTF-8 strings; the object is shared by every call. */
+const UTF8_REPLY = Object.freeze({ replyEncoding: 'utf8' as const });
+
+/**
+ * A script run as a plain `EVALSHA` command, and once as `EVAL` when Redis answers `NOSCRIPT` (a
+ * new or restarted Redis, a promoted replica, `SCRIPT FLUSH`): for the publish, the one command a
+ * node sends per message. ioredis's `defineCommand` path costs more per call, and all of it is
+ * held while the command waits for Redis: the arguments are copied twice (a rest array, then
+ * `[sha, ...args]`), and each call makes an options object, a `NOSCRIPT` handler with its own
+ * promise, and a wrapper of the command's `reject`. On a node that publishes thousands of messages
+ * a second that is what the young-generation GC copies (docs/benchmarks.md, stop 35). Here a call
+ * makes the `Command` (ioredis's public class, sent with the public `sendCommand`; a Redis Cluster
+ * routes it by its keys, as it does the defined scripts) and one handler for `NOSCRIPT`.
+ *
+ * @example
+ * const script = new PlainScript(lua, 3);
+ * const [epoch, offset] = await script.run(redis, [streamKey, historyKey, idempotencyKey, ...argv]);
+ */
+export class PlainScript<Reply> {
+  readonly sha: string;
+
+  constructor(
+    readonly lua: string,
+    /** How many of a call's arguments are keys (they come first). */
+    readonly keys: number,
+  ) {
+    this.sha = createHash('sha1').update(lua).digest('hex');
+  }
+
+  /** Runs the script with `args`: its keys, then its arguments (`ARGV`). */
+  run(redis: Redis | Cluster, args: Array<Str | Buffer>): Promise<Reply> {
+    // `Command` flattens its arguments one level: `args` is not copied here.
+    const command = new Command('evalsha', [this.sha, this.keys, args], UTF8_REPLY);
+    redis.sendCommand(command);
+    return command.promise.then(undefined, (err: unknown) => {
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+      const again = new Command('eval', [this.lua, this.keys, args], UTF8_REPLY);
+      redis.sendCommand(again);
+      return again.promise;
+    });
+  }
+}
+
+/** Runs the publish step (see `PUBLISH`): keys s h k, then its 14 arguments. */
+export const publishScript = new PlainScript<PublishReply>(PUBLISH, 3);
 
 /** A pipeline on a scripted client. */
 export function scriptedPipeline(redis: ScriptedRedis): ScriptedPipeline {

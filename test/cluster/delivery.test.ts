@@ -155,7 +155,7 @@ describe.each(modesFromEnv())('cluster: delivery across three nodes (%s mode)', 
   it('sends one Redis command per published message: the script stores and publishes in one step', async () => {
     const name = next();
     const [alice] = await joinedOnEveryNode(name);
-    // Once first: a shard that has not run the script yet answers NOSCRIPT, and ioredis sends EVAL.
+    // Once first: a shard that has not run the script yet answers NOSCRIPT, and the node sends EVAL.
     await request(alice!, 'publish', { room: name, event: 'e', data: -1 });
     // Every primary (a Redis Cluster has three): the room's shard must be among them.
     const monitors = await Promise.all(redis.primaries.map((p) => monitorRedis(p.port, p.host)));

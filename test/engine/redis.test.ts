@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOM_IDLE_MS } from '../../src/backends/redis-engine.js';
 import { roomKeys } from '../../src/backends/redis-keys.js';
 import type { MemberRef } from '../../src/rooms/engine.js';
 import { until, within } from '../helpers/broker.js';
-import { monitorRedis } from '../helpers/monitor.js';
+import { monitorRedis, type RedisMonitor } from '../helpers/monitor.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { startNode, type TestNode } from '../helpers/redis-engine.js';
 import { draft, engineSuite } from './engine-suite.js';
@@ -164,6 +165,67 @@ describe('redis engine: Redis faults', () => {
     expect((await node.engine.members('/', room)).map((m) => m.sub)).toEqual(['alice']);
     expect(node.sink.events).toEqual([]);
     await node.close();
+  });
+});
+
+describe('redis engine: the publish script', () => {
+  /** The scripts (EVAL, EVALSHA) MONITOR saw sent for a room, by its stream key. */
+  const commandsOf = (monitor: RedisMonitor, stream: string) =>
+    monitor.seen
+      .filter((c) => c.source !== 'lua' && c.args.includes(stream))
+      .map((c) => c.args[0]!.toLowerCase())
+      .filter((name) => name.startsWith('eval'));
+
+  it('publishes after Redis lost its scripts: NOSCRIPT, the script once by EVAL, then EVALSHA again', async () => {
+    const prefix = `t${randomUUID().slice(0, 8)}`;
+    const node = await startNode(redis.url, { prefix });
+    const room = `room:${randomUUID()}`;
+    const stream = roomKeys(prefix, '/', room).stream;
+    const first = await node.engine.publish('/', draft(room), KEEP);
+    const admin = new Redis(redis.url);
+    const monitor = await monitorRedis(redis.port);
+    try {
+      await admin.script('FLUSH');
+      const second = await node.engine.publish('/', draft(room), KEEP);
+      const third = await node.engine.publish('/', draft(room), KEEP);
+      expect([second.offset, third.offset]).toEqual([first.offset + 1, first.offset + 2]);
+      await until(() => commandsOf(monitor, stream).length === 3, 2000, 'three commands seen');
+      expect(commandsOf(monitor, stream)).toEqual(['evalsha', 'eval', 'evalsha']);
+      const h = await node.engine.history('/', room, { limit: 10 }, KEEP);
+      expect(h.messages.map((m) => m.offset)).toEqual([1, 2, 3]);
+    } finally {
+      monitor.close();
+      admin.disconnect();
+      await node.close();
+    }
+  });
+
+  it('does not send the script again for an error other than NOSCRIPT: the publish is unavailable', async () => {
+    const prefix = `t${randomUUID().slice(0, 8)}`;
+    const node = await startNode(redis.url, { prefix });
+    const room = `room:${randomUUID()}`;
+    const stream = roomKeys(prefix, '/', room).stream;
+    // Loaded first (a Redis that has not seen the script answers NOSCRIPT, and it is sent again).
+    await node.engine.publish('/', draft(`room:${randomUUID()}`), KEEP);
+    const admin = new Redis(redis.url);
+    // The room's stream is a hash: a string there fails the script (WRONGTYPE).
+    await admin.set(stream, 'not a hash');
+    const monitor = await monitorRedis(redis.port);
+    try {
+      await expect(node.engine.publish('/', draft(room), KEEP)).rejects.toMatchObject({
+        code: 'unavailable',
+        message: expect.stringContaining('WRONGTYPE'),
+      });
+      // A later command on the same connection has been answered: nothing else was sent for it.
+      await admin.del(stream);
+      await node.engine.publish('/', draft(room), KEEP);
+      await until(() => commandsOf(monitor, stream).length === 2, 2000, 'two commands seen');
+      expect(commandsOf(monitor, stream)).toEqual(['evalsha', 'evalsha']);
+    } finally {
+      monitor.close();
+      admin.disconnect();
+      await node.close();
+    }
   });
 });
 
