@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto';
 import { type ChainableCommander, type Cluster, Command, type Redis } from 'ioredis';
 
 /**
- * The Lua scripts of the Redis engine. Each one is a single atomic step, sent as EVALSHA (ioredis
- * `defineCommand` sends EVAL the first time on a connection, and again after NOSCRIPT). The keys
- * they touch are built in redis-keys.ts; the layout of history items and channel messages is in
+ * The Lua scripts of the Redis engine. Each one is a single atomic step, sent as EVALSHA: the
+ * publish as a `PlainScript` (EVAL once after NOSCRIPT), the others through ioredis
+ * `defineCommand` (EVAL the first time on a connection, and again after NOSCRIPT). The keys they
+ * touch are built in redis-keys.ts; the layout of history items and channel messages is in
  * redis-codec.ts.
  */
 
