@@ -5,7 +5,7 @@
  * bytes promoted after `--from` seconds (by scavenges, and the rest of the old space's growth:
  * objects allocated there directly, from pretenured allocation sites), the mark-compacts, and how
  * much of the promotion fell in the scavenges of the last `--before` ms before each mark-compact
- * (incremental marking runs then).
+ * (on a cluster's publishing node, spells of heavy promotion that each mark-compact ends).
  *
  *   BENCH_SERVER_NODE_FLAGS='--trace-gc --trace-gc-nvp --trace-gc-verbose' \
  *     node bench/run.mjs --scenarios cluster-2-rooms --cluster-rooms-rate 2000 --rounds 2 --duration 30 > run.txt
