@@ -15,8 +15,7 @@
  * the process started, as the trace prints them. The traces name sites by address only; which
  * code a site belongs to is not in them.
  */
-import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { serverTraces } from './lib/server-traces.mjs';
 
 const file = process.argv[2];
 if (!file) {
@@ -28,26 +27,16 @@ if (!file) {
 
 /** pid -> { target, lastMs, compacts: [{ ms, from, to, reduce }], tenured: Map<site, ms of the decision> } */
 const servers = new Map();
-let starting = '?';
-const TRACE = /^\[(\d+):0x[0-9a-f]+\]\s+(?:(\d+) ms: )?(.*)$/;
 const DECISION =
   /AllocationSite\((0x[0-9a-f]+)\): \(created, found, ratio\) \(\d+, \d+, [\d.]+\) (.+) => (.+)$/;
 
-for await (const line of createInterface({ input: createReadStream(file) })) {
-  const start = line.match(/^\s+\S+: starting (\S+)/);
-  if (start) {
-    starting = start[1];
-    continue;
-  }
-  const m = line.match(TRACE);
-  if (!m) continue;
-  const [, pid, ms, rest] = m;
+for await (const { pid, target, ms, rest } of serverTraces(file)) {
   let s = servers.get(pid);
   if (!s) {
-    s = { target: starting, lastMs: 0, compacts: [], tenured: new Map() };
+    s = { target, lastMs: 0, compacts: [], tenured: new Map() };
     servers.set(pid, s);
   }
-  if (ms !== undefined) s.lastMs = Number(ms);
+  if (ms !== undefined) s.lastMs = ms;
   const mc = rest.match(/^Mark-Compact( \(reduce\))? ([\d.]+) \([\d.]+\) -> ([\d.]+)/);
   if (mc) {
     s.compacts.push({ ms: s.lastMs, from: Number(mc[2]), to: Number(mc[3]), reduce: Boolean(mc[1]) });

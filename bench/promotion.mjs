@@ -15,9 +15,8 @@
  * mark-compact). A server is named by the `starting <target>` line its first trace line follows,
  * as in bench/pretenure.mjs. Times are ms since the process started.
  */
-import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { serverTraces } from './lib/server-traces.mjs';
 
 const { values: opts, positionals } = parseArgs({
   allowPositionals: true,
@@ -39,32 +38,25 @@ const beforeMs = Number(opts.before);
 
 /** pid -> { target, gcs: [{ ms, kind, promoted (bytes), old (KB of old space used after) }] } */
 const servers = new Map();
-let starting = '?';
-const NVP = /^\[(\d+):0x[0-9a-f]+\]\s+(\d+) ms: pause=.* gc=(\w+) /;
-const SPACE = /^\[(\d+):0x[0-9a-f]+\] Old space,\s+used:\s+(\d+) KB/;
+const NVP = /^pause=.* gc=(\w+) /;
+const SPACE = /^Old space,\s+used:\s+(\d+) KB/;
 
-for await (const line of createInterface({ input: createReadStream(file) })) {
-  const start = line.match(/^\s+\S+: starting (\S+)/);
-  if (start) {
-    starting = start[1];
-    continue;
-  }
-  const gc = line.match(NVP);
-  if (gc) {
-    const [, pid, ms, kind] = gc;
+for await (const { pid, target, ms, rest } of serverTraces(file)) {
+  const gc = rest.match(NVP);
+  if (gc && ms !== undefined) {
     let s = servers.get(pid);
     if (!s) {
-      s = { target: starting, gcs: [] };
+      s = { target, gcs: [] };
       servers.set(pid, s);
     }
-    const promoted = Number(line.match(/ promoted=(\d+)/)?.[1] ?? 0);
-    s.gcs.push({ ms: Number(ms), kind, promoted, old: undefined });
+    const promoted = Number(rest.match(/ promoted=(\d+)/)?.[1] ?? 0);
+    s.gcs.push({ ms, kind: gc[1], promoted, old: undefined });
     continue;
   }
   // --trace-gc-verbose prints the spaces after each GC's name=value line.
-  const space = line.match(SPACE);
-  const last = space && servers.get(space[1])?.gcs.at(-1);
-  if (last && last.old === undefined) last.old = Number(space[2]);
+  const space = rest.match(SPACE);
+  const last = space && servers.get(pid)?.gcs.at(-1);
+  if (last && last.old === undefined) last.old = Number(space[1]);
 }
 
 const kb = (bytes) => `${(bytes / 1024).toFixed(0)} KB`;
