@@ -3,8 +3,10 @@
  * What one-node history costs the heap when full: the memory engine fills `--rooms` rooms with
  * `--size` messages each (a 130-byte JSON payload, ids from the message-id counter, the
  * publisher's shared `from`, as the room manager passes them), publishes as many again so every
- * message has been replaced once, and prints the heap per stored message and the time of a full
- * GC (median of 10), after forced GCs. Run after `npm run build`:
+ * message has been replaced once, and prints the heap per stored message (and the bytes outside
+ * the heap), the time of a full GC (median of 10) after forced GCs, and the process CPU per
+ * publish (every thread: the collector's work included) while filling and while replacing. Run
+ * after `npm run build`:
  *
  *   node --expose-gc bench/history-heap.mjs [--rooms 1000] [--size 100]
  *
@@ -30,6 +32,8 @@ const policy = { size, ttlMs: 0 };
 const from = { sub: 'bench-user', info: { name: 'Bench' } };
 const names = Array.from({ length: rooms }, (_, i) => `room:${i}`);
 
+const cpuUs = (u) => u.user + u.system;
+
 function publish(i) {
   // The payload as a client's frame gives it: parsed from JSON, then the size check's JSON.
   const data = JSON.parse(`{"seq":${i},"text":"${'x'.repeat(110)}"}`);
@@ -39,13 +43,22 @@ function publish(i) {
 
 globalThis.gc();
 globalThis.gc();
-const empty = process.memoryUsage().heapUsed;
+const before = process.memoryUsage();
+const empty = before.heapUsed;
 let i = 0;
+// Process CPU (every thread: the collector's helpers too) per publish, filling and then replacing.
+let cpu = process.cpuUsage();
 for (; i < rooms * size; i++) publish(i);
+const fillUs = cpuUs(process.cpuUsage(cpu)) / (rooms * size);
+cpu = process.cpuUsage();
 for (let n = 0; n < rooms * size; n++, i++) publish(i);
+const replaceUs = cpuUs(process.cpuUsage(cpu)) / (rooms * size);
 globalThis.gc();
 globalThis.gc();
-const full = process.memoryUsage().heapUsed;
+const after = process.memoryUsage();
+const full = after.heapUsed;
+// Bytes outside V8's heap (Buffers, typed arrays), counted apart: none while history is strings.
+const outside = after.arrayBuffers - before.arrayBuffers;
 const times = [];
 for (let n = 0; n < 10; n++) {
   const start = performance.now();
@@ -57,5 +70,10 @@ const stored = rooms * size;
 console.log(`${dist}: ${rooms} rooms × ${size} messages (${stored} stored)`);
 console.log(`heap per stored message  ${Math.round((full - empty) / stored)} B`);
 console.log(`heap of history          ${((full - empty) / 1e6).toFixed(1)} MB`);
+console.log(`buffers per stored msg   ${Math.round(outside / stored)} B (outside the heap)`);
+console.log(`in all, per stored msg   ${Math.round((full - empty + outside) / stored)} B`);
 console.log(`full GC, median of 10    ${times[5].toFixed(1)} ms`);
+console.log(
+  `CPU per publish, filling ${fillUs.toFixed(2)} µs; replacing ${replaceUs.toFixed(2)} µs (all threads)`,
+);
 await engine.close();
