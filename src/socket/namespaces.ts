@@ -156,7 +156,7 @@ export function namespaceCore(
     historyPolicy: (room) => rooms.historyPolicy(room),
   });
   const rooms = new RoomManager(opts.policy, engine, transport, observer, config.api.idempotencyWindowMs);
-  watchHandshakes(io, ns.name);
+  watchHandshakes(io, ns.name, config);
   const verifier = createVerifier(ns);
   const context: NamespaceContext = {
     config: ns,
@@ -197,25 +197,32 @@ export interface Admission {
  * Redis); `refused` gives the place back when that refuses it.
  */
 export function admitToThisNode(a: Admission, conn: EngineConn): void {
-  const handshakes = handshakesOf(a.io);
   const max = a.config.limits.maxConnections;
+  // No limit: nothing to count, and no handshake was tracked (`watchHandshakes`).
+  if (max === null) return;
+  const handshakes = handshakesOf(a.io);
   handshakes.prune(4);
   // Every connection and stream here, handshakes included; its own connection counts once,
   // whether this is its first namespace or not. Open ones are those less the handshakes.
   const all = a.io.engine.clientsCount + a.hub.receivers.total() + (handshakes.isWaiting(conn) ? 1 : 0);
   // When handshakes decide it, count them exactly: drop every one that closed.
-  if (max !== null && all - handshakes.waiting <= max && all > max) handshakes.prune();
+  if (all - handshakes.waiting <= max && all > max) handshakes.prune();
   admitToNode(all - handshakes.waiting, max);
   handshakes.admitting(conn);
 }
 
 /** A connection that `admitToThisNode` let in was refused after all: a handshake again. */
 export function refusedAtNode(a: Admission, conn: EngineConn): void {
-  handshakesOf(a.io).refused(conn);
+  if (a.config.limits.maxConnections !== null) handshakesOf(a.io).refused(conn);
 }
 
-/** A connection that a namespace took (its `connection` event) no longer waits. */
-function watchHandshakes(io: RoomcastServer, ns: string): void {
+/**
+ * A connection that a namespace took (its `connection` event) no longer waits. Only with
+ * `limits.maxConnections` set: the handshake count serves that limit alone, and with no limit (the
+ * default) a connection costs it no map entry and a handshake no work.
+ */
+function watchHandshakes(io: RoomcastServer, ns: string, config: Config): void {
+  if (config.limits.maxConnections === null) return;
   const tracker = handshakesOf(io);
   io.of(ns).on('connection', (socket) => tracker.connected(socket.conn));
 }

@@ -48,7 +48,8 @@ export function registerSse(app: FastifyInstance, deps: SseDeps): void {
     if (!deps.accepting()) throw new RoomcastError('unavailable', 'the server is shutting down');
     // A stream counts on the node (and for its user) once its receiver is added, after Redis
     // answered; those admitted meanwhile count too, or a burst of them passes the limits together.
-    admitToNode(deps.nodeConnections() + admitting + 1, deps.config.limits.maxConnections);
+    const max = deps.config.limits.maxConnections;
+    if (max !== null) admitToNode(deps.nodeConnections() + admitting + 1, max);
     admitting++;
     let user: string | undefined;
     let stream: SseStream;

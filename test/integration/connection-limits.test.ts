@@ -73,6 +73,24 @@ describe('limits.maxConnections (per node)', () => {
     );
   });
 
+  it('with no limit (the default) keeps no handshake count, and lets sockets and streams in as ever', async () => {
+    const limited = await startBroker(testConfig({ limits: { maxConnections: 2 } }));
+    const open = await startBroker(testConfig());
+    brokers.push(limited, open);
+    expect(open.broker.config.limits.maxConnections).toBeNull();
+    // The count watches the engine's new connections: one listener more than an unlimited node has.
+    const watchers = (b: RunningBroker) => b.broker.io.engine.listenerCount('connection');
+    expect(watchers(limited) - watchers(open)).toBe(1);
+    await Promise.all(
+      Array.from({ length: 5 }, () => fetch(`${open.url}/socket.io/?EIO=4&transport=polling`)),
+    );
+    const sockets = await Promise.all(['a', 'b', 'c'].map((sub) => connect(open.url, token(sub))));
+    const sse = await openSse(`${open.url}/v1/events?room=r&token=${token('d')}`);
+    if (isRefusal(sse)) throw new Error(`refused: ${JSON.stringify(sse.body)}`);
+    expect(sockets.every((s) => s.connected)).toBe(true);
+    expect(watchers(open)).toBe(watchers(limited) - 1);
+  });
+
   it('lets no more SSE streams in than places when they arrive together and wait on Redis', async () => {
     redis = await startRedis();
     // connectionsPerUser: each stream's admission waits on Redis (its user's count) before it counts.
