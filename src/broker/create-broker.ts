@@ -129,7 +129,7 @@ export async function createBroker(config: Config, opts: BrokerOptions = {}): Pr
     accepting: () => state === 'listening',
     onShutdown: (hook) => void shutdownHooks.push(hook),
   });
-  const echo = startEcho({
+  const echo = await startEcho({
     config,
     http,
     engine: backend.engine,

@@ -4,7 +4,7 @@ import type { Logger } from '../logger.js';
 import type { Engine } from '../rooms/engine.js';
 import type { NamespaceRuntime } from '../socket/namespaces.js';
 import { type EchoApp, registerEchoApi } from './http-api.js';
-import { type EchoRedisSubscriber, startEchoRedis } from './redis-subscriber.js';
+import type { EchoRedisSubscriber } from './redis-subscriber.js';
 
 export { setupEchoNamespace } from './namespace.js';
 
@@ -18,10 +18,10 @@ export interface EchoServices {
  * (The namespaces themselves are set up by `setupEchoNamespace`.)
  *
  * @example
- * const echo = startEcho({ config, http, engine, namespaces, log });
+ * const echo = await startEcho({ config, http, engine, namespaces, log, connections });
  * broker.onShutdown(() => echo.close());
  */
-export function startEcho(deps: {
+export async function startEcho(deps: {
   config: Config;
   http: FastifyInstance;
   engine: Engine;
@@ -29,10 +29,10 @@ export function startEcho(deps: {
   log: Logger;
   /** Connections open on this node, for laravel-echo-server's `/status`. */
   connections(): number;
-}): EchoServices {
+}): Promise<EchoServices> {
   const { config, log } = deps;
   const apps: EchoApp[] = [];
-  const subscribers: EchoRedisSubscriber[] = [];
+  const redisFor: Array<{ rt: NamespaceRuntime; url: string; prefix: string }> = [];
   for (const rt of deps.namespaces.values()) {
     const echo = rt.config.echo;
     if (!echo) continue;
@@ -40,16 +40,7 @@ export function startEcho(deps: {
     for (const app of echo.apps) apps.push({ ...app, ns: rt.name, rooms: rt.rooms, roomNameLength });
     const url = echo.redisUrl ?? config.redis.url;
     if (echo.subscribeRedis && url) {
-      subscribers.push(
-        startEchoRedis({
-          url,
-          prefix: echo.redisPrefix,
-          rooms: rt.rooms,
-          roomNameLength,
-          windowMs: config.api.idempotencyWindowMs,
-          log: log.child({ component: 'echo-redis', ns: rt.name }),
-        }),
-      );
+      redisFor.push({ rt, url, prefix: echo.redisPrefix });
     } else if (echo.subscribeRedis) {
       // Laravel's `redis` broadcaster (its default) would reach nobody, and nothing else would say so.
       log.warn(
@@ -57,6 +48,23 @@ export function startEcho(deps: {
         'echo.subscribeRedis is on but no Redis URL is known (set echo.redisUrl or ROOMCAST_REDIS_URL): ' +
           "broadcasts Laravel's redis driver publishes will not reach this namespace; " +
           'set echo.subscribeRedis to false if the app uses the HTTP API (echo.apps)',
+      );
+    }
+  }
+  // The Redis client is loaded only here: a one-node broker with no Echo subscriber never loads it.
+  const subscribers: EchoRedisSubscriber[] = [];
+  if (redisFor.length > 0) {
+    const { startEchoRedis } = await import('./redis-subscriber.js');
+    for (const { rt, url, prefix } of redisFor) {
+      subscribers.push(
+        startEchoRedis({
+          url,
+          prefix,
+          rooms: rt.rooms,
+          roomNameLength: rt.config.limits.roomNameLength,
+          windowMs: config.api.idempotencyWindowMs,
+          log: log.child({ component: 'echo-redis', ns: rt.name }),
+        }),
       );
     }
   }
