@@ -24,9 +24,20 @@ export interface CliResult {
 
 /** Runs `node dist/main.js ...args` to completion, bounded. */
 export function runCli(args: string[], env: NodeJS.ProcessEnv, ms = 15_000): Promise<CliResult> {
-  const child = spawn(process.execPath, [MAIN, ...args], {
+  return runNode([MAIN, ...args], env, ms);
+}
+
+/** Runs `node ...args` (a script, or `-e` code) to completion in a clean environment, bounded. */
+export function runNode(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  ms = 15_000,
+  cwd?: string,
+): Promise<CliResult> {
+  const child = spawn(process.execPath, args, {
     env: cliEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(cwd ? { cwd } : {}),
   });
   return finished(child, ms);
 }

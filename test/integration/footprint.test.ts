@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { assertBuilt } from '../helpers/process.js';
+import { assertBuilt, runNode } from '../helpers/process.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const INDEX = pathToFileURL(join(ROOT, 'dist', 'index.js')).href;
@@ -32,31 +31,9 @@ async function loadedBy(config: object, packages: string[]): Promise<Record<stri
     console.log(JSON.stringify(loaded));
     process.exit(0);
   `;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    err += d.toString();
-  });
-  const code = await new Promise<number | null>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`no answer within 20 s\n${out}\n${err}`));
-    }, 20_000);
-    child.on('close', (c) => {
-      clearTimeout(timer);
-      resolve(c);
-    });
-  });
-  expect(code, err).toBe(0);
-  return JSON.parse(out.trim().split('\n').at(-1) ?? '{}');
+  const res = await runNode(['--input-type=module', '-e', script], {}, 20_000, ROOT);
+  expect(res.code, res.stderr).toBe(0);
+  return JSON.parse(res.stdout.trim().split('\n').at(-1) ?? '{}');
 }
 
 const BASE = { host: '127.0.0.1', port: 0, logLevel: 'silent' };
